@@ -1,0 +1,97 @@
+//! The admin listener, on its own address: `/metrics` (Prometheus text), `/healthz` (the process
+//! is alive) and `/readyz` (every Manager passed its recent health checks). Plain HTTP; bind it to
+//! a private address. It serves no API traffic and never sees credentials.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::body::GatewayBody;
+use crate::metrics::Metrics;
+use crate::upstream::Upstream;
+
+pub struct AdminState {
+    pub metrics: Arc<Metrics>,
+    pub upstreams: Vec<Arc<Upstream>>,
+}
+
+pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut shutdown: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let state = state.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |request| {
+                        let response = answer(&state, &request);
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        }
+    }
+    connections.shutdown().await;
+}
+
+fn answer(state: &AdminState, request: &Request<Incoming>) -> Response<GatewayBody> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "only GET\n".to_owned(),
+        );
+    }
+    match request.uri().path() {
+        "/metrics" => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            state.metrics.render(),
+        ),
+        "/healthz" => text(
+            StatusCode::OK,
+            "application/json",
+            "{\"status\":\"ok\"}\n".to_owned(),
+        ),
+        "/readyz" => {
+            let unready: serde_json::Map<String, serde_json::Value> = state
+                .upstreams
+                .iter()
+                .filter_map(|u| u.health_problem().map(|p| (u.name().to_owned(), p.into())))
+                .collect();
+            let status = if unready.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body = serde_json::json!({ "ready": unready.is_empty(), "unready_managers": unready });
+            text(status, "application/json", format!("{body}\n"))
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found; try /metrics, /healthz or /readyz\n".to_owned(),
+        ),
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

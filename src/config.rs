@@ -1,0 +1,191 @@
+//! Configuration: the validated runtime model and how it is loaded.
+//!
+//! `config.toml -> FileConfig (file.rs, strict serde) -> validate.rs -> Config`. Only [`Config`] crosses
+//! module boundaries. Loading reports every problem it finds, each with its key path
+//! (`manager[1].url: ...`), instead of stopping at the first (DESIGN.md invariant 10).
+
+mod file;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: ListenConfig,
+    pub admin: Option<AdminConfig>,
+    pub log: LogConfig,
+    pub managers: Vec<ManagerConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    pub address: SocketAddr,
+    /// `None` only when `plain_http = true`.
+    pub tls: Option<TlsFiles>,
+    pub limits: Limits,
+}
+
+/// The certificate chain and private key of the public listener, both PEM.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: Secret,
+}
+
+/// Limits of the public listener; defaults in `validate.rs`, documented in config/gateway.toml.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_header_bytes: usize,
+    pub max_body_bytes: u64,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub http2_max_concurrent_streams: u32,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub address: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive, e.g. `info` or `info,ovirt_gateway=debug`.
+    pub level: String,
+}
+
+/// One Manager behind the gateway and where it is published.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    pub name: String,
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// The path in front of `/ovirt-engine` on the Manager's side; `""` for a standard engine.
+    pub upstream_prefix: String,
+    pub tls: UpstreamTls,
+    /// Route requests whose Host (without port) is this name, lower case.
+    pub host: Option<String>,
+    /// The public path in front of `/ovirt-engine`; `""` when not published under a prefix.
+    pub prefix: String,
+    pub timeouts: UpstreamTimeouts,
+    pub health_interval: Duration,
+}
+
+/// How the gateway verifies a Manager's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamTls {
+    /// `http://` Manager URL: no TLS at all.
+    Plain,
+    /// Verify against the operating system's trusted roots.
+    SystemRoots,
+    /// Verify against this CA bundle (the engine's CA, PEM).
+    CaFile(PathBuf),
+    /// `insecure = true`: no verification.
+    Insecure,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamTimeouts {
+    pub connect: Duration,
+    pub response_headers: Duration,
+    pub body_idle: Duration,
+}
+
+/// A secret read at start: from a file, or from an environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    File(PathBuf),
+    Env(String),
+}
+
+impl Secret {
+    /// The secret's bytes. The error names where it was looked for, never its content.
+    pub fn read(&self) -> Result<Vec<u8>, String> {
+        match self {
+            Secret::File(path) => {
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            }
+            Secret::Env(name) => std::env::var_os(name)
+                .map(|v| v.into_encoded_bytes())
+                .ok_or_else(|| format!("environment variable {name} is not set")),
+        }
+    }
+}
+
+/// One configuration problem, with the key path it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in one configuration file.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Reads, parses and validates a configuration file. Relative paths in it resolve against the
+    /// folder the file is in.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(
+                path.display().to_string(),
+                format!("cannot read: {e}"),
+            )])
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_toml(&text, base)
+    }
+
+    /// Parses and validates configuration text; relative paths resolve against `base`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigErrors(vec![ConfigError::new("(syntax)", e.to_string().trim_end())])
+        })?;
+        let file = validate::deserialize_strict(table).map_err(ConfigErrors)?;
+        validate::validate(file, base).map_err(ConfigErrors)
+    }
+}

@@ -1,0 +1,79 @@
+//! The configuration file as written: serde structs that mirror the TOML exactly, with
+//! `deny_unknown_fields` everywhere. Nothing here is used at run time; `validate` turns it into
+//! the runtime model of `config.rs`. Values keep the types a person writes (strings for addresses,
+//! durations and URLs) so that validation can report every problem with its key path.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: FileListen,
+    pub admin: Option<FileAdmin>,
+    #[serde(default)]
+    pub log: FileLog,
+    #[serde(default)]
+    pub manager: Vec<FileManager>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileListen {
+    pub address: String,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<FileSecret>,
+    #[serde(default)]
+    pub plain_http: bool,
+    pub max_header_bytes: Option<u64>,
+    pub max_body_bytes: Option<u64>,
+    pub header_read_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<u64>,
+    pub http2_max_concurrent_streams: Option<u64>,
+    pub shutdown_grace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAdmin {
+    pub address: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLog {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileManager {
+    pub name: String,
+    pub url: String,
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub insecure: bool,
+    pub host: Option<String>,
+    pub prefix: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub response_timeout: Option<String>,
+    pub body_idle_timeout: Option<String>,
+    pub health_interval: Option<String>,
+}
+
+/// Where a secret comes from: a bare string is a file path; a table names a file or an
+/// environment variable. Secrets are never written inline in the configuration.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FileSecret {
+    Path(String),
+    Source(FileSecretSource),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSecretSource {
+    pub file: Option<String>,
+    pub env: Option<String>,
+}

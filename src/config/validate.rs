@@ -1,0 +1,711 @@
+//! From the file as written to the runtime model: strict deserialization that reports every unknown
+//! key with the nearest valid one, then validation of every value with its key path, defaults applied.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::Uri;
+use http::uri::Scheme;
+
+use super::file::{FileConfig, FileListen, FileManager, FileSecret};
+use super::{
+    AdminConfig, Config, ConfigError, Limits, ListenConfig, LogConfig, LogFormat, ManagerConfig, Secret,
+    TlsFiles, UpstreamTimeouts, UpstreamTls,
+};
+
+// Defaults, documented key by key in config/gateway.toml.
+const DEFAULT_MAX_HEADER_BYTES: u64 = 64 * 1024;
+const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+const DEFAULT_H2_MAX_STREAMS: u64 = 100;
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+// Synchronous engine actions (adding a VM from a cloned template) can take minutes.
+const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
+const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The engine's API path, which every Manager URL must end with.
+const API_SUFFIX: &str = "/ovirt-engine/api";
+
+/// Deserializes the file strictly. An unknown key is reported with the nearest valid key, removed,
+/// and deserialization tried again, so that one run reports every unknown key. Any other error
+/// (a wrong type, a missing key) is reported and ends the attempt.
+pub fn deserialize_strict(mut table: toml::Table) -> Result<FileConfig, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    loop {
+        let attempt = serde_path_to_error::deserialize::<_, FileConfig>(toml::Value::Table(table.clone()));
+        let error = match attempt {
+            Ok(file) if errors.is_empty() => return Ok(file),
+            Ok(_) => return Err(errors),
+            Err(error) => error,
+        };
+        let segments: Vec<String> = error.path().iter().map(ToString::to_string).collect();
+        let message = error.into_inner().to_string();
+        let Some((unknown, expected)) = parse_unknown_field(&message) else {
+            let path = error_path(&segments);
+            errors.push(ConfigError::new(path, message.trim_end()));
+            return Err(errors);
+        };
+        // serde_path_to_error's path ends with the unknown key itself.
+        let parent = segments.split_last().map_or(&segments[..], |(_, parent)| parent);
+        let mut path = parent.to_vec();
+        path.push(unknown.clone());
+        let hint = nearest(&unknown, &expected).map_or(String::new(), |k| format!("; did you mean `{k}`?"));
+        errors.push(ConfigError::new(error_path(&path), format!("unknown key{hint}")));
+        if !remove_key(&mut table, parent, &unknown) {
+            return Err(errors);
+        }
+    }
+}
+
+/// `manager[1].url` from `["manager", "[1]", "url"]`.
+fn error_path(segments: &[String]) -> String {
+    let mut out = String::new();
+    for segment in segments {
+        if !out.is_empty() && !segment.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(segment);
+    }
+    if out.is_empty() {
+        "(top level)".to_owned()
+    } else {
+        out
+    }
+}
+
+/// The unknown key and the expected keys of serde's "unknown field `x`, expected one of `a`, `b`".
+fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, expected) = rest.split_once('`')?;
+    let expected = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    Some((unknown.to_owned(), expected))
+}
+
+/// The valid key closest to `unknown`, if it is close enough to be a likely typo.
+fn nearest<'a>(unknown: &str, expected: &'a [String]) -> Option<&'a str> {
+    expected
+        .iter()
+        .map(|k| (strsim::jaro_winkler(unknown, k), k.as_str()))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+fn remove_key(table: &mut toml::Table, parent: &[String], key: &str) -> bool {
+    let mut root = toml::Value::Table(std::mem::take(table));
+    let removed = descend(&mut root, parent)
+        .and_then(toml::Value::as_table_mut)
+        .is_some_and(|t| t.remove(key).is_some());
+    if let toml::Value::Table(t) = root {
+        *table = t;
+    }
+    removed
+}
+
+fn descend<'a>(mut current: &'a mut toml::Value, path: &[String]) -> Option<&'a mut toml::Value> {
+    for segment in path {
+        let index = segment.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+        current = match index {
+            Some(index) => current.get_mut(index.parse::<usize>().ok()?)?,
+            None => current.get_mut(segment.as_str())?,
+        };
+    }
+    Some(current)
+}
+
+/// Collects problems while the whole file is checked.
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigError::new(path, message));
+    }
+
+    /// A duration such as `250ms`, `30s`, `5m` or `1h`; must be above zero.
+    fn duration(&mut self, path: &str, value: Option<&str>, default: Duration) -> Duration {
+        let Some(text) = value else { return default };
+        match parse_duration(text) {
+            Ok(d) if d.is_zero() => {
+                self.push(path, "must be greater than zero");
+                default
+            }
+            Ok(d) => d,
+            Err(message) => {
+                self.push(path, message);
+                default
+            }
+        }
+    }
+
+    /// A count in `1..=max`.
+    fn count(&mut self, path: &str, value: Option<u64>, default: u64, max: u64) -> u64 {
+        match value {
+            None => default,
+            Some(0) => {
+                self.push(path, "must be greater than zero");
+                default
+            }
+            Some(v) if v > max => {
+                self.push(path, format!("must be at most {max}"));
+                default
+            }
+            Some(v) => v,
+        }
+    }
+
+    fn address(&mut self, path: &str, text: &str) -> Option<SocketAddr> {
+        text.parse()
+            .map_err(|_| {
+                self.push(
+                    path,
+                    format!("`{text}` is not an IP address with a port, e.g. 0.0.0.0:8443"),
+                )
+            })
+            .ok()
+    }
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 30s"))?;
+    let millis = match unit {
+        "ms" => Some(number),
+        "s" => number.checked_mul(1000),
+        "m" => number.checked_mul(60_000),
+        "h" => number.checked_mul(3_600_000),
+        "" => {
+            return Err(format!(
+                "`{text}` has no unit; write e.g. {text}s (units: ms, s, m, h)"
+            ));
+        }
+        _ => return Err(format!("`{text}` has an unknown unit; use ms, s, m or h")),
+    };
+    millis
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` is too long"))
+}
+
+pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError>> {
+    let mut problems = Problems(Vec::new());
+    let listen = validate_listen(&mut problems, file.listen, base);
+    let admin = file.admin.and_then(|admin| {
+        let address = problems.address("admin.address", &admin.address)?;
+        Some(AdminConfig { address })
+    });
+    let format = match file.log.format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            problems.push("log.format", format!("`{other}` is not one of `text`, `json`"));
+            LogFormat::Text
+        }
+    };
+    let level = file.log.level.unwrap_or_else(|| "info".to_owned());
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
+        problems.push(
+            "log.level",
+            format!("`{level}` is not a valid level or filter: {e}"),
+        );
+    }
+    let managers = validate_managers(&mut problems, file.manager, base);
+    match listen {
+        Some(listen) if problems.0.is_empty() => Ok(Config {
+            listen,
+            admin,
+            log: LogConfig { format, level },
+            managers,
+        }),
+        _ => Err(problems.0),
+    }
+}
+
+fn validate_listen(problems: &mut Problems, listen: FileListen, base: &Path) -> Option<ListenConfig> {
+    let address = problems.address("listen.address", &listen.address);
+    let tls = match (listen.plain_http, listen.tls_cert, listen.tls_key) {
+        (true, None, None) => None,
+        (true, _, _) => {
+            problems.push(
+                "listen.plain_http",
+                "plain_http = true cannot be combined with tls_cert or tls_key",
+            );
+            None
+        }
+        (false, Some(cert), Some(key)) => secret(problems, "listen.tls_key", key, base).map(|key| TlsFiles {
+            cert: base.join(cert),
+            key,
+        }),
+        (false, cert, _) => {
+            let missing = if cert.is_none() {
+                "listen.tls_cert"
+            } else {
+                "listen.tls_key"
+            };
+            problems.push(missing, "required unless plain_http = true (TLS is the default)");
+            None
+        }
+    };
+    let limits = Limits {
+        max_header_bytes: problems.count(
+            "listen.max_header_bytes",
+            listen.max_header_bytes,
+            DEFAULT_MAX_HEADER_BYTES,
+            1024 * 1024,
+        ) as usize,
+        max_body_bytes: problems.count(
+            "listen.max_body_bytes",
+            listen.max_body_bytes,
+            DEFAULT_MAX_BODY_BYTES,
+            u64::MAX,
+        ),
+        header_read_timeout: problems.duration(
+            "listen.header_read_timeout",
+            listen.header_read_timeout.as_deref(),
+            DEFAULT_HEADER_READ_TIMEOUT,
+        ),
+        idle_timeout: problems.duration(
+            "listen.idle_timeout",
+            listen.idle_timeout.as_deref(),
+            DEFAULT_IDLE_TIMEOUT,
+        ),
+        max_connections: problems.count(
+            "listen.max_connections",
+            listen.max_connections,
+            DEFAULT_MAX_CONNECTIONS,
+            1 << 20,
+        ) as usize,
+        http2_max_concurrent_streams: problems.count(
+            "listen.http2_max_concurrent_streams",
+            listen.http2_max_concurrent_streams,
+            DEFAULT_H2_MAX_STREAMS,
+            u64::from(u32::MAX),
+        ) as u32,
+        shutdown_grace: problems.duration(
+            "listen.shutdown_grace",
+            listen.shutdown_grace.as_deref(),
+            DEFAULT_SHUTDOWN_GRACE,
+        ),
+    };
+    if !listen.plain_http && tls.is_none() {
+        return None;
+    }
+    Some(ListenConfig {
+        address: address?,
+        tls,
+        limits,
+    })
+}
+
+fn secret(problems: &mut Problems, path: &str, secret: FileSecret, base: &Path) -> Option<Secret> {
+    match secret {
+        FileSecret::Path(file)
+        | FileSecret::Source(super::file::FileSecretSource {
+            file: Some(file),
+            env: None,
+        }) => Some(Secret::File(base.join(file))),
+        FileSecret::Source(super::file::FileSecretSource {
+            file: None,
+            env: Some(name),
+        }) => {
+            if name.is_empty() {
+                problems.push(format!("{path}.env"), "must name an environment variable");
+                return None;
+            }
+            Some(Secret::Env(name))
+        }
+        FileSecret::Source(_) => {
+            problems.push(path, "give exactly one of `file` or `env`");
+            None
+        }
+    }
+}
+
+fn validate_managers(problems: &mut Problems, managers: Vec<FileManager>, base: &Path) -> Vec<ManagerConfig> {
+    if managers.is_empty() {
+        problems.push("manager", "at least one [[manager]] is required");
+    }
+    let mut names = HashSet::new();
+    let mut routes = HashSet::new();
+    let mut out = Vec::new();
+    for (i, manager) in managers.into_iter().enumerate() {
+        let at = |key: &str| format!("manager[{i}].{key}");
+        if !valid_name(&manager.name) {
+            problems.push(at("name"), "use 1 to 64 characters of a-z, 0-9, '-' and '_'");
+        } else if !names.insert(manager.name.clone()) {
+            problems.push(
+                at("name"),
+                format!("`{}` is already used by another manager", manager.name),
+            );
+        }
+        let host = manager.host.as_deref().map(str::to_ascii_lowercase);
+        if let Some(host) = &host
+            && (host.is_empty() || host.contains([':', '/', ' ']))
+        {
+            problems.push(
+                at("host"),
+                "give a host name without scheme, port or path, e.g. rhv.example.com",
+            );
+        }
+        let prefix = manager.prefix.clone().unwrap_or_default();
+        if let Some(message) = prefix_problem(&prefix) {
+            problems.push(at("prefix"), message);
+        }
+        if !routes.insert((host.clone(), prefix.clone())) {
+            let message = if host.is_none() && prefix.is_empty() {
+                "with several managers, at most one may be published without host or prefix"
+            } else {
+                "another manager is already published at the same host and prefix"
+            };
+            problems.push(at("prefix"), message);
+        }
+        let timeouts = UpstreamTimeouts {
+            connect: problems.duration(
+                &at("connect_timeout"),
+                manager.connect_timeout.as_deref(),
+                DEFAULT_CONNECT_TIMEOUT,
+            ),
+            response_headers: problems.duration(
+                &at("response_timeout"),
+                manager.response_timeout.as_deref(),
+                DEFAULT_RESPONSE_TIMEOUT,
+            ),
+            body_idle: problems.duration(
+                &at("body_idle_timeout"),
+                manager.body_idle_timeout.as_deref(),
+                DEFAULT_BODY_IDLE_TIMEOUT,
+            ),
+        };
+        let health_interval = problems.duration(
+            &at("health_interval"),
+            manager.health_interval.as_deref(),
+            DEFAULT_HEALTH_INTERVAL,
+        );
+        let Some((scheme, authority, upstream_prefix)) =
+            parse_manager_url(problems, &at("url"), &manager.url)
+        else {
+            continue;
+        };
+        let tls = match (scheme == Scheme::HTTPS, manager.ca_file, manager.insecure) {
+            (false, None, false) => UpstreamTls::Plain,
+            (false, _, _) => {
+                problems.push(
+                    at("url"),
+                    "ca_file and insecure apply only to https:// Manager URLs",
+                );
+                continue;
+            }
+            (true, Some(_), true) => {
+                problems.push(at("insecure"), "insecure = true and ca_file exclude each other");
+                continue;
+            }
+            (true, Some(ca), false) => UpstreamTls::CaFile(base.join(ca)),
+            (true, None, true) => UpstreamTls::Insecure,
+            (true, None, false) => UpstreamTls::SystemRoots,
+        };
+        out.push(ManagerConfig {
+            name: manager.name,
+            scheme,
+            authority,
+            upstream_prefix,
+            tls,
+            host,
+            prefix,
+            timeouts,
+            health_interval,
+        });
+    }
+    out
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Why a public prefix is unusable, if it is.
+fn prefix_problem(prefix: &str) -> Option<&'static str> {
+    if prefix.is_empty() {
+        return None;
+    }
+    if !prefix.starts_with('/') || prefix.ends_with('/') {
+        return Some("must start with '/' and not end with '/', e.g. \"/east\"");
+    }
+    if prefix
+        .split('/')
+        .skip(1)
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Some("must not contain empty, '.' or '..' segments");
+    }
+    if !prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b))
+    {
+        return Some("may contain only letters, digits, '/', '-', '_', '.' and '~'");
+    }
+    if prefix.split('/').any(|s| s == "ovirt-engine") {
+        return Some("must not contain an `ovirt-engine` segment; it is the part in front of /ovirt-engine");
+    }
+    None
+}
+
+/// Scheme, authority and the path in front of `/ovirt-engine` of a Manager's API URL.
+fn parse_manager_url(
+    problems: &mut Problems,
+    path: &str,
+    url: &str,
+) -> Option<(Scheme, http::uri::Authority, String)> {
+    const RELATIVE: &str =
+        "relative URL without scheme; give e.g. https://engine.example.com/ovirt-engine/api";
+    if !url.contains("://") {
+        problems.push(path, RELATIVE);
+        return None;
+    }
+    let uri: Uri = match url.parse() {
+        Ok(uri) => uri,
+        Err(e) => {
+            problems.push(path, format!("`{url}` is not a URL: {e}"));
+            return None;
+        }
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+        problems.push(path, RELATIVE);
+        return None;
+    };
+    if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+        problems.push(path, format!("scheme `{scheme}` is not http or https"));
+        return None;
+    }
+    if uri.query().is_some() || authority.as_str().contains('@') {
+        problems.push(path, "must not contain a query or user information");
+        return None;
+    }
+    let api_path = uri.path().trim_end_matches('/');
+    let Some(upstream_prefix) = api_path.strip_suffix(API_SUFFIX) else {
+        problems.push(
+            path,
+            format!("the path must end with {API_SUFFIX}, e.g. https://engine.example.com{API_SUFFIX}"),
+        );
+        return None;
+    };
+    Some((scheme, authority, upstream_prefix.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const MINIMAL: &str = r#"
+[listen]
+address = "127.0.0.1:8443"
+plain_http = true
+
+[[manager]]
+name = "engine"
+url = "http://127.0.0.1:8080/ovirt-engine/api"
+"#;
+
+    fn errors(text: &str) -> Vec<String> {
+        Config::from_toml(text, Path::new("/etc/gw"))
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The minimal file is valid and gets the documented defaults.
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = Config::from_toml(MINIMAL, Path::new("/etc/gw")).unwrap();
+        assert_eq!(config.listen.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(config.managers[0].upstream_prefix, "");
+        assert_eq!(config.managers[0].tls, UpstreamTls::Plain);
+        assert_eq!(config.managers[0].prefix, "");
+    }
+
+    /// An unknown key is named with its path and the nearest valid key.
+    #[test]
+    fn unknown_key_is_named_with_suggestion() {
+        let text = MINIMAL.replace("plain_http", "plain_http = true\nadress = \"x\"\n#");
+        assert_eq!(
+            errors(&text),
+            ["listen.adress: unknown key; did you mean `address`?"]
+        );
+    }
+
+    /// Every unknown key is reported in one run, including inside the manager array.
+    #[test]
+    fn every_unknown_key_is_reported() {
+        let text = format!("{MINIMAL}urll = 1\n[log]\nformatt = \"json\"\n[bogus]\nx = 1\n");
+        let found = errors(&text);
+        assert!(
+            found.contains(&"manager[0].urll: unknown key; did you mean `url`?".to_owned()),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&"log.formatt: unknown key; did you mean `format`?".to_owned()),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|e| e.starts_with("bogus: unknown key")),
+            "{found:?}"
+        );
+    }
+
+    /// A relative manager URL is refused with the key path of the example in the issue.
+    #[test]
+    fn relative_manager_url_is_refused() {
+        let text = format!(
+            "{MINIMAL}\n[[manager]]\nname = \"b\"\nurl = \"engine/ovirt-engine/api\"\nprefix = \"/b\"\n"
+        );
+        let found = errors(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("manager[1].url: relative URL without scheme"),
+            "{found:?}"
+        );
+    }
+
+    /// Several problems in different places are all reported.
+    #[test]
+    fn all_problems_reported_at_once() {
+        let text = r#"
+[listen]
+address = "nowhere"
+max_body_bytes = 0
+header_read_timeout = "10"
+
+[[manager]]
+name = "East!"
+url = "https://e/ovirt-engine/api"
+ca_file = "ca.pem"
+insecure = true
+"#;
+        let found = errors(text);
+        for expected in [
+            "listen.address:",
+            "listen.tls_cert: required unless plain_http",
+            "listen.max_body_bytes: must be greater than zero",
+            "listen.header_read_timeout: `10` has no unit",
+            "manager[0].name:",
+            "manager[0].insecure: insecure = true and ca_file exclude each other",
+        ] {
+            assert!(
+                found.iter().any(|e| e.starts_with(expected)),
+                "missing {expected} in {found:?}"
+            );
+        }
+    }
+
+    /// Relative paths resolve against the configuration file's folder.
+    #[test]
+    fn relative_paths_resolve_against_config_folder() {
+        let text = r#"
+[listen]
+address = "127.0.0.1:8443"
+tls_cert = "tls/cert.pem"
+tls_key = { file = "tls/key.pem" }
+
+[[manager]]
+name = "engine"
+url = "https://engine.example.com/ovirt-engine/api"
+ca_file = "engine-ca.pem"
+"#;
+        let config = Config::from_toml(text, Path::new("/etc/gw")).unwrap();
+        let tls = config.listen.tls.unwrap();
+        assert_eq!(tls.cert, Path::new("/etc/gw/tls/cert.pem"));
+        assert_eq!(tls.key, Secret::File("/etc/gw/tls/key.pem".into()));
+        assert_eq!(
+            config.managers[0].tls,
+            UpstreamTls::CaFile("/etc/gw/engine-ca.pem".into())
+        );
+    }
+
+    /// The key may come from an environment variable instead of a file.
+    #[test]
+    fn key_from_environment() {
+        let text = MINIMAL.replace(
+            "plain_http = true",
+            "tls_cert = \"c.pem\"\ntls_key = { env = \"GW_KEY\" }",
+        );
+        let config = Config::from_toml(&text, Path::new("/etc/gw")).unwrap();
+        assert_eq!(config.listen.tls.unwrap().key, Secret::Env("GW_KEY".into()));
+    }
+
+    /// Two managers published at the same place are refused.
+    #[test]
+    fn duplicate_route_is_refused() {
+        let text = format!("{MINIMAL}\n[[manager]]\nname = \"b\"\nurl = \"http://b/ovirt-engine/api\"\n");
+        let found = errors(&text);
+        assert!(
+            found[0].starts_with("manager[1].prefix: with several managers"),
+            "{found:?}"
+        );
+    }
+
+    /// A Manager URL must point at the API, and a prefix must be a clean path.
+    #[test]
+    fn manager_url_and_prefix_shapes() {
+        let text = MINIMAL.replace("/ovirt-engine/api\"", "/api\"\nprefix = \"/east/\"");
+        let found = errors(&text);
+        assert!(
+            found
+                .iter()
+                .any(|e| e.starts_with("manager[0].url: the path must end with /ovirt-engine/api"))
+        );
+        assert!(
+            found
+                .iter()
+                .any(|e| e.starts_with("manager[0].prefix: must start with '/'"))
+        );
+    }
+
+    /// A Manager behind a path keeps that path as its upstream prefix.
+    #[test]
+    fn manager_under_a_path() {
+        let text = MINIMAL.replace("8080/ovirt-engine", "8080/rhv/ovirt-engine");
+        let config = Config::from_toml(&text, Path::new("/")).unwrap();
+        assert_eq!(config.managers[0].upstream_prefix, "/rhv");
+    }
+
+    /// Durations take ms, s, m and h; both sides of the unit rule.
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("30d").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    /// A type error names its key path.
+    #[test]
+    fn wrong_type_names_path() {
+        let text = MINIMAL.replace("plain_http = true", "plain_http = \"yes\"");
+        let found = errors(&text);
+        assert!(
+            found[0].starts_with("listen.plain_http: invalid type"),
+            "{found:?}"
+        );
+    }
+}

@@ -1,0 +1,415 @@
+//! Errors of the request path and the one place where they become HTTP responses.
+//!
+//! Every response the gateway makes itself (not relayed from a Manager) comes from [`Fault::respond`]:
+//! an oVirt fault body in the client's representation (OVIRT-API.md section 4.4; DESIGN.md invariant 7),
+//! `application/xml` by default and JSON when the client asked for it, with a correct Content-Length
+//! and ASCII-only header values. This module never sees credentials, so a fault can never echo one.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::{HeaderMap, Response, StatusCode};
+
+use crate::body::GatewayBody;
+
+/// Who is to blame for a fault; decides its log level and is recorded in the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The client sent something we refuse; nothing is wrong with the gateway or the Manager.
+    Client,
+    /// The Manager could not be reached or did not answer in time.
+    Upstream,
+    /// A bug or a resource problem inside the gateway.
+    Internal,
+}
+
+/// Which phase of an upstream exchange ran out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    Connect,
+    ResponseHeaders,
+}
+
+/// Everything that makes the gateway answer a request itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The request is malformed in a way that is not about the path (bad header, bad Host).
+    BadRequest { detail: String },
+    /// A path the Manager could read differently from us (DESIGN.md invariant 2).
+    AmbiguousPath { detail: String },
+    /// No Manager is published at this host and path.
+    NoRoute,
+    /// The request head is larger than `listen.max_header_bytes`.
+    HeadersTooLarge { limit: usize },
+    /// The request body is larger than `listen.max_body_bytes`.
+    BodyTooLarge { limit: u64 },
+    /// The Manager could not be connected to, or broke the exchange.
+    UpstreamUnreachable { manager: String, cause: String },
+    /// The Manager did not answer within the configured time.
+    UpstreamTimeout { manager: String, phase: TimeoutPhase },
+    /// The Manager failed its recent health checks and the request could not reach it either.
+    UpstreamNotReady { manager: String },
+    /// The gateway is stopping and takes no new work.
+    ShuttingDown,
+}
+
+/// Seconds a client should wait before retrying after a 503.
+const RETRY_AFTER_SECS: &str = "5";
+
+impl Fault {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Fault::BadRequest { .. } | Fault::AmbiguousPath { .. } => StatusCode::BAD_REQUEST,
+            Fault::NoRoute => StatusCode::NOT_FOUND,
+            Fault::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Fault::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Fault::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
+            Fault::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Fault::UpstreamNotReady { .. } | Fault::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn blame(&self) -> Blame {
+        match self {
+            Fault::BadRequest { .. }
+            | Fault::AmbiguousPath { .. }
+            | Fault::NoRoute
+            | Fault::HeadersTooLarge { .. }
+            | Fault::BodyTooLarge { .. } => Blame::Client,
+            Fault::UpstreamUnreachable { .. }
+            | Fault::UpstreamTimeout { .. }
+            | Fault::UpstreamNotReady { .. } => Blame::Upstream,
+            Fault::ShuttingDown => Blame::Internal,
+        }
+    }
+
+    /// The short `<reason>` of the fault body.
+    fn reason(&self) -> &'static str {
+        match self {
+            Fault::BadRequest { .. } => "Bad request",
+            Fault::AmbiguousPath { .. } => "Ambiguous request path",
+            Fault::NoRoute => "Not found",
+            Fault::HeadersTooLarge { .. } => "Request headers too large",
+            Fault::BodyTooLarge { .. } => "Request body too large",
+            Fault::UpstreamUnreachable { .. } => "Manager unreachable",
+            Fault::UpstreamTimeout { .. } => "Manager timeout",
+            Fault::UpstreamNotReady { .. } => "Manager not ready",
+            Fault::ShuttingDown => "Gateway shutting down",
+        }
+    }
+
+    /// The `<detail>` of the fault body: what happened and what the client can do about it.
+    fn detail(&self) -> String {
+        match self {
+            Fault::BadRequest { detail } | Fault::AmbiguousPath { detail } => detail.clone(),
+            Fault::NoRoute => "No Manager is published at this host and path".to_owned(),
+            Fault::HeadersTooLarge { limit } => {
+                format!("The request line and headers exceed the gateway's limit of {limit} bytes")
+            }
+            Fault::BodyTooLarge { limit } => {
+                format!("The request body exceeds the gateway's limit of {limit} bytes")
+            }
+            Fault::UpstreamUnreachable { manager, cause } => {
+                format!("The gateway could not reach Manager '{manager}': {cause}")
+            }
+            Fault::UpstreamTimeout { manager, phase } => match phase {
+                TimeoutPhase::Connect => format!("Connecting to Manager '{manager}' timed out"),
+                TimeoutPhase::ResponseHeaders => {
+                    format!("Manager '{manager}' did not answer within the gateway's time limit")
+                }
+            },
+            Fault::UpstreamNotReady { manager } => {
+                format!(
+                    "Manager '{manager}' is failing its health checks and could not be reached; retry later"
+                )
+            }
+            Fault::ShuttingDown => {
+                "The gateway is shutting down; retry on another instance or later".to_owned()
+            }
+        }
+    }
+
+    /// The fault as a response in the representation the client asked for.
+    pub fn respond(&self, repr: Representation) -> Response<GatewayBody> {
+        let body = match repr {
+            Representation::Xml => xml_fault(self.reason(), &self.detail()),
+            Representation::Json => json_fault(self.reason(), &self.detail()),
+        };
+        let mut response = Response::new(GatewayBody::full(Bytes::from(body.clone())));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(repr.content_type()));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason(), self.detail())
+    }
+}
+
+/// The two representations of the oVirt API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Representation {
+    Xml,
+    Json,
+}
+
+impl Representation {
+    /// What the client asked for: `?accept=` wins over the Accept header, as RESTEasy's media type
+    /// parameter mapping does on the engine (OVIRT-API.md section 3). XML when nothing says JSON,
+    /// because the engine lists XML first in `@Produces`.
+    pub fn of_request(headers: &HeaderMap, query: Option<&str>) -> Self {
+        if let Some(accept) = query.and_then(query_accept) {
+            return Self::from_media_types(&accept);
+        }
+        headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .map_or(Representation::Xml, Self::from_media_types)
+    }
+
+    /// The first of the listed media types the API can produce, by quality then order.
+    fn from_media_types(accept: &str) -> Self {
+        let mut best: Option<(f32, Representation)> = None;
+        for range in accept.split(',') {
+            let mut params = range.split(';');
+            let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
+            let repr = match media.as_str() {
+                "application/json" | "text/json" => Representation::Json,
+                "application/xml" | "text/xml" | "*/*" | "application/*" => Representation::Xml,
+                _ => continue,
+            };
+            let q = params
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if best.is_none_or(|(best_q, _)| q > best_q) {
+                best = Some((q, repr));
+            }
+        }
+        best.map_or(Representation::Xml, |(_, repr)| repr)
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Representation::Xml => "application/xml",
+            Representation::Json => "application/json",
+        }
+    }
+}
+
+/// The value of an `accept` query parameter, percent-decoded (`application%2Fjson` is common).
+fn query_accept(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == "accept").then(|| crate::api_path::percent_decode_lossy(value))
+    })
+}
+
+fn xml_fault(reason: &str, detail: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<fault>\n    <reason>{}</reason>\n    <detail>{}</detail>\n</fault>\n",
+        xml_escape(reason),
+        xml_escape(detail)
+    )
+}
+
+fn json_fault(reason: &str, detail: &str) -> String {
+    let mut body = serde_json::json!({ "reason": reason, "detail": detail }).to_string();
+    body.push('\n');
+    body
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_text(response: Response<GatewayBody>) -> String {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    fn all_faults() -> Vec<(Fault, StatusCode)> {
+        vec![
+            (Fault::BadRequest { detail: "x".into() }, StatusCode::BAD_REQUEST),
+            (
+                Fault::AmbiguousPath { detail: "x".into() },
+                StatusCode::BAD_REQUEST,
+            ),
+            (Fault::NoRoute, StatusCode::NOT_FOUND),
+            (
+                Fault::HeadersTooLarge { limit: 1 },
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ),
+            (Fault::BodyTooLarge { limit: 1 }, StatusCode::PAYLOAD_TOO_LARGE),
+            (
+                Fault::UpstreamUnreachable {
+                    manager: "m".into(),
+                    cause: "refused".into(),
+                },
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                Fault::UpstreamTimeout {
+                    manager: "m".into(),
+                    phase: TimeoutPhase::Connect,
+                },
+                StatusCode::GATEWAY_TIMEOUT,
+            ),
+            (
+                Fault::UpstreamTimeout {
+                    manager: "m".into(),
+                    phase: TimeoutPhase::ResponseHeaders,
+                },
+                StatusCode::GATEWAY_TIMEOUT,
+            ),
+            (
+                Fault::UpstreamNotReady { manager: "m".into() },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (Fault::ShuttingDown, StatusCode::SERVICE_UNAVAILABLE),
+        ]
+    }
+
+    /// Each fault maps to its documented status code.
+    #[test]
+    fn each_fault_maps_to_its_status() {
+        for (fault, status) in all_faults() {
+            assert_eq!(fault.status(), status, "{fault:?}");
+        }
+    }
+
+    /// Every fault renders as a parseable XML fault with reason and detail and a matching length.
+    #[tokio::test]
+    async fn every_fault_renders_xml_with_length() {
+        for (fault, _) in all_faults() {
+            let response = fault.respond(Representation::Xml);
+            assert_eq!(response.headers()[CONTENT_TYPE], "application/xml");
+            let length: usize = response.headers()[CONTENT_LENGTH]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let text = body_text(response).await;
+            assert_eq!(text.len(), length);
+            assert!(
+                text.contains(&format!("<reason>{}</reason>", fault.reason())),
+                "{text}"
+            );
+            assert!(text.contains("<detail>"), "{text}");
+        }
+    }
+
+    /// The JSON form is `{"reason","detail"}`.
+    #[tokio::test]
+    async fn json_fault_has_reason_and_detail() {
+        let text = body_text(Fault::NoRoute.respond(Representation::Json)).await;
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["reason"], "Not found");
+        assert_eq!(value["detail"], "No Manager is published at this host and path");
+    }
+
+    /// Markup in a detail is escaped, so the fault stays well-formed.
+    #[tokio::test]
+    async fn xml_detail_is_escaped() {
+        let fault = Fault::BadRequest {
+            detail: "<a href=\"x\">&'".into(),
+        };
+        let text = body_text(fault.respond(Representation::Xml)).await;
+        assert!(
+            text.contains("<detail>&lt;a href=&quot;x&quot;&gt;&amp;&apos;</detail>"),
+            "{text}"
+        );
+    }
+
+    /// A 503 tells the client when to come back; other faults do not.
+    #[test]
+    fn retry_after_only_on_503() {
+        for (fault, status) in all_faults() {
+            let response = fault.respond(Representation::Xml);
+            assert_eq!(
+                response.headers().contains_key(RETRY_AFTER),
+                status == StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+    }
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::ACCEPT, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    /// No Accept at all means XML, as on the engine.
+    #[test]
+    fn no_accept_is_xml() {
+        assert_eq!(
+            Representation::of_request(&HeaderMap::new(), None),
+            Representation::Xml
+        );
+    }
+
+    /// `Accept: application/json` means JSON.
+    #[test]
+    fn accept_json_is_json() {
+        assert_eq!(
+            Representation::of_request(&accept("application/json"), None),
+            Representation::Json
+        );
+    }
+
+    /// A wildcard means XML, the engine's first producible type.
+    #[test]
+    fn accept_wildcard_is_xml() {
+        assert_eq!(
+            Representation::of_request(&accept("*/*"), None),
+            Representation::Xml
+        );
+    }
+
+    /// Quality values decide between XML and JSON.
+    #[test]
+    fn accept_quality_decides() {
+        let headers = accept("application/xml;q=0.5, application/json");
+        assert_eq!(Representation::of_request(&headers, None), Representation::Json);
+        let headers = accept("application/json;q=0.1, application/xml");
+        assert_eq!(Representation::of_request(&headers, None), Representation::Xml);
+    }
+
+    /// The `accept` query parameter overrides the header, encoded or not.
+    #[test]
+    fn accept_query_parameter_wins() {
+        let headers = accept("application/xml");
+        assert_eq!(
+            Representation::of_request(&headers, Some("max=1&accept=application%2Fjson")),
+            Representation::Json
+        );
+        assert_eq!(
+            Representation::of_request(&HeaderMap::new(), Some("accept=application/json")),
+            Representation::Json
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! ovirt-gateway: an API gateway in front of oVirt / Red Hat Virtualization Managers.
+//!
+//! [`Gateway::start`] runs a gateway from a validated [`Config`] and returns a [`Running`] handle
+//! with the bound addresses; tests and the CLI both start it this way. See docs/architecture.md
+//! for the request path and the module map.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod api_path;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod fault;
+pub mod metrics;
+pub mod pipeline;
+pub mod server;
+pub mod tls;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+pub use config::Config;
+
+use crate::config::UpstreamTls;
+use crate::metrics::Metrics;
+use crate::pipeline::GatewayState;
+use crate::tls::ReloadableCert;
+use crate::upstream::Upstream;
+use crate::upstream::router::Router;
+
+/// Why a gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("listen: {0}")]
+    Tls(String),
+    #[error("manager `{name}`: {message}")]
+    Manager { name: String, message: String },
+    #[error("cannot listen on {address} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct Gateway;
+
+impl Gateway {
+    /// Loads TLS material, binds the listeners and starts serving. Returns once both listeners
+    /// are bound, so a client may connect as soon as this returns.
+    pub async fn start(config: Config) -> Result<Running, StartError> {
+        let cert = match &config.listen.tls {
+            Some(files) => Some(Arc::new(
+                ReloadableCert::load(files.clone()).map_err(StartError::Tls)?,
+            )),
+            None => {
+                tracing::warn!(
+                    "plain_http = true: the listener serves unencrypted HTTP; credentials cross the network in clear text"
+                );
+                None
+            }
+        };
+        let mut upstreams = Vec::new();
+        for manager in &config.managers {
+            match manager.tls {
+                UpstreamTls::Insecure => tracing::warn!(
+                    manager = %manager.name,
+                    "insecure = true: the Manager's certificate is not verified; anyone on the path can read tokens"
+                ),
+                UpstreamTls::Plain => tracing::warn!(
+                    manager = %manager.name,
+                    "the Manager is reached over plain http://; credentials and tokens cross the network in clear text"
+                ),
+                UpstreamTls::SystemRoots | UpstreamTls::CaFile(_) => {}
+            }
+            let upstream = Upstream::new(manager.clone()).map_err(|message| StartError::Manager {
+                name: manager.name.clone(),
+                message,
+            })?;
+            upstreams.push(Arc::new(upstream));
+        }
+        let metrics = Arc::new(Metrics::new());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+
+        let public = bind("public listener", config.listen.address).await?;
+        let public_addr = public.local_addr().expect("a bound socket has an address");
+        let admin = match &config.admin {
+            Some(admin) => Some(bind("admin listener", admin.address).await?),
+            None => None,
+        };
+        let admin_addr = admin
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound socket has an address"));
+
+        let mut background = JoinSet::new();
+        for upstream in &upstreams {
+            let upstream = upstream.clone();
+            background.spawn(async move { upstream.watch_health().await });
+        }
+        if let Some(listener) = admin {
+            let state = Arc::new(admin::AdminState {
+                metrics: metrics.clone(),
+                upstreams: upstreams.clone(),
+            });
+            background.spawn(admin::serve(listener, state, shutdown_rx.clone()));
+        }
+        let state = Arc::new(GatewayState {
+            limits: config.listen.limits.clone(),
+            router: Router::new(&config.managers),
+            upstreams,
+            metrics,
+        });
+        let acceptor = cert
+            .clone()
+            .map(|cert| TlsAcceptor::from(tls::server_config(cert)));
+        let server = tokio::spawn(server::serve(public, acceptor, state, shutdown_rx));
+        tracing::info!(address = %public_addr, tls = cert.is_some(), admin = ?admin_addr, "gateway listening");
+        Ok(Running {
+            public_addr,
+            admin_addr,
+            cert,
+            shutdown,
+            server,
+            background,
+        })
+    }
+}
+
+async fn bind(what: &'static str, address: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind {
+            what,
+            address,
+            source,
+        })
+}
+
+/// A running gateway. Dropping it stops it as [`Running::shutdown`] does, without waiting.
+pub struct Running {
+    public_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    cert: Option<Arc<ReloadableCert>>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    background: JoinSet<()>,
+}
+
+impl Running {
+    /// The address the public listener is bound to (useful with port 0).
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Reads the listener's certificate and key again. New handshakes use the new pair; open
+    /// connections keep theirs. On error the old pair stays in use.
+    pub fn reload_tls(&self) -> Result<(), String> {
+        match &self.cert {
+            Some(cert) => cert.reload(),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops accepting, lets requests in flight finish within `listen.shutdown_grace`, then closes
+    /// what is left. Returns when the listener is fully drained.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Err(error) = (&mut self.server).await {
+            tracing::error!(%error, "listener task failed");
+        }
+        self.background.shutdown().await;
+    }
+}
+
+/// Loads everything a configuration points at (listener certificate and key, Manager CA files)
+/// without binding anything; the problems, each prefixed with its key path.
+pub fn check_material(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(files) = &config.listen.tls
+        && let Err(e) = tls::load_certified_key(files)
+    {
+        problems.push(format!("listen.tls_cert: {e}"));
+    }
+    for (i, manager) in config.managers.iter().enumerate() {
+        if let Err(e) = tls::client_config(&manager.tls) {
+            let key = if matches!(manager.tls, UpstreamTls::CaFile(_)) {
+                "ca_file"
+            } else {
+                "url"
+            };
+            problems.push(format!("manager[{i}].{key}: {e}"));
+        }
+    }
+    problems
+}

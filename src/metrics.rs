@@ -1,0 +1,176 @@
+//! Every metric of the gateway, defined in one place, in one registry per gateway instance.
+//!
+//! Names start with `gateway_` and use base units; labels are bounded (manager name, method,
+//! status class, error kind): never a user name, path or id (DESIGN.md section 5).
+
+use http::{Method, StatusCode};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// The label used for requests that matched no Manager.
+pub const NO_MANAGER: &str = "none";
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests_total: IntCounterVec,
+    pub request_duration_seconds: HistogramVec,
+    pub upstream_duration_seconds: HistogramVec,
+    pub open_connections: IntGauge,
+    pub upstream_errors_total: IntCounterVec,
+}
+
+/// Latency buckets from 1 ms to 2 minutes (the default response timeout).
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
+];
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_requests_total",
+                "Requests answered, by Manager, method and status class",
+            ),
+            &["manager", "method", "status_class"],
+        )
+        .expect("valid metric");
+        let request_duration_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "gateway_request_duration_seconds",
+                "Time from request head received to response body sent, by Manager",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["manager"],
+        )
+        .expect("valid metric");
+        let upstream_duration_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "gateway_upstream_duration_seconds",
+                "Time from sending a request to a Manager to receiving its response head",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["manager"],
+        )
+        .expect("valid metric");
+        let open_connections = IntGauge::new("gateway_open_connections", "Client connections currently open")
+            .expect("valid metric");
+        let upstream_errors_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_upstream_errors_total",
+                "Failed exchanges with a Manager, by kind",
+            ),
+            &["manager", "kind"],
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(requests_total.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_duration_seconds.clone()),
+            Box::new(upstream_duration_seconds.clone()),
+            Box::new(open_connections.clone()),
+            Box::new(upstream_errors_total.clone()),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            requests_total,
+            request_duration_seconds,
+            upstream_duration_seconds,
+            open_connections,
+            upstream_errors_total,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// A bounded method label: the methods the API uses, everything else as `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+pub fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unusual methods share one label, so a client cannot grow the label set.
+    #[test]
+    fn unknown_methods_share_a_label() {
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+        assert_eq!(method_label(&Method::GET), "GET");
+    }
+
+    /// Status codes collapse to their class.
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(StatusCode::OK), "2xx");
+        assert_eq!(status_class(StatusCode::NOT_FOUND), "4xx");
+        assert_eq!(status_class(StatusCode::BAD_GATEWAY), "5xx");
+    }
+
+    /// Every metric appears in the exposition once it has a value.
+    #[test]
+    fn render_lists_metrics() {
+        let metrics = Metrics::new();
+        metrics
+            .requests_total
+            .with_label_values(&["m", "GET", "2xx"])
+            .inc();
+        metrics
+            .upstream_errors_total
+            .with_label_values(&["m", "connect"])
+            .inc();
+        metrics
+            .request_duration_seconds
+            .with_label_values(&["m"])
+            .observe(0.1);
+        metrics
+            .upstream_duration_seconds
+            .with_label_values(&["m"])
+            .observe(0.1);
+        let text = metrics.render();
+        for name in [
+            "gateway_requests_total{manager=\"m\",method=\"GET\",status_class=\"2xx\"} 1",
+            "gateway_open_connections 0",
+            "gateway_upstream_errors_total{kind=\"connect\",manager=\"m\"} 1",
+            "gateway_request_duration_seconds_bucket",
+            "gateway_upstream_duration_seconds_bucket",
+        ] {
+            assert!(text.contains(name), "{name} missing in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The request path: the stages of DESIGN.md section 2, in order, in one function.
+//!
+//! Each stage is a thin file under `pipeline/` that calls a domain module and returns the value the
+//! next stage needs, or a [`Fault`] that ends the request. Faults become responses here, through
+//! `Fault::respond`, and every response, relayed or made here, is observed once when its body ends:
+//! one access-log line and the request metrics.
+
+mod context;
+mod forward;
+mod prepare;
+mod route;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+pub use context::RequestContext;
+
+use crate::body::{BodyEnd, GatewayBody, ObservedBody};
+use crate::config::Limits;
+use crate::fault::{Blame, Fault};
+use crate::metrics::{Metrics, NO_MANAGER, method_label, status_class};
+use crate::server::{ConnInfo, InFlight};
+use crate::upstream::Upstream;
+use crate::upstream::router::Router;
+
+/// What every request of one gateway instance shares.
+pub struct GatewayState {
+    pub limits: Limits,
+    pub router: Router,
+    pub upstreams: Vec<Arc<Upstream>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Answers one request. Never fails: every failure is a fault response.
+pub async fn handle(
+    state: Arc<GatewayState>,
+    conn: ConnInfo,
+    request: Request<Incoming>,
+) -> Response<GatewayBody> {
+    // Counted from the start, so that the idle timeout never cuts a request waiting on its Manager.
+    let in_flight = conn.activity.request_started();
+    let mut ctx = RequestContext::new(&conn, &request);
+    let response = match run(&state, &mut ctx, request).await {
+        Ok(response) => response,
+        Err(fault) => {
+            match fault.blame() {
+                Blame::Client => tracing::debug!(request_id = %ctx.id, %fault, "refused"),
+                Blame::Upstream => {
+                    tracing::warn!(request_id = %ctx.id, manager = ?ctx.manager, %fault, "upstream failure")
+                }
+                Blame::Internal => tracing::error!(request_id = %ctx.id, %fault, "gateway failure"),
+            }
+            fault.respond(ctx.repr)
+        }
+    };
+    observe(state.metrics.clone(), ctx, conn.client, in_flight, response)
+}
+
+/// The stages, in order.
+async fn run(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    request: Request<Incoming>,
+) -> Result<Response<GatewayBody>, Fault> {
+    // prepare first: limits apply before any other stage looks at the request, and the body is
+    // wrapped before anything could start reading it.
+    let request = prepare::prepare(&state.limits, ctx, request)?;
+    // route before everything that needs to know the Manager or the resource; the path is parsed
+    // here once, and rejected here if ambiguous, before any stage could act on it.
+    let (upstream, api_path) = route::route(&state.router, &state.upstreams, ctx, &request)?;
+    // forward last: only what passed every stage above reaches the Manager.
+    forward::forward(&upstream, &api_path, ctx, &state.metrics, request).await
+}
+
+/// Wraps the response body so that the access log and the request metrics are written when the
+/// exchange really ends (last byte sent, or the client or Manager gave up), and the connection
+/// learns that its request is done.
+fn observe(
+    metrics: Arc<Metrics>,
+    ctx: RequestContext,
+    client: SocketAddr,
+    in_flight: InFlight,
+    response: Response<GatewayBody>,
+) -> Response<GatewayBody> {
+    let status = response.status();
+    let on_end = move |bytes_out: u64, end: BodyEnd| {
+        drop(in_flight);
+        let manager = ctx.manager.as_deref().unwrap_or(NO_MANAGER);
+        let elapsed = ctx.started.elapsed();
+        metrics
+            .requests_total
+            .with_label_values(&[manager, method_label(&ctx.method), status_class(status)])
+            .inc();
+        metrics
+            .request_duration_seconds
+            .with_label_values(&[manager])
+            .observe(elapsed.as_secs_f64());
+        access_log(
+            &ctx,
+            client,
+            status.as_u16(),
+            bytes_out,
+            end,
+            elapsed.as_secs_f64() * 1000.0,
+        );
+    };
+    response.map(|body| GatewayBody::new(ObservedBody::new(body, on_end)))
+}
+
+/// One line per request. Path and the names of query parameters only: no query values, and no
+/// header at all, so credentials can never reach the log.
+fn access_log(
+    ctx: &RequestContext,
+    client: SocketAddr,
+    status: u16,
+    bytes_out: u64,
+    end: BodyEnd,
+    millis: f64,
+) {
+    tracing::info!(
+        target: "access",
+        request_id = %ctx.id,
+        client = %client,
+        method = %ctx.method,
+        path = %ctx.path,
+        query_keys = %ctx.query_keys,
+        status,
+        bytes_in = ctx.bytes_in.load(Ordering::Relaxed),
+        bytes_out,
+        complete = end == BodyEnd::Complete,
+        duration_ms = format_args!("{millis:.3}"),
+        manager = ctx.manager.as_deref().unwrap_or("-"),
+    );
+}

@@ -1,0 +1,68 @@
+//! Stage `forward`: send the request to its Manager and relay the response head.
+//!
+//! Rewrites only what the hop requires: the target URI (upstream scheme, host and prefix; the path
+//! after the prefix and the query string byte for byte), Host, X-Forwarded-*, and a Correlation-Id
+//! when the client sent none. Every other end-to-end header (Version, Filter, All-Content, Prefer,
+//! Accept-Language, Session-TTL, Expect, ...) passes untouched. Bodies stream in both directions.
+
+use http::header::{HOST, HeaderName, HeaderValue};
+use http::{Request, Response, Version};
+
+use super::context::RequestContext;
+use super::prepare::strip_hop_by_hop;
+use crate::api_path::ApiPath;
+use crate::body::GatewayBody;
+use crate::fault::Fault;
+use crate::metrics::Metrics;
+use crate::upstream::Upstream;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const CORRELATION_ID: HeaderName = HeaderName::from_static("correlation-id");
+
+pub async fn forward(
+    upstream: &Upstream,
+    api_path: &ApiPath,
+    ctx: &RequestContext,
+    metrics: &Metrics,
+    request: Request<GatewayBody>,
+) -> Result<Response<GatewayBody>, Fault> {
+    let (mut parts, body) = request.into_parts();
+    parts.uri = upstream
+        .uri(&api_path.upstream_path_and_query(&upstream.config.upstream_prefix))
+        .map_err(|e| Fault::BadRequest {
+            detail: format!("cannot build the Manager's URL: {e}"),
+        })?;
+    // The pooled client speaks whatever it negotiated with the Manager; the client's version
+    // belongs to the client's hop.
+    parts.version = Version::HTTP_11;
+    let headers = &mut parts.headers;
+    headers.remove(HOST);
+    let client_ip = ctx.client.ip().to_string();
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {client_ip}"),
+        None => client_ip,
+    };
+    headers.insert(
+        X_FORWARDED_FOR,
+        HeaderValue::try_from(forwarded_for).expect("ASCII list of addresses"),
+    );
+    headers.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if ctx.tls { "https" } else { "http" }),
+    );
+    match ctx.host.as_deref().map(HeaderValue::from_str) {
+        Some(Ok(host)) => headers.insert(X_FORWARDED_HOST, host),
+        _ => headers.remove(X_FORWARDED_HOST),
+    };
+    if !headers.contains_key(&CORRELATION_ID) {
+        headers.insert(
+            CORRELATION_ID,
+            HeaderValue::try_from(ctx.id.as_str()).expect("hex request id"),
+        );
+    }
+    let mut response = upstream.send(Request::from_parts(parts, body), metrics).await?;
+    strip_hop_by_hop(response.headers_mut());
+    Ok(response)
+}

@@ -1,0 +1,115 @@
+//! Stage `prepare`: enforce the size limits of the request head and body, strip hop-by-hop headers.
+//!
+//! Reads the request head; replaces the body with a counting, limited one. Short-circuits with 431
+//! (head too large) or 413 (declared body too large; a body that grows past the limit while
+//! streaming fails the exchange, which the forward stage turns into 413). Never reads the body.
+
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName};
+use http::{HeaderMap, Request};
+use hyper::body::Incoming;
+
+use super::context::RequestContext;
+use crate::body::{GatewayBody, LimitedBody};
+use crate::config::Limits;
+use crate::fault::Fault;
+
+pub fn prepare(
+    limits: &Limits,
+    ctx: &RequestContext,
+    request: Request<Incoming>,
+) -> Result<Request<GatewayBody>, Fault> {
+    if head_size(&request) > limits.max_header_bytes {
+        return Err(Fault::HeadersTooLarge {
+            limit: limits.max_header_bytes,
+        });
+    }
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limits.max_body_bytes) {
+        return Err(Fault::BodyTooLarge {
+            limit: limits.max_body_bytes,
+        });
+    }
+    let (mut parts, body) = request.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let body = LimitedBody::new(body, limits.max_body_bytes, ctx.bytes_in.clone());
+    Ok(Request::from_parts(parts, GatewayBody::new(body)))
+}
+
+/// Bytes of the request line and headers, as they would be sent over HTTP/1.1.
+fn head_size<B>(request: &Request<B>) -> usize {
+    let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    line + headers
+}
+
+/// Headers that belong to one connection only (RFC 9110 section 7.6.1), plus those named in
+/// Connection. Removed from requests and responses alike.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    /// Fixed hop-by-hop headers and those named in Connection go; end-to-end headers stay.
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "close, x-private"),
+            ("x-private", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("proxy-authorization", "Basic x"),
+            ("version", "4"),
+            ("prefer", "persistent-auth"),
+        ] {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        strip_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["version", "prefer"]);
+    }
+
+    /// The head size counts the request line and every header.
+    #[test]
+    fn head_size_counts_line_and_headers() {
+        let request = Request::get("/ab").header("x", "yz").body(()).unwrap();
+        assert_eq!(head_size(&request), 3 + 3 + 12 + (1 + 2 + 4));
+    }
+}

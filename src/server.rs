@@ -1,0 +1,234 @@
+//! The public listener: accepts connections (at most `max_connections`), terminates TLS, serves
+//! HTTP/1.1 and HTTP/2 through hyper, closes idle connections, and drains on shutdown.
+//!
+//! Shutdown: stop accepting, ask every connection to finish gracefully (HTTP/1.1 closes after the
+//! response in flight, HTTP/2 sends GOAWAY), wait up to `shutdown_grace`, then abort what is left.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::Limits;
+use crate::pipeline::{self, GatewayState};
+
+/// What the request path knows about the connection a request came on.
+#[derive(Clone)]
+pub struct ConnInfo {
+    pub client: SocketAddr,
+    pub tls: bool,
+    pub activity: Arc<ConnActivity>,
+}
+
+/// Requests in flight on one connection and since when it has had none, for the idle timeout.
+pub struct ConnActivity {
+    in_flight: AtomicUsize,
+    idle_since: Mutex<Instant>,
+}
+
+/// Held while a request is in flight; the connection counts as idle again when the last is dropped.
+pub struct InFlight(Arc<ConnActivity>);
+
+impl ConnActivity {
+    fn new() -> Arc<ConnActivity> {
+        Arc::new(ConnActivity {
+            in_flight: AtomicUsize::new(0),
+            idle_since: Mutex::new(Instant::now()),
+        })
+    }
+
+    pub fn request_started(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    /// Resolves once the connection has had no request in flight for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let busy = self.in_flight.load(Ordering::SeqCst) > 0;
+            let deadline = if busy {
+                Instant::now() + idle
+            } else {
+                *self.idle_since.lock().unwrap_or_else(|p| p.into_inner()) + idle
+            };
+            if !busy && deadline <= Instant::now() {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// hyper's own head limits sit above ours so that a moderately oversized head gets our 431 fault;
+/// only a grossly oversized one meets hyper's bare 431 or a reset.
+fn hyper_head_limit(limits: &Limits) -> usize {
+    (limits.max_header_bytes * 2).max(16 * 1024)
+}
+
+/// The most header lines hyper parses in one HTTP/1.1 request head.
+const MAX_HEADER_LINES: usize = 256;
+
+fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(hyper_head_limit(limits).max(8192))
+        .max_headers(MAX_HEADER_LINES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .max_header_list_size(u32::try_from(hyper_head_limit(limits)).unwrap_or(u32::MAX));
+    builder
+}
+
+/// Accepts and serves connections until `shutdown` turns true, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<GatewayState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limits = state.limits.clone();
+    let builder = Arc::new(http_builder(&limits));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut connections = JoinSet::new();
+    loop {
+        let accept = async {
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            (listener.accept().await, permit)
+        };
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            (accepted, permit) = accept => match accepted {
+                Ok((stream, client)) => {
+                    let connection = Connection {
+                        tls: tls.clone(),
+                        builder: builder.clone(),
+                        state: state.clone(),
+                        shutdown: shutdown.clone(),
+                        _permit: permit,
+                    };
+                    connections.spawn(connection.serve(stream, client));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let open = connections.len();
+    if open > 0 {
+        tracing::info!(open, grace = ?limits.shutdown_grace, "draining connections");
+    }
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = connections.len(),
+            "shutdown grace period over; closing remaining connections"
+        );
+        connections.shutdown().await;
+    }
+}
+
+struct Connection {
+    tls: Option<TlsAcceptor>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    state: Arc<GatewayState>,
+    shutdown: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream, client: SocketAddr) {
+        let metrics = self.state.metrics.clone();
+        metrics.open_connections.inc();
+        let _ = stream.set_nodelay(true);
+        match self.tls.clone() {
+            None => self.serve_io(stream, client, false).await,
+            Some(acceptor) => {
+                let timeout = self.state.limits.header_read_timeout;
+                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => self.serve_io(tls, client, true).await,
+                    Ok(Err(error)) => tracing::debug!(%client, %error, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
+                }
+            }
+        }
+        metrics.open_connections.dec();
+    }
+
+    async fn serve_io<I>(mut self, io: I, client: SocketAddr, tls: bool)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let activity = ConnActivity::new();
+        let info = ConnInfo {
+            client,
+            tls,
+            activity: activity.clone(),
+        };
+        let state = self.state.clone();
+        let service = service_fn(move |request| {
+            let response = pipeline::handle(state.clone(), info.clone(), request);
+            async move { Ok::<_, Infallible>(response.await) }
+        });
+        let idle = self.state.limits.idle_timeout;
+        let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        let mut closing = *self.shutdown.borrow();
+        if closing {
+            connection.as_mut().graceful_shutdown();
+        }
+        loop {
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%client, %error, "connection ended with an error");
+                    }
+                    break;
+                }
+                _ = self.shutdown.changed(), if !closing => {
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                _ = activity.idle_for(idle), if !closing => {
+                    tracing::debug!(%client, "closing idle connection");
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}

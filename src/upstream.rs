@@ -1,0 +1,288 @@
+//! The Managers behind the gateway: one pooled HTTP client per Manager, its timeouts, the one safe
+//! retry, the classification of failures into faults, and the health checks behind /readyz.
+//!
+//! Never retries a request whose body could have been sent (DESIGN.md invariant 5): only GET, HEAD
+//! and OPTIONS without a body are tried a second time, and only when the first connect failed.
+
+pub mod router;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
+
+use crate::body::{BodyTooLarge, GatewayBody, IdleTimeoutBody, caused_by};
+use crate::config::{ManagerConfig, UpstreamTls};
+use crate::fault::{Fault, TimeoutPhase};
+use crate::metrics::Metrics;
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, GatewayBody>;
+
+/// How long pooled connections to a Manager may stay idle.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Upper bound for one health check.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Upstream {
+    pub config: ManagerConfig,
+    client: HttpClient,
+    health: Mutex<Health>,
+}
+
+/// The outcome of the latest health check.
+#[derive(Debug, Clone, Default)]
+struct Health {
+    checked_at: Option<Instant>,
+    error: Option<String>,
+}
+
+impl Upstream {
+    /// Builds the client; fails when the Manager's TLS material cannot be loaded.
+    pub fn new(config: ManagerConfig) -> Result<Upstream, String> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.timeouts.connect));
+        let connector = match crate::tls::client_config(&config.tls)? {
+            Some(tls) => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_only()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(http),
+            None => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(crate::tls::client_config(&UpstreamTls::Insecure)?.expect("a TLS config"))
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http),
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector);
+        Ok(Upstream {
+            config,
+            client,
+            health: Mutex::new(Health::default()),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The absolute URI of `path_and_query` (already carrying the upstream prefix) at this Manager.
+    pub fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        Uri::builder()
+            .scheme(self.config.scheme.clone())
+            .authority(self.config.authority.clone())
+            .path_and_query(PathAndQuery::try_from(path_and_query)?)
+            .build()
+    }
+
+    /// Sends a request and returns the Manager's response head with its body still streaming.
+    pub async fn send(
+        &self,
+        request: Request<GatewayBody>,
+        metrics: &Metrics,
+    ) -> Result<Response<GatewayBody>, Fault> {
+        let retry = retry_copy(&request);
+        let started = Instant::now();
+        let mut outcome = self.send_once(request).await;
+        if let (Err(error), Some(copy)) = (&outcome, retry)
+            && error.is_connect()
+        {
+            tracing::debug!(manager = %self.name(), %error, "connect failed; retrying once");
+            outcome = self.send_once(copy.map(|()| GatewayBody::empty())).await;
+        }
+        metrics
+            .upstream_duration_seconds
+            .with_label_values(&[self.name()])
+            .observe(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(response) => {
+                let idle = self.config.timeouts.body_idle;
+                Ok(response.map(|body| GatewayBody::new(IdleTimeoutBody::new(body, idle))))
+            }
+            Err(failure) => {
+                let fault = self.classify(&failure);
+                if !matches!(fault, Fault::BodyTooLarge { .. }) {
+                    metrics
+                        .upstream_errors_total
+                        .with_label_values(&[self.name(), failure.kind()])
+                        .inc();
+                }
+                Err(fault)
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        request: Request<GatewayBody>,
+    ) -> Result<Response<hyper::body::Incoming>, Failure> {
+        match tokio::time::timeout(
+            self.config.timeouts.response_headers,
+            self.client.request(request),
+        )
+        .await
+        {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(Failure::Client(error)),
+            Err(_) => Err(Failure::HeadersTimeout),
+        }
+    }
+
+    fn classify(&self, failure: &Failure) -> Fault {
+        let manager = self.name().to_owned();
+        let error = match failure {
+            Failure::HeadersTimeout => {
+                return Fault::UpstreamTimeout {
+                    manager,
+                    phase: TimeoutPhase::ResponseHeaders,
+                };
+            }
+            Failure::Client(error) => error,
+        };
+        if let Some(too_large) = caused_by::<BodyTooLarge>(error) {
+            return Fault::BodyTooLarge {
+                limit: too_large.limit,
+            };
+        }
+        if error.is_connect() {
+            if caused_by::<std::io::Error>(error).is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut) {
+                return Fault::UpstreamTimeout {
+                    manager,
+                    phase: TimeoutPhase::Connect,
+                };
+            }
+            if !self.is_ready() {
+                return Fault::UpstreamNotReady { manager };
+            }
+        }
+        Fault::UpstreamUnreachable {
+            manager,
+            cause: root_cause(error),
+        }
+    }
+
+    /// Whether the latest health check, at most three intervals ago, succeeded.
+    pub fn is_ready(&self) -> bool {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        health.error.is_none()
+            && health
+                .checked_at
+                .is_some_and(|at| at.elapsed() <= self.config.health_interval * 3 + HEALTH_TIMEOUT)
+    }
+
+    /// Why the Manager is not ready, for /readyz.
+    pub fn health_problem(&self) -> Option<String> {
+        if self.is_ready() {
+            return None;
+        }
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        Some(health.error.clone().unwrap_or_else(|| match health.checked_at {
+            None => "not checked yet".to_owned(),
+            Some(_) => "no recent health check".to_owned(),
+        }))
+    }
+
+    /// One health check: `GET /ovirt-engine/services/health` must answer 200 in time.
+    pub async fn check_health(&self) {
+        let error = match self.uri(&format!(
+            "{}/ovirt-engine/services/health",
+            self.config.upstream_prefix
+        )) {
+            Err(e) => Some(e.to_string()),
+            Ok(uri) => {
+                let request = Request::get(uri)
+                    .body(GatewayBody::empty())
+                    .expect("a valid request");
+                match tokio::time::timeout(HEALTH_TIMEOUT, self.client.request(request)).await {
+                    Ok(Ok(response)) if response.status().is_success() => None,
+                    Ok(Ok(response)) => Some(format!("health check answered {}", response.status())),
+                    Ok(Err(e)) => Some(format!("health check failed: {}", root_cause(&e))),
+                    Err(_) => Some(format!("health check timed out after {HEALTH_TIMEOUT:?}")),
+                }
+            }
+        };
+        if let Some(error) = &error {
+            tracing::warn!(manager = %self.name(), %error, "Manager is not healthy");
+        }
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = Health {
+            checked_at: Some(Instant::now()),
+            error,
+        };
+    }
+
+    /// Checks health every `health_interval` until the task is dropped.
+    pub async fn watch_health(&self) {
+        let mut ticker = tokio::time::interval(self.config.health_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.check_health().await;
+        }
+    }
+}
+
+enum Failure {
+    Client(hyper_util::client::legacy::Error),
+    HeadersTimeout,
+}
+
+impl Failure {
+    fn is_connect(&self) -> bool {
+        matches!(self, Failure::Client(error) if error.is_connect())
+    }
+
+    /// The metric label of this failure.
+    fn kind(&self) -> &'static str {
+        match self {
+            Failure::HeadersTimeout => "timeout",
+            Failure::Client(error) if error.is_connect() => "connect",
+            Failure::Client(_) => "protocol",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Client(error) => write!(f, "{}", root_cause(error)),
+            Failure::HeadersTimeout => write!(f, "no response headers in time"),
+        }
+    }
+}
+
+/// A copy of a request's head for the one connect retry, when the request may be retried at all:
+/// GET, HEAD or OPTIONS with no body.
+fn retry_copy(request: &Request<GatewayBody>) -> Option<Request<()>> {
+    use http_body::Body;
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe || !request.body().is_end_stream() {
+        return None;
+    }
+    let mut copy = Request::new(());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Some(copy)
+}
+
+/// The innermost message of an error chain ("Connection refused (os error 111)").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
