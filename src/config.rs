@@ -185,7 +185,14 @@ impl Config {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             ConfigErrors(vec![ConfigError::new("(syntax)", e.to_string().trim_end())])
         })?;
-        let file = validate::deserialize_strict(table).map_err(ConfigErrors)?;
-        validate::validate(file, base).map_err(ConfigErrors)
+        let (file, mut errors) = validate::deserialize_strict(table);
+        match file.map(|file| validate::validate(file, base)) {
+            Some(Ok(config)) if errors.is_empty() => Ok(config),
+            Some(Err(more)) => {
+                errors.extend(more);
+                Err(ConfigErrors(errors))
+            }
+            _ => Err(ConfigErrors(errors)),
+        }
     }
 }

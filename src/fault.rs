@@ -8,7 +8,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::body::GatewayBody;
@@ -20,8 +20,6 @@ pub enum Blame {
     Client,
     /// The Manager could not be reached or did not answer in time.
     Upstream,
-    /// A bug or a resource problem inside the gateway.
-    Internal,
 }
 
 /// Which phase of an upstream exchange ran out of time.
@@ -48,14 +46,7 @@ pub enum Fault {
     UpstreamUnreachable { manager: String, cause: String },
     /// The Manager did not answer within the configured time.
     UpstreamTimeout { manager: String, phase: TimeoutPhase },
-    /// The Manager failed its recent health checks and the request could not reach it either.
-    UpstreamNotReady { manager: String },
-    /// The gateway is stopping and takes no new work.
-    ShuttingDown,
 }
-
-/// Seconds a client should wait before retrying after a 503.
-const RETRY_AFTER_SECS: &str = "5";
 
 impl Fault {
     pub fn status(&self) -> StatusCode {
@@ -66,7 +57,6 @@ impl Fault {
             Fault::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Fault::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
             Fault::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Fault::UpstreamNotReady { .. } | Fault::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -77,10 +67,7 @@ impl Fault {
             | Fault::NoRoute
             | Fault::HeadersTooLarge { .. }
             | Fault::BodyTooLarge { .. } => Blame::Client,
-            Fault::UpstreamUnreachable { .. }
-            | Fault::UpstreamTimeout { .. }
-            | Fault::UpstreamNotReady { .. } => Blame::Upstream,
-            Fault::ShuttingDown => Blame::Internal,
+            Fault::UpstreamUnreachable { .. } | Fault::UpstreamTimeout { .. } => Blame::Upstream,
         }
     }
 
@@ -94,8 +81,6 @@ impl Fault {
             Fault::BodyTooLarge { .. } => "Request body too large",
             Fault::UpstreamUnreachable { .. } => "Manager unreachable",
             Fault::UpstreamTimeout { .. } => "Manager timeout",
-            Fault::UpstreamNotReady { .. } => "Manager not ready",
-            Fault::ShuttingDown => "Gateway shutting down",
         }
     }
 
@@ -119,14 +104,6 @@ impl Fault {
                     format!("Manager '{manager}' did not answer within the gateway's time limit")
                 }
             },
-            Fault::UpstreamNotReady { manager } => {
-                format!(
-                    "Manager '{manager}' is failing its health checks and could not be reached; retry later"
-                )
-            }
-            Fault::ShuttingDown => {
-                "The gateway is shutting down; retry on another instance or later".to_owned()
-            }
         }
     }
 
@@ -141,9 +118,6 @@ impl Fault {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(repr.content_type()));
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-        }
         response
     }
 }
@@ -227,6 +201,7 @@ fn json_fault(reason: &str, detail: &str) -> String {
     body
 }
 
+/// Escapes element text (quotes need no escaping outside attributes).
 fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -234,8 +209,6 @@ fn xml_escape(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
             c => out.push(c),
         }
     }
@@ -286,11 +259,6 @@ mod tests {
                 },
                 StatusCode::GATEWAY_TIMEOUT,
             ),
-            (
-                Fault::UpstreamNotReady { manager: "m".into() },
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-            (Fault::ShuttingDown, StatusCode::SERVICE_UNAVAILABLE),
         ]
     }
 
@@ -340,21 +308,9 @@ mod tests {
         };
         let text = body_text(fault.respond(Representation::Xml)).await;
         assert!(
-            text.contains("<detail>&lt;a href=&quot;x&quot;&gt;&amp;&apos;</detail>"),
+            text.contains("<detail>&lt;a href=\"x\"&gt;&amp;'</detail>"),
             "{text}"
         );
-    }
-
-    /// A 503 tells the client when to come back; other faults do not.
-    #[test]
-    fn retry_after_only_on_503() {
-        for (fault, status) in all_faults() {
-            let response = fault.respond(Representation::Xml);
-            assert_eq!(
-                response.headers().contains_key(RETRY_AFTER),
-                status == StatusCode::SERVICE_UNAVAILABLE
-            );
-        }
     }
 
     fn accept(value: &str) -> HeaderMap {

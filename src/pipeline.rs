@@ -52,7 +52,6 @@ pub async fn handle(
                 Blame::Upstream => {
                     tracing::warn!(request_id = %ctx.id, manager = ?ctx.manager, %fault, "upstream failure")
                 }
-                Blame::Internal => tracing::error!(request_id = %ctx.id, %fault, "gateway failure"),
             }
             fault.respond(ctx.repr)
         }

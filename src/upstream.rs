@@ -156,16 +156,13 @@ impl Upstream {
                 limit: too_large.limit,
             };
         }
-        if error.is_connect() {
-            if caused_by::<std::io::Error>(error).is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut) {
-                return Fault::UpstreamTimeout {
-                    manager,
-                    phase: TimeoutPhase::Connect,
-                };
-            }
-            if !self.is_ready() {
-                return Fault::UpstreamNotReady { manager };
-            }
+        let timed_out =
+            caused_by::<std::io::Error>(error).is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
+        if error.is_connect() && timed_out {
+            return Fault::UpstreamTimeout {
+                manager,
+                phase: TimeoutPhase::Connect,
+            };
         }
         Fault::UpstreamUnreachable {
             manager,
@@ -174,7 +171,7 @@ impl Upstream {
     }
 
     /// Whether the latest health check, at most three intervals ago, succeeded.
-    pub fn is_ready(&self) -> bool {
+    fn is_ready(&self) -> bool {
         let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         health.error.is_none()
             && health

@@ -33,15 +33,15 @@ const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
 const API_SUFFIX: &str = "/ovirt-engine/api";
 
 /// Deserializes the file strictly. An unknown key is reported with the nearest valid key, removed,
-/// and deserialization tried again, so that one run reports every unknown key. Any other error
-/// (a wrong type, a missing key) is reported and ends the attempt.
-pub fn deserialize_strict(mut table: toml::Table) -> Result<FileConfig, Vec<ConfigError>> {
+/// and deserialization tried again, so that one run reports every unknown key (and the file,
+/// without them, can still be validated for further problems). Any other error (a wrong type, a
+/// missing key) is reported and ends the attempt.
+pub fn deserialize_strict(mut table: toml::Table) -> (Option<FileConfig>, Vec<ConfigError>) {
     let mut errors = Vec::new();
     loop {
         let attempt = serde_path_to_error::deserialize::<_, FileConfig>(toml::Value::Table(table.clone()));
         let error = match attempt {
-            Ok(file) if errors.is_empty() => return Ok(file),
-            Ok(_) => return Err(errors),
+            Ok(file) => return (Some(file), errors),
             Err(error) => error,
         };
         let segments: Vec<String> = error.path().iter().map(ToString::to_string).collect();
@@ -49,7 +49,7 @@ pub fn deserialize_strict(mut table: toml::Table) -> Result<FileConfig, Vec<Conf
         let Some((unknown, expected)) = parse_unknown_field(&message) else {
             let path = error_path(&segments);
             errors.push(ConfigError::new(path, message.trim_end()));
-            return Err(errors);
+            return (None, errors);
         };
         // serde_path_to_error's path ends with the unknown key itself.
         let parent = segments.split_last().map_or(&segments[..], |(_, parent)| parent);
@@ -58,7 +58,7 @@ pub fn deserialize_strict(mut table: toml::Table) -> Result<FileConfig, Vec<Conf
         let hint = nearest(&unknown, &expected).map_or(String::new(), |k| format!("; did you mean `{k}`?"));
         errors.push(ConfigError::new(error_path(&path), format!("unknown key{hint}")));
         if !remove_key(&mut table, parent, &unknown) {
-            return Err(errors);
+            return (None, errors);
         }
     }
 }

@@ -1,0 +1,158 @@
+//! The binary: `check` on every shipped configuration and on broken ones; `serve` with signals.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ovirt-gateway");
+
+fn check(config: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+/// Every configuration shipped in config/ passes `check`. The files are checked in a copy of
+/// config/ whose tls/ folder holds material made now (private keys are never committed).
+#[test]
+fn shipped_configs_pass_check() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let pki = TestPki::new();
+    pki.issue_server_cert("gateway");
+    let tls = pki.path("tls");
+    std::fs::create_dir(&tls).unwrap();
+    std::fs::copy(pki.path("cert.pem"), tls.join("gateway.crt")).unwrap();
+    std::fs::copy(pki.path("key.pem"), tls.join("gateway.key")).unwrap();
+    std::fs::copy(pki.path("ca.pem"), tls.join("engine-ca.pem")).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let shipped = entry.unwrap().path();
+        if shipped.extension().is_some_and(|e| e == "toml") {
+            let path = pki.path(shipped.file_name().unwrap().to_str().unwrap());
+            std::fs::copy(&shipped, &path).unwrap();
+            let output = check(&path);
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(stdout.starts_with("OK: "), "{stdout}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no configuration in config/");
+}
+
+/// An unknown key fails `check` with exit 1, its key path and the nearest valid key; every
+/// problem is listed.
+#[test]
+fn check_names_unknown_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    let text = "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\nmax_body_byte = 5\n\n\
+                [[manager]]\nname = \"m\"\nurl = \"engine/ovirt-engine/api\"\n";
+    std::fs::write(&path, text).unwrap();
+    let output = check(&path);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("listen.max_body_byte: unknown key; did you mean `max_body_bytes`?"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("manager[0].url: relative URL without scheme"),
+        "{stderr}"
+    );
+}
+
+/// `check` loads the TLS material: a missing certificate file is reported with its key.
+#[test]
+fn check_loads_tls_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    let text = "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"missing.pem\"\ntls_key = \"missing-key.pem\"\n\n\
+                [[manager]]\nname = \"m\"\nurl = \"https://e/ovirt-engine/api\"\nca_file = \"no-ca.pem\"\n";
+    std::fs::write(&path, text).unwrap();
+    let output = check(&path);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("listen.tls_cert: cannot read"), "{stderr}");
+    assert!(stderr.contains("manager[0].ca_file: cannot read"), "{stderr}");
+}
+
+/// `--help` explains each command.
+#[test]
+fn help_explains_commands() {
+    let output = Command::new(BIN).arg("--help").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("serve") && stdout.contains("check"), "{stdout}");
+    let version = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("ovirt-gateway "));
+}
+
+/// `serve` reloads the certificate on SIGHUP and stops cleanly on SIGTERM.
+#[tokio::test]
+async fn serve_handles_sighup_and_sigterm() {
+    let upstream = TestUpstream::start("engine").await;
+    let pki = TestPki::new();
+    pki.issue_server_cert("first");
+    let path = pki.path("gw.toml");
+    let text = format!(
+        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = {{ file = \"key.pem\" }}\n\n{}",
+        manager("engine", &upstream.url(), "")
+    );
+    std::fs::write(&path, text).unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut wait_for = async |needle: &str| {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            panic!("the gateway exited before logging `{needle}`");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no `{needle}` in the log"))
+    };
+    wait_for("gateway listening").await;
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for("TLS certificate reloaded").await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for("stopped").await;
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}

@@ -1,0 +1,178 @@
+//! Faults the gateway makes itself: status, oVirt fault body in the client's representation.
+
+use crate::support::*;
+use ovirt_gateway::body::GatewayBody;
+
+/// Every ambiguous path form is refused with a 400 fault and never reaches the Manager.
+#[tokio::test]
+async fn ambiguous_paths_are_400_and_not_forwarded() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = gateway_for(&upstream, "").await;
+    let paths = [
+        "/ovirt-engine/api/../api/vms",
+        "/ovirt-engine/api/./vms",
+        "/ovirt-engine//api/vms",
+        "/ovirt-engine/api/vms%2F1",
+        "/ovirt-engine/api/%2e%2e/vms",
+        "/ovirt-engine/api/vms%00",
+        "/ovirt-engine/api/vms\\1",
+        "/ovirt-engine/api/vms%zz",
+        "/ovirt-engine/api/vm%73",
+        "/ovirt-engine/api/%C0%AE%C0%AE/vms",
+    ];
+    for path in paths {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n");
+        let response = raw_exchange(gateway.public_addr(), raw.as_bytes()).await;
+        assert!(response.starts_with("HTTP/1.1 400"), "{path}: {response}");
+        // hyper itself refuses a backslash (not a valid URI character) with a bare 400; every
+        // other form reaches the gateway and gets the fault body.
+        if !path.contains('\\') {
+            assert_eq!(
+                element(raw_body(&response), "reason"),
+                "Ambiguous request path",
+                "{path}"
+            );
+        }
+    }
+    assert!(
+        upstream.seen().is_empty(),
+        "an ambiguous path reached the Manager: {:?}",
+        upstream.seen()
+    );
+}
+
+/// No Manager at this path: 404 fault.
+#[tokio::test]
+async fn no_route_is_404_fault() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = gateway_for(&upstream, "").await;
+    let (status, headers, body) = get(gateway.public_addr(), "/elsewhere").await;
+    assert_eq!(status, 404);
+    assert_eq!(headers["content-type"], "application/xml");
+    assert_eq!(headers["content-length"], body.len().to_string().as_str());
+    assert_eq!(
+        element(std::str::from_utf8(&body).unwrap(), "reason"),
+        "Not found"
+    );
+}
+
+/// A request head over the limit: 431 fault; one at the limit passes.
+#[tokio::test]
+async fn oversized_head_is_431_fault() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = gateway_for(&upstream, "max_header_bytes = 2048").await;
+    let addr = gateway.public_addr();
+    let base = "GET /ovirt-engine/api HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nx-pad: \r\n\r\n";
+    // The gateway counts the line as method + URI + 12 and each header as name + value + 4.
+    let fixed = "GET".len()
+        + "/ovirt-engine/api".len()
+        + 12
+        + ("host".len() + 2 + 4)
+        + ("connection".len() + 5 + 4)
+        + ("x-pad".len() + 4);
+    let at_limit = base.replace("x-pad: ", &format!("x-pad: {}", "p".repeat(2048 - fixed)));
+    let response = raw_exchange(addr, at_limit.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let over = base.replace("x-pad: ", &format!("x-pad: {}", "p".repeat(2049 - fixed)));
+    let response = raw_exchange(addr, over.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert_eq!(
+        element(raw_body(&response), "reason"),
+        "Request headers too large"
+    );
+}
+
+/// A declared body over the limit: 413 fault before anything is forwarded; at the limit passes.
+#[tokio::test]
+async fn declared_oversized_body_is_413_fault() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = gateway_for(&upstream, "max_body_bytes = 1000").await;
+    let addr = gateway.public_addr();
+    let (status, _, _) = send(
+        request("POST", addr, "/ovirt-engine/api/vms")
+            .body(full(vec![1u8; 1000]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, body) = send(
+        request("POST", addr, "/ovirt-engine/api/vms")
+            .body(full(vec![1u8; 1001]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        element(std::str::from_utf8(&body).unwrap(), "reason"),
+        "Request body too large"
+    );
+    assert_eq!(upstream.seen().len(), 1, "the oversized body reached the Manager");
+}
+
+/// A chunked body that grows past the limit while streaming: 413 fault.
+#[tokio::test]
+async fn streamed_oversized_body_is_413_fault() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = gateway_for(&upstream, "max_body_bytes = 100000").await;
+    let chunks = (0..10).map(|_| {
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(bytes::Bytes::from(vec![b'c'; 20000])))
+    });
+    let body = GatewayBody::new(http_body_util::StreamBody::new(futures_util::stream::iter(
+        chunks,
+    )));
+    let (status, _, body) = send(
+        request("POST", gateway.public_addr(), "/ovirt-engine/api/vms")
+            .body(body)
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        element(std::str::from_utf8(&body).unwrap(), "reason"),
+        "Request body too large"
+    );
+}
+
+/// A Manager that is down: 502 fault, as XML by default and as JSON when asked for.
+#[tokio::test]
+async fn upstream_down_is_502_in_xml_and_json() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ovirt-engine/api", closed.local_addr().unwrap());
+    drop(closed);
+    let gateway = start_gateway(&config_text("", &manager("down", &url, ""))).await;
+    let addr = gateway.public_addr();
+    let (status, headers, body) = get(addr, "/ovirt-engine/api/vms").await;
+    assert_eq!(status, 502);
+    assert_eq!(headers["content-type"], "application/xml");
+    let xml = std::str::from_utf8(&body).unwrap();
+    assert_eq!(element(xml, "reason"), "Manager unreachable");
+    assert!(element(xml, "detail").contains("'down'"), "{xml}");
+
+    let json_request = request("GET", addr, "/ovirt-engine/api/vms").header("accept", "application/json");
+    let (status, headers, body) = send(json_request.body(GatewayBody::empty()).unwrap()).await;
+    assert_eq!(status, 502);
+    assert_eq!(headers["content-type"], "application/json");
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["reason"], "Manager unreachable");
+
+    let (status, headers, _) = get(addr, "/ovirt-engine/api/vms?accept=application/json").await;
+    assert_eq!(status, 502);
+    assert_eq!(headers["content-type"], "application/json");
+}
+
+/// A Manager that never answers: 504 fault after the response timeout.
+#[tokio::test]
+async fn stalled_upstream_is_504_fault() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = start_gateway(&config_text(
+        "",
+        &manager("slow", &upstream.url(), "response_timeout = \"300ms\""),
+    ))
+    .await;
+    let (status, _, body) = get(gateway.public_addr(), "/ovirt-engine/api/stall").await;
+    assert_eq!(status, 504);
+    assert_eq!(
+        element(std::str::from_utf8(&body).unwrap(), "reason"),
+        "Manager timeout"
+    );
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: the real gateway in-process, test upstreams and clients over loopback sockets
+//! on ephemeral ports.
+
+mod admin;
+mod cli;
+mod faults;
+mod lifecycle;
+mod logs;
+mod proxy;
+mod routing;
+mod support;
+mod tls;

@@ -1,0 +1,415 @@
+//! Test support: a small scriptable upstream that stands in for a Manager, gateways started
+//! in-process on ephemeral ports, HTTP clients, TLS material made at test time, and a log capture.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::{Config, Gateway, Running};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+
+/// Secrets every request of the suite carries; the log scan looks for them.
+pub const SECRET_BEARER: &str = "Bearer sUpErSeCrEtToKeN-0123456789";
+pub const SECRET_COOKIE: &str = "JSESSIONID=cOoKiEsEcReT-9876543210";
+
+/// What the test upstream saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: BTreeMap<String, Vec<String>>,
+    pub body_len: u64,
+}
+
+/// A stand-in Manager. Paths (after any prefix before /ovirt-engine):
+/// - `/ovirt-engine/services/health`: 200, as the engine's health servlet
+/// - `/ovirt-engine/api/download/N`: streams N bytes of `x` in 64 KiB chunks
+/// - `/ovirt-engine/api/stall`: never answers
+/// - `/ovirt-engine/api/hold`: answers once `release()` is called
+/// - anything else: reads the whole body (counting, not keeping it) and answers with a JSON
+///   description of the request
+pub struct TestUpstream {
+    pub addr: SocketAddr,
+    pub name: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    release: Arc<Notify>,
+    held: Arc<Notify>,
+    _stop: watch::Sender<()>,
+}
+
+impl TestUpstream {
+    pub async fn start(name: &str) -> TestUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let release = Arc::new(Notify::new());
+        let held = Arc::new(Notify::new());
+        let (stop, mut stopped) = watch::channel(());
+        let shared = Upstream {
+            name: name.to_owned(),
+            seen: seen.clone(),
+            release: release.clone(),
+            held: held.clone(),
+        };
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    _ = stopped.changed() => return,
+                    accepted = listener.accept() => accepted.unwrap(),
+                };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(shared.answer(request).await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        TestUpstream {
+            addr,
+            name: name.to_owned(),
+            seen,
+            release,
+            held,
+            _stop: stop,
+        }
+    }
+
+    /// The API URL of this upstream, for a `[[manager]]` url.
+    pub fn url(&self) -> String {
+        format!("http://{}/ovirt-engine/api", self.addr)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn last_seen(&self) -> Seen {
+        self.seen().pop().expect("the upstream saw a request")
+    }
+
+    /// Resolves once a request to `/hold` has arrived.
+    pub async fn wait_held(&self) {
+        self.held.notified().await;
+    }
+
+    /// Lets every waiting `/hold` request answer.
+    pub fn release(&self) {
+        self.release.notify_waiters();
+    }
+}
+
+#[derive(Clone)]
+struct Upstream {
+    name: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    release: Arc<Notify>,
+    held: Arc<Notify>,
+}
+
+impl Upstream {
+    async fn answer(&self, request: Request<Incoming>) -> Response<GatewayBody> {
+        let (parts, mut body) = request.into_parts();
+        let path = parts.uri.path().to_owned();
+        let mut headers = BTreeMap::<String, Vec<String>>::new();
+        for (name, value) in &parts.headers {
+            headers
+                .entry(name.to_string())
+                .or_default()
+                .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+        }
+        let engine_path = path.find("/ovirt-engine").map_or(path.as_str(), |i| &path[i..]);
+        if engine_path == "/ovirt-engine/services/health" {
+            return self.reply(StatusCode::OK, "text/html", "DB Up!Welcome to Health Status!");
+        }
+        if engine_path == "/ovirt-engine/api/stall" {
+            std::future::pending::<()>().await;
+        }
+        if engine_path == "/ovirt-engine/api/hold" {
+            let released = self.release.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            self.held.notify_one();
+            released.await;
+            return self.reply(StatusCode::OK, "text/plain", "released");
+        }
+        if let Some(size) = engine_path.strip_prefix("/ovirt-engine/api/download/") {
+            let size: usize = size.parse().unwrap();
+            let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+            let frames = (0..size.div_ceil(chunk.len())).map(move |i| {
+                let len = chunk.len().min(size - i * chunk.len());
+                Ok::<_, Infallible>(Frame::data(chunk.slice(..len)))
+            });
+            let mut response = Response::new(GatewayBody::new(StreamBody::new(futures_util::stream::iter(
+                frames,
+            ))));
+            response
+                .headers_mut()
+                .insert("x-upstream", self.name.parse().unwrap());
+            return response;
+        }
+        let mut body_len = 0u64;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => body_len += frame.data_ref().map_or(0, |d| d.len() as u64),
+                Err(_) => break,
+            }
+        }
+        let seen = Seen {
+            method: parts.method.to_string(),
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            headers,
+            body_len,
+        };
+        self.seen.lock().unwrap().push(seen.clone());
+        let json = serde_json::json!({
+            "method": seen.method,
+            "path_and_query": seen.path_and_query,
+            "body_len": seen.body_len,
+        });
+        let mut response = self.reply(StatusCode::OK, "application/json", &json.to_string());
+        response
+            .headers_mut()
+            .insert("connection", "x-upstream-private".parse().unwrap());
+        response
+            .headers_mut()
+            .insert("x-upstream-private", "hop".parse().unwrap());
+        response
+    }
+
+    fn reply(&self, status: StatusCode, content_type: &str, body: &str) -> Response<GatewayBody> {
+        let mut response = Response::new(GatewayBody::full(Bytes::from(body.to_owned())));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert("content-type", content_type.parse().unwrap());
+        response
+            .headers_mut()
+            .insert("x-upstream", self.name.parse().unwrap());
+        response
+    }
+}
+
+/// A gateway configuration: plain HTTP on an ephemeral port, an admin listener, and `managers`
+/// (TOML `[[manager]]` tables); `listen_extra` goes into `[listen]`.
+pub fn config_text(listen_extra: &str, managers: &str) -> String {
+    format!(
+        "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n{listen_extra}\n\n[admin]\naddress = \"127.0.0.1:0\"\n\n{managers}"
+    )
+}
+
+/// One `[[manager]]` table for `upstream` with extra keys.
+pub fn manager(name: &str, url: &str, extra: &str) -> String {
+    format!("[[manager]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+pub async fn start_gateway(text: &str) -> Running {
+    capture_logs();
+    let config = Config::from_toml(text, Path::new(".")).unwrap_or_else(|e| panic!("config:\n{e}"));
+    Gateway::start(config).await.unwrap()
+}
+
+/// A gateway in front of one test upstream, with `listen_extra` in `[listen]`.
+pub async fn gateway_for(upstream: &TestUpstream, listen_extra: &str) -> Running {
+    start_gateway(&config_text(
+        listen_extra,
+        &manager("engine", &upstream.url(), ""),
+    ))
+    .await
+}
+
+pub type TestClient = Client<HttpConnector, GatewayBody>;
+
+pub fn client() -> TestClient {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// A request to the gateway at `addr` carrying the suite's secrets.
+pub fn request(method: &str, addr: SocketAddr, path: &str) -> http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("authorization", SECRET_BEARER)
+        .header("cookie", SECRET_COOKIE)
+}
+
+pub async fn send(request: Request<GatewayBody>) -> (StatusCode, http::HeaderMap, Bytes) {
+    let response = client().request(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> (StatusCode, http::HeaderMap, Bytes) {
+    send(request("GET", addr, path).body(GatewayBody::empty()).unwrap()).await
+}
+
+pub fn full(bytes: impl Into<Bytes>) -> GatewayBody {
+    GatewayBody::new(Full::new(bytes.into()))
+}
+
+/// Writes `raw` to a fresh connection and reads until the server closes it.
+pub async fn raw_exchange(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(raw).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The body of a raw HTTP/1.1 response (after the blank line).
+pub fn raw_body(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+}
+
+/// The text of an XML element, e.g. `element(xml, "reason")`.
+pub fn element<'a>(xml: &'a str, name: &str) -> &'a str {
+    let start = xml
+        .find(&format!("<{name}>"))
+        .unwrap_or_else(|| panic!("no <{name}> in {xml}"))
+        + name.len()
+        + 2;
+    let end = xml[start..].find(&format!("</{name}>")).unwrap() + start;
+    &xml[start..end]
+}
+
+/// Everything the suite logged, captured by one global subscriber at debug level.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        log_buffer().lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn capture_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .init();
+    });
+}
+
+/// A CA and a server certificate for 127.0.0.1/localhost, written as PEM files into a temp dir.
+pub struct TestPki {
+    pub dir: tempfile::TempDir,
+    pub ca_pem: String,
+    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ovirt-gateway test CA");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let ca_pem = cert.pem();
+        let ca = rcgen::Issuer::new(params, key);
+        let pki = TestPki {
+            dir: tempfile::tempdir().unwrap(),
+            ca_pem,
+            ca,
+        };
+        std::fs::write(pki.path("ca.pem"), &pki.ca_pem).unwrap();
+        pki
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Issues a fresh server certificate with common name `cn` into cert.pem and key.pem.
+    pub fn issue_server_cert(&self, cn: &str) {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        std::fs::write(self.path("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(self.path("key.pem"), key.serialize_pem()).unwrap();
+    }
+
+    /// A root store holding only this CA.
+    pub fn roots(&self) -> rustls::RootCertStore {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        roots
+    }
+
+    /// A client TLS configuration trusting only this CA, without session resumption (so every
+    /// handshake shows the certificate in use) and without ALPN (the caller sets it).
+    pub fn client_config(&self) -> rustls::ClientConfig {
+        let mut config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(self.roots())
+                .with_no_client_auth();
+        config.resumption = rustls::client::Resumption::disabled();
+        config
+    }
+}
+
+/// Polls `condition` until it holds, yielding between tries; panics after `limit`.
+pub async fn eventually(limit: Duration, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+}

@@ -1,0 +1,149 @@
+//! TLS on the public listener: ALPN, protocol versions, certificate reload.
+
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use ovirt_gateway::Running;
+use ovirt_gateway::body::GatewayBody;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+use crate::support::*;
+
+async fn tls_gateway(pki: &TestPki, upstream: &TestUpstream) -> Running {
+    pki.issue_server_cert("first");
+    let text = format!(
+        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n{}",
+        pki.path("cert.pem").display(),
+        pki.path("key.pem").display(),
+        manager("engine", &upstream.url(), "")
+    );
+    start_gateway(&text).await
+}
+
+async fn status_and_version(tls: rustls::ClientConfig, port: u16) -> (u16, http::Version) {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_all_versions()
+        .build();
+    let client: Client<_, GatewayBody> = Client::builder(TokioExecutor::new()).build(connector);
+    let request = http::Request::get(format!("https://localhost:{port}/ovirt-engine/api/vms"))
+        .body(GatewayBody::empty())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    (response.status().as_u16(), response.version())
+}
+
+/// HTTP/2 is negotiated by ALPN; HTTP/1.1 clients are served too.
+#[tokio::test]
+async fn http2_by_alpn_and_http1() {
+    let upstream = TestUpstream::start("engine").await;
+    let pki = TestPki::new();
+    let gateway = tls_gateway(&pki, &upstream).await;
+    let port = gateway.public_addr().port();
+    assert_eq!(
+        status_and_version(pki.client_config(), port).await,
+        (200, http::Version::HTTP_2)
+    );
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(pki.client_config())
+        .https_only()
+        .enable_http1()
+        .build();
+    let client: Client<_, GatewayBody> = Client::builder(TokioExecutor::new()).build(connector);
+    let request = http::Request::get(format!("https://localhost:{port}/ovirt-engine/api"))
+        .body(GatewayBody::empty())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(
+        (response.status().as_u16(), response.version()),
+        (200, http::Version::HTTP_11)
+    );
+    assert_eq!(upstream.last_seen().headers["x-forwarded-proto"], ["https"]);
+}
+
+/// TLS 1.2 and TLS 1.3 are both accepted.
+#[tokio::test]
+async fn tls12_and_tls13() {
+    let upstream = TestUpstream::start("engine").await;
+    let pki = TestPki::new();
+    let gateway = tls_gateway(&pki, &upstream).await;
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_protocol_versions(&[version])
+                .unwrap()
+                .with_root_certificates(pki.roots())
+                .with_no_client_auth();
+        let (stream, _) = handshake(config, gateway.public_addr().port()).await;
+        assert_eq!(stream.get_ref().1.protocol_version(), Some(version.version));
+    }
+}
+
+async fn handshake(
+    config: rustls::ClientConfig,
+    port: u16,
+) -> (
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    CertificateDer<'static>,
+) {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let stream = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let cert = stream.get_ref().1.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned();
+    (stream, cert)
+}
+
+fn file_cert(pki: &TestPki) -> CertificateDer<'static> {
+    CertificateDer::from_pem_file(pki.path("cert.pem")).unwrap()
+}
+
+/// A reload serves the new certificate to new connections while an open connection keeps
+/// working; a broken key file is refused and the previous certificate stays.
+#[tokio::test]
+async fn certificate_reload_keeps_open_connections() {
+    let upstream = TestUpstream::start("engine").await;
+    let pki = TestPki::new();
+    let gateway = tls_gateway(&pki, &upstream).await;
+    let port = gateway.public_addr().port();
+    let first = file_cert(&pki);
+
+    let mut http1 = pki.client_config();
+    http1.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let (stream, presented) = handshake(http1.clone(), port).await;
+    assert_eq!(presented, first);
+    let (mut open, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+
+    pki.issue_server_cert("second");
+    gateway.reload_tls().unwrap();
+    let second = file_cert(&pki);
+    assert_ne!(first, second);
+    assert_eq!(handshake(http1.clone(), port).await.1, second);
+
+    let request = http::Request::get("/ovirt-engine/api")
+        .header("host", "localhost")
+        .body(GatewayBody::empty())
+        .unwrap();
+    let response = open.send_request(request).await.unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the connection opened before the reload still works"
+    );
+    response.into_body().collect().await.unwrap();
+
+    std::fs::write(pki.path("key.pem"), "not a key").unwrap();
+    assert!(gateway.reload_tls().unwrap_err().contains("tls_key"));
+    assert_eq!(handshake(http1, port).await.1, second);
+}
