@@ -50,15 +50,20 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
-    let config = match Config::load(path) {
-        Ok(config) => config,
-        Err(errors) => {
+/// The configuration, or `None` after printing every problem in it.
+fn load(path: &Path) -> Option<Config> {
+    Config::load(path)
+        .map_err(|errors| {
             for error in &errors.0 {
                 eprintln!("{}: {error}", path.display());
             }
-            return ExitCode::FAILURE;
-        }
+        })
+        .ok()
+}
+
+fn check(path: &Path) -> ExitCode {
+    let Some(config) = load(path) else {
+        return ExitCode::FAILURE;
     };
     let problems = check_material(&config);
     for problem in &problems {
@@ -82,14 +87,8 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn serve(path: &Path) -> ExitCode {
-    let config = match Config::load(path) {
-        Ok(config) => config,
-        Err(errors) => {
-            for error in &errors.0 {
-                eprintln!("{}: {error}", path.display());
-            }
-            return ExitCode::FAILURE;
-        }
+    let Some(config) = load(path) else {
+        return ExitCode::FAILURE;
     };
     init_logging(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -35,9 +35,7 @@ async fn metrics_after_traffic() {
 /// Upstream failures are counted by kind.
 #[tokio::test]
 async fn upstream_errors_are_counted() {
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/ovirt-engine/api", closed.local_addr().unwrap());
-    drop(closed);
+    let url = down_manager_url().await;
     let gateway = start_gateway(&config_text("", &manager("down", &url, ""))).await;
     get(gateway.public_addr(), "/ovirt-engine/api/vms").await;
     let (_, _, body) = get(gateway.admin_addr().unwrap(), "/metrics").await;
@@ -53,9 +51,7 @@ async fn upstream_errors_are_counted() {
 #[tokio::test]
 async fn health_and_readiness() {
     let upstream = TestUpstream::start("engine").await;
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let down_url = format!("http://{}/ovirt-engine/api", closed.local_addr().unwrap());
-    drop(closed);
+    let down_url = down_manager_url().await;
 
     let ready = gateway_for(&upstream, "").await;
     let admin = ready.admin_addr().unwrap();

@@ -136,9 +136,7 @@ async fn streamed_oversized_body_is_413_fault() {
 /// A Manager that is down: 502 fault, as XML by default and as JSON when asked for.
 #[tokio::test]
 async fn upstream_down_is_502_in_xml_and_json() {
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/ovirt-engine/api", closed.local_addr().unwrap());
-    drop(closed);
+    let url = down_manager_url().await;
     let gateway = start_gateway(&config_text("", &manager("down", &url, ""))).await;
     let addr = gateway.public_addr();
     let (status, headers, body) = get(addr, "/ovirt-engine/api/vms").await;

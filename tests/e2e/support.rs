@@ -223,6 +223,12 @@ pub fn config_text(listen_extra: &str, managers: &str) -> String {
     )
 }
 
+/// The API URL of a port nothing listens on: a Manager that is down.
+pub async fn down_manager_url() -> String {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    format!("http://{}/ovirt-engine/api", closed.local_addr().unwrap())
+}
+
 /// One `[[manager]]` table for `upstream` with extra keys.
 pub fn manager(name: &str, url: &str, extra: &str) -> String {
     format!("[[manager]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every check and test of ovirt-gateway: formatting, lints, unit and end-to-end tests.
+# On a fresh Debian machine it first installs what is missing; it fails, never skips, when
+# something it needs cannot be had.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v cc >/dev/null || missing+=(gcc)          # ring (rustls' crypto) builds C code
+command -v kill >/dev/null || missing+=(procps)     # the CLI test sends SIGHUP/SIGTERM
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null; then
+    echo "cargo is required: install Rust with rustup (https://rustup.rs)" >&2
+    exit 1
+fi
+for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+        rustup component add "$component"
+    fi
+done
+
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked
