@@ -96,6 +96,8 @@ fn serve(path: &Path) -> ExitCode {
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async {
+        // Handlers first: a SIGHUP that arrives once the gateway is listening must find them.
+        let signals = Signals::install();
         let running = match Gateway::start(config).await {
             Ok(running) => running,
             Err(error) => {
@@ -103,7 +105,7 @@ fn serve(path: &Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_signals(&running).await;
+        signals.wait(&running).await;
         tracing::info!("shutting down");
         running.shutdown().await;
         tracing::info!("stopped");
@@ -111,20 +113,33 @@ fn serve(path: &Path) -> ExitCode {
     })
 }
 
-/// Returns on SIGTERM or SIGINT; reloads the certificate on every SIGHUP in between.
-async fn wait_for_signals(running: &crate::Running) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
-    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    loop {
-        tokio::select! {
-            _ = hangup.recv() => match running.reload_tls() {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the previous certificate"),
-            },
-            _ = terminate.recv() => return,
-            _ = interrupt.recv() => return,
+struct Signals {
+    hangup: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            hangup: signal(SignalKind::hangup()).expect("SIGHUP handler"),
+            terminate: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            interrupt: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+        }
+    }
+
+    /// Returns on SIGTERM or SIGINT; reloads the certificate on every SIGHUP in between.
+    async fn wait(mut self, running: &crate::Running) {
+        loop {
+            tokio::select! {
+                _ = self.hangup.recv() => match running.reload_tls() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the previous certificate"),
+                },
+                _ = self.terminate.recv() => return,
+                _ = self.interrupt.recv() => return,
+            }
         }
     }
 }

@@ -8,7 +8,9 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use std::time::Duration;
+
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::body::GatewayBody;
@@ -46,6 +48,8 @@ pub enum Fault {
     UpstreamUnreachable { manager: String, cause: String },
     /// The Manager did not answer within the configured time.
     UpstreamTimeout { manager: String, phase: TimeoutPhase },
+    /// The Manager is failing its health checks and refused this request's connection too.
+    UpstreamNotReady { manager: String, retry_after: Duration },
 }
 
 impl Fault {
@@ -57,6 +61,7 @@ impl Fault {
             Fault::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Fault::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
             Fault::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Fault::UpstreamNotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -67,7 +72,9 @@ impl Fault {
             | Fault::NoRoute
             | Fault::HeadersTooLarge { .. }
             | Fault::BodyTooLarge { .. } => Blame::Client,
-            Fault::UpstreamUnreachable { .. } | Fault::UpstreamTimeout { .. } => Blame::Upstream,
+            Fault::UpstreamUnreachable { .. }
+            | Fault::UpstreamTimeout { .. }
+            | Fault::UpstreamNotReady { .. } => Blame::Upstream,
         }
     }
 
@@ -81,6 +88,7 @@ impl Fault {
             Fault::BodyTooLarge { .. } => "Request body too large",
             Fault::UpstreamUnreachable { .. } => "Manager unreachable",
             Fault::UpstreamTimeout { .. } => "Manager timeout",
+            Fault::UpstreamNotReady { .. } => "Manager not ready",
         }
     }
 
@@ -104,6 +112,10 @@ impl Fault {
                     format!("Manager '{manager}' did not answer within the gateway's time limit")
                 }
             },
+            Fault::UpstreamNotReady { manager, retry_after } => format!(
+                "Manager '{manager}' is failing its health checks and refused the connection; retry in {} s",
+                retry_after.as_secs().max(1)
+            ),
         }
     }
 
@@ -118,6 +130,9 @@ impl Fault {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(repr.content_type()));
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        if let Fault::UpstreamNotReady { retry_after, .. } = self {
+            headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        }
         response
     }
 }
@@ -259,7 +274,27 @@ mod tests {
                 },
                 StatusCode::GATEWAY_TIMEOUT,
             ),
+            (
+                Fault::UpstreamNotReady {
+                    manager: "m".into(),
+                    retry_after: Duration::from_secs(10),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
         ]
+    }
+
+    /// A 503 tells the client when to come back; no other fault does.
+    #[test]
+    fn retry_after_only_on_503() {
+        for (fault, status) in all_faults() {
+            let response = fault.respond(Representation::Xml);
+            let retry_after = response.headers().get(RETRY_AFTER);
+            match status {
+                StatusCode::SERVICE_UNAVAILABLE => assert_eq!(retry_after.unwrap(), "10"),
+                _ => assert!(retry_after.is_none(), "{fault:?}"),
+            }
+        }
     }
 
     /// Each fault maps to its documented status code.

@@ -164,6 +164,12 @@ impl Upstream {
                 phase: TimeoutPhase::Connect,
             };
         }
+        if error.is_connect() && self.failed_health_check() {
+            return Fault::UpstreamNotReady {
+                manager,
+                retry_after: self.config.health_interval,
+            };
+        }
         Fault::UpstreamUnreachable {
             manager,
             cause: root_cause(error),
@@ -177,6 +183,15 @@ impl Upstream {
             && health
                 .checked_at
                 .is_some_and(|at| at.elapsed() <= self.config.health_interval * 3 + HEALTH_TIMEOUT)
+    }
+
+    /// Whether the latest health check ran and failed (not merely: none ran yet).
+    fn failed_health_check(&self) -> bool {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .error
+            .is_some()
     }
 
     /// Why the Manager is not ready, for /readyz.

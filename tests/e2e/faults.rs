@@ -1,5 +1,7 @@
 //! Faults the gateway makes itself: status, oVirt fault body in the client's representation.
 
+use std::time::Duration;
+
 use crate::support::*;
 use ovirt_gateway::body::GatewayBody;
 
@@ -133,11 +135,18 @@ async fn streamed_oversized_body_is_413_fault() {
     );
 }
 
-/// A Manager that is down: 502 fault, as XML by default and as JSON when asked for.
+/// A Manager that goes down while it passed its health checks: 502 fault, as XML by default and
+/// as JSON when asked for.
 #[tokio::test]
 async fn upstream_down_is_502_in_xml_and_json() {
-    let url = down_manager_url().await;
-    let gateway = start_gateway(&config_text("", &manager("down", &url, ""))).await;
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = start_gateway(&config_text("", &manager("down", &upstream.url(), ""))).await;
+    let admin = gateway.admin_addr().unwrap();
+    eventually(Duration::from_secs(10), async || {
+        get(admin, "/readyz").await.0 == 200
+    })
+    .await;
+    upstream.stop();
     let addr = gateway.public_addr();
     let (status, headers, body) = get(addr, "/ovirt-engine/api/vms").await;
     assert_eq!(status, 502);
@@ -156,6 +165,31 @@ async fn upstream_down_is_502_in_xml_and_json() {
     let (status, headers, _) = get(addr, "/ovirt-engine/api/vms?accept=application/json").await;
     assert_eq!(status, 502);
     assert_eq!(headers["content-type"], "application/json");
+}
+
+/// A Manager that is failing its health checks and refuses the connection: 503 fault with
+/// Retry-After (the health interval).
+#[tokio::test]
+async fn unready_upstream_is_503_with_retry_after() {
+    let url = down_manager_url().await;
+    let gateway = start_gateway(&config_text(
+        "",
+        &manager("down", &url, "health_interval = \"7s\""),
+    ))
+    .await;
+    let admin = gateway.admin_addr().unwrap();
+    eventually(Duration::from_secs(10), async || {
+        let (_, _, body) = get(admin, "/readyz").await;
+        String::from_utf8_lossy(&body).contains("health check failed")
+    })
+    .await;
+    let (status, headers, body) = get(gateway.public_addr(), "/ovirt-engine/api/vms").await;
+    assert_eq!(status, 503);
+    assert_eq!(headers["retry-after"], "7");
+    assert_eq!(
+        element(std::str::from_utf8(&body).unwrap(), "reason"),
+        "Manager not ready"
+    );
 }
 
 /// A Manager that never answers: 504 fault after the response timeout.

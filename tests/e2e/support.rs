@@ -75,14 +75,18 @@ impl TestUpstream {
                     accepted = listener.accept() => accepted.unwrap(),
                 };
                 let shared = shared.clone();
+                let mut stopped = stopped.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let shared = shared.clone();
                         async move { Ok::<_, Infallible>(shared.answer(request).await) }
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    // Stopping the upstream drops its open connections too, as a crashed Manager would.
+                    tokio::select! {
+                        _ = builder.serve_connection(TokioIo::new(stream), service) => {}
+                        _ = stopped.changed() => {}
+                    }
                 });
             }
         });
@@ -100,6 +104,9 @@ impl TestUpstream {
     pub fn url(&self) -> String {
         format!("http://{}/ovirt-engine/api", self.addr)
     }
+
+    /// Stops listening and closes every open connection, as a Manager that went down.
+    pub fn stop(self) {}
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
