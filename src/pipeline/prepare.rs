@@ -39,9 +39,13 @@ pub fn prepare(
     Ok(Request::from_parts(parts, GatewayBody::new(body)))
 }
 
-/// Bytes of the request line and headers, as they would be sent over HTTP/1.1.
+/// Bytes of the request line and headers, as they would be sent over HTTP/1.1 (an HTTP/2
+/// request's scheme and authority count as an absolute-form target).
 fn head_size<B>(request: &Request<B>) -> usize {
-    let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    let uri = request.uri();
+    let target = uri.path_and_query().map_or(1, |pq| pq.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len() + "https://".len());
+    let line = request.method().as_str().len() + target + 12;
     let headers: usize = request
         .headers()
         .iter()

@@ -98,7 +98,8 @@ fn help_explains_commands() {
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("ovirt-gateway "));
 }
 
-/// `serve` reloads the certificate on SIGHUP and stops cleanly on SIGTERM.
+/// `serve` logs JSON lines when asked, reloads the certificate on SIGHUP and stops cleanly on
+/// SIGTERM.
 #[tokio::test]
 async fn serve_handles_sighup_and_sigterm() {
     let upstream = TestUpstream::start("engine").await;
@@ -106,7 +107,7 @@ async fn serve_handles_sighup_and_sigterm() {
     pki.issue_server_cert("first");
     let path = pki.path("gw.toml");
     let text = format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = {{ file = \"key.pem\" }}\n\n{}",
+        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = {{ file = \"key.pem\" }}\n\n[log]\nformat = \"json\"\n\n{}",
         manager("engine", &upstream.url(), "")
     );
     std::fs::write(&path, text).unwrap();
@@ -132,7 +133,9 @@ async fn serve_handles_sighup_and_sigterm() {
         .await
         .unwrap_or_else(|_| panic!("no `{needle}` in the log"))
     };
-    wait_for("gateway listening").await;
+    let listening: serde_json::Value = serde_json::from_str(&wait_for("gateway listening").await).unwrap();
+    assert_eq!(listening["message"], "gateway listening");
+    assert_eq!(listening["tls"], true);
     let pid = child.id().unwrap().to_string();
     assert!(
         Command::new("kill")
