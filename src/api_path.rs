@@ -135,7 +135,7 @@ pub fn validate(raw_path: &str) -> Result<(), PathError> {
     let trimmed = raw_path.strip_suffix('/').unwrap_or(raw_path);
     for segment in trimmed.split('/').skip(1) {
         let name = segment.split(';').next().unwrap_or("");
-        if name.is_empty() && !trimmed.is_empty() {
+        if name.is_empty() {
             return Err(PathError::EmptySegment);
         }
         if name == "." || name == ".." {
