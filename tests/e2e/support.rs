@@ -314,6 +314,11 @@ pub fn element<'a>(xml: &'a str, name: &str) -> &'a str {
     &xml[start..end]
 }
 
+/// The `<reason>` of an XML fault body.
+pub fn fault_reason(body: &[u8]) -> &str {
+    element(std::str::from_utf8(body).unwrap(), "reason")
+}
+
 /// Everything the suite logged, captured by one global subscriber at debug level.
 pub fn captured_logs() -> String {
     String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
