@@ -1,6 +1,7 @@
-//! The command line: `serve` and `check`. Parses arguments, sets up logging and hands over to the
+//! The command line: `serve`, `check`, and with the `sim` feature `demo` and `sim`. Parses arguments, sets up logging and hands over to the
 //! library; no gateway logic lives here.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -41,13 +42,161 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Run the built-in Manager simulator and a gateway in front of it (config/demo.toml), and
+    /// print how to use them. Ctrl-C stops both.
+    #[cfg(feature = "sim")]
+    Demo {
+        /// The gateway's HTTPS address [default: listen.address of config/demo.toml, 127.0.0.1:8443]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// The admin listener (/metrics) [default: admin.address of config/demo.toml, 127.0.0.1:8444]
+        #[arg(long)]
+        admin: Option<SocketAddr>,
+        /// Where the CA file, the listener's certificate and key, and demo.toml are written.
+        #[arg(long, default_value = "ovirt-gateway-demo")]
+        dir: PathBuf,
+    },
+    /// Run the Manager simulator: an oVirt Engine stand-in with a generated inventory, SSO, and
+    /// test endpoints (/sim/stats, /sim/revoke-all, /sim/faults). See docs/simulator.md.
+    #[cfg(feature = "sim")]
+    Sim(SimArgs),
+}
+
+#[cfg(feature = "sim")]
+#[derive(Debug, clap::Args)]
+struct SimArgs {
+    /// Address to listen on (port 0 picks a free port; the first line printed names it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Serve HTTPS with a certificate from the simulator's CA (served at
+    /// /ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA).
+    #[arg(long)]
+    self_signed: bool,
+    /// Number of VMs.
+    #[arg(long, default_value_t = 50)]
+    vms: usize,
+    /// Number of hosts.
+    #[arg(long, default_value_t = 8)]
+    hosts: usize,
+    /// Number of clusters (two per data center).
+    #[arg(long, default_value_t = 4)]
+    clusters: usize,
+    /// Seed of the generated inventory: the same seed gives the same objects and ids.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Extra latency before every API answer, in milliseconds: A, or a range A-B.
+    #[arg(long, value_parser = parse_latency)]
+    latency_ms: Option<(std::time::Duration, std::time::Duration)>,
+    /// Seconds a token or session lives without use (the engine's SSO_TOKEN_TIMEOUT).
+    #[arg(long, default_value_t = 360_000)]
+    token_ttl: u64,
+    /// Compress API responses with gzip when the client accepts it (as the engine's Apache does).
+    #[arg(long)]
+    gzip: bool,
+    /// A TOML file of users, groups and permissions replacing the built-in ones (see docs/simulator.md).
+    #[arg(long)]
+    users: Option<PathBuf>,
+}
+
+#[cfg(feature = "sim")]
+fn parse_latency(text: &str) -> Result<(std::time::Duration, std::time::Duration), String> {
+    let ms = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| format!("`{s}` is not a number of milliseconds"))
+    };
+    let (low, high) = match text.split_once('-') {
+        Some((low, high)) => (ms(low)?, ms(high)?),
+        None => (ms(text)?, ms(text)?),
+    };
+    if low > high {
+        return Err(format!("`{text}`: the range must be LOW-HIGH"));
+    }
+    Ok((low, high))
 }
 
 pub fn run() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { config } => serve(&config),
         Command::Check { config } => check(&config),
+        #[cfg(feature = "sim")]
+        Command::Demo { listen, admin, dir } => demo(crate::demo::DemoOptions { listen, admin, dir }),
+        #[cfg(feature = "sim")]
+        Command::Sim(args) => sim(args),
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+#[cfg(feature = "sim")]
+fn sim(args: SimArgs) -> ExitCode {
+    init_logging(&LogConfig {
+        format: LogFormat::Text,
+        level: "info".into(),
+    });
+    let options = crate::sim::SimOptions {
+        listen: args.listen,
+        self_signed: args.self_signed,
+        sizes: crate::sim::Sizes {
+            clusters: args.clusters,
+            hosts: args.hosts,
+            vms: args.vms,
+        },
+        seed: args.seed,
+        latency: args.latency_ms,
+        token_ttl: std::time::Duration::from_secs(args.token_ttl),
+        gzip: args.gzip,
+        users: args.users,
+    };
+    runtime().block_on(async {
+        let signals = Signals::install();
+        let running = match crate::sim::start(options).await {
+            Ok(running) => running,
+            Err(error) => {
+                eprintln!("ovirt-gateway sim: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // The first line is a contract: scripts read the URL from it (tests/sdk/run_against_sim.py).
+        println!("ovirt-gateway sim listening on {}", running.api_url());
+        let origin = running.api_url().trim_end_matches("/ovirt-engine/api").to_owned();
+        println!(
+            "CA certificate: {origin}/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA"
+        );
+        println!("users: admin@internal/admin, alice@internal/alice, bob@internal/bob, carol@internal/carol");
+        signals.until_stopped().await;
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(feature = "sim")]
+fn demo(options: crate::demo::DemoOptions) -> ExitCode {
+    init_logging(&LogConfig {
+        format: LogFormat::Text,
+        level: "info".into(),
+    });
+    runtime().block_on(async {
+        let signals = Signals::install();
+        let demo = match crate::demo::Demo::start(options).await {
+            Ok(demo) => demo,
+            Err(error) => {
+                eprintln!("ovirt-gateway demo: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("{}", demo.instructions());
+        signals.until_stopped().await;
+        tracing::info!("stopping the demo");
+        demo.shutdown().await;
+        ExitCode::SUCCESS
+    })
 }
 
 /// The configuration, or `None` after printing every problem in it.
@@ -91,11 +240,7 @@ fn serve(path: &Path) -> ExitCode {
         return ExitCode::FAILURE;
     };
     init_logging(&config.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async {
+    runtime().block_on(async {
         // Handlers first: a SIGHUP that arrives once the gateway is listening must find them.
         let signals = Signals::install();
         let running = match Gateway::start(config).await {
@@ -126,6 +271,18 @@ impl Signals {
             hangup: signal(SignalKind::hangup()).expect("SIGHUP handler"),
             terminate: signal(SignalKind::terminate()).expect("SIGTERM handler"),
             interrupt: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+        }
+    }
+
+    /// Returns on SIGTERM or SIGINT; SIGHUP is ignored.
+    #[cfg(feature = "sim")]
+    async fn until_stopped(mut self) {
+        loop {
+            tokio::select! {
+                _ = self.hangup.recv() => {}
+                _ = self.terminate.recv() => return,
+                _ = self.interrupt.recv() => return,
+            }
         }
     }
 

@@ -11,10 +11,14 @@ pub mod api_path;
 pub mod body;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "sim")]
+pub mod demo;
 pub mod fault;
 pub mod metrics;
 pub mod pipeline;
 pub mod server;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod tls;
 pub mod upstream;
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test of ovirt-gateway: formatting, lints, unit and end-to-end tests.
+# Runs every check and test of ovirt-gateway: formatting, lints, unit and end-to-end tests, and
+# the Python SDK scenarios against the Manager simulator (tests/sdk/).
 # On a fresh Debian machine it first installs what is missing; it fails, never skips, when
 # something it needs cannot be had.
 set -euo pipefail
@@ -26,3 +27,6 @@ done
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+# The real Python SDK against the simulator (installs libxml2-dev and the SDK in a venv if missing).
+cargo build --locked
+tests/sdk/run.sh

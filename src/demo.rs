@@ -1,0 +1,132 @@
+//! `ovirt-gateway demo`: the simulator and a gateway in front of it, in one process, configured by
+//! config/demo.toml, so a newcomer sees the gateway work without a Manager.
+//!
+//! The demo writes what a client needs into its directory: `ca.pem` (the CA of the gateway's
+//! certificate, for curl `--cacert` and the SDK's `ca_file`), `tls/gateway.crt`, `tls/gateway.key`
+//! and a copy of `demo.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::sim::{self, RunningSim, SimOptions};
+use crate::{Gateway, Running};
+
+/// config/demo.toml, built into the binary so the demo runs from anywhere.
+pub const DEMO_TOML: &str = include_str!("../config/demo.toml");
+
+pub struct DemoOptions {
+    /// The gateway's public address (`listen.address` of demo.toml unless given).
+    pub listen: Option<SocketAddr>,
+    /// The admin listener's address (`admin.address` of demo.toml unless given).
+    pub admin: Option<SocketAddr>,
+    /// Where ca.pem, the listener's certificate and key, and demo.toml are written.
+    pub dir: PathBuf,
+}
+
+pub struct Demo {
+    pub sim: RunningSim,
+    pub gateway: Running,
+    pub ca_file: PathBuf,
+}
+
+impl Demo {
+    pub async fn start(options: DemoOptions) -> Result<Demo, String> {
+        let sim = sim::start(SimOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..SimOptions::default()
+        })
+        .await?;
+        let tls = options.dir.join("tls");
+        std::fs::create_dir_all(&tls).map_err(|e| format!("cannot create {}: {e}", tls.display()))?;
+        let issued = sim.pki().issue(std::net::IpAddr::from([127, 0, 0, 1]))?;
+        let ca_file = options.dir.join("ca.pem");
+        write(&ca_file, &sim.pki().ca_pem)?;
+        write(&tls.join("gateway.crt"), &issued.cert_pem)?;
+        write_private(&tls.join("gateway.key"), &issued.key_pem)?;
+        write(&options.dir.join("demo.toml"), DEMO_TOML)?;
+        let mut config = Config::from_toml(DEMO_TOML, &options.dir).map_err(|errors| {
+            let lines: Vec<String> = errors.0.iter().map(|e| format!("demo.toml: {e}")).collect();
+            lines.join("\n")
+        })?;
+        if let Some(listen) = options.listen {
+            config.listen.address = listen;
+        }
+        if let (Some(admin), Some(config_admin)) = (options.admin, config.admin.as_mut()) {
+            config_admin.address = admin;
+        }
+        for manager in &mut config.managers {
+            manager.authority = sim
+                .addr()
+                .to_string()
+                .parse()
+                .map_err(|e| format!("simulator address: {e}"))?;
+        }
+        let gateway = Gateway::start(config).await.map_err(|e| e.to_string())?;
+        Ok(Demo {
+            sim,
+            gateway,
+            ca_file,
+        })
+    }
+
+    /// What the demo prints: where it listens, the users, and commands to copy.
+    pub fn instructions(&self) -> String {
+        let api = format!("https://{}/ovirt-engine/api", self.gateway.public_addr());
+        let ca = self.ca_file.display();
+        let metrics = self.gateway.admin_addr().map_or_else(
+            || "(no admin listener)".to_owned(),
+            |a| format!("http://{a}/metrics"),
+        );
+        format!(
+            "ovirt-gateway demo: a simulated oVirt Manager behind the gateway\n\
+             \n  API        {api}\
+             \n  CA file    {ca}\
+             \n  metrics    {metrics}\
+             \n  simulator  {sim} (direct, for comparison)\
+             \n\
+             \n  users      admin@internal / admin    SuperUser, sees everything\
+             \n             alice@internal / alice    UserRole on her VMs only\
+             \n             bob@internal / bob        UserRole on his VMs only\
+             \n             carol@internal / carol    group ops, PowerUserRole on cluster-1\
+             \n\
+             \ncurl:\
+             \n  curl --cacert {ca} -u 'admin@internal:admin' '{api}/vms?search=status%3Dup&max=3'\
+             \n\
+             \nPython SDK (pip install ovirt-engine-sdk-python):\
+             \n  import ovirtsdk4 as sdk\
+             \n  connection = sdk.Connection(url='{api}',\
+             \n      username='alice@internal', password='alice', ca_file='{ca}')\
+             \n  for vm in connection.system_service().vms_service().list():\
+             \n      print(vm.name, vm.status)\
+             \n  connection.close()\
+             \n\
+             \nCtrl-C stops the demo.\n",
+            sim = self.sim.api_url(),
+        )
+    }
+
+    /// Stops the gateway (draining requests in flight), then the simulator.
+    pub async fn shutdown(self) {
+        self.gateway.shutdown().await;
+        self.sim.shutdown().await;
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

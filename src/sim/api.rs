@@ -1,0 +1,1042 @@
+//! `/ovirt-engine/api`: the API root, collections (search, max, page, follow, filtering), objects,
+//! adding, updating and removing VMs, and the VM actions, with the engine's status codes and bodies
+//! (OVIRT-API.md sections 3 and 4).
+//!
+//! Departures (also in docs/simulator.md): only VMs can be added, updated, removed and acted on;
+//! other kinds are read-only; collections the simulator does not model are served empty; actions
+//! complete synchronously (200, never 202) and status changes are immediate (`start` goes straight
+//! to `up`, without `wait_for_launch` and `powering_up`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, LOCATION};
+use http::{Method, Request, Response, StatusCode};
+
+use super::generate::vm_props;
+use super::input::{Node, parse_json, parse_xml};
+use super::model::{BLANK_ID, Entity, Id, Inventory, Kind, Prop, derive, derived_id};
+use super::render::{Listing, View, document};
+use super::repr::{Value, Writer};
+use super::search::{Search, compare_values};
+use super::sso::{add_cookie, authenticate, unauthorized};
+use super::users::{Permit, User};
+use super::{Sim, query_params};
+use crate::api_path::{ApiPath, EngineArea, Segment};
+use crate::body::GatewayBody;
+use crate::fault::Representation;
+
+/// The collections of the API root: URL segment, collection element, and whether it is searchable.
+/// Those without a [`Kind`] are served empty.
+const ROOT_COLLECTIONS: &[(&str, &str, bool)] = &[
+    ("affinitylabels", "affinity_labels", false),
+    ("bookmarks", "bookmarks", false),
+    ("clusterlevels", "cluster_levels", false),
+    ("clusters", "clusters", true),
+    ("cpuprofiles", "cpu_profiles", false),
+    ("datacenters", "data_centers", true),
+    ("diskprofiles", "disk_profiles", false),
+    ("disks", "disks", true),
+    ("domains", "domains", false),
+    ("events", "events", true),
+    ("externalhostproviders", "external_host_providers", false),
+    ("groups", "groups", true),
+    ("hosts", "hosts", true),
+    ("icons", "icons", false),
+    ("imagetransfers", "image_transfers", false),
+    ("instancetypes", "instance_types", true),
+    ("jobs", "jobs", false),
+    ("katelloerrata", "katello_errata", false),
+    ("macpools", "mac_pools", false),
+    ("networkfilters", "network_filters", false),
+    ("networks", "networks", true),
+    ("openstackimageproviders", "openstack_image_providers", false),
+    ("openstacknetworkproviders", "openstack_network_providers", false),
+    ("openstackvolumeproviders", "openstack_volume_providers", false),
+    ("operatingsystems", "operating_systems", false),
+    ("permissions", "permissions", false),
+    ("roles", "roles", false),
+    ("schedulingpolicies", "scheduling_policies", false),
+    ("schedulingpolicyunits", "scheduling_policy_units", false),
+    ("storageconnections", "storage_connections", false),
+    ("storagedomains", "storage_domains", true),
+    ("tags", "tags", false),
+    ("templates", "templates", true),
+    ("users", "users", true),
+    ("vmpools", "vm_pools", true),
+    ("vms", "vms", true),
+    ("vnicprofiles", "vnic_profiles", false),
+];
+
+/// Jobs and events kept before the oldest are dropped.
+const HISTORY: usize = 1000;
+
+/// The engine's page size for `page N` without `max` (SearchResultsLimit).
+const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// Why a request fails, as the engine answers it.
+enum Failure {
+    /// 404 with an empty body: no such object, or one the user may not see.
+    NotFound,
+    Fault {
+        status: StatusCode,
+        reason: &'static str,
+        detail: String,
+    },
+    /// A failed action: `<action><status>failed</status><fault>..</fault></action>`.
+    Action { status: StatusCode, detail: String },
+}
+
+fn fault(status: StatusCode, reason: &'static str, detail: impl Into<String>) -> Failure {
+    Failure::Fault {
+        status,
+        reason,
+        detail: detail.into(),
+    }
+}
+
+fn bad_request(detail: impl Into<String>) -> Failure {
+    fault(StatusCode::BAD_REQUEST, "Operation Failed", detail)
+}
+
+fn forbidden() -> Failure {
+    fault(
+        StatusCode::FORBIDDEN,
+        "Operation Failed",
+        "[User is not authorized to perform this action.]",
+    )
+}
+
+type Answer = Result<Response<GatewayBody>, Failure>;
+
+/// One authenticated API request.
+struct Call<'a> {
+    sim: &'a Sim,
+    user: &'a User,
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+    repr: Representation,
+    /// Query parameters, then the matrix parameters of the last segment (the engine's lookup order).
+    params: Vec<(String, String)>,
+    view: View,
+    /// `scheme://host[:port]` from the Host header, for absolute URLs (Link, Location).
+    origin: String,
+    filtered: bool,
+}
+
+pub fn handle(sim: &Sim, request: &Request<Bytes>, tls: bool) -> Response<GatewayBody> {
+    let headers = request.headers();
+    let query = request.uri().query();
+    let repr = Representation::of_request(headers, query);
+    let Some(ApiPath {
+        area: EngineArea::Api(resource),
+        ..
+    }) = ApiPath::parse("", request.uri().path(), query)
+    else {
+        return empty(StatusCode::NOT_FOUND);
+    };
+    // VersionFilter: only version 4 exists on 4.4; anything else is a 400 from sendError.
+    if let Some(version) = headers.get("version")
+        && version.as_bytes() != b"4"
+    {
+        return super::text(
+            StatusCode::BAD_REQUEST,
+            "text/html",
+            "<html><head><title>Error</title></head><body>Bad Request</body></html>",
+        );
+    }
+    let Some(auth) = authenticate(sim, headers, tls) else {
+        return unauthorized();
+    };
+    let user = sim.user(auth.user);
+    let mut params = query_params(query);
+    if let Some(last) = resource.segments.last() {
+        params.extend(last.matrix.iter().cloned());
+    }
+    let scheme = if tls { "https" } else { "http" };
+    let host = headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let base = match resource.version {
+        Some(4) => "/ovirt-engine/api/v4",
+        _ => "/ovirt-engine/api",
+    };
+    let mut call = Call {
+        sim,
+        user,
+        method: request.method(),
+        headers,
+        body: request.body(),
+        repr,
+        params,
+        view: View {
+            base: base.to_owned(),
+            follow: Vec::new(),
+            all_content: false,
+        },
+        origin: format!("{scheme}://{host}"),
+        filtered: !user.admin,
+    };
+    let answer = call.prepare().and_then(|()| call.route(&resource.segments));
+    let mut response = match answer {
+        Ok(response) => response,
+        Err(failure) => call.failure(failure),
+    };
+    response
+        .headers_mut()
+        .insert("correlation-id", correlation_id(headers, &call.params, sim));
+    add_cookie(&mut response, auth.set_cookie);
+    response
+}
+
+/// The request's Correlation-Id, sanitised as the engine does (`[0-9a-zA-Z_-]`, at most 36), or a
+/// new UUID (CurrentFilter).
+fn correlation_id(headers: &HeaderMap, params: &[(String, String)], sim: &Sim) -> HeaderValue {
+    let given = headers
+        .get("correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            params
+                .iter()
+                .find(|(k, _)| k == "correlation_id")
+                .map(|(_, v)| v.clone())
+        });
+    let clean: String = given
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(36)
+        .collect();
+    let id = if clean.is_empty() {
+        Kind::Job.format_id(sim.rng().uuid())
+    } else {
+        clean
+    };
+    HeaderValue::from_str(&id).expect("alphanumerics, '-' and '_' are a valid header value")
+}
+
+/// The engine's boolean parameters: `t|true|y|yes|1`, `f|false|n|no|0`; an empty value is true.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "" | "t" | "true" | "y" | "yes" | "1" => Some(true),
+        "f" | "false" | "n" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+impl Call<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A boolean parameter; `header` is also consulted for `filter` and `All-Content`.
+    fn flag(&self, name: &str, header: Option<&str>) -> Result<Option<bool>, Failure> {
+        let value = self.param(name).map(str::to_owned).or_else(|| {
+            header
+                .and_then(|h| self.headers.get(h))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        match value {
+            None => Ok(None),
+            Some(value) => parse_bool(&value)
+                .map(Some)
+                .ok_or_else(|| bad_request(format!("Invalid value '{value}' for parameter '{name}'"))),
+        }
+    }
+
+    fn prepare(&mut self) -> Result<(), Failure> {
+        // Non-admins are filtered by default (ENGINE_API_FILTER_BY_DEFAULT); one that asks for an
+        // unfiltered view fails permission validation.
+        match self.flag("filter", Some("filter"))? {
+            Some(true) => self.filtered = true,
+            Some(false) if !self.user.admin => return Err(forbidden()),
+            _ => {}
+        }
+        self.view.all_content = self.flag("all_content", Some("all-content"))?.unwrap_or(false);
+        if let Some(follow) = self.param("follow") {
+            self.view.follow = follow
+                .split(',')
+                .map(|path| path.trim().split('.').map(str::to_owned).collect())
+                .collect();
+        }
+        Ok(())
+    }
+
+    fn route(&self, segments: &[Segment]) -> Answer {
+        let names: Vec<&str> = segments.iter().map(|s| s.name.as_str()).collect();
+        match (self.method, names.as_slice()) {
+            (&Method::GET | &Method::HEAD, []) => Ok(self.root()),
+            (_, []) => Err(not_allowed()),
+            (method, [collection]) => match Kind::of_collection(collection) {
+                Some(kind) if *method == Method::GET => self.list(kind, None),
+                Some(Kind::Vm) if *method == Method::POST => self.add_vm(),
+                Some(_) => Err(not_allowed()),
+                None => match ROOT_COLLECTIONS
+                    .iter()
+                    .find(|(segment, ..)| segment == collection)
+                {
+                    Some((_, element, _)) if *method == Method::GET => Ok(self.empty_collection(element)),
+                    Some(_) => Err(not_allowed()),
+                    None => Err(Failure::NotFound),
+                },
+            },
+            (method, [collection, id, rest @ ..]) => {
+                let kind = Kind::of_collection(collection).ok_or(Failure::NotFound)?;
+                let entity = self.find(kind, id)?;
+                match (method, rest) {
+                    (&Method::GET, []) => Ok(self.object(&entity, StatusCode::OK)),
+                    (&Method::PUT, []) if kind == Kind::Vm => self.update_vm(&entity),
+                    (&Method::DELETE, []) if kind == Kind::Vm => self.remove_vm(&entity),
+                    (&Method::POST, [verb]) if kind.info().actions.contains(verb) => self.act(&entity, verb),
+                    (_, [sub, more @ ..]) => {
+                        let sub = kind
+                            .subcollections()
+                            .iter()
+                            .find(|s| s.segment == *sub)
+                            .ok_or(Failure::NotFound)?;
+                        match (method, more) {
+                            (&Method::GET, []) => self.list(sub.kind, Some(&entity)),
+                            (&Method::GET, [child]) => {
+                                let child = self.find(sub.kind, child)?;
+                                let parent = child.reference("vm").unwrap_or(derived_id(sub.kind, child.id));
+                                if parent != entity.id {
+                                    return Err(Failure::NotFound);
+                                }
+                                Ok(self.object(&child, StatusCode::OK))
+                            }
+                            _ => Err(not_allowed()),
+                        }
+                    }
+                    _ => Err(not_allowed()),
+                }
+            }
+        }
+    }
+
+    /// The object `kind`/`id` if it exists and the user may see it; a malformed id is a 400.
+    fn find(&self, kind: Kind, id: &str) -> Result<Arc<Entity>, Failure> {
+        let id = kind
+            .parse_id(id)
+            .ok_or_else(|| bad_request(format!("Invalid UUID string: {id}")))?;
+        let inventory = self.sim.inventory();
+        let entity = inventory.get(kind, id).ok_or(Failure::NotFound)?;
+        if self.visible(&inventory, &entity) {
+            Ok(entity)
+        } else {
+            Err(Failure::NotFound)
+        }
+    }
+
+    fn visible(&self, inventory: &Inventory, entity: &Entity) -> bool {
+        !self.filtered || self.user.sees(inventory, entity)
+    }
+
+    fn object(&self, entity: &Entity, status: StatusCode) -> Response<GatewayBody> {
+        let body = document(self.repr, &self.view, entity);
+        let mut response = self.bytes(status, body);
+        if *self.method == Method::HEAD {
+            *response.body_mut() = GatewayBody::empty();
+        }
+        response
+    }
+
+    fn bytes(&self, status: StatusCode, body: Bytes) -> Response<GatewayBody> {
+        let length = body.len();
+        let mut response = Response::new(GatewayBody::full(body));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.repr.content_type()));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+        response
+    }
+
+    fn failure(&self, failure: Failure) -> Response<GatewayBody> {
+        match failure {
+            Failure::NotFound => empty(StatusCode::NOT_FOUND),
+            Failure::Fault {
+                status,
+                reason,
+                detail,
+            } => {
+                let mut w = Writer::new(self.repr);
+                w.document_start();
+                w.start("fault", &[]);
+                w.value("reason", Value::Text(reason));
+                w.value("detail", Value::Text(&detail));
+                w.end();
+                w.document_end();
+                self.bytes(status, Bytes::from(w.out))
+            }
+            Failure::Action { status, detail } => {
+                let mut w = Writer::new(self.repr);
+                w.document_start();
+                w.start("action", &[]);
+                w.start("fault", &[]);
+                w.value("reason", Value::Text("Operation Failed"));
+                w.value("detail", Value::Text(&format!("[{detail}]")));
+                w.end();
+                w.value("status", Value::Text("failed"));
+                w.end();
+                w.document_end();
+                self.bytes(status, Bytes::from(w.out))
+            }
+        }
+    }
+
+    /// `GET /ovirt-engine/api`: links to every collection, product info, special objects, the
+    /// summary (unfiltered users only, BZ 1612124), the time and the authenticated user; and the
+    /// `Link` header of absolute URLs built from the Host header.
+    fn root(&self) -> Response<GatewayBody> {
+        let base = &self.view.base;
+        let mut links: Vec<(String, String)> = Vec::new();
+        for (segment, _, searchable) in ROOT_COLLECTIONS {
+            links.push((format!("{base}/{segment}"), (*segment).to_owned()));
+            if *searchable {
+                let template = if *segment == "events" {
+                    format!("{base}/events;from={{event_id}}?search={{query}}")
+                } else {
+                    format!("{base}/{segment}?search={{query}}")
+                };
+                links.push((template, format!("{segment}/search")));
+            }
+        }
+        let mut w = Writer::new(self.repr);
+        w.document_start();
+        w.start("api", &[]);
+        w.start_array("link");
+        for (href, rel) in &links {
+            w.stub("link", &[("href", href), ("rel", rel)]);
+        }
+        w.end_array();
+        w.start("product_info", &[]);
+        w.value("instance_id", Value::Text("5b4f6a9e-8f0a-4b8e-9d7c-0123456789ab"));
+        w.value("name", Value::Text("oVirt Engine"));
+        w.value("vendor", Value::Text("ovirt.org"));
+        w.start("version", &[]);
+        w.value("build", Value::Int(7));
+        w.value("full_version", Value::Text("4.4.10.7-1.el8"));
+        w.value("major", Value::Int(4));
+        w.value("minor", Value::Int(4));
+        w.value("revision", Value::Int(0));
+        w.end();
+        w.end();
+        w.start("special_objects", &[]);
+        let blank = Kind::Template.format_id(BLANK_ID);
+        w.stub(
+            "blank_template",
+            &[("href", &format!("{base}/templates/{blank}")), ("id", &blank)],
+        );
+        w.stub(
+            "root_tag",
+            &[("href", &format!("{base}/tags/{blank}")), ("id", &blank)],
+        );
+        w.end();
+        if !self.filtered {
+            let inventory = self.sim.inventory();
+            let count = |kind: Kind, active: &dyn Fn(&Entity) -> bool| {
+                (
+                    inventory.all(kind).filter(|e| active(e)).count(),
+                    inventory.count(kind),
+                )
+            };
+            w.start("summary", &[]);
+            for (name, (active, total)) in [
+                ("hosts", count(Kind::Host, &|e| e.status == Some("up"))),
+                ("storage_domains", count(Kind::StorageDomain, &|_| true)),
+                ("users", count(Kind::User, &|_| true)),
+                ("vms", count(Kind::Vm, &|e| e.status == Some("up"))),
+            ] {
+                w.start(name, &[]);
+                w.value("active", Value::Int(active as i64));
+                w.value("total", Value::Int(total as i64));
+                w.end();
+            }
+            w.end();
+        }
+        w.value("time", Value::Date(now_ms()));
+        let user = Kind::User.format_id(self.user.id);
+        let user_href = format!("{base}/users/{user}");
+        w.stub("authenticated_user", &[("href", &user_href), ("id", &user)]);
+        w.stub("effective_user", &[("href", &user_href), ("id", &user)]);
+        w.end();
+        w.document_end();
+        let mut absolute: Vec<String> = links
+            .iter()
+            .map(|(href, rel)| format!("<{}{href}>; rel={rel}", self.origin))
+            .collect();
+        absolute.sort();
+        let mut response = self.bytes(StatusCode::OK, Bytes::from(w.out));
+        if let Ok(value) = HeaderValue::from_str(&absolute.join(",")) {
+            response.headers_mut().insert("link", value);
+        }
+        if *self.method == Method::HEAD {
+            *response.body_mut() = GatewayBody::empty();
+        }
+        response
+    }
+
+    fn empty_collection(&self, element: &'static str) -> Response<GatewayBody> {
+        let mut w = Writer::new(self.repr);
+        w.document_start();
+        w.start(element, &[]);
+        w.end();
+        w.document_end();
+        self.bytes(StatusCode::OK, Bytes::from(w.out))
+    }
+
+    /// A collection, top-level or under `parent`, filtered by visibility, `search`, `from` (events),
+    /// sorted, paged, cut at `max`, and streamed.
+    fn list(&self, kind: Kind, parent: Option<&Entity>) -> Answer {
+        let search = match self.param("search") {
+            Some(text) => Some(Search::parse(text).map_err(|e| bad_request(e.to_string()))?),
+            None => None,
+        };
+        if let Some(search) = &search {
+            let known = kind.info().search_fields;
+            if let Some(unknown) = search
+                .fields()
+                .into_iter()
+                .find(|f| !["name", "id", "description", "status"].contains(f) && !known.contains(f))
+            {
+                return Err(bad_request(format!(
+                    "Invalid search: '{unknown}' is not a searchable field of {}",
+                    kind.info().collection
+                )));
+            }
+        }
+        let case_sensitive = self.flag("case_sensitive", None)?.unwrap_or(false);
+        let max = match self.param("max") {
+            None => None,
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if n < 0 => None,
+                Ok(n) => Some(n as usize),
+                Err(_) => return Err(bad_request(format!("Invalid value '{text}' for parameter 'max'"))),
+            },
+        };
+        let from = match (kind, self.param("from")) {
+            (Kind::Event, Some(text)) => Some(
+                text.parse::<u128>()
+                    .map_err(|_| bad_request(format!("Invalid value '{text}' for parameter 'from'")))?,
+            ),
+            _ => None,
+        };
+        let mut items: Vec<Arc<Entity>> = {
+            let inventory = self.sim.inventory();
+            let candidates: Vec<Arc<Entity>> = match (kind, parent) {
+                (Kind::Disk, None) => inventory
+                    .all(Kind::Vm)
+                    .map(|vm| Arc::new(derive(Kind::Disk, vm)))
+                    .collect(),
+                (Kind::Permission, Some(vm)) => inventory
+                    .all(Kind::Permission)
+                    .filter(|p| p.reference("vm") == Some(vm.id))
+                    .cloned()
+                    .collect(),
+                (kind, Some(vm)) => vec![Arc::new(derive(kind, vm))],
+                (kind, None) => inventory.all(kind).cloned().collect(),
+            };
+            candidates
+                .into_iter()
+                .filter(|e| parent.is_some() || self.visible(&inventory, e))
+                .filter(|e| from.is_none_or(|from| e.id > from))
+                .filter(|e| {
+                    search
+                        .as_ref()
+                        .is_none_or(|s| s.matches(&|field| field_value(&inventory, e, field), case_sensitive))
+                })
+                .collect()
+        };
+        match search.as_ref().and_then(Search::sort) {
+            Some((field, descending)) => {
+                let inventory = self.sim.inventory();
+                let mut keyed: Vec<(Option<String>, Arc<Entity>)> = items
+                    .into_iter()
+                    .map(|e| (field_value(&inventory, &e, field), e))
+                    .collect();
+                keyed.sort_by(|(a, _), (b, _)| match (a, b) {
+                    (Some(a), Some(b)) => compare_values(a, b, case_sensitive),
+                    (a, b) => a.is_some().cmp(&b.is_some()),
+                });
+                if descending {
+                    keyed.reverse();
+                }
+                items = keyed.into_iter().map(|(_, e)| e).collect();
+            }
+            // Events newest first, as the engine lists them; everything else by name.
+            None if kind == Kind::Event => items.reverse(),
+            None => items.sort_by(|a, b| a.name.cmp(&b.name)),
+        }
+        if let Some(page) = search.as_ref().and_then(Search::page) {
+            let size = max.unwrap_or(DEFAULT_PAGE_SIZE);
+            items = items.into_iter().skip((page - 1).saturating_mul(size)).collect();
+        }
+        if let Some(max) = max {
+            items.truncate(max);
+        }
+        let owner = parent.map(|vm| Arc::new(vm.clone()));
+        let listing = Listing::new(self.repr, Arc::new(self.view_copy()), kind, items, owner);
+        let mut response = Response::new(if *self.method == Method::HEAD {
+            GatewayBody::empty()
+        } else {
+            GatewayBody::new(listing)
+        });
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(self.repr.content_type()));
+        Ok(response)
+    }
+
+    fn view_copy(&self) -> View {
+        View {
+            base: self.view.base.clone(),
+            follow: self.view.follow.clone(),
+            all_content: self.view.all_content,
+        }
+    }
+
+    /// The request body as a tree, XML or JSON by Content-Type; a 400 when it does not parse.
+    fn input(&self, root: &str) -> Result<Node, Failure> {
+        let json = self
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        let parsed = if json {
+            parse_json(self.body, root)
+        } else {
+            parse_xml(self.body)
+        };
+        let node = parsed.map_err(|_| {
+            fault(
+                StatusCode::BAD_REQUEST,
+                "Request syntactically incorrect.",
+                format!("For correct usage, see: {}/ovirt-engine/apidoc", self.origin),
+            )
+        })?;
+        if node.name != root {
+            return Err(fault(
+                StatusCode::BAD_REQUEST,
+                "Request syntactically incorrect.",
+                format!("Expected a <{root}> element, found <{}>", node.name),
+            ));
+        }
+        Ok(node)
+    }
+
+    /// A reference in a body (`<cluster id=".."/>` or `<cluster><name>..</name></cluster>`).
+    fn reference(&self, inventory: &Inventory, node: &Node, kind: Kind) -> Result<Arc<Entity>, Failure> {
+        let found = match (node.id(), node.text_of("name")) {
+            (Some(id), _) => kind.parse_id(id).and_then(|id| inventory.get(kind, id)),
+            (None, Some(name)) => inventory.by_name(kind, name),
+            (None, None) => None,
+        };
+        found.ok_or_else(|| {
+            let what = node
+                .id()
+                .map(|id| format!("id={id}"))
+                .or_else(|| node.text_of("name").map(|n| format!("name={n}")))
+                .unwrap_or_default();
+            fault(
+                StatusCode::NOT_FOUND,
+                "Operation Failed",
+                format!("Entity not found: {}: {what}", kind.info().singular),
+            )
+        })
+    }
+
+    /// `POST /vms`: 201 with the new VM and an absolute Location.
+    fn add_vm(&self) -> Answer {
+        let node = self.input("vm")?;
+        let (Some(name), Some(cluster_node)) = (node.text_of("name"), node.child("cluster")) else {
+            return Err(fault(
+                StatusCode::BAD_REQUEST,
+                "Incomplete parameters",
+                "Vm [name, cluster] required for add",
+            ));
+        };
+        let memory = match node.text_of("memory") {
+            Some(text) => Some(
+                text.parse::<i64>()
+                    .map_err(|_| bad_request(format!("Invalid value for memory: '{text}'")))?,
+            ),
+            None => None,
+        };
+        let mut inventory = self.sim.inventory_mut();
+        let cluster = self.reference(&inventory, cluster_node, Kind::Cluster)?;
+        let template = match node.child("template") {
+            Some(t) => self.reference(&inventory, t, Kind::Template)?,
+            None => inventory.get(Kind::Template, BLANK_ID).ok_or(Failure::NotFound)?,
+        };
+        if !self
+            .user
+            .may(&inventory, Permit::CreateVm, Some(cluster.id), None)
+        {
+            return Err(forbidden());
+        }
+        if inventory.by_name(Kind::Vm, name).is_some() {
+            return Err(Failure::Action {
+                status: StatusCode::CONFLICT,
+                detail:
+                    "Cannot add VM. The VM name is already in use, please choose a unique name and try again."
+                        .into(),
+            });
+        }
+        let id = self.sim.rng().uuid();
+        let mut vm = Entity::new(Kind::Vm, id, name);
+        vm.description = node.text_of("description").unwrap_or_default().to_owned();
+        vm.comment = node.text_of("comment").unwrap_or_default().to_owned();
+        vm.status = Some("down");
+        vm.refs = vec![
+            ("cluster", Kind::Cluster, cluster.id),
+            ("template", Kind::Template, template.id),
+        ];
+        let template_memory = match template.prop("memory") {
+            Some(Prop::Int(m)) => *m,
+            _ => 1 << 30,
+        };
+        vm.props = vm_props(memory.unwrap_or(template_memory), now_ms(), None);
+        let data_center = cluster.reference("data_center");
+        vm.related = placement(&inventory, data_center);
+        inventory.insert(vm);
+        let vm = inventory.get(Kind::Vm, id).ok_or(Failure::NotFound)?;
+        drop(inventory);
+        self.record(&format!("VM {name} was created by {}.", self.user.login), None);
+        let mut response = self.object(&vm, StatusCode::CREATED);
+        let location = format!("{}{}", self.origin, self.view.href(&vm));
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(LOCATION, value);
+        }
+        Ok(response)
+    }
+
+    /// `PUT /vms/ID`: name, description, comment and memory; 200 with the VM.
+    fn update_vm(&self, vm: &Entity) -> Answer {
+        let node = self.input("vm")?;
+        let mut inventory = self.sim.inventory_mut();
+        if !self.user.may(
+            &inventory,
+            Permit::EditVmProperties,
+            vm.reference("cluster"),
+            Some(vm.id),
+        ) {
+            return Err(forbidden());
+        }
+        if let Some(name) = node.text_of("name")
+            && name != vm.name
+            && inventory.by_name(Kind::Vm, name).is_some()
+        {
+            return Err(Failure::Action {
+                status: StatusCode::CONFLICT,
+                detail: "Cannot edit VM. The VM name is already in use, please choose a unique name and try again."
+                    .into(),
+            });
+        }
+        let memory = match node.text_of("memory") {
+            Some(text) => Some(
+                text.parse::<i64>()
+                    .map_err(|_| bad_request(format!("Invalid value for memory: '{text}'")))?,
+            ),
+            None => None,
+        };
+        let updated = inventory
+            .update(Kind::Vm, vm.id, |vm| {
+                if let Some(name) = node.text_of("name") {
+                    vm.name = name.to_owned();
+                }
+                if let Some(description) = node.text_of("description") {
+                    vm.description = description.to_owned();
+                }
+                if let Some(comment) = node.text_of("comment") {
+                    vm.comment = comment.to_owned();
+                }
+                if let Some(memory) = memory {
+                    vm.set_prop("memory", Prop::Int(memory));
+                }
+            })
+            .ok_or(Failure::NotFound)?;
+        drop(inventory);
+        Ok(self.object(&updated, StatusCode::OK))
+    }
+
+    /// `DELETE /vms/ID`: only a VM that is down; 200 with an `<action>` body.
+    fn remove_vm(&self, vm: &Entity) -> Answer {
+        let mut inventory = self.sim.inventory_mut();
+        if !self
+            .user
+            .may(&inventory, Permit::DeleteVm, vm.reference("cluster"), Some(vm.id))
+        {
+            return Err(forbidden());
+        }
+        if vm.status != Some("down") {
+            return Err(Failure::Action {
+                status: StatusCode::CONFLICT,
+                detail: "Cannot remove VM. VM is running.".into(),
+            });
+        }
+        inventory.remove(Kind::Vm, vm.id);
+        let permissions: Vec<Id> = inventory
+            .all(Kind::Permission)
+            .filter(|p| p.reference("vm") == Some(vm.id))
+            .map(|p| p.id)
+            .collect();
+        for id in permissions {
+            inventory.remove(Kind::Permission, id);
+        }
+        drop(inventory);
+        let job = self.record(
+            &format!("VM {} was removed by {}.", vm.name, self.user.login),
+            Some(&format!("Removing VM {} from system", vm.name)),
+        );
+        Ok(self.action_done(job))
+    }
+
+    /// `POST /vms/ID/VERB`: checks the permit and the VM's status, changes it, records a job and an
+    /// event, and answers `<action><job/><status>complete</status></action>`.
+    fn act(&self, vm: &Entity, verb: &str) -> Answer {
+        let body = if self.body.iter().all(u8::is_ascii_whitespace) {
+            Node::default()
+        } else {
+            self.input("action")?
+        };
+        let permit = if verb == "migrate" {
+            Permit::MigrateVm
+        } else {
+            Permit::VmBasicOperations
+        };
+        let mut inventory = self.sim.inventory_mut();
+        if !self
+            .user
+            .may(&inventory, permit, vm.reference("cluster"), Some(vm.id))
+        {
+            return Err(forbidden());
+        }
+        let status = vm.status.unwrap_or("down");
+        let refuse = |detail: &str| {
+            Err(Failure::Action {
+                status: StatusCode::CONFLICT,
+                detail: detail.to_owned(),
+            })
+        };
+        let hosts: Vec<Id> = inventory
+            .all(Kind::Host)
+            .filter(|h| h.reference("cluster") == vm.reference("cluster") && h.status == Some("up"))
+            .map(|h| h.id)
+            .collect();
+        let current_host = vm.reference("host");
+        let (new_status, new_host, message): (&'static str, Option<Id>, &str) = match (verb, status) {
+            ("start", "down" | "suspended") => match hosts.first() {
+                Some(host) => ("up", current_host.or(Some(*host)), "started"),
+                None => {
+                    return refuse(
+                        "Cannot run VM. There is no host that satisfies current scheduling constraints.",
+                    );
+                }
+            },
+            ("start", _) => return refuse("Cannot run VM. VM is running."),
+            ("stop" | "shutdown", "down") => return refuse("Cannot stop VM. VM is not running."),
+            ("stop", _) => ("down", None, "powered off"),
+            ("shutdown", _) => ("down", None, "shut down"),
+            ("suspend", "up") => ("suspended", current_host, "suspended"),
+            ("suspend", _) => return refuse("Cannot suspend VM. VM is not up."),
+            ("reboot", "up") => ("up", current_host, "rebooted"),
+            ("reboot", _) => return refuse("Cannot reboot VM. VM is not running."),
+            ("migrate", "up") => {
+                let wanted = body.child("host");
+                let target = match wanted {
+                    Some(node) => Some(self.reference(&inventory, node, Kind::Host)?.id),
+                    None => hosts.iter().copied().find(|h| Some(*h) != current_host),
+                };
+                match target {
+                    Some(host) if Some(host) != current_host => ("up", Some(host), "migrated"),
+                    _ => {
+                        return refuse(
+                            "Cannot migrate VM. There is no host that satisfies current scheduling constraints.",
+                        );
+                    }
+                }
+            }
+            ("migrate", _) => return refuse("Cannot migrate VM. VM is not running."),
+            _ => return Err(not_allowed()),
+        };
+        inventory.update(Kind::Vm, vm.id, |vm| {
+            vm.status = Some(new_status);
+            vm.set_ref("host", Kind::Host, new_host);
+            match new_status {
+                "up" if verb == "start" => vm.set_prop("start_time", Prop::Date(now_ms())),
+                "down" => vm.props.retain(|(name, _)| *name != "start_time"),
+                _ => {}
+            }
+        });
+        drop(inventory);
+        let job = self.record(
+            &format!("VM {} was {message} by {}.", vm.name, self.user.login),
+            Some(&format!("{} VM {}", capitalised(verb), vm.name)),
+        );
+        Ok(self.action_done(job))
+    }
+
+    fn action_done(&self, job: Option<Id>) -> Response<GatewayBody> {
+        let mut w = Writer::new(self.repr);
+        w.document_start();
+        w.start("action", &[]);
+        if let Some(job) = job {
+            let id = Kind::Job.format_id(job);
+            w.stub(
+                "job",
+                &[("href", &format!("{}/jobs/{id}", self.view.base)), ("id", &id)],
+            );
+        }
+        w.value("status", Value::Text("complete"));
+        w.end();
+        w.document_end();
+        self.bytes(StatusCode::OK, Bytes::from(w.out))
+    }
+
+    /// Adds an audit event and, for a command, a finished job; keeps the newest [`HISTORY`] of each.
+    fn record(&self, event_text: &str, job_text: Option<&str>) -> Option<Id> {
+        let now = now_ms();
+        let mut inventory = self.sim.inventory_mut();
+        let next_event = inventory.all(Kind::Event).next_back().map_or(1, |e| e.id + 1);
+        let mut event = Entity::new(Kind::Event, next_event, "");
+        event.description = event_text.to_owned();
+        event.props = vec![
+            ("code", Prop::Int(if job_text.is_some() { 153 } else { 34 })),
+            ("custom_id", Prop::Int(-1)),
+            ("flood_rate", Prop::Int(30)),
+            ("index", Prop::Int(next_event as i64)),
+            ("origin", Prop::Static("oVirt")),
+            ("severity", Prop::Static("normal")),
+            ("time", Prop::Date(now)),
+        ];
+        event.refs.push(("user", Kind::User, self.user.id));
+        inventory.insert(event);
+        prune(&mut inventory, Kind::Event);
+        let text = job_text?;
+        // Job ids carry a sequence number in their top bits, so the oldest sort first.
+        let sequence = inventory
+            .all(Kind::Job)
+            .next_back()
+            .map_or(1, |j| (j.id >> 96) + 1);
+        let id = (self.sim.rng().uuid() & !(u128::from(u32::MAX) << 96)) | (sequence << 96);
+        let mut job = Entity::new(Kind::Job, id, "");
+        job.description = text.to_owned();
+        job.status = Some("finished");
+        job.props = vec![
+            ("auto_cleared", Prop::Bool(true)),
+            ("end_time", Prop::Date(now)),
+            ("external", Prop::Bool(false)),
+            ("last_updated", Prop::Date(now)),
+            ("start_time", Prop::Date(now)),
+        ];
+        job.refs.push(("owner", Kind::User, self.user.id));
+        inventory.insert(job);
+        prune(&mut inventory, Kind::Job);
+        Some(id)
+    }
+}
+
+fn prune(inventory: &mut Inventory, kind: Kind) {
+    while inventory.count(kind) > HISTORY {
+        let Some(oldest) = inventory.all(kind).next().map(|e| e.id) else {
+            break;
+        };
+        inventory.remove(kind, oldest);
+    }
+}
+
+/// The storage domain and vnic profile of a data center, for a new VM's disk and nic.
+fn placement(inventory: &Inventory, data_center: Option<Id>) -> Vec<(Kind, Id)> {
+    let mut related = Vec::new();
+    if let Some(sd) = inventory
+        .all(Kind::StorageDomain)
+        .find(|sd| sd.reference("data_center") == data_center)
+    {
+        related.push((Kind::StorageDomain, sd.id));
+    }
+    let network = inventory
+        .all(Kind::Network)
+        .find(|n| n.reference("data_center") == data_center)
+        .map(|n| n.id);
+    if let Some(profile) = inventory
+        .all(Kind::VnicProfile)
+        .find(|p| network.is_some() && p.reference("network") == network)
+    {
+        related.push((Kind::VnicProfile, profile.id));
+    }
+    related
+}
+
+/// The value `?search=` compares for a field of an object.
+fn field_value(inventory: &Inventory, e: &Entity, field: &str) -> Option<String> {
+    let name_of =
+        |kind: Kind, id: Option<Id>| id.and_then(|id| inventory.get(kind, id)).map(|r| r.name.clone());
+    match field {
+        "name" => Some(e.name.clone()),
+        "id" => Some(e.kind.format_id(e.id)),
+        "description" => Some(e.description.clone()),
+        "status" => e.status.map(str::to_owned),
+        "cluster" => name_of(Kind::Cluster, e.reference("cluster")),
+        "host" => name_of(Kind::Host, e.reference("host")),
+        "template" => name_of(Kind::Template, e.reference("template")),
+        "storage" => name_of(Kind::StorageDomain, e.reference("storage_domain")),
+        "datacenter" => {
+            let direct = e.reference("data_center");
+            let via_cluster = || {
+                e.reference("cluster")
+                    .and_then(|c| inventory.get(Kind::Cluster, c))
+                    .and_then(|c| c.reference("data_center"))
+            };
+            name_of(Kind::DataCenter, direct.or_else(via_cluster))
+        }
+        "usrname" => match e.prop("user_name") {
+            Some(Prop::Text(name)) => Some(name.clone()),
+            _ => None,
+        },
+        other => match e.prop(other)? {
+            Prop::Text(text) => Some(text.clone()),
+            Prop::Static(text) => Some((*text).to_owned()),
+            Prop::Int(n) => Some(n.to_string()),
+            Prop::Bool(b) => Some(b.to_string()),
+            Prop::Date(ms) => Some(ms.to_string()),
+            Prop::Group(_) => None,
+        },
+    }
+}
+
+fn not_allowed() -> Failure {
+    fault(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Operation Failed",
+        "The simulator does not support this method on this resource",
+    )
+}
+
+fn empty(status: StatusCode) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::empty());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    response
+}
+
+fn capitalised(verb: &str) -> String {
+    let mut chars = verb.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,322 @@
+//! Builds an inventory from a seed and the size flags: the same flags give the same objects, ids and
+//! names on every run, so tests and benchmarks can rely on them.
+//!
+//! Names: data centers `dc-N`, clusters `cluster-N` (two per data center), hosts `host-NN`, VMs
+//! `vm-NNNNN`, storage domains `dc-N-data`, networks `ovirtmgmt` (one per data center) with a vnic
+//! profile each, templates `Blank` plus one `tpl-N` per cluster.
+
+use super::model::{BLANK_ID, Entity, Id, Inventory, Kind, Prop, Rng};
+
+/// How many objects to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    pub clusters: usize,
+    pub hosts: usize,
+    pub vms: usize,
+}
+
+impl Default for Sizes {
+    fn default() -> Sizes {
+        Sizes {
+            clusters: 4,
+            hosts: 8,
+            vms: 50,
+        }
+    }
+}
+
+/// 2026-01-01T00:00:00Z: generated objects were created in the days before it.
+pub const EPOCH_MS: i64 = 1_767_225_600_000;
+
+/// A VM description with text that looks like markup, to prove it is escaped (and, later, never
+/// rewritten): every tenth VM carries it.
+pub const TRICKY_DESCRIPTION: &str =
+    "Owner <ops@example.com> & \"team\"; see href=\"/ovirt-engine/api/x\" and {query} \u{e9}t\u{e9}";
+
+/// Roles as predefined on the engine (a subset), with whether they are administrative.
+pub const ROLES: &[(&str, bool)] = &[
+    ("SuperUser", true),
+    ("ClusterAdmin", true),
+    ("DataCenterAdmin", true),
+    ("ReadOnlyAdmin", true),
+    ("UserRole", false),
+    ("PowerUserRole", false),
+    ("UserVmManager", false),
+];
+
+pub fn generate(seed: u64, sizes: Sizes) -> Inventory {
+    let mut rng = Rng::new(seed);
+    let mut inventory = Inventory::new();
+    let clusters = sizes.clusters.max(1);
+    let data_centers = clusters.div_ceil(2);
+
+    let mut dcs = Vec::new();
+    let mut storage = Vec::new();
+    let mut profiles = Vec::new();
+    for n in 1..=data_centers {
+        let mut dc = Entity::new(Kind::DataCenter, rng.uuid(), format!("dc-{n}"));
+        dc.status = Some("up");
+        dc.props = vec![
+            ("local", Prop::Bool(false)),
+            ("storage_format", Prop::Static("v5")),
+            ("version", version()),
+        ];
+        let mut sd = Entity::new(Kind::StorageDomain, rng.uuid(), format!("dc-{n}-data"));
+        sd.props = vec![
+            ("available", Prop::Int((500 + rng.below(500) as i64) << 30)),
+            ("committed", Prop::Int(200 << 30)),
+            ("master", Prop::Bool(true)),
+            (
+                "storage",
+                Prop::Group(vec![
+                    ("address", Prop::Text(format!("nfs-{n}.sim.example"))),
+                    ("path", Prop::Text(format!("/exports/dc-{n}"))),
+                    ("type", Prop::Static("nfs")),
+                ]),
+            ),
+            ("storage_format", Prop::Static("v5")),
+            ("type", Prop::Static("data")),
+            ("used", Prop::Int(100 << 30)),
+        ];
+        sd.refs.push(("data_center", Kind::DataCenter, dc.id));
+        let mut network = Entity::new(Kind::Network, rng.uuid(), "ovirtmgmt");
+        network.description = "Management Network".into();
+        network.props = vec![("mtu", Prop::Int(0)), ("stp", Prop::Bool(false))];
+        network.refs.push(("data_center", Kind::DataCenter, dc.id));
+        let mut profile = Entity::new(Kind::VnicProfile, rng.uuid(), "ovirtmgmt");
+        profile.props = vec![(
+            "pass_through",
+            Prop::Group(vec![("mode", Prop::Static("disabled"))]),
+        )];
+        profile.refs.push(("network", Kind::Network, network.id));
+        dcs.push(dc.id);
+        storage.push(sd.id);
+        profiles.push(profile.id);
+        inventory.insert(dc);
+        inventory.insert(sd);
+        inventory.insert(network);
+        inventory.insert(profile);
+    }
+
+    let mut blank = Entity::new(Kind::Template, BLANK_ID, "Blank");
+    blank.description = "Blank template".into();
+    blank.status = Some("ok");
+    blank.props = template_props(1 << 30, EPOCH_MS - 400 * 86_400_000);
+    inventory.insert(blank);
+
+    let mut cluster_ids = Vec::new();
+    let mut templates = Vec::new();
+    for n in 1..=clusters {
+        let dc = (n - 1) / 2;
+        let mut cluster = Entity::new(Kind::Cluster, rng.uuid(), format!("cluster-{n}"));
+        cluster.props = vec![
+            (
+                "cpu",
+                Prop::Group(vec![
+                    ("architecture", Prop::Static("x86_64")),
+                    ("type", Prop::Static("Intel Cascadelake Server Family")),
+                ]),
+            ),
+            ("ha_reservation", Prop::Bool(false)),
+            (
+                "memory_policy",
+                Prop::Group(vec![(
+                    "over_commit",
+                    Prop::Group(vec![("percent", Prop::Int(100))]),
+                )]),
+            ),
+            ("version", version()),
+        ];
+        cluster.refs.push(("data_center", Kind::DataCenter, dcs[dc]));
+        let mut template = Entity::new(Kind::Template, rng.uuid(), format!("tpl-{n}"));
+        template.status = Some("ok");
+        template.props = template_props(2 << 30, EPOCH_MS - 300 * 86_400_000);
+        template.refs.push(("cluster", Kind::Cluster, cluster.id));
+        cluster_ids.push((cluster.id, dc));
+        templates.push(template.id);
+        inventory.insert(cluster);
+        inventory.insert(template);
+    }
+
+    let mut hosts: Vec<Vec<Id>> = vec![Vec::new(); clusters];
+    for n in 1..=sizes.hosts {
+        let c = (n - 1) % clusters;
+        let mut host = Entity::new(Kind::Host, rng.uuid(), format!("host-{n:02}"));
+        host.status = Some("up");
+        host.props = vec![
+            ("address", Prop::Text(format!("host-{n:02}.sim.example"))),
+            (
+                "cpu",
+                Prop::Group(vec![(
+                    "topology",
+                    Prop::Group(vec![
+                        ("cores", Prop::Int(16)),
+                        ("sockets", Prop::Int(2)),
+                        ("threads", Prop::Int(2)),
+                    ]),
+                )]),
+            ),
+            ("memory", Prop::Int(256 << 30)),
+            ("port", Prop::Int(54321)),
+            ("type", Prop::Static("rhel")),
+        ];
+        host.refs.push(("cluster", Kind::Cluster, cluster_ids[c].0));
+        hosts[c].push(host.id);
+        inventory.insert(host);
+    }
+
+    for n in 1..=sizes.vms {
+        let c = (n - 1) % clusters;
+        let (cluster, dc) = cluster_ids[c];
+        let up = rng.below(2) == 0;
+        let created = EPOCH_MS - (rng.below(200 * 86_400) as i64) * 1000;
+        let mut vm = Entity::new(Kind::Vm, rng.uuid(), format!("vm-{n:05}"));
+        if n % 10 == 3 {
+            vm.description = TRICKY_DESCRIPTION.into();
+        }
+        vm.status = Some(if up { "up" } else { "down" });
+        let template = if n % 3 == 0 { templates[c] } else { BLANK_ID };
+        vm.refs = vec![
+            ("cluster", Kind::Cluster, cluster),
+            ("template", Kind::Template, template),
+        ];
+        let host = (!hosts[c].is_empty()).then(|| hosts[c][rng.below(hosts[c].len() as u64) as usize]);
+        if up {
+            vm.refs.push(("host", Kind::Host, host.unwrap_or(BLANK_ID)));
+        }
+        vm.props = vm_props(
+            1 << (30 + rng.below(3)),
+            created,
+            up.then_some(created + 3_600_000),
+        );
+        vm.related = vec![
+            (Kind::StorageDomain, storage[dc]),
+            (Kind::VnicProfile, profiles[dc]),
+        ];
+        if host.is_none() {
+            // No host in this cluster: a VM cannot run.
+            vm.status = Some("down");
+            vm.refs.retain(|(name, ..)| *name != "host");
+        }
+        inventory.insert(vm);
+    }
+
+    let mut root = Entity::new(Kind::Tag, BLANK_ID, "root");
+    root.description = "root".into();
+    inventory.insert(root);
+    for name in ["production", "lab"] {
+        let mut tag = Entity::new(Kind::Tag, rng.uuid(), name);
+        tag.refs.push(("parent", Kind::Tag, BLANK_ID));
+        inventory.insert(tag);
+    }
+    for (name, administrative) in ROLES {
+        let mut role = Entity::new(Kind::Role, rng.uuid(), *name);
+        role.props = vec![
+            ("administrative", Prop::Bool(*administrative)),
+            ("mutable", Prop::Bool(false)),
+        ];
+        inventory.insert(role);
+    }
+    for n in 1..=20_u128 {
+        let mut event = Entity::new(Kind::Event, n, "");
+        event.description = format!("Event {n}: VDSM host-01 command GetStatsAsyncVDS succeeded.");
+        event.props = vec![
+            ("code", Prop::Int(10_000 + n as i64)),
+            ("custom_id", Prop::Int(-1)),
+            ("flood_rate", Prop::Int(30)),
+            ("index", Prop::Int(n as i64)),
+            ("origin", Prop::Static("oVirt")),
+            ("severity", Prop::Static("normal")),
+            ("time", Prop::Date(EPOCH_MS - (21 - n as i64) * 60_000)),
+        ];
+        inventory.insert(event);
+    }
+    inventory
+}
+
+fn version() -> Prop {
+    Prop::Group(vec![("major", Prop::Int(4)), ("minor", Prop::Int(6))])
+}
+
+fn template_props(memory: i64, created: i64) -> Vec<(&'static str, Prop)> {
+    vec![
+        ("creation_time", Prop::Date(created)),
+        ("memory", Prop::Int(memory)),
+        ("os", Prop::Group(vec![("type", Prop::Static("other"))])),
+        ("stateless", Prop::Bool(false)),
+        ("type", Prop::Static("server")),
+    ]
+}
+
+pub fn vm_props(memory: i64, created: i64, started: Option<i64>) -> Vec<(&'static str, Prop)> {
+    let mut props = vec![
+        (
+            "cpu",
+            Prop::Group(vec![(
+                "topology",
+                Prop::Group(vec![
+                    ("cores", Prop::Int(1)),
+                    ("sockets", Prop::Int(2)),
+                    ("threads", Prop::Int(1)),
+                ]),
+            )]),
+        ),
+        ("creation_time", Prop::Date(created)),
+        (
+            "high_availability",
+            Prop::Group(vec![("enabled", Prop::Bool(false)), ("priority", Prop::Int(0))]),
+        ),
+        ("memory", Prop::Int(memory)),
+        ("origin", Prop::Static("ovirt")),
+        ("os", Prop::Group(vec![("type", Prop::Static("rhel_8x64"))])),
+        ("stateless", Prop::Bool(false)),
+        ("type", Prop::Static("server")),
+    ];
+    if let Some(started) = started {
+        props.push(("start_time", Prop::Date(started)));
+    }
+    props
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same seed gives the same inventory; another seed other ids.
+    #[test]
+    fn generation_is_deterministic() {
+        let ids = |seed| {
+            generate(seed, Sizes::default())
+                .all(Kind::Vm)
+                .map(|vm| (vm.id, vm.name.clone(), vm.status))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(7), ids(7));
+        assert_ne!(ids(7), ids(8));
+    }
+
+    /// The default sizes are those of the issue: 2 data centers, 4 clusters, 8 hosts, 50 VMs.
+    #[test]
+    fn default_sizes() {
+        let inventory = generate(1, Sizes::default());
+        assert_eq!(inventory.count(Kind::DataCenter), 2);
+        assert_eq!(inventory.count(Kind::Cluster), 4);
+        assert_eq!(inventory.count(Kind::Host), 8);
+        assert_eq!(inventory.count(Kind::Vm), 50);
+        assert!(inventory.get(Kind::Template, BLANK_ID).is_some());
+    }
+
+    /// A running VM names its host; a stopped one has none.
+    #[test]
+    fn only_running_vms_have_a_host() {
+        let inventory = generate(3, Sizes::default());
+        for vm in inventory.all(Kind::Vm) {
+            assert_eq!(
+                vm.status == Some("up"),
+                vm.reference("host").is_some(),
+                "{}",
+                vm.name
+            );
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! The simulator's inventory: every kind of object it serves, the collections of the API root, and
+//! the deterministic generation of an inventory from a seed and size flags.
+//!
+//! Objects are stored once, as [`Entity`] values shared by `Arc`, so a listing can render a snapshot
+//! without holding the inventory lock. A VM's nic, disk attachment, snapshot and disk are not stored:
+//! they are derived from the VM (ids included, see [`derived_id`]), which keeps `--vms 100000` small.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Ids are UUIDs, kept as numbers; events have plain integer ids, as on the engine.
+pub type Id = u128;
+
+/// The Blank template and the root tag share the all-zero id (OVIRT-API.md section 4.1).
+pub const BLANK_ID: Id = 0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    DataCenter,
+    Cluster,
+    Host,
+    StorageDomain,
+    Network,
+    VnicProfile,
+    Template,
+    Vm,
+    Tag,
+    User,
+    Group,
+    Role,
+    Permission,
+    Event,
+    Job,
+    // Derived from their VM, never stored.
+    Disk,
+    Nic,
+    DiskAttachment,
+    Snapshot,
+}
+
+/// How a kind appears in URLs and bodies.
+pub struct KindInfo {
+    /// The URL segment of its collection (`storagedomains`).
+    pub collection: &'static str,
+    /// The element of its collection (`storage_domains`) and of one object (`storage_domain`).
+    pub plural: &'static str,
+    pub singular: &'static str,
+    /// Action verbs the simulator implements, in the order the `<actions>` element lists them.
+    pub actions: &'static [&'static str],
+    /// Fields `?search=` may name besides `name`, `id`, `description` and `status`.
+    pub search_fields: &'static [&'static str],
+}
+
+/// A collection under an object: its URL segment, the kind of its members and the `follow=` name.
+pub struct SubCollection {
+    pub segment: &'static str,
+    pub kind: Kind,
+    pub follow: &'static str,
+}
+
+pub const VM_ACTIONS: &[&str] = &["migrate", "reboot", "shutdown", "start", "stop", "suspend"];
+
+pub const VM_SUBCOLLECTIONS: &[SubCollection] = &[
+    SubCollection {
+        segment: "diskattachments",
+        kind: Kind::DiskAttachment,
+        follow: "disk_attachments",
+    },
+    SubCollection {
+        segment: "nics",
+        kind: Kind::Nic,
+        follow: "nics",
+    },
+    SubCollection {
+        segment: "permissions",
+        kind: Kind::Permission,
+        follow: "permissions",
+    },
+    SubCollection {
+        segment: "snapshots",
+        kind: Kind::Snapshot,
+        follow: "snapshots",
+    },
+];
+
+impl Kind {
+    pub fn info(self) -> &'static KindInfo {
+        macro_rules! info {
+            ($collection:literal, $plural:literal, $singular:literal, $actions:expr, $search:expr) => {
+                &KindInfo {
+                    collection: $collection,
+                    plural: $plural,
+                    singular: $singular,
+                    actions: $actions,
+                    search_fields: $search,
+                }
+            };
+        }
+        match self {
+            Kind::DataCenter => info!("datacenters", "data_centers", "data_center", &[], &[]),
+            Kind::Cluster => info!("clusters", "clusters", "cluster", &[], &["datacenter"]),
+            Kind::Host => info!(
+                "hosts",
+                "hosts",
+                "host",
+                &[],
+                &["cluster", "datacenter", "address"]
+            ),
+            Kind::StorageDomain => info!(
+                "storagedomains",
+                "storage_domains",
+                "storage_domain",
+                &[],
+                &["type"]
+            ),
+            Kind::Network => info!("networks", "networks", "network", &[], &["datacenter"]),
+            Kind::VnicProfile => info!("vnicprofiles", "vnic_profiles", "vnic_profile", &[], &[]),
+            Kind::Template => info!("templates", "templates", "template", &[], &["cluster", "memory"]),
+            Kind::Vm => info!(
+                "vms",
+                "vms",
+                "vm",
+                VM_ACTIONS,
+                &["cluster", "datacenter", "host", "template", "memory", "type"]
+            ),
+            Kind::Tag => info!("tags", "tags", "tag", &[], &[]),
+            Kind::User => info!("users", "users", "user", &[], &["usrname"]),
+            Kind::Group => info!("groups", "groups", "group", &[], &[]),
+            Kind::Role => info!("roles", "roles", "role", &[], &[]),
+            Kind::Permission => info!("permissions", "permissions", "permission", &[], &[]),
+            Kind::Event => info!("events", "events", "event", &[], &["severity", "type"]),
+            Kind::Job => info!("jobs", "jobs", "job", &[], &[]),
+            Kind::Disk => info!("disks", "disks", "disk", &[], &["storage", "provisioned_size"]),
+            Kind::Nic => info!("nics", "nics", "nic", &[], &[]),
+            Kind::DiskAttachment => info!("diskattachments", "disk_attachments", "disk_attachment", &[], &[]),
+            Kind::Snapshot => info!("snapshots", "snapshots", "snapshot", &[], &[]),
+        }
+    }
+
+    pub const STORED: [Kind; 15] = [
+        Kind::DataCenter,
+        Kind::Cluster,
+        Kind::Host,
+        Kind::StorageDomain,
+        Kind::Network,
+        Kind::VnicProfile,
+        Kind::Template,
+        Kind::Vm,
+        Kind::Tag,
+        Kind::User,
+        Kind::Group,
+        Kind::Role,
+        Kind::Permission,
+        Kind::Event,
+        Kind::Job,
+    ];
+
+    /// The kind whose top-level collection has this URL segment.
+    pub fn of_collection(segment: &str) -> Option<Kind> {
+        Kind::STORED
+            .into_iter()
+            .chain([Kind::Disk])
+            .find(|kind| kind.info().collection == segment)
+    }
+
+    /// The collections under an object of this kind.
+    pub fn subcollections(self) -> &'static [SubCollection] {
+        match self {
+            Kind::Vm => VM_SUBCOLLECTIONS,
+            _ => &[],
+        }
+    }
+
+    fn is_stored(self) -> bool {
+        (self as usize) < Kind::STORED.len()
+    }
+
+    /// How an id of this kind is written in hrefs and bodies.
+    pub fn format_id(self, id: Id) -> String {
+        if self == Kind::Event {
+            return id.to_string();
+        }
+        let hex = format!("{id:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        )
+    }
+
+    /// The id written in a URL segment; `None` when it is not a well-formed id of this kind.
+    pub fn parse_id(self, text: &str) -> Option<Id> {
+        if self == Kind::Event {
+            return text
+                .parse()
+                .ok()
+                .filter(|_| text.bytes().all(|b| b.is_ascii_digit()));
+        }
+        let groups: Vec<&str> = text.split('-').collect();
+        let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        if lengths != [8, 4, 4, 4, 12] || !text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return None;
+        }
+        Id::from_str_radix(&groups.concat(), 16).ok()
+    }
+}
+
+/// The ids of a VM's derived objects: the VM's id with a per-kind mask on bits that leave the UUID's
+/// version and variant alone, so the VM is found from its disk's id and vice versa in O(1).
+pub fn derived_id(kind: Kind, vm: Id) -> Id {
+    let mask: Id = match kind {
+        Kind::Disk => 0x1111_1111_1111_0000_0000_0000_0000_0000,
+        Kind::Nic => 0x2222_2222_2222_0000_0000_0000_0000_0000,
+        Kind::DiskAttachment => 0x1111_1111_1111_0000_0000_0000_0000_0000,
+        Kind::Snapshot => 0x3333_3333_3333_0000_0000_0000_0000_0000,
+        _ => 0,
+    };
+    vm ^ mask
+}
+
+/// A leaf or a group of leaves of an object (`<cpu><architecture>..</architecture></cpu>`).
+#[derive(Debug, Clone)]
+pub enum Prop {
+    Text(String),
+    Static(&'static str),
+    Int(i64),
+    Bool(bool),
+    Date(i64),
+    Group(Vec<(&'static str, Prop)>),
+}
+
+/// One stored object.
+#[derive(Debug, Clone)]
+pub struct Entity {
+    pub kind: Kind,
+    pub id: Id,
+    pub name: String,
+    pub description: String,
+    pub comment: String,
+    pub status: Option<&'static str>,
+    /// References written as `<cluster href=".." id=".."/>` stubs, in order.
+    pub refs: Vec<(&'static str, Kind, Id)>,
+    /// The object's own members, in model order, written after the references.
+    pub props: Vec<(&'static str, Prop)>,
+    /// Relations used by the simulator but not written (a VM's storage domain and vnic profile).
+    pub related: Vec<(Kind, Id)>,
+}
+
+impl Entity {
+    pub fn new(kind: Kind, id: Id, name: impl Into<String>) -> Entity {
+        Entity {
+            kind,
+            id,
+            name: name.into(),
+            description: String::new(),
+            comment: String::new(),
+            status: None,
+            refs: Vec::new(),
+            props: Vec::new(),
+            related: Vec::new(),
+        }
+    }
+
+    /// The id of the object this one references under `name` (`cluster`, `host`, ...).
+    pub fn reference(&self, name: &str) -> Option<Id> {
+        self.refs.iter().find(|(n, ..)| *n == name).map(|&(_, _, id)| id)
+    }
+
+    pub fn related(&self, kind: Kind) -> Option<Id> {
+        self.related.iter().find(|(k, _)| *k == kind).map(|&(_, id)| id)
+    }
+
+    pub fn prop(&self, name: &str) -> Option<&Prop> {
+        self.props.iter().find(|(n, _)| *n == name).map(|(_, p)| p)
+    }
+
+    pub fn set_prop(&mut self, name: &'static str, value: Prop) {
+        match self.props.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, slot)) => *slot = value,
+            None => self.props.push((name, value)),
+        }
+    }
+
+    pub fn set_ref(&mut self, name: &'static str, kind: Kind, id: Option<Id>) {
+        self.refs.retain(|(n, ..)| *n != name);
+        if let Some(id) = id {
+            self.refs.push((name, kind, id));
+        }
+    }
+}
+
+/// Every stored object, by kind and id (ids in order, so listings are stable).
+#[derive(Default)]
+pub struct Inventory {
+    stored: Vec<BTreeMap<Id, Arc<Entity>>>,
+}
+
+impl Inventory {
+    pub fn new() -> Inventory {
+        Inventory {
+            stored: Kind::STORED.iter().map(|_| BTreeMap::new()).collect(),
+        }
+    }
+
+    pub fn insert(&mut self, entity: Entity) {
+        debug_assert!(entity.kind.is_stored());
+        self.stored[entity.kind as usize].insert(entity.id, Arc::new(entity));
+    }
+
+    pub fn remove(&mut self, kind: Kind, id: Id) -> Option<Arc<Entity>> {
+        self.stored.get_mut(kind as usize)?.remove(&id)
+    }
+
+    /// A stored object, or a VM's derived object.
+    pub fn get(&self, kind: Kind, id: Id) -> Option<Arc<Entity>> {
+        if kind.is_stored() {
+            return self.stored[kind as usize].get(&id).cloned();
+        }
+        let vm = self.stored[Kind::Vm as usize].get(&derived_id(kind, id))?;
+        Some(Arc::new(derive(kind, vm)))
+    }
+
+    /// Every stored object of a kind, in id order.
+    pub fn all(&self, kind: Kind) -> impl DoubleEndedIterator<Item = &Arc<Entity>> {
+        self.stored[kind as usize].values()
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        self.stored.get(kind as usize).map_or(0, BTreeMap::len)
+    }
+
+    pub fn update(&mut self, kind: Kind, id: Id, change: impl FnOnce(&mut Entity)) -> Option<Arc<Entity>> {
+        let slot = self.stored.get_mut(kind as usize)?.get_mut(&id)?;
+        change(Arc::make_mut(slot));
+        Some(slot.clone())
+    }
+
+    /// The object named `name`, case-sensitively, as the engine's name lookups are.
+    pub fn by_name(&self, kind: Kind, name: &str) -> Option<Arc<Entity>> {
+        self.all(kind).find(|e| e.name == name).cloned()
+    }
+}
+
+/// The object of `kind` derived from a VM (its nic, disk, disk attachment or snapshot).
+pub fn derive(kind: Kind, vm: &Entity) -> Entity {
+    let id = derived_id(kind, vm.id);
+    let vm_ref = ("vm", Kind::Vm, vm.id);
+    let created = match vm.prop("creation_time") {
+        Some(Prop::Date(ms)) => *ms,
+        _ => 0,
+    };
+    match kind {
+        Kind::Disk => {
+            let mut disk = Entity::new(Kind::Disk, id, format!("{}_Disk1", vm.name));
+            disk.status = Some("ok");
+            let size = 10_i64 << 30;
+            if let Some(sd) = vm.related(Kind::StorageDomain) {
+                disk.refs.push(("storage_domain", Kind::StorageDomain, sd));
+            }
+            disk.props = vec![
+                ("actual_size", Prop::Int(size / 4)),
+                ("bootable", Prop::Bool(true)),
+                ("content_type", Prop::Static("data")),
+                ("format", Prop::Static("cow")),
+                ("provisioned_size", Prop::Int(size)),
+                ("shareable", Prop::Bool(false)),
+                ("sparse", Prop::Bool(true)),
+                ("storage_type", Prop::Static("image")),
+            ];
+            disk
+        }
+        Kind::DiskAttachment => {
+            let mut attachment = Entity::new(Kind::DiskAttachment, id, "");
+            attachment.props = vec![
+                ("active", Prop::Bool(true)),
+                ("bootable", Prop::Bool(true)),
+                ("interface", Prop::Static("virtio_scsi")),
+                ("logical_name", Prop::Static("/dev/sda")),
+                ("pass_discard", Prop::Bool(false)),
+                ("read_only", Prop::Bool(false)),
+                ("uses_scsi_reservation", Prop::Bool(false)),
+            ];
+            attachment.refs = vec![("disk", Kind::Disk, derived_id(Kind::Disk, vm.id)), vm_ref];
+            attachment
+        }
+        Kind::Nic => {
+            let mut nic = Entity::new(Kind::Nic, id, "nic1");
+            let mac = (vm.id & 0xff_ffff) as u32;
+            nic.props = vec![
+                ("interface", Prop::Static("virtio")),
+                ("linked", Prop::Bool(true)),
+                (
+                    "mac",
+                    Prop::Group(vec![(
+                        "address",
+                        Prop::Text(format!(
+                            "56:6f:{:02x}:{:02x}:{:02x}:{:02x}",
+                            mac >> 24,
+                            (mac >> 16) & 0xff,
+                            (mac >> 8) & 0xff,
+                            mac & 0xff
+                        )),
+                    )]),
+                ),
+                ("plugged", Prop::Bool(true)),
+            ];
+            nic.refs = vec![vm_ref];
+            if let Some(profile) = vm.related(Kind::VnicProfile) {
+                nic.refs.push(("vnic_profile", Kind::VnicProfile, profile));
+            }
+            nic
+        }
+        Kind::Snapshot => {
+            let mut snapshot = Entity::new(Kind::Snapshot, id, "");
+            snapshot.description = "Active VM".into();
+            snapshot.props = vec![
+                ("date", Prop::Date(created)),
+                ("persist_memorystate", Prop::Bool(false)),
+                ("snapshot_status", Prop::Static("ok")),
+                ("snapshot_type", Prop::Static("active")),
+            ];
+            snapshot.refs = vec![vm_ref];
+            snapshot
+        }
+        _ => unreachable!("{kind:?} is stored, not derived"),
+    }
+}
+
+/// A small, fast, deterministic generator (SplitMix64): the same seed gives the same inventory.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// A random (version 4, RFC 4122 variant) UUID.
+    pub fn uuid(&mut self) -> Id {
+        let raw = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
+        (raw & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// UUIDs are formatted 8-4-4-4-12 and parse back.
+    #[test]
+    fn uuid_round_trip() {
+        let id = Rng::new(1).uuid();
+        let text = Kind::Vm.format_id(id);
+        assert_eq!(text.len(), 36);
+        assert_eq!(&text[14..15], "4");
+        assert_eq!(Kind::Vm.parse_id(&text), Some(id));
+    }
+
+    /// A malformed id is not an id (the engine answers 400 or 404, never a match).
+    #[test]
+    fn malformed_ids_are_refused() {
+        assert_eq!(Kind::Vm.parse_id("123"), None);
+        assert_eq!(Kind::Vm.parse_id("0000000-00000-0000-0000-000000000000"), None);
+        assert_eq!(Kind::Vm.parse_id("g0000000-0000-0000-0000-000000000000"), None);
+        assert_eq!(Kind::Event.parse_id("12"), Some(12));
+        assert_eq!(Kind::Event.parse_id("+12"), None);
+    }
+
+    /// Derived ids keep the UUID version and lead back to the VM.
+    #[test]
+    fn derived_ids_lead_back_to_the_vm() {
+        let vm = Rng::new(9).uuid();
+        for kind in [Kind::Disk, Kind::Nic, Kind::Snapshot] {
+            let derived = derived_id(kind, vm);
+            assert_ne!(derived, vm);
+            assert_eq!(&Kind::Vm.format_id(derived)[14..15], "4");
+            assert_eq!(derived_id(kind, derived), vm);
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The engine's SSO as the simulator plays it: the password grant at `/ovirt-engine/sso/oauth/token`,
+//! validate-mode token info, `/ovirt-engine/services/sso-logout`, and the authentication of API
+//! requests (Basic, Bearer, and the JSESSIONID session of `Prefer: persistent-auth`).
+//!
+//! Wire shapes from OVIRT-API.md section 1: `Accept: application/json` must match exactly; errors are
+//! HTTP 400 JSON, `{"error_code","error"}` for the REST-API scope and `{"error","error_description"}`
+//! otherwise; `exp` is a string of milliseconds (Long.MAX_VALUE: the internal profile sets no
+//! expiry) and there is no `expires_in`; an unauthenticated API request gets 401 with
+//! `WWW-Authenticate: Basic realm="RESTAPI"` and an HTML body. Tokens and sessions expire after
+//! `--token-ttl` without use (SSO_TOKEN_TIMEOUT); `/sim/revoke-all` kills them all.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE, WWW_AUTHENTICATE};
+use http::{HeaderMap, Request, Response, StatusCode};
+use tokio::time::Instant;
+
+use super::users::User;
+use super::{Sim, form_params, json, query_params, text};
+use crate::body::GatewayBody;
+
+/// The scope the engine grants for `ovirt-app-api`, with its dependencies expanded.
+const API_SCOPE: &str = "ovirt-app-api ovirt-ext=token-info:authz-search ovirt-ext=token-info:public-authz-search ovirt-ext=token-info:validate ovirt-ext=token:password-access";
+
+/// The engine's default session timeout for persistent-auth sessions (web.xml: 180 minutes).
+const SESSION_TTL: Duration = Duration::from_secs(180 * 60);
+
+struct Live {
+    user: usize,
+    last_used: Instant,
+    ttl: Duration,
+}
+
+impl Live {
+    fn expired(&self, now: Instant) -> bool {
+        now.duration_since(self.last_used) > self.ttl
+    }
+}
+
+/// Live tokens and sessions.
+pub struct Tokens {
+    ttl: Duration,
+    state: Mutex<TokenState>,
+}
+
+#[derive(Default)]
+struct TokenState {
+    tokens: HashMap<String, Live>,
+    sessions: HashMap<String, Live>,
+}
+
+impl Tokens {
+    pub fn new(ttl: Duration) -> Tokens {
+        Tokens {
+            ttl,
+            state: Mutex::new(TokenState::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, TokenState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn issue(&self, token: String, user: usize) {
+        let live = Live {
+            user,
+            last_used: Instant::now(),
+            ttl: self.ttl,
+        };
+        self.state().tokens.insert(token, live);
+    }
+
+    /// The user of a live token; touching it restarts its inactivity timer.
+    fn use_token(&self, token: &str) -> Option<usize> {
+        touch(&mut self.state().tokens, token)
+    }
+
+    fn revoke(&self, token: &str) -> bool {
+        self.state().tokens.remove(token).is_some()
+    }
+
+    /// Every token and session dies, as on an engine restart. Returns how many tokens died.
+    pub fn revoke_all(&self) -> usize {
+        let mut state = self.state();
+        state.sessions.clear();
+        let now = Instant::now();
+        state
+            .tokens
+            .drain()
+            .filter(|(_, live)| !live.expired(now))
+            .count()
+    }
+
+    pub fn active_tokens(&self) -> usize {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.tokens.retain(|_, live| !live.expired(now));
+        state.tokens.len()
+    }
+
+    pub fn active_sessions(&self) -> usize {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.sessions.retain(|_, live| !live.expired(now));
+        state.sessions.len()
+    }
+
+    fn open_session(&self, id: String, user: usize, ttl: Duration) {
+        let live = Live {
+            user,
+            last_used: Instant::now(),
+            ttl,
+        };
+        self.state().sessions.insert(id, live);
+    }
+
+    fn use_session(&self, id: &str) -> Option<usize> {
+        touch(&mut self.state().sessions, id)
+    }
+
+    fn close_session(&self, id: &str) {
+        self.state().sessions.remove(id);
+    }
+}
+
+fn touch(map: &mut HashMap<String, Live>, key: &str) -> Option<usize> {
+    let now = Instant::now();
+    let live = map.get_mut(key)?;
+    if live.expired(now) {
+        map.remove(key);
+        return None;
+    }
+    live.last_used = now;
+    Some(live.user)
+}
+
+/// Why a login failed, in the engine's words.
+enum LoginError {
+    NoProfile,
+    BadPassword,
+}
+
+impl LoginError {
+    fn message(&self, username: &str) -> String {
+        match self {
+            LoginError::NoProfile => {
+                format!("Cannot authenticate user '{username}': No valid profile found in credentials..")
+            }
+            LoginError::BadPassword => {
+                format!("Cannot authenticate user '{username}': The username or password is incorrect..")
+            }
+        }
+    }
+}
+
+impl Sim {
+    fn login(&self, username: &str, password: &str) -> Result<usize, LoginError> {
+        let outcome = if !username.contains('@') {
+            Err(LoginError::NoProfile)
+        } else {
+            self.users
+                .iter()
+                .position(|u| u.login == username && u.password == password)
+                .ok_or(LoginError::BadPassword)
+        };
+        if outcome.is_err() {
+            self.stats.failed_logins.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    /// 20 random bytes in base64, the form of the engine's tokens.
+    fn new_secret(&self) -> String {
+        let mut rng = self.rng();
+        let bytes: Vec<u8> = (0..3)
+            .flat_map(|_| rng.next_u64().to_le_bytes())
+            .take(20)
+            .collect();
+        STANDARD.encode(bytes)
+    }
+
+    pub fn user(&self, index: usize) -> &User {
+        &self.users[index]
+    }
+}
+
+/// Parameters of an SSO request: the query string, then a form body (`request.getParameter`).
+fn sso_params(request: &Request<Bytes>) -> HashMap<String, String> {
+    let mut params: HashMap<String, String> = query_params(request.uri().query()).into_iter().collect();
+    let is_form = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        for (key, value) in form_params(request.body()) {
+            params.entry(key).or_insert(value);
+        }
+    }
+    params
+}
+
+/// The exact string comparison the engine makes (OVIRT-API.md section 1.2).
+fn accepts_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT)
+        .is_some_and(|v| v.as_bytes() == b"application/json")
+}
+
+/// An SSO error in the shape the request's scope calls for.
+fn sso_error(scope: &str, code: &str, message: &str) -> Response<GatewayBody> {
+    let rest_api = scope.split(' ').any(|s| s == "ovirt-app-api")
+        && !scope
+            .split(' ')
+            .any(|s| s == "ovirt-app-admin" || s == "ovirt-app-portal");
+    let body = if rest_api {
+        serde_json::json!({ "error_code": code, "error": message })
+    } else {
+        serde_json::json!({ "error": code, "error_description": message })
+    };
+    json(StatusCode::BAD_REQUEST, &body)
+}
+
+/// `POST /ovirt-engine/sso/oauth/token`: the password grant.
+pub fn token(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
+    let params = sso_params(request);
+    let get = |key: &str| params.get(key).map(String::as_str);
+    let scope = get("scope").unwrap_or("");
+    if !accepts_json(request.headers()) {
+        return sso_error(scope, "invalid_request", "Missing parameter: 'Accept Header'");
+    }
+    let Some(grant_type) = get("grant_type") else {
+        return sso_error(scope, "invalid_request", "Missing parameter: 'grant_type'");
+    };
+    if grant_type != "password" {
+        return sso_error(
+            scope,
+            "unsupported_grant_type",
+            &format!("The grant type '{grant_type}' is not supported by the simulator."),
+        );
+    }
+    for key in ["scope", "username", "password"] {
+        if get(key).is_none() {
+            return sso_error(scope, "invalid_request", &format!("Missing parameter: '{key}'"));
+        }
+    }
+    let username = get("username").unwrap_or("");
+    match sim.login(username, get("password").unwrap_or("")) {
+        Ok(user) => {
+            let token = sim.new_secret();
+            sim.sso.issue(token.clone(), user);
+            sim.stats.sso_logins.fetch_add(1, Ordering::Relaxed);
+            let granted = if scope.split(' ').any(|s| s == "ovirt-app-api") {
+                API_SCOPE.to_owned()
+            } else {
+                scope.to_owned()
+            };
+            json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "access_token": token,
+                    "scope": granted,
+                    "exp": i64::MAX.to_string(),
+                    "token_type": "bearer",
+                }),
+            )
+        }
+        Err(error) => sso_error(scope, "access_denied", &error.message(username)),
+    }
+}
+
+/// `POST /ovirt-engine/sso/oauth/token-info`, validate mode only (full mode needs a registered client).
+pub fn token_info(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
+    let params = sso_params(request);
+    let scope = params.get("scope").map_or("", String::as_str);
+    if !accepts_json(request.headers()) {
+        return sso_error(scope, "invalid_request", "Missing parameter: 'Accept Header'");
+    }
+    if !scope.split(' ').any(|s| s == "ovirt-ext=token-info:validate") {
+        return sso_error(
+            scope,
+            "unauthorized_client",
+            "The simulator answers token-info in validate mode only (scope ovirt-ext=token-info:validate).",
+        );
+    }
+    match params.get("token") {
+        None => sso_error(scope, "invalid_request", "Missing parameter: 'token'"),
+        Some(token) if sim.sso.use_token(token).is_some() => json(StatusCode::OK, &serde_json::json!({})),
+        Some(_) => sso_error(
+            scope,
+            "invalid_grant",
+            "The provided authorization grant for the auth code has expired.",
+        ),
+    }
+}
+
+/// `/ovirt-engine/services/sso-logout`: always 200 JSON, `{}` on success (OVIRT-API.md section 1.4).
+/// [inferred] An unknown token (already revoked, or dead after a restart) also answers `{}`.
+pub fn logout(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
+    let params = sso_params(request);
+    match params.get("token") {
+        Some(token) => {
+            if sim.sso.revoke(token) {
+                sim.stats.revoked_tokens.fetch_add(1, Ordering::Relaxed);
+            }
+            json(StatusCode::OK, &serde_json::json!({}))
+        }
+        None => json(
+            StatusCode::OK,
+            &serde_json::json!({ "error_code": "invalid_request", "error": "Missing parameter: 'token'" }),
+        ),
+    }
+}
+
+/// Who an API request is from, and the session cookie to set when one was opened.
+pub struct Authenticated {
+    pub user: usize,
+    pub set_cookie: Option<HeaderValue>,
+}
+
+/// Authenticates an API request as the engine's filter chain does (OVIRT-API.md sections 1.1, 1.6);
+/// `None` when the credentials are missing or wrong (answer with [`unauthorized`]).
+pub fn authenticate(sim: &Sim, headers: &HeaderMap, tls: bool) -> Option<Authenticated> {
+    let prefer: Vec<String> = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|e| e.trim().to_ascii_lowercase())
+        .collect();
+    let persistent = prefer.iter().any(|e| e == "persistent-auth");
+    let new_auth = prefer.iter().any(|e| e == "new-auth");
+    if let Some(session) = session_cookie(headers) {
+        if persistent && !new_auth {
+            if let Some(user) = sim.sso.use_session(&session) {
+                return Some(Authenticated {
+                    user,
+                    set_cookie: None,
+                });
+            }
+        } else {
+            // A request without persistent-auth ends the session (RestApiSessionValidationFilter).
+            sim.sso.close_session(&session);
+        }
+    }
+    let authorization = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let user = if let Some(encoded) = authorization.strip_prefix("Basic") {
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        let (username, password) = decoded.as_deref().and_then(|d| d.split_once(':'))?;
+        // Each Basic request is a full SSO login (and, without persistent-auth, a logout after it).
+        let user = sim.login(username, password).ok()?;
+        sim.stats.basic_logins.fetch_add(1, Ordering::Relaxed);
+        user
+    } else if let Some(token) = authorization.strip_prefix("Bearer") {
+        sim.sso.use_token(token.trim())?
+    } else {
+        return None;
+    };
+    let set_cookie = persistent.then(|| {
+        let ttl = headers
+            .get("session-ttl")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(SESSION_TTL, |minutes| Duration::from_secs(minutes * 60));
+        let id = sim.new_secret().replace(['+', '/', '='], "");
+        sim.sso.open_session(id.clone(), user, ttl);
+        let secure = if tls { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "JSESSIONID={id}; Path=/ovirt-engine/api{secure}; HttpOnly"
+        ))
+        .expect("a cookie of base64 characters is a valid header value")
+    });
+    Some(Authenticated { user, set_cookie })
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix("JSESSIONID=").map(str::to_owned))
+}
+
+/// The engine's 401: `WWW-Authenticate: Basic realm="RESTAPI"` and the container's HTML page.
+pub fn unauthorized() -> Response<GatewayBody> {
+    let mut response = text(
+        StatusCode::UNAUTHORIZED,
+        "text/html",
+        "<html><head><title>Error</title></head><body>Unauthorized</body></html>",
+    );
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"RESTAPI\""),
+    );
+    response
+}
+
+/// A header a response carries when the request opened a session.
+pub fn add_cookie(response: &mut Response<GatewayBody>, cookie: Option<HeaderValue>) {
+    if let Some(cookie) = cookie {
+        response.headers_mut().insert(SET_COOKIE, cookie);
+    }
+}

@@ -1,0 +1,184 @@
+"""Starts the Manager simulator and runs the SDK scenarios (scenarios.py) against it.
+
+    python tests/sdk/run_against_sim.py [TestClass[.test_method] ...]
+
+The simulator is `${OVIRT_GATEWAY_BIN:-target/debug/ovirt-gateway} sim --listen 127.0.0.1:0
+--seed 7` (a relative OVIRT_GATEWAY_BIN is taken from the repository root). Its first line on
+stdout must be `ovirt-gateway sim listening on <API URL>`. The scenarios get OVIRT_URL (the API
+URL) and OVIRT_SIM_URL (scheme://host:port of the simulator). The simulator is stopped at the
+end, also on failure; its stderr is shown when something failed. The exit status is 0 only when
+every scenario passed.
+"""
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
+
+READY_PREFIX = 'ovirt-gateway sim listening on '
+START_TIMEOUT = 30  # seconds to wait for the "listening on" line
+STOP_TIMEOUT = 10  # seconds to wait for the simulator to exit after SIGTERM
+LOG_TAIL_LINES = 200
+
+
+class SimulatorError(Exception):
+    pass
+
+
+def simulator_binary():
+    binary = os.environ.get('OVIRT_GATEWAY_BIN') or os.path.join('target', 'debug',
+                                                                   'ovirt-gateway')
+    binary = os.path.join(REPO_ROOT, binary)  # no-op when already absolute
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise SimulatorError('simulator binary %s not found or not executable: build it with '
+                             '`cargo build` or set OVIRT_GATEWAY_BIN' % binary)
+    return binary
+
+
+def read_lines(stream, lines):
+    """Puts every line of stream into the queue `lines`, then None at end of file."""
+    for line in iter(stream.readline, ''):
+        lines.put(line)
+    lines.put(None)
+
+
+class Simulator:
+    """The `ovirt-gateway sim` subprocess, its URLs and its captured output."""
+
+    def __init__(self):
+        self.log = tempfile.TemporaryFile(mode='w+', encoding='utf-8', errors='replace')
+        command = [simulator_binary(), 'sim', '--listen', '127.0.0.1:0', '--seed', '7']
+        print('starting:', ' '.join(command), flush=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            encoding='utf-8',
+            errors='replace',
+        )
+        # A thread keeps draining stdout so that the simulator never blocks on a full pipe.
+        self.stdout_lines = queue.Queue()
+        threading.Thread(target=read_lines, args=(self.process.stdout, self.stdout_lines),
+                         daemon=True).start()
+        self.api_url = None
+        self.sim_url = None
+
+    def wait_until_listening(self):
+        """Reads the first stdout line and sets api_url and sim_url from it."""
+        try:
+            line = self.stdout_lines.get(timeout=START_TIMEOUT)
+        except queue.Empty:
+            raise SimulatorError('the simulator printed nothing on stdout within %d s' %
+                                 START_TIMEOUT) from None
+        if line is None:
+            self.process.wait()
+            raise SimulatorError('the simulator exited with status %s before listening' %
+                                 self.process.returncode)
+        line = line.rstrip('\r\n')
+        if not line.startswith(READY_PREFIX):
+            raise SimulatorError('unexpected first line on the simulator stdout: %r '
+                                 '(expected %r followed by the API URL)' % (line, READY_PREFIX))
+        api_url = line[len(READY_PREFIX):].strip()
+        url = urllib.parse.urlsplit(api_url)
+        if url.scheme not in ('http', 'https') or not url.netloc or not url.path:
+            raise SimulatorError('no API URL in the simulator line %r' % line)
+        self.api_url = api_url
+        self.sim_url = '%s://%s' % (url.scheme, url.netloc)
+
+    def stop(self):
+        """SIGTERM, wait, SIGKILL if it does not exit. Returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                print('the simulator did not exit %d s after SIGTERM: killing it' % STOP_TIMEOUT,
+                      file=sys.stderr)
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def show_log(self):
+        self.log.seek(0)
+        lines = self.log.read().splitlines()
+        stdout_rest = []
+        while True:
+            try:
+                line = self.stdout_lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                stdout_rest.append(line.rstrip('\r\n'))
+        print('----- simulator stderr (last %d lines) -----' % LOG_TAIL_LINES, file=sys.stderr)
+        for line in lines[-LOG_TAIL_LINES:]:
+            print(line, file=sys.stderr)
+        if stdout_rest:
+            print('----- simulator stdout after the first line -----', file=sys.stderr)
+            for line in stdout_rest[-LOG_TAIL_LINES:]:
+                print(line, file=sys.stderr)
+        print('----- end of simulator output -----', file=sys.stderr)
+
+
+def run_scenarios(names):
+    """Runs the scenarios (all, or the given TestClass[.test_method] names); True if all pass."""
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
+    sys.path.insert(0, HERE)
+    import scenarios  # reads OVIRT_URL and OVIRT_SIM_URL at import
+
+    loader = unittest.TestLoader()
+    if names:
+        names = [name[len('scenarios.'):] if name.startswith('scenarios.') else name
+                 for name in names]
+        suite = loader.loadTestsFromNames(names, scenarios)
+    else:
+        suite = loader.loadTestsFromModule(scenarios)
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    if result.testsRun == 0:
+        print('no scenario ran', file=sys.stderr)
+        return False
+    if result.skipped:
+        print('%d scenarios were skipped: that counts as a failure' % len(result.skipped),
+              file=sys.stderr)
+        return False
+    return result.wasSuccessful()
+
+
+def main(argv):
+    simulator = None
+    ok = False
+    try:
+        simulator = Simulator()
+        simulator.wait_until_listening()
+        print('simulator API at %s, test endpoints at %s' % (simulator.api_url,
+                                                            simulator.sim_url), flush=True)
+        os.environ['OVIRT_URL'] = simulator.api_url
+        os.environ['OVIRT_SIM_URL'] = simulator.sim_url
+        ok = run_scenarios(argv)
+        if simulator.process.poll() is not None:
+            print('the simulator exited during the scenarios with status %s' %
+                  simulator.process.returncode, file=sys.stderr)
+            ok = False
+    except SimulatorError as error:
+        print('error: %s' % error, file=sys.stderr)
+    finally:
+        if simulator is not None:
+            status = simulator.stop()
+            if not ok:
+                simulator.show_log()
+                print('simulator exit status: %s' % status, file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
