@@ -10,17 +10,17 @@
 //! printed before and after: streaming means it must not grow with the body size.
 //! Results go into docs/performance.md by hand.
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 
 use bytes::Bytes;
-use http::Response;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use ovirt_gateway::body::GatewayBody;
 use ovirt_gateway::{Config, Gateway};
+use support::{CHUNK, GIB, peak_rss_kib, start_upstream, wrk};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -45,16 +45,19 @@ fn main() {
     println!(
         "small GET ({path}, 1 KiB body), {connections} connections, {seconds} s each, wrk with 2 threads"
     );
-    let direct = wrk(upstream, path, seconds, connections);
-    let proxied = wrk(gateway.public_addr(), path, seconds, connections);
+    let direct = wrk(upstream, path, &[], seconds, connections);
+    let proxied = wrk(gateway.public_addr(), path, &[], seconds, connections);
     println!(
-        "{:<10} {:>12} {:>10} {:>10}",
-        "target", "requests/s", "p50", "p99"
+        "{:<10} {:>12} {:>10} {:>10} {:>8}",
+        "target", "requests/s", "p50", "p99", "MB/s"
     );
     for (name, result) in [("direct", &direct), ("gateway", &proxied)] {
         println!(
-            "{name:<10} {:>12.0} {:>10} {:>10}",
-            result.rps, result.p50, result.p99
+            "{name:<10} {:>12.0} {:>10} {:>10} {:>8.1}",
+            result.rps,
+            result.p50,
+            result.p99,
+            result.bytes_per_second / 1e6
         );
     }
     println!("gateway/direct throughput: {:.2}", proxied.rps / direct.rps);
@@ -69,50 +72,6 @@ fn main() {
     );
     runtime.block_on(gateway.shutdown());
 }
-
-struct WrkResult {
-    rps: f64,
-    p50: String,
-    p99: String,
-}
-
-fn wrk(addr: SocketAddr, path: &str, seconds: u32, connections: u32) -> WrkResult {
-    let output = Command::new("wrk")
-        .args([
-            "--latency",
-            "-t",
-            "2",
-            "-c",
-            &connections.to_string(),
-            "-d",
-            &format!("{seconds}s"),
-        ])
-        .arg(format!("http://{addr}{path}"))
-        .output()
-        .expect("wrk is installed (apt-get install -y wrk)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |prefix: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix).map(|rest| rest.trim().to_owned()))
-            .unwrap_or_else(|| panic!("no `{prefix}` in wrk output:\n{text}"))
-    };
-    assert!(!text.contains("Non-2xx"), "errors during the run:\n{text}");
-    WrkResult {
-        rps: field("Requests/sec:").parse().unwrap(),
-        p50: field("50%"),
-        p99: field("99%"),
-    }
-}
-
-/// VmHWM: the peak resident set size of this process so far.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-const GIB: u64 = 1 << 30;
-const CHUNK: usize = 256 * 1024;
 
 /// Downloads then uploads 1 GiB through the gateway; returns the bytes moved.
 async fn stream_gib(gateway: SocketAddr) -> u64 {
@@ -145,61 +104,4 @@ async fn stream_gib(gateway: SocketAddr) -> u64 {
         .unwrap();
     assert_eq!(counted, GIB);
     moved + counted
-}
-
-async fn start_upstream() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let body = Bytes::from(format!(
-        "<vm href=\"/ovirt-engine/api/vms/123\" id=\"123\">{}</vm>\n",
-        "x".repeat(970)
-    ));
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let body = body.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    let body = body.clone();
-                    async move { Ok::<_, Infallible>(answer(request, body).await) }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-/// `/download`: 1 GiB of zeros, streamed; `/upload`: counts the body and answers the count;
-/// anything else: the fixed small body.
-async fn answer(request: http::Request<hyper::body::Incoming>, small: Bytes) -> Response<GatewayBody> {
-    use http_body_util::{BodyExt, StreamBody};
-    use hyper::body::Frame;
-    match request.uri().path() {
-        "/ovirt-engine/api/download" => {
-            let chunk = Bytes::from(vec![0u8; CHUNK]);
-            let frames =
-                (0..GIB / CHUNK as u64).map(move |_| Ok::<_, Infallible>(Frame::data(chunk.clone())));
-            Response::new(GatewayBody::new(StreamBody::new(futures_util::stream::iter(
-                frames,
-            ))))
-        }
-        "/ovirt-engine/api/upload" => {
-            let mut body = request.into_body();
-            let mut counted = 0u64;
-            while let Some(frame) = body.frame().await {
-                counted += frame.unwrap().data_ref().map_or(0, |d| d.len() as u64);
-            }
-            Response::new(GatewayBody::full(counted.to_string()))
-        }
-        _ => {
-            let mut response = Response::new(GatewayBody::full(small));
-            response
-                .headers_mut()
-                .insert("content-type", "application/xml".parse().unwrap());
-            response
-        }
-    }
 }
