@@ -20,19 +20,11 @@ use bytes::Bytes;
 use hyper_util::rt::TokioExecutor;
 use ovirt_gateway::body::GatewayBody;
 use ovirt_gateway::{Config, Gateway};
-use support::{CHUNK, GIB, peak_rss_kib, start_upstream, wrk};
+use support::{CHUNK, GIB, peak_rss_kib, runtime, seconds_and_connections, start_upstream, wrk};
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let seconds: u32 = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let connections: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(32);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (seconds, connections) = seconds_and_connections();
+    let runtime = runtime();
     let (upstream, gateway) = runtime.block_on(async {
         let upstream = start_upstream().await;
         let text = format!(

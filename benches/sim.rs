@@ -19,19 +19,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use ovirt_gateway::sim::{self, SimOptions, Sizes};
-use support::{peak_rss_kib, start_upstream, wrk};
+use support::{peak_rss_kib, runtime, seconds_and_connections, start_upstream, wrk};
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let seconds: u32 = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let connections: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(32);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (seconds, connections) = seconds_and_connections();
+    let runtime = runtime();
     let start = |vms: usize| {
         runtime
             .block_on(sim::start(SimOptions {

@@ -140,6 +140,7 @@ fn sim(args: SimArgs) -> ExitCode {
         format: LogFormat::Text,
         level: "info".into(),
     });
+    let custom_users = args.users.is_some();
     let options = crate::sim::SimOptions {
         listen: args.listen,
         self_signed: args.self_signed,
@@ -169,7 +170,9 @@ fn sim(args: SimArgs) -> ExitCode {
         println!(
             "CA certificate: {origin}/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA"
         );
-        println!("users: admin@internal/admin, alice@internal/alice, bob@internal/bob, carol@internal/carol");
+        if !custom_users {
+            println!("users: admin@internal/admin, alice@internal/alice, bob@internal/bob, carol@internal/carol");
+        }
         signals.until_stopped().await;
         running.shutdown().await;
         ExitCode::SUCCESS

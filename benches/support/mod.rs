@@ -15,6 +15,25 @@ use ovirt_gateway::body::GatewayBody;
 pub const GIB: u64 = 1 << 30;
 pub const CHUNK: usize = 256 * 1024;
 
+/// `cargo bench --bench X -- [seconds] [connections]`, defaults 10 and 32 (cargo's own `--bench`
+/// flag is skipped).
+pub fn seconds_and_connections() -> (u32, u32) {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let seconds = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let connections = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(32);
+    (seconds, connections)
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 pub struct WrkResult {
     pub rps: f64,
     /// Bytes per second received, from wrk's Transfer/sec.

@@ -136,6 +136,9 @@ pub fn handle(sim: &Sim, request: &Request<Bytes>, tls: bool) -> Response<Gatewa
     else {
         return empty(StatusCode::NOT_FOUND);
     };
+    let Some(auth) = authenticate(sim, headers, tls) else {
+        return unauthorized();
+    };
     // VersionFilter: only version 4 exists on 4.4; anything else is a 400 from sendError.
     if let Some(version) = headers.get("version")
         && version.as_bytes() != b"4"
@@ -146,9 +149,7 @@ pub fn handle(sim: &Sim, request: &Request<Bytes>, tls: bool) -> Response<Gatewa
             "<html><head><title>Error</title></head><body>Bad Request</body></html>",
         );
     }
-    let Some(auth) = authenticate(sim, headers, tls) else {
-        return unauthorized();
-    };
+
     let user = sim.user(auth.user);
     let mut params = query_params(query);
     if let Some(last) = resource.segments.last() {
