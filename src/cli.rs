@@ -1,7 +1,6 @@
 //! The command line: `serve`, `check`, and with the `sim` feature `demo` and `sim`. Parses arguments, sets up logging and hands over to the
 //! library; no gateway logic lives here.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -48,10 +47,10 @@ enum Command {
     Demo {
         /// The gateway's HTTPS address [default: listen.address of config/demo.toml, 127.0.0.1:8443]
         #[arg(long)]
-        listen: Option<SocketAddr>,
+        listen: Option<std::net::SocketAddr>,
         /// The admin listener (/metrics) [default: admin.address of config/demo.toml, 127.0.0.1:8444]
         #[arg(long)]
-        admin: Option<SocketAddr>,
+        admin: Option<std::net::SocketAddr>,
         /// Where the CA file, the listener's certificate and key, and demo.toml are written.
         #[arg(long, default_value = "ovirt-gateway-demo")]
         dir: PathBuf,
@@ -67,7 +66,7 @@ enum Command {
 struct SimArgs {
     /// Address to listen on (port 0 picks a free port; the first line printed names it).
     #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    listen: std::net::SocketAddr,
     /// Serve HTTPS with a certificate from the simulator's CA (served at
     /// /ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA).
     #[arg(long)]

@@ -26,6 +26,8 @@ done
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+# The gateway without the simulator (feature `sim` off) must build cleanly too.
+cargo clippy --locked --no-default-features -- -D warnings
 cargo test --locked
 # The real Python SDK against the simulator (installs libxml2-dev and the SDK in a venv if missing).
 cargo build --locked
