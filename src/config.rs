@@ -46,6 +46,9 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Serve HTTP/2 (ALPN `h2`, and prior knowledge on plain HTTP). Off by default: the Python
+    /// SDK's libcurl stalls up to a second per request over HTTP/2 (docs/architecture.md).
+    pub http2: bool,
     pub http2_max_concurrent_streams: u32,
     pub shutdown_grace: Duration,
 }

@@ -123,7 +123,7 @@ impl Gateway {
         });
         let acceptor = cert
             .clone()
-            .map(|cert| TlsAcceptor::from(tls::server_config(cert)));
+            .map(|cert| TlsAcceptor::from(tls::server_config(cert, config.listen.limits.http2)));
         let server = tokio::spawn(server::serve(public, acceptor, state, shutdown_rx));
         tracing::info!(address = %public_addr, tls = cert.is_some(), admin = ?admin_addr, "gateway listening");
         Ok(Running {

@@ -82,13 +82,18 @@ impl ResolvesServerCert for ReloadableCert {
 }
 
 /// The listener's TLS configuration: HTTP/2 and HTTP/1.1 by ALPN.
-pub fn server_config(cert: Arc<ReloadableCert>) -> Arc<ServerConfig> {
+/// The listener's TLS configuration; ALPN offers `h2` only when `http2` is on.
+pub fn server_config(cert: Arc<ReloadableCert>, http2: bool) -> Arc<ServerConfig> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(PROTOCOL_VERSIONS)
         .expect("ring supports TLS 1.2 and 1.3")
         .with_no_client_auth()
         .with_cert_resolver(cert);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Arc::new(config)
 }
 

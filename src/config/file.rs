@@ -29,6 +29,8 @@ pub struct FileListen {
     pub header_read_timeout: Option<String>,
     pub idle_timeout: Option<String>,
     pub max_connections: Option<u64>,
+    #[serde(default)]
+    pub http2: bool,
     pub http2_max_concurrent_streams: Option<u64>,
     pub shutdown_grace: Option<String>,
 }

@@ -288,6 +288,7 @@ fn validate_listen(problems: &mut Problems, listen: FileListen, base: &Path) -> 
             DEFAULT_MAX_CONNECTIONS,
             1 << 20,
         ) as usize,
+        http2: listen.http2,
         http2_max_concurrent_streams: problems.count(
             "listen.http2_max_concurrent_streams",
             listen.http2_max_concurrent_streams,

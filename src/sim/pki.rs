@@ -56,7 +56,9 @@ impl Pki {
         })
     }
 
-    /// A TLS server configuration (HTTP/2 and HTTP/1.1) with a fresh certificate for `ip`.
+    /// A TLS server configuration with a fresh certificate for `ip`. ALPN offers HTTP/1.1 only,
+    /// as the engine's Apache front end does (no mod_http2); clients such as the Python SDK behave
+    /// differently over HTTP/2.
     pub fn server_config(&self, ip: IpAddr) -> Result<Arc<ServerConfig>, String> {
         let issued = self.issue(ip)?;
         let chain =
@@ -67,7 +69,7 @@ impl Pki {
                 .with_safe_default_protocol_versions()
                 .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
                 .map_err(|e| format!("simulator TLS: {e}"))?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
 }

@@ -13,9 +13,13 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use crate::support::*;
 
 async fn tls_gateway(pki: &TestPki, upstream: &TestUpstream) -> Running {
+    tls_gateway_with(pki, upstream, "").await
+}
+
+async fn tls_gateway_with(pki: &TestPki, upstream: &TestUpstream, listen_extra: &str) -> Running {
     pki.issue_server_cert("first");
     let text = format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n{}",
+        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n{listen_extra}\n\n{}",
         pki.path("cert.pem").display(),
         pki.path("key.pem").display(),
         manager("engine", &upstream.url(), "")
@@ -41,12 +45,12 @@ async fn status_and_version(tls: rustls::ClientConfig, port: u16, offer_h2: bool
     (response.status().as_u16(), response.version())
 }
 
-/// HTTP/2 is negotiated by ALPN; HTTP/1.1 clients are served too.
+/// With `http2 = true`, HTTP/2 is negotiated by ALPN; HTTP/1.1 clients are served too.
 #[tokio::test]
 async fn http2_by_alpn_and_http1() {
     let upstream = TestUpstream::start("engine").await;
     let pki = TestPki::new();
-    let gateway = tls_gateway(&pki, &upstream).await;
+    let gateway = tls_gateway_with(&pki, &upstream, "http2 = true").await;
     let port = gateway.public_addr().port();
     assert_eq!(
         status_and_version(pki.client_config(), port, true).await,
@@ -57,6 +61,19 @@ async fn http2_by_alpn_and_http1() {
         (200, http::Version::HTTP_11)
     );
     assert_eq!(upstream.last_seen().headers["x-forwarded-proto"], ["https"]);
+}
+
+/// By default ALPN offers only HTTP/1.1: a client offering h2 too gets HTTP/1.1 (the SDK stalls
+/// over HTTP/2).
+#[tokio::test]
+async fn http1_only_by_default() {
+    let upstream = TestUpstream::start("engine").await;
+    let pki = TestPki::new();
+    let gateway = tls_gateway(&pki, &upstream).await;
+    assert_eq!(
+        status_and_version(pki.client_config(), gateway.public_addr().port(), true).await,
+        (200, http::Version::HTTP_11)
+    );
 }
 
 /// TLS 1.2 and TLS 1.3 are both accepted.

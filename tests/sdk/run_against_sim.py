@@ -1,6 +1,11 @@
 """Starts the Manager simulator and runs the SDK scenarios (scenarios.py) against it.
 
-    python tests/sdk/run_against_sim.py [TestClass[.test_method] ...]
+    python tests/sdk/run_against_sim.py [--through-gateway] [TestClass[.test_method] ...]
+
+With --through-gateway it starts `ovirt-gateway demo` instead (a simulator with a gateway in front
+of it, HTTPS with a generated CA) and runs the same scenarios through the gateway: same scenario,
+same result, is what drop-in means. OVIRT_SIM_URL then names the demo's simulator, whose counters
+the scenarios read, and OVIRT_CA_FILE the demo's CA file.
 
 The simulator is `${OVIRT_GATEWAY_BIN:-target/debug/ovirt-gateway} sim --listen 127.0.0.1:0
 --seed 7` (a relative OVIRT_GATEWAY_BIN is taken from the repository root). Its first line on
@@ -53,9 +58,15 @@ def read_lines(stream, lines):
 class Simulator:
     """The `ovirt-gateway sim` subprocess, its URLs and its captured output."""
 
-    def __init__(self):
+    def __init__(self, through_gateway=False):
         self.log = tempfile.TemporaryFile(mode='w+', encoding='utf-8', errors='replace')
-        command = [simulator_binary(), 'sim', '--listen', '127.0.0.1:0', '--seed', '7']
+        self.through_gateway = through_gateway
+        self.demo_dir = tempfile.TemporaryDirectory() if through_gateway else None
+        if through_gateway:
+            command = [simulator_binary(), 'demo', '--listen', '127.0.0.1:0', '--admin',
+                       '127.0.0.1:0', '--dir', self.demo_dir.name]
+        else:
+            command = [simulator_binary(), 'sim', '--listen', '127.0.0.1:0', '--seed', '7']
         print('starting:', ' '.join(command), flush=True)
         self.process = subprocess.Popen(
             command,
@@ -73,19 +84,41 @@ class Simulator:
                          daemon=True).start()
         self.api_url = None
         self.sim_url = None
+        self.ca_file = None
 
     def wait_until_listening(self):
-        """Reads the first stdout line and sets api_url and sim_url from it."""
+        if self.through_gateway:
+            self.wait_for_demo()
+        else:
+            self.wait_for_simulator()
+
+    def next_line(self):
         try:
             line = self.stdout_lines.get(timeout=START_TIMEOUT)
         except queue.Empty:
-            raise SimulatorError('the simulator printed nothing on stdout within %d s' %
-                                 START_TIMEOUT) from None
+            raise SimulatorError('nothing more on stdout within %d s' % START_TIMEOUT) from None
         if line is None:
             self.process.wait()
-            raise SimulatorError('the simulator exited with status %s before listening' %
+            raise SimulatorError('exited with status %s before listening' %
                                  self.process.returncode)
-        line = line.rstrip('\r\n')
+        return line.rstrip('\r\n')
+
+    def wait_for_demo(self):
+        """Reads the demo's instructions up to its API, CA file and simulator lines."""
+        labels = {'API': None, 'CA file': None, 'simulator': None}
+        while None in labels.values():
+            line = self.next_line().strip()
+            for label in labels:
+                if line.startswith(label + ' '):
+                    labels[label] = line[len(label):].split()[0]
+        self.api_url = labels['API']
+        self.ca_file = labels['CA file']
+        sim = urllib.parse.urlsplit(labels['simulator'])
+        self.sim_url = '%s://%s' % (sim.scheme, sim.netloc)
+
+    def wait_for_simulator(self):
+        """Reads the first stdout line and sets api_url and sim_url from it."""
+        line = self.next_line()
         if not line.startswith(READY_PREFIX):
             raise SimulatorError('unexpected first line on the simulator stdout: %r '
                                  '(expected %r followed by the API URL)' % (line, READY_PREFIX))
@@ -157,13 +190,17 @@ def run_scenarios(names):
 def main(argv):
     simulator = None
     ok = False
+    through_gateway = '--through-gateway' in argv
+    argv = [arg for arg in argv if arg != '--through-gateway']
     try:
-        simulator = Simulator()
+        simulator = Simulator(through_gateway)
         simulator.wait_until_listening()
-        print('simulator API at %s, test endpoints at %s' % (simulator.api_url,
-                                                            simulator.sim_url), flush=True)
+        print('API at %s, simulator test endpoints at %s' % (simulator.api_url,
+                                                          simulator.sim_url), flush=True)
         os.environ['OVIRT_URL'] = simulator.api_url
         os.environ['OVIRT_SIM_URL'] = simulator.sim_url
+        if simulator.ca_file:
+            os.environ['OVIRT_CA_FILE'] = simulator.ca_file
         ok = run_scenarios(argv)
         if simulator.process.poll() is not None:
             print('the simulator exited during the scenarios with status %s' %
