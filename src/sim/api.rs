@@ -99,6 +99,12 @@ fn bad_request(detail: impl Into<String>) -> Failure {
     fault(StatusCode::BAD_REQUEST, "Operation Failed", detail)
 }
 
+/// A backend CONFLICT on add, update or remove: a plain `<fault>` (only actions wrap their fault in
+/// an `<action>`; BackendResource.performAction and performCreate throw, OVIRT-API.md section 4.4).
+fn conflict(detail: &str) -> Failure {
+    fault(StatusCode::CONFLICT, "Operation Failed", format!("[{detail}]"))
+}
+
 fn forbidden() -> Failure {
     fault(
         StatusCode::FORBIDDEN,
@@ -603,7 +609,8 @@ impl Call<'_> {
     }
 
     /// The request body as a tree, XML or JSON by Content-Type; a 400 when it does not parse.
-    fn input(&self, root: &str) -> Result<Node, Failure> {
+    /// `usage` is the apidoc anchor the engine's fault names (`services/vms/methods/add`).
+    fn input(&self, root: &str, usage: &str) -> Result<Node, Failure> {
         let json = self
             .headers
             .get(CONTENT_TYPE)
@@ -618,7 +625,10 @@ impl Call<'_> {
             fault(
                 StatusCode::BAD_REQUEST,
                 "Request syntactically incorrect.",
-                format!("For correct usage, see: {}/ovirt-engine/apidoc", self.origin),
+                format!(
+                    "For correct usage, see: {}/ovirt-engine/apidoc#{usage}",
+                    self.origin
+                ),
             )
         })?;
         if node.name != root {
@@ -654,7 +664,7 @@ impl Call<'_> {
 
     /// `POST /vms`: 201 with the new VM and an absolute Location.
     fn add_vm(&self) -> Answer {
-        let node = self.input("vm")?;
+        let node = self.input("vm", "services/vms/methods/add")?;
         let (Some(name), Some(cluster_node)) = (node.text_of("name"), node.child("cluster")) else {
             return Err(fault(
                 StatusCode::BAD_REQUEST,
@@ -682,12 +692,9 @@ impl Call<'_> {
             return Err(forbidden());
         }
         if inventory.by_name(Kind::Vm, name).is_some() {
-            return Err(Failure::Action {
-                status: StatusCode::CONFLICT,
-                detail:
-                    "Cannot add VM. The VM name is already in use, please choose a unique name and try again."
-                        .into(),
-            });
+            return Err(conflict(
+                "Cannot add VM. The VM name is already in use, please choose a unique name and try again.",
+            ));
         }
         let id = self.sim.rng().uuid();
         let mut vm = Entity::new(Kind::Vm, id, name);
@@ -719,7 +726,7 @@ impl Call<'_> {
 
     /// `PUT /vms/ID`: name, description, comment and memory; 200 with the VM.
     fn update_vm(&self, vm: &Entity) -> Answer {
-        let node = self.input("vm")?;
+        let node = self.input("vm", "services/vm/methods/update")?;
         let mut inventory = self.sim.inventory_mut();
         if !self.user.may(
             &inventory,
@@ -733,11 +740,9 @@ impl Call<'_> {
             && name != vm.name
             && inventory.by_name(Kind::Vm, name).is_some()
         {
-            return Err(Failure::Action {
-                status: StatusCode::CONFLICT,
-                detail: "Cannot edit VM. The VM name is already in use, please choose a unique name and try again."
-                    .into(),
-            });
+            return Err(conflict(
+                "Cannot edit VM. The VM name is already in use, please choose a unique name and try again.",
+            ));
         }
         let memory = match node.text_of("memory") {
             Some(text) => Some(
@@ -776,10 +781,7 @@ impl Call<'_> {
             return Err(forbidden());
         }
         if vm.status != Some("down") {
-            return Err(Failure::Action {
-                status: StatusCode::CONFLICT,
-                detail: "Cannot remove VM. VM is running.".into(),
-            });
+            return Err(conflict("Cannot remove VM. VM is running."));
         }
         inventory.remove(Kind::Vm, vm.id);
         let permissions: Vec<Id> = inventory
@@ -804,7 +806,7 @@ impl Call<'_> {
         let body = if self.body.iter().all(u8::is_ascii_whitespace) {
             Node::default()
         } else {
-            self.input("action")?
+            self.input("action", &format!("services/vm/methods/{verb}"))?
         };
         let permit = if verb == "migrate" {
             Permit::MigrateVm

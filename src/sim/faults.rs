@@ -127,6 +127,7 @@ impl Plan {
                 inner,
                 mode,
                 sent: false,
+                flushed: false,
             })
         })
     }
@@ -172,6 +173,8 @@ struct BrokenBody {
     inner: GatewayBody,
     mode: Broken,
     sent: bool,
+    /// Reset: whether the body already paused once after the half chunk.
+    flushed: bool,
 }
 
 impl Body for BrokenBody {
@@ -184,6 +187,13 @@ impl Body for BrokenBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.sent {
             return match self.mode {
+                // hyper drops what it has not flushed when a body fails, headers included: pause
+                // once (waking at once) so the head and the half chunk reach the client first.
+                Broken::Reset if !self.flushed => {
+                    self.flushed = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
                 Broken::Reset => Poll::Ready(Some(Err(Box::new(ResetDuringBody)))),
                 // Never woken: the body stays open until the connection closes.
                 Broken::Stall => Poll::Pending,

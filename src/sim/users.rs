@@ -9,7 +9,7 @@
 //! disks of those VMs, the clusters and data centers they are in, and the Blank template; other
 //! collections are empty for them (the engine's filtered views are finer).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -233,10 +233,11 @@ impl UsersFile {
     pub fn install(self, inventory: &mut Inventory, rng: &mut Rng) -> Result<Vec<User>, String> {
         let mut problems = Vec::new();
         let mut groups = Vec::new();
+        let names = Names::of(inventory);
         for group in &self.group {
             let entity = Entity::new(Kind::Group, rng.uuid(), group.name.clone());
             let grants = resolve(
-                inventory,
+                &names,
                 &group.grants,
                 &mut problems,
                 &format!("group {}", group.name),
@@ -258,7 +259,7 @@ impl UsersFile {
             let id = entity.id;
             inventory.insert(with_namespace(entity));
             let mut grants = resolve(
-                inventory,
+                &names,
                 &file_user.grants,
                 &mut problems,
                 &format!("user {}", file_user.name),
@@ -301,12 +302,28 @@ fn with_namespace(mut entity: Entity) -> Entity {
     entity
 }
 
-fn resolve(
-    inventory: &Inventory,
-    grants: &[FileGrant],
-    problems: &mut Vec<String>,
-    owner: &str,
-) -> Vec<Grant> {
+/// The objects a grant may name, by kind and name. Built once: looking each name up with a scan
+/// of the inventory made the built-in users (a grant on every fifth VM) quadratic in `--vms`.
+struct Names(HashMap<(Kind, String), Id>);
+
+impl Names {
+    fn of(inventory: &Inventory) -> Names {
+        let mut names = HashMap::new();
+        for kind in [Kind::DataCenter, Kind::Cluster, Kind::Vm] {
+            for entity in inventory.all(kind) {
+                // The first in id order, as `Inventory::by_name` finds it.
+                names.entry((kind, entity.name.clone())).or_insert(entity.id);
+            }
+        }
+        Names(names)
+    }
+
+    fn get(&self, kind: Kind, name: &str) -> Option<Id> {
+        self.0.get(&(kind, name.to_owned())).copied()
+    }
+}
+
+fn resolve(names: &Names, grants: &[FileGrant], problems: &mut Vec<String>, owner: &str) -> Vec<Grant> {
     let mut resolved = Vec::new();
     for grant in grants {
         if !ROLES.iter().any(|(name, _)| *name == grant.role) {
@@ -320,13 +337,9 @@ fn resolve(
         }
         let target = match grant.on.split_once(':') {
             None if grant.on == "system" => Some(Target::System),
-            Some(("datacenter", name)) => inventory
-                .by_name(Kind::DataCenter, name)
-                .map(|e| Target::DataCenter(e.id)),
-            Some(("cluster", name)) => inventory
-                .by_name(Kind::Cluster, name)
-                .map(|e| Target::Cluster(e.id)),
-            Some(("vm", name)) => inventory.by_name(Kind::Vm, name).map(|e| Target::Vm(e.id)),
+            Some(("datacenter", name)) => names.get(Kind::DataCenter, name).map(Target::DataCenter),
+            Some(("cluster", name)) => names.get(Kind::Cluster, name).map(Target::Cluster),
+            Some(("vm", name)) => names.get(Kind::Vm, name).map(Target::Vm),
             _ => None,
         };
         match target {

@@ -8,5 +8,7 @@ mod lifecycle;
 mod logs;
 mod proxy;
 mod routing;
+#[cfg(feature = "sim")]
+mod sim;
 mod support;
 mod tls;

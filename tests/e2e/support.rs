@@ -397,27 +397,37 @@ impl TestPki {
 
     /// A root store holding only this CA.
     pub fn roots(&self) -> rustls::RootCertStore {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).unwrap())
-            .unwrap();
-        roots
+        roots_of(&self.ca_pem)
     }
 
-    /// A client TLS configuration trusting only this CA, without session resumption (so every
-    /// handshake shows the certificate in use) and without ALPN (the caller sets it).
+    /// A client TLS configuration trusting only this CA (see [`client_config_trusting`]).
     pub fn client_config(&self) -> rustls::ClientConfig {
-        let mut config =
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(self.roots())
-                .with_no_client_auth();
-        config.resumption = rustls::client::Resumption::disabled();
-        config
+        client_config_trusting(&self.ca_pem)
     }
+}
+
+/// A root store holding only the CA in `ca_pem`.
+pub fn roots_of(ca_pem: &str) -> rustls::RootCertStore {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    roots
+}
+
+/// A client TLS configuration trusting only the CA in `ca_pem`, without session resumption (so
+/// every handshake shows the certificate in use) and without ALPN (the caller sets it).
+pub fn client_config_trusting(ca_pem: &str) -> rustls::ClientConfig {
+    let mut config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots_of(ca_pem))
+            .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    config
 }
 
 /// Polls `condition` until it holds, yielding between tries; panics after `limit`.
