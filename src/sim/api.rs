@@ -385,11 +385,11 @@ impl Call<'_> {
                 let mut w = Writer::new(self.repr);
                 w.document_start();
                 w.start("action", &[]);
+                w.value("status", Value::Text("failed"));
                 w.start("fault", &[]);
                 w.value("reason", Value::Text("Operation Failed"));
                 w.value("detail", Value::Text(&format!("[{detail}]")));
                 w.end();
-                w.value("status", Value::Text("failed"));
                 w.end();
                 w.document_end();
                 self.bytes(status, Bytes::from(w.out))
