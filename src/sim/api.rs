@@ -1,6 +1,6 @@
-//! `/ovirt-engine/api`: the API root, collections (search, max, page, follow, filtering), objects,
-//! adding, updating and removing VMs, and the VM actions, with the engine's status codes and bodies
-//! (OVIRT-API.md sections 3 and 4).
+//! `/ovirt-engine/api`: authentication, parameters, routing, the API root, collections (search,
+//! max, page, follow, filtering) and objects, with the engine's status codes and bodies
+//! (OVIRT-API.md sections 3 and 4). Writes on VMs (add, update, remove, actions) are in `api/vm.rs`.
 //!
 //! Departures (also in docs/simulator.md): only VMs can be added, updated, removed and acted on;
 //! other kinds are read-only; collections the simulator does not model are served empty; actions
@@ -10,21 +10,21 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, LOCATION};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use super::generate::vm_props;
-use super::input::{Node, parse_json, parse_xml};
 use super::model::{BLANK_ID, Entity, Id, Inventory, Kind, Prop, derive, derived_id};
 use super::render::{Listing, View, document};
 use super::repr::{Value, Writer};
 use super::search::{Search, compare_values};
 use super::sso::{add_cookie, authenticate, unauthorized};
-use super::users::{Permit, User};
+use super::users::User;
 use super::{Sim, query_params};
 use crate::api_path::{ApiPath, EngineArea, Segment};
 use crate::body::GatewayBody;
 use crate::fault::Representation;
+
+mod vm;
 
 /// The collections of the API root: URL segment, collection element, and whether it is searchable.
 /// Those without a [`Kind`] are served empty.
@@ -607,373 +607,6 @@ impl Call<'_> {
             all_content: self.view.all_content,
         }
     }
-
-    /// The request body as a tree, XML or JSON by Content-Type; a 400 when it does not parse.
-    /// `usage` is the apidoc anchor the engine's fault names (`services/vms/methods/add`).
-    fn input(&self, root: &str, usage: &str) -> Result<Node, Failure> {
-        let json = self
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/json"));
-        let parsed = if json {
-            parse_json(self.body, root)
-        } else {
-            parse_xml(self.body)
-        };
-        let node = parsed.map_err(|_| {
-            fault(
-                StatusCode::BAD_REQUEST,
-                "Request syntactically incorrect.",
-                format!(
-                    "For correct usage, see: {}/ovirt-engine/apidoc#{usage}",
-                    self.origin
-                ),
-            )
-        })?;
-        if node.name != root {
-            return Err(fault(
-                StatusCode::BAD_REQUEST,
-                "Request syntactically incorrect.",
-                format!("Expected a <{root}> element, found <{}>", node.name),
-            ));
-        }
-        Ok(node)
-    }
-
-    /// A reference in a body (`<cluster id=".."/>` or `<cluster><name>..</name></cluster>`).
-    fn reference(&self, inventory: &Inventory, node: &Node, kind: Kind) -> Result<Arc<Entity>, Failure> {
-        let found = match (node.id(), node.text_of("name")) {
-            (Some(id), _) => kind.parse_id(id).and_then(|id| inventory.get(kind, id)),
-            (None, Some(name)) => inventory.by_name(kind, name),
-            (None, None) => None,
-        };
-        found.ok_or_else(|| {
-            let what = node
-                .id()
-                .map(|id| format!("id={id}"))
-                .or_else(|| node.text_of("name").map(|n| format!("name={n}")))
-                .unwrap_or_default();
-            fault(
-                StatusCode::NOT_FOUND,
-                "Operation Failed",
-                format!("Entity not found: {}: {what}", kind.info().singular),
-            )
-        })
-    }
-
-    /// `POST /vms`: 201 with the new VM and an absolute Location.
-    fn add_vm(&self) -> Answer {
-        let node = self.input("vm", "services/vms/methods/add")?;
-        let (Some(name), Some(cluster_node)) = (node.text_of("name"), node.child("cluster")) else {
-            return Err(fault(
-                StatusCode::BAD_REQUEST,
-                "Incomplete parameters",
-                "Vm [name, cluster] required for add",
-            ));
-        };
-        let memory = match node.text_of("memory") {
-            Some(text) => Some(
-                text.parse::<i64>()
-                    .map_err(|_| bad_request(format!("Invalid value for memory: '{text}'")))?,
-            ),
-            None => None,
-        };
-        let mut inventory = self.sim.inventory_mut();
-        let cluster = self.reference(&inventory, cluster_node, Kind::Cluster)?;
-        let template = match node.child("template") {
-            Some(t) => self.reference(&inventory, t, Kind::Template)?,
-            None => inventory.get(Kind::Template, BLANK_ID).ok_or(Failure::NotFound)?,
-        };
-        if !self
-            .user
-            .may(&inventory, Permit::CreateVm, Some(cluster.id), None)
-        {
-            return Err(forbidden());
-        }
-        if inventory.by_name(Kind::Vm, name).is_some() {
-            return Err(conflict(
-                "Cannot add VM. The VM name is already in use, please choose a unique name and try again.",
-            ));
-        }
-        let id = self.sim.rng().uuid();
-        let mut vm = Entity::new(Kind::Vm, id, name);
-        vm.description = node.text_of("description").unwrap_or_default().to_owned();
-        vm.comment = node.text_of("comment").unwrap_or_default().to_owned();
-        vm.status = Some("down");
-        vm.refs = vec![
-            ("cluster", Kind::Cluster, cluster.id),
-            ("template", Kind::Template, template.id),
-        ];
-        let template_memory = match template.prop("memory") {
-            Some(Prop::Int(m)) => *m,
-            _ => 1 << 30,
-        };
-        vm.props = vm_props(memory.unwrap_or(template_memory), now_ms(), None);
-        let data_center = cluster.reference("data_center");
-        vm.related = placement(&inventory, data_center);
-        inventory.insert(vm);
-        let vm = inventory.get(Kind::Vm, id).ok_or(Failure::NotFound)?;
-        drop(inventory);
-        self.record(&format!("VM {name} was created by {}.", self.user.login), None);
-        let mut response = self.object(&vm, StatusCode::CREATED);
-        let location = format!("{}{}", self.origin, self.view.href(&vm));
-        if let Ok(value) = HeaderValue::from_str(&location) {
-            response.headers_mut().insert(LOCATION, value);
-        }
-        Ok(response)
-    }
-
-    /// `PUT /vms/ID`: name, description, comment and memory; 200 with the VM.
-    fn update_vm(&self, vm: &Entity) -> Answer {
-        let node = self.input("vm", "services/vm/methods/update")?;
-        let mut inventory = self.sim.inventory_mut();
-        if !self.user.may(
-            &inventory,
-            Permit::EditVmProperties,
-            vm.reference("cluster"),
-            Some(vm.id),
-        ) {
-            return Err(forbidden());
-        }
-        if let Some(name) = node.text_of("name")
-            && name != vm.name
-            && inventory.by_name(Kind::Vm, name).is_some()
-        {
-            return Err(conflict(
-                "Cannot edit VM. The VM name is already in use, please choose a unique name and try again.",
-            ));
-        }
-        let memory = match node.text_of("memory") {
-            Some(text) => Some(
-                text.parse::<i64>()
-                    .map_err(|_| bad_request(format!("Invalid value for memory: '{text}'")))?,
-            ),
-            None => None,
-        };
-        let updated = inventory
-            .update(Kind::Vm, vm.id, |vm| {
-                if let Some(name) = node.text_of("name") {
-                    vm.name = name.to_owned();
-                }
-                if let Some(description) = node.text_of("description") {
-                    vm.description = description.to_owned();
-                }
-                if let Some(comment) = node.text_of("comment") {
-                    vm.comment = comment.to_owned();
-                }
-                if let Some(memory) = memory {
-                    vm.set_prop("memory", Prop::Int(memory));
-                }
-            })
-            .ok_or(Failure::NotFound)?;
-        drop(inventory);
-        Ok(self.object(&updated, StatusCode::OK))
-    }
-
-    /// `DELETE /vms/ID`: only a VM that is down; 200 with an `<action>` body.
-    fn remove_vm(&self, vm: &Entity) -> Answer {
-        let mut inventory = self.sim.inventory_mut();
-        if !self
-            .user
-            .may(&inventory, Permit::DeleteVm, vm.reference("cluster"), Some(vm.id))
-        {
-            return Err(forbidden());
-        }
-        if vm.status != Some("down") {
-            return Err(conflict("Cannot remove VM. VM is running."));
-        }
-        inventory.remove(Kind::Vm, vm.id);
-        let permissions: Vec<Id> = inventory
-            .all(Kind::Permission)
-            .filter(|p| p.reference("vm") == Some(vm.id))
-            .map(|p| p.id)
-            .collect();
-        for id in permissions {
-            inventory.remove(Kind::Permission, id);
-        }
-        drop(inventory);
-        let job = self.record(
-            &format!("VM {} was removed by {}.", vm.name, self.user.login),
-            Some(&format!("Removing VM {} from system", vm.name)),
-        );
-        Ok(self.action_done(job))
-    }
-
-    /// `POST /vms/ID/VERB`: checks the permit and the VM's status, changes it, records a job and an
-    /// event, and answers `<action><job/><status>complete</status></action>`.
-    fn act(&self, vm: &Entity, verb: &str) -> Answer {
-        let body = if self.body.iter().all(u8::is_ascii_whitespace) {
-            Node::default()
-        } else {
-            self.input("action", &format!("services/vm/methods/{verb}"))?
-        };
-        let permit = if verb == "migrate" {
-            Permit::MigrateVm
-        } else {
-            Permit::VmBasicOperations
-        };
-        let mut inventory = self.sim.inventory_mut();
-        if !self
-            .user
-            .may(&inventory, permit, vm.reference("cluster"), Some(vm.id))
-        {
-            return Err(forbidden());
-        }
-        let status = vm.status.unwrap_or("down");
-        let refuse = |detail: &str| {
-            Err(Failure::Action {
-                status: StatusCode::CONFLICT,
-                detail: detail.to_owned(),
-            })
-        };
-        let hosts: Vec<Id> = inventory
-            .all(Kind::Host)
-            .filter(|h| h.reference("cluster") == vm.reference("cluster") && h.status == Some("up"))
-            .map(|h| h.id)
-            .collect();
-        let current_host = vm.reference("host");
-        let (new_status, new_host, message): (&'static str, Option<Id>, &str) = match (verb, status) {
-            ("start", "down" | "suspended") => match hosts.first() {
-                Some(host) => ("up", current_host.or(Some(*host)), "started"),
-                None => {
-                    return refuse(
-                        "Cannot run VM. There is no host that satisfies current scheduling constraints.",
-                    );
-                }
-            },
-            ("start", _) => return refuse("Cannot run VM. VM is running."),
-            ("stop" | "shutdown", "down") => return refuse("Cannot stop VM. VM is not running."),
-            ("stop", _) => ("down", None, "powered off"),
-            ("shutdown", _) => ("down", None, "shut down"),
-            ("suspend", "up") => ("suspended", current_host, "suspended"),
-            ("suspend", _) => return refuse("Cannot suspend VM. VM is not up."),
-            ("reboot", "up") => ("up", current_host, "rebooted"),
-            ("reboot", _) => return refuse("Cannot reboot VM. VM is not running."),
-            ("migrate", "up") => {
-                let wanted = body.child("host");
-                let target = match wanted {
-                    Some(node) => Some(self.reference(&inventory, node, Kind::Host)?.id),
-                    None => hosts.iter().copied().find(|h| Some(*h) != current_host),
-                };
-                match target {
-                    Some(host) if Some(host) != current_host => ("up", Some(host), "migrated"),
-                    _ => {
-                        return refuse(
-                            "Cannot migrate VM. There is no host that satisfies current scheduling constraints.",
-                        );
-                    }
-                }
-            }
-            ("migrate", _) => return refuse("Cannot migrate VM. VM is not running."),
-            _ => return Err(not_allowed()),
-        };
-        inventory.update(Kind::Vm, vm.id, |vm| {
-            vm.status = Some(new_status);
-            vm.set_ref("host", Kind::Host, new_host);
-            match new_status {
-                "up" if verb == "start" => vm.set_prop("start_time", Prop::Date(now_ms())),
-                "down" => vm.props.retain(|(name, _)| *name != "start_time"),
-                _ => {}
-            }
-        });
-        drop(inventory);
-        let job = self.record(
-            &format!("VM {} was {message} by {}.", vm.name, self.user.login),
-            Some(&format!("{} VM {}", capitalised(verb), vm.name)),
-        );
-        Ok(self.action_done(job))
-    }
-
-    fn action_done(&self, job: Option<Id>) -> Response<GatewayBody> {
-        let mut w = Writer::new(self.repr);
-        w.document_start();
-        w.start("action", &[]);
-        if let Some(job) = job {
-            let id = Kind::Job.format_id(job);
-            w.stub(
-                "job",
-                &[("href", &format!("{}/jobs/{id}", self.view.base)), ("id", &id)],
-            );
-        }
-        w.value("status", Value::Text("complete"));
-        w.end();
-        w.document_end();
-        self.bytes(StatusCode::OK, Bytes::from(w.out))
-    }
-
-    /// Adds an audit event and, for a command, a finished job; keeps the newest [`HISTORY`] of each.
-    fn record(&self, event_text: &str, job_text: Option<&str>) -> Option<Id> {
-        let now = now_ms();
-        let mut inventory = self.sim.inventory_mut();
-        let next_event = inventory.all(Kind::Event).next_back().map_or(1, |e| e.id + 1);
-        let mut event = Entity::new(Kind::Event, next_event, "");
-        event.description = event_text.to_owned();
-        event.props = vec![
-            ("code", Prop::Int(if job_text.is_some() { 153 } else { 34 })),
-            ("custom_id", Prop::Int(-1)),
-            ("flood_rate", Prop::Int(30)),
-            ("index", Prop::Int(next_event as i64)),
-            ("origin", Prop::Static("oVirt")),
-            ("severity", Prop::Static("normal")),
-            ("time", Prop::Date(now)),
-        ];
-        event.refs.push(("user", Kind::User, self.user.id));
-        inventory.insert(event);
-        prune(&mut inventory, Kind::Event);
-        let text = job_text?;
-        // Job ids carry a sequence number in their top bits, so the oldest sort first.
-        let sequence = inventory
-            .all(Kind::Job)
-            .next_back()
-            .map_or(1, |j| (j.id >> 96) + 1);
-        let id = (self.sim.rng().uuid() & !(u128::from(u32::MAX) << 96)) | (sequence << 96);
-        let mut job = Entity::new(Kind::Job, id, "");
-        job.description = text.to_owned();
-        job.status = Some("finished");
-        job.props = vec![
-            ("auto_cleared", Prop::Bool(true)),
-            ("end_time", Prop::Date(now)),
-            ("external", Prop::Bool(false)),
-            ("last_updated", Prop::Date(now)),
-            ("start_time", Prop::Date(now)),
-        ];
-        job.refs.push(("owner", Kind::User, self.user.id));
-        inventory.insert(job);
-        prune(&mut inventory, Kind::Job);
-        Some(id)
-    }
-}
-
-fn prune(inventory: &mut Inventory, kind: Kind) {
-    while inventory.count(kind) > HISTORY {
-        let Some(oldest) = inventory.all(kind).next().map(|e| e.id) else {
-            break;
-        };
-        inventory.remove(kind, oldest);
-    }
-}
-
-/// The storage domain and vnic profile of a data center, for a new VM's disk and nic.
-fn placement(inventory: &Inventory, data_center: Option<Id>) -> Vec<(Kind, Id)> {
-    let mut related = Vec::new();
-    if let Some(sd) = inventory
-        .all(Kind::StorageDomain)
-        .find(|sd| sd.reference("data_center") == data_center)
-    {
-        related.push((Kind::StorageDomain, sd.id));
-    }
-    let network = inventory
-        .all(Kind::Network)
-        .find(|n| n.reference("data_center") == data_center)
-        .map(|n| n.id);
-    if let Some(profile) = inventory
-        .all(Kind::VnicProfile)
-        .find(|p| network.is_some() && p.reference("network") == network)
-    {
-        related.push((Kind::VnicProfile, profile.id));
-    }
-    related
 }
 
 /// The value `?search=` compares for a field of an object.
@@ -1028,14 +661,6 @@ fn empty(status: StatusCode) -> Response<GatewayBody> {
         .headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     response
-}
-
-fn capitalised(verb: &str) -> String {
-    let mut chars = verb.chars();
-    chars
-        .next()
-        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
 }
 
 fn now_ms() -> i64 {
