@@ -95,10 +95,9 @@ impl User {
                         .reference("cluster")
                         .is_some_and(|c| s.covering_clusters.contains(&c))
             }
-            Kind::Disk | Kind::Nic | Kind::DiskAttachment | Kind::Snapshot => entity
-                .reference("vm")
-                .or_else(|| Some(super::model::derived_id(entity.kind, entity.id)))
-                .and_then(|vm| inventory.get(Kind::Vm, vm))
+            // A VM's derived objects: visible with their VM, whose id their own leads back to.
+            Kind::Disk | Kind::Nic | Kind::DiskAttachment | Kind::Snapshot => inventory
+                .get(Kind::Vm, super::model::derived_id(entity.kind, entity.id))
                 .is_some_and(|vm| self.sees(inventory, &vm)),
             Kind::Cluster => s.clusters.contains(&entity.id),
             Kind::DataCenter => s.data_centers.contains(&entity.id),
