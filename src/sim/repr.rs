@@ -7,7 +7,7 @@
 //! One [`Writer`] produces both from the same calls, so an entity is described once. It writes
 //! straight into a byte buffer, which a listing drains chunk by chunk (see `listing.rs`).
 
-use crate::fault::Representation;
+use crate::fault::{Representation, xml_escape};
 
 /// A leaf value of an element.
 #[derive(Debug, Clone, Copy)]
@@ -233,21 +233,6 @@ impl Writer {
     }
 }
 
-/// Escapes XML text; in attribute values quotes too.
-pub fn xml_escape(out: &mut Vec<u8>, text: &str, attribute: bool) {
-    for &b in text.as_bytes() {
-        match b {
-            b'<' => out.extend_from_slice(b"&lt;"),
-            b'>' => out.extend_from_slice(b"&gt;"),
-            b'&' => out.extend_from_slice(b"&amp;"),
-            b'"' if attribute => out.extend_from_slice(b"&quot;"),
-            // Control characters other than tab and newline are not allowed in XML 1.0.
-            b if b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r' => {}
-            b => out.push(b),
-        }
-    }
-}
-
 fn json_string(out: &mut Vec<u8>, text: &str) {
     // serde_json's escaping of a &str cannot fail.
     serde_json::to_writer(&mut *out, text).expect("writing a JSON string into a Vec");
@@ -357,17 +342,6 @@ mod tests {
         w.end();
         let value: serde_json::Value = serde_json::from_slice(&w.out).unwrap();
         assert_eq!(value, serde_json::json!({"vm": [{"id": "1"}, {"id": "2"}]}));
-    }
-
-    /// Attribute values escape quotes; element text keeps them.
-    #[test]
-    fn xml_escapes_quotes_only_in_attributes() {
-        let mut out = Vec::new();
-        xml_escape(&mut out, "say \"hi\" & <bye>", true);
-        assert_eq!(out, b"say &quot;hi&quot; &amp; &lt;bye&gt;");
-        out.clear();
-        xml_escape(&mut out, "href=\"/x\"", false);
-        assert_eq!(out, b"href=\"/x\"");
     }
 
     /// Dates before and after a leap day convert correctly.
