@@ -739,6 +739,33 @@ async fn cookie_without_prefer_ends_the_session() {
     assert_eq!(reply.status, 401);
 }
 
+/// `Session-TTL: 1` (minutes) on the login makes the session die after one idle minute, not 180.
+#[tokio::test(start_paused = true)]
+async fn session_ttl_sets_the_idle_lifetime() {
+    let sim = simulator().await;
+    let reply = api(&sim, "").persistent().header("session-ttl", "1").send().await;
+    let session = reply.header("set-cookie").split(';').next().unwrap().to_owned();
+    let by_cookie = || api(&sim, "").anonymous().persistent().cookie(&session);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(by_cookie().send().await.status, 200);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert_eq!(by_cookie().send().await.status, 401);
+}
+
+/// `Prefer: persistent-auth, new-auth` ignores the session: without credentials it is a 401.
+#[tokio::test]
+async fn new_auth_ignores_the_session() {
+    let sim = simulator().await;
+    let session = open_session(&sim).await;
+    let reply = api(&sim, "")
+        .anonymous()
+        .header("prefer", "persistent-auth, new-auth")
+        .cookie(&session)
+        .send()
+        .await;
+    assert_eq!(reply.status, 401);
+}
+
 /// No credentials: 401 with `WWW-Authenticate: Basic realm="RESTAPI"` and an HTML body.
 #[tokio::test]
 async fn missing_credentials_are_401_html() {
