@@ -20,6 +20,7 @@ pub struct Config {
     pub listen: ListenConfig,
     pub admin: Option<AdminConfig>,
     pub log: LogConfig,
+    pub auth: AuthConfig,
     pub managers: Vec<ManagerConfig>,
 }
 
@@ -62,6 +63,20 @@ pub struct AdminConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Sessions made from Basic credentials (`auth.rs`); defaults in `validate.rs`.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// A session unused for this long is dropped.
+    pub session_idle: Duration,
+    /// A session is dropped this long after its login, used or not.
+    pub session_lifetime: Duration,
+    /// Most sessions held at once; the least recently used go first.
+    pub max_sessions: u64,
+    /// How long a refused login is remembered, so that the same wrong password is refused
+    /// without asking the Manager again.
+    pub failure_cache: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use std::fmt;
 use bytes::Bytes;
 use std::time::Duration;
 
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::body::GatewayBody;
@@ -20,6 +20,8 @@ use crate::body::GatewayBody;
 pub enum Blame {
     /// The client sent something we refuse; nothing is wrong with the gateway or the Manager.
     Client,
+    /// The client's credentials are missing, malformed or refused.
+    Credentials,
     /// The Manager could not be reached or did not answer in time.
     Upstream,
 }
@@ -50,6 +52,15 @@ pub enum Fault {
     UpstreamTimeout { manager: String, phase: TimeoutPhase },
     /// The Manager is failing its health checks and refused this request's connection too.
     UpstreamNotReady { manager: String, retry_after: Duration },
+    /// Credentials are malformed or were refused (DESIGN.md invariant 6: the only 401).
+    Unauthorized { detail: String },
+    /// The Manager's SSO could not log the user in for another reason than the credentials: never
+    /// a 401, which would make the SDK log in again in a loop.
+    SsoUnavailable {
+        manager: String,
+        cause: String,
+        retry_after: Duration,
+    },
 }
 
 impl Fault {
@@ -61,7 +72,8 @@ impl Fault {
             Fault::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Fault::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
             Fault::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Fault::UpstreamNotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::UpstreamNotReady { .. } | Fault::SsoUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -72,9 +84,11 @@ impl Fault {
             | Fault::NoRoute
             | Fault::HeadersTooLarge { .. }
             | Fault::BodyTooLarge { .. } => Blame::Client,
+            Fault::Unauthorized { .. } => Blame::Credentials,
             Fault::UpstreamUnreachable { .. }
             | Fault::UpstreamTimeout { .. }
-            | Fault::UpstreamNotReady { .. } => Blame::Upstream,
+            | Fault::UpstreamNotReady { .. }
+            | Fault::SsoUnavailable { .. } => Blame::Upstream,
         }
     }
 
@@ -89,13 +103,17 @@ impl Fault {
             Fault::UpstreamUnreachable { .. } => "Manager unreachable",
             Fault::UpstreamTimeout { .. } => "Manager timeout",
             Fault::UpstreamNotReady { .. } => "Manager not ready",
+            Fault::Unauthorized { .. } => "Unauthorized",
+            Fault::SsoUnavailable { .. } => "Manager SSO unavailable",
         }
     }
 
     /// The `<detail>` of the fault body: what happened and what the client can do about it.
     fn detail(&self) -> String {
         match self {
-            Fault::BadRequest { detail } | Fault::AmbiguousPath { detail } => detail.clone(),
+            Fault::BadRequest { detail }
+            | Fault::AmbiguousPath { detail }
+            | Fault::Unauthorized { detail } => detail.clone(),
             Fault::NoRoute => "No Manager is published at this host and path".to_owned(),
             Fault::HeadersTooLarge { limit } => {
                 format!("The request line and headers exceed the gateway's limit of {limit} bytes")
@@ -116,6 +134,9 @@ impl Fault {
                 "Manager '{manager}' is failing its health checks and refused the connection; retry in {} s",
                 retry_after.as_secs().max(1)
             ),
+            Fault::SsoUnavailable { manager, cause, .. } => {
+                format!("The gateway could not log in at Manager '{manager}': {cause}")
+            }
         }
     }
 
@@ -130,8 +151,18 @@ impl Fault {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(repr.content_type()));
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        if let Fault::UpstreamNotReady { retry_after, .. } = self {
-            headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        match self {
+            Fault::UpstreamNotReady { retry_after, .. } | Fault::SsoUnavailable { retry_after, .. } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+            }
+            // The engine's challenge (OVIRT-API.md section 1.7); the body is a fault, not HTML.
+            Fault::Unauthorized { .. } => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"RESTAPI\""),
+                );
+            }
+            _ => {}
         }
         response
     }
@@ -298,7 +329,32 @@ mod tests {
                 },
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
+            (
+                Fault::Unauthorized { detail: "x".into() },
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                Fault::SsoUnavailable {
+                    manager: "m".into(),
+                    cause: "down".into(),
+                    retry_after: Duration::from_secs(10),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
         ]
+    }
+
+    /// A 401 carries the engine's Basic challenge; no other fault does.
+    #[test]
+    fn challenge_only_on_401() {
+        for (fault, status) in all_faults() {
+            let response = fault.respond(Representation::Xml);
+            let challenge = response.headers().get(WWW_AUTHENTICATE);
+            match status {
+                StatusCode::UNAUTHORIZED => assert_eq!(challenge.unwrap(), "Basic realm=\"RESTAPI\""),
+                _ => assert!(challenge.is_none(), "{fault:?}"),
+            }
+        }
     }
 
     /// A 503 tells the client when to come back; no other fault does.

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod api_path;
+pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod config;
@@ -32,6 +33,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use config::Config;
 
+use crate::auth::Authenticator;
 use crate::config::UpstreamTls;
 use crate::metrics::Metrics;
 use crate::pipeline::GatewayState;
@@ -119,6 +121,7 @@ impl Gateway {
             limits: config.listen.limits.clone(),
             router: Router::new(&config.managers),
             upstreams,
+            auth: Authenticator::new(&config.auth, metrics.clone()),
             metrics,
         });
         let acceptor = cert

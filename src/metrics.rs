@@ -18,6 +18,9 @@ pub struct Metrics {
     pub upstream_duration_seconds: HistogramVec,
     pub open_connections: IntGauge,
     pub upstream_errors_total: IntCounterVec,
+    pub sso_logins_total: IntCounterVec,
+    pub sessions: IntGauge,
+    pub auth_failures_total: IntCounterVec,
 }
 
 /// Latency buckets from 1 ms to 2 minutes (the default response timeout).
@@ -64,12 +67,33 @@ impl Metrics {
             &["manager", "kind"],
         )
         .expect("valid metric");
+        let sso_logins_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_sso_logins_total",
+                "Logins at a Manager's SSO made by the gateway, by Manager and result (ok, refused, error)",
+            ),
+            &["manager", "result"],
+        )
+        .expect("valid metric");
+        let sessions = IntGauge::new("gateway_sessions", "Sessions (users logged in at a Manager) held")
+            .expect("valid metric");
+        let auth_failures_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_auth_failures_total",
+                "Requests refused for their credentials, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration_seconds.clone()),
             Box::new(upstream_duration_seconds.clone()),
             Box::new(open_connections.clone()),
             Box::new(upstream_errors_total.clone()),
+            Box::new(sso_logins_total.clone()),
+            Box::new(sessions.clone()),
+            Box::new(auth_failures_total.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -80,6 +104,9 @@ impl Metrics {
             upstream_duration_seconds,
             open_connections,
             upstream_errors_total,
+            sso_logins_total,
+            sessions,
+            auth_failures_total,
         }
     }
 

@@ -5,6 +5,7 @@
 //! `Fault::respond`, and every response, relayed or made here, is observed once when its body ends:
 //! one access-log line and the request metrics.
 
+mod authenticate;
 mod context;
 mod forward;
 mod prepare;
@@ -14,11 +15,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use http::{Request, Response};
+use http::header::AUTHORIZATION;
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 pub use context::RequestContext;
 
+use crate::auth::Authenticator;
 use crate::body::{BodyEnd, GatewayBody, ObservedBody};
 use crate::config::Limits;
 use crate::fault::{Blame, Fault};
@@ -33,6 +36,7 @@ pub struct GatewayState {
     pub router: Router,
     pub upstreams: Vec<Arc<Upstream>>,
     pub metrics: Arc<Metrics>,
+    pub auth: Authenticator,
 }
 
 /// Answers one request. Never fails: every failure is a fault response.
@@ -48,7 +52,9 @@ pub async fn handle(
         Ok(response) => response,
         Err(fault) => {
             match fault.blame() {
-                Blame::Client => tracing::debug!(request_id = %ctx.id, %fault, "refused"),
+                Blame::Client | Blame::Credentials => {
+                    tracing::debug!(request_id = %ctx.id, %fault, "refused")
+                }
                 Blame::Upstream => {
                     tracing::warn!(request_id = %ctx.id, manager = ?ctx.manager, %fault, "upstream failure")
                 }
@@ -71,8 +77,30 @@ async fn run(
     // route before everything that needs to know the Manager or the resource; the path is parsed
     // here once, and rejected here if ambiguous, before any stage could act on it.
     let (upstream, api_path) = route::route(&state.router, &state.upstreams, ctx, &request)?;
+    let mut request = request;
+    // authenticate once the Manager is known: sessions are per Manager.
+    let credentials =
+        authenticate::authenticate(&state.auth, &upstream, &api_path, ctx, &mut request).await?;
+    let replay = credentials
+        .as_ref()
+        .and_then(|_| crate::upstream::replay_copy(&request));
     // forward last: only what passed every stage above reaches the Manager.
-    forward::forward(&upstream, &api_path, ctx, &state.metrics, request).await
+    let response = forward::forward(&upstream, &api_path, ctx, &state.metrics, request).await?;
+    // A 401 to a session's token means the Manager forgot it (restart, expiry): drop the session,
+    // log in again and resend once, when the request can be resent (no body, idempotent).
+    match (response.status(), credentials, replay) {
+        (StatusCode::UNAUTHORIZED, Some(credentials), replay) => {
+            state.auth.forget(&upstream, &credentials).await;
+            let Some(copy) = replay else {
+                return Ok(response);
+            };
+            let session = state.auth.session(&upstream, &credentials).await?;
+            let mut copy = copy.map(|()| GatewayBody::empty());
+            copy.headers_mut().insert(AUTHORIZATION, session.token.bearer());
+            forward::forward(&upstream, &api_path, ctx, &state.metrics, copy).await
+        }
+        _ => Ok(response),
+    }
 }
 
 /// Wraps the response body so that the access log and the request metrics are written when the
@@ -133,5 +161,6 @@ fn access_log(
         complete = end == BodyEnd::Complete,
         duration_ms = format_args!("{millis:.3}"),
         manager = ctx.manager.as_deref().unwrap_or("-"),
+        user = ctx.user.as_deref().unwrap_or("-"),
     );
 }

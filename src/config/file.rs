@@ -13,7 +13,18 @@ pub struct FileConfig {
     #[serde(default)]
     pub log: FileLog,
     #[serde(default)]
+    pub auth: FileAuth,
+    #[serde(default)]
     pub manager: Vec<FileManager>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAuth {
+    pub session_idle: Option<String>,
+    pub session_lifetime: Option<String>,
+    pub max_sessions: Option<u64>,
+    pub failure_cache: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

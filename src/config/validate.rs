@@ -11,8 +11,8 @@ use http::uri::Scheme;
 
 use super::file::{FileConfig, FileListen, FileManager, FileSecret};
 use super::{
-    AdminConfig, Config, ConfigError, Limits, ListenConfig, LogConfig, LogFormat, ManagerConfig, Secret,
-    TlsFiles, UpstreamTimeouts, UpstreamTls,
+    AdminConfig, AuthConfig, Config, ConfigError, Limits, ListenConfig, LogConfig, LogFormat, ManagerConfig,
+    Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
 };
 
 // Defaults, documented key by key in config/gateway.toml.
@@ -28,6 +28,10 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
+const DEFAULT_MAX_SESSIONS: u64 = 10_000;
+const DEFAULT_FAILURE_CACHE: Duration = Duration::from_secs(10);
 
 /// The engine's API path, which every Manager URL must end with.
 const API_SUFFIX: &str = "/ovirt-engine/api";
@@ -222,12 +226,36 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
             format!("`{level}` is not a valid level or filter: {e}"),
         );
     }
+    let auth = AuthConfig {
+        session_idle: problems.duration(
+            "auth.session_idle",
+            file.auth.session_idle.as_deref(),
+            DEFAULT_SESSION_IDLE,
+        ),
+        session_lifetime: problems.duration(
+            "auth.session_lifetime",
+            file.auth.session_lifetime.as_deref(),
+            DEFAULT_SESSION_LIFETIME,
+        ),
+        max_sessions: problems.count(
+            "auth.max_sessions",
+            file.auth.max_sessions,
+            DEFAULT_MAX_SESSIONS,
+            10_000_000,
+        ),
+        failure_cache: problems.duration(
+            "auth.failure_cache",
+            file.auth.failure_cache.as_deref(),
+            DEFAULT_FAILURE_CACHE,
+        ),
+    };
     let managers = validate_managers(&mut problems, file.manager, base);
     match listen {
         Some(listen) if problems.0.is_empty() => Ok(Config {
             listen,
             admin,
             log: LogConfig { format, level },
+            auth,
             managers,
         }),
         _ => Err(problems.0),

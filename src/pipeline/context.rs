@@ -28,6 +28,8 @@ pub struct RequestContext {
     pub host: Option<String>,
     /// The name of the Manager, once routed.
     pub manager: Option<String>,
+    /// `user@profile` of Basic credentials, once authenticated (never the password).
+    pub user: Option<String>,
     /// Request body bytes received so far; updated while the body streams.
     pub bytes_in: Arc<AtomicU64>,
 }
@@ -52,6 +54,7 @@ impl RequestContext {
             repr: Representation::of_request(request.headers(), uri.query()),
             host,
             manager: None,
+            user: None,
             bytes_in: Arc::new(AtomicU64::new(0)),
         }
     }

@@ -2,6 +2,8 @@
 //! on ephemeral ports.
 
 mod admin;
+#[cfg(feature = "sim")]
+mod auth;
 mod cli;
 mod faults;
 mod lifecycle;

@@ -201,6 +201,8 @@ def main(argv):
         os.environ['OVIRT_SIM_URL'] = simulator.sim_url
         if simulator.ca_file:
             os.environ['OVIRT_CA_FILE'] = simulator.ca_file
+        if through_gateway:
+            os.environ['OVIRT_THROUGH_GATEWAY'] = '1'
         ok = run_scenarios(argv)
         if simulator.process.poll() is not None:
             print('the simulator exited during the scenarios with status %s' %

@@ -1,0 +1,202 @@
+//! Basic credentials exchanged for the Manager's SSO tokens, against the simulator: one login per
+//! user, refusals and outages answered correctly, nothing secret logged.
+
+use std::net::SocketAddr;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::StatusCode;
+use ovirt_gateway::Running;
+use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::sim::{self, RunningSim, SimOptions};
+use serde_json::Value;
+
+use crate::support::*;
+
+/// A simulator whose only users are `user0@internal`/`password0`, `user1@internal`/`password1`, ...
+/// (UserRole on vm-00001; any user may read the API).
+async fn simulator_with_users(users: usize) -> (RunningSim, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for n in 0..users {
+        text.push_str(&format!(
+            "[[user]]\nname = \"user{n}@internal\"\npassword = \"password{n}\"\ngrants = [{{ role = \"UserRole\", on = \"vm:vm-00001\" }}]\n\n"
+        ));
+    }
+    let path = dir.path().join("users.toml");
+    std::fs::write(&path, text).unwrap();
+    let sim = sim::start(SimOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        users: Some(path),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    (sim, dir)
+}
+
+async fn gateway_before(sim: &RunningSim) -> Running {
+    start_gateway(&config_text("", &manager("sim", &sim.api_url(), ""))).await
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// A GET of an API path through the gateway with an Authorization value.
+async fn get_as(gateway: &Running, path: &str, authorization: &str) -> (StatusCode, http::HeaderMap, String) {
+    let request = http::Request::get(format!("http://{}/ovirt-engine/api{path}", gateway.public_addr()))
+        .header("authorization", authorization)
+        .body(GatewayBody::empty())
+        .unwrap();
+    let (status, headers, body) = send(request).await;
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn sim_stats(sim: &RunningSim) -> Value {
+    let origin = sim.api_url().replace("/ovirt-engine/api", "");
+    let request = http::Request::get(format!("{origin}/sim/stats"))
+        .body(GatewayBody::empty())
+        .unwrap();
+    let (_, _, body) = send(request).await;
+    serde_json::from_slice(&body).unwrap()
+}
+
+async fn metrics(gateway: &Running) -> String {
+    let request = http::Request::get(format!("http://{}/metrics", gateway.admin_addr().unwrap()))
+        .body(GatewayBody::empty())
+        .unwrap();
+    String::from_utf8(send(request).await.2.to_vec()).unwrap()
+}
+
+/// 200 concurrent Basic requests from 10 users make exactly 10 logins at the Manager, and none of
+/// them reaches it as a Basic login.
+#[tokio::test]
+async fn one_login_per_user() {
+    let (sim, _dir) = simulator_with_users(10).await;
+    let gateway = gateway_before(&sim).await;
+    let requests = (0..200).map(|i| {
+        let user = i % 10;
+        let gateway = &gateway;
+        async move {
+            let credentials = basic(&format!("user{user}@internal"), &format!("password{user}"));
+            get_as(gateway, "", &credentials).await.0
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+    let stats = sim_stats(&sim).await;
+    assert_eq!(stats["sso_logins"], 10);
+    assert_eq!(stats["basic_logins"], 0);
+    let metrics = metrics(&gateway).await;
+    assert!(
+        metrics.contains("gateway_sso_logins_total{manager=\"sim\",result=\"ok\"} 10"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gateway_sessions 10"), "{metrics}");
+}
+
+/// After the Manager forgets every token (a restart), the next Basic request still succeeds,
+/// through exactly one new login.
+#[tokio::test]
+async fn relogin_after_the_manager_forgets_tokens() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let credentials = basic("user0@internal", "password0");
+    assert_eq!(get_as(&gateway, "/vms", &credentials).await.0, StatusCode::OK);
+    let origin = sim.api_url().replace("/ovirt-engine/api", "");
+    send(
+        http::Request::post(format!("{origin}/sim/revoke-all"))
+            .body(GatewayBody::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(get_as(&gateway, "/vms", &credentials).await.0, StatusCode::OK);
+    assert_eq!(sim_stats(&sim).await["sso_logins"], 2);
+}
+
+/// A wrong password is a 401 with the engine's challenge and a fault naming the user; repeating
+/// it within the failure cache does not reach the Manager again.
+#[tokio::test]
+async fn wrong_password_is_remembered() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let credentials = basic("user0@internal", "wrong");
+    for _ in 0..5 {
+        let (status, headers, body) = get_as(&gateway, "/vms", &credentials).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers["www-authenticate"], "Basic realm=\"RESTAPI\"");
+        assert_eq!(fault_reason(body.as_bytes()), "Unauthorized");
+        assert!(body.contains("user0@internal"), "{body}");
+    }
+    assert_eq!(sim_stats(&sim).await["failed_logins"], 1);
+    let metrics = metrics(&gateway).await;
+    assert!(
+        metrics.contains("gateway_auth_failures_total{reason=\"refused_cached\"} 4"),
+        "{metrics}"
+    );
+}
+
+/// A user name without `@profile` is refused by the gateway itself, saying why.
+#[tokio::test]
+async fn user_without_profile_is_refused_here() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let (status, _, body) = get_as(&gateway, "/vms", &basic("user0", "password0")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("user@profile"), "{body}");
+    assert_eq!(sim_stats(&sim).await["failed_logins"], 0);
+}
+
+/// Basic credentials that are not base64 of `user:password` are a 401 fault.
+#[tokio::test]
+async fn malformed_basic_is_401() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let (status, headers, body) = get_as(&gateway, "/vms", "Basic %%%").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["www-authenticate"], "Basic realm=\"RESTAPI\"");
+    assert!(body.contains("not valid Basic credentials"), "{body}");
+}
+
+/// When the Manager cannot be reached to log in, the answer is 503, never 401 (the SDK would log
+/// in again in a loop).
+#[tokio::test]
+async fn manager_down_during_login_is_503() {
+    let gateway = start_gateway(&config_text("", &manager("down", &down_manager_url().await, ""))).await;
+    let (status, headers, body) = get_as(&gateway, "/vms", &basic("user0@internal", "password0")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(fault_reason(body.as_bytes()), "Manager SSO unavailable");
+}
+
+/// Bearer tokens still pass to the Manager untouched (until the gateway issues its own).
+#[tokio::test]
+async fn bearer_passes_through() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let (status, _, _) = get_as(&gateway, "/vms", SECRET_BEARER).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(sim_stats(&sim).await["sso_logins"], 0);
+}
+
+/// The passwords and tokens of logins through the gateway never reach its logs.
+#[tokio::test]
+async fn no_password_or_token_in_logs() {
+    let (sim, _dir) = simulator_with_users(2).await;
+    let gateway = gateway_before(&sim).await;
+    get_as(&gateway, "/vms", &basic("user1@internal", "password1")).await;
+    get_as(&gateway, "/vms", &basic("user1@internal", "not-the-password-1")).await;
+    let logs = captured_logs();
+    assert!(
+        logs.contains("user1@internal"),
+        "the access log names the user:\n{logs}"
+    );
+    for secret in [
+        "password1",
+        "not-the-password-1",
+        &STANDARD.encode("user1@internal:password1"),
+    ] {
+        assert!(!logs.contains(secret), "`{secret}` was logged");
+    }
+}
