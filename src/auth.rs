@@ -12,6 +12,7 @@
 //! without credentials pass to the Manager untouched, which answers them as before.
 
 pub mod sso_client;
+pub mod sso_wire;
 
 use std::fmt;
 use std::sync::Arc;

@@ -38,6 +38,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::sso_wire::json_response;
 use crate::body::GatewayBody;
 pub use generate::Sizes;
 use model::{Inventory, Rng};
@@ -293,7 +294,7 @@ async fn handle(
             sim.stats
                 .revoked_tokens
                 .fetch_add(revoked as u64, Ordering::Relaxed);
-            json(StatusCode::OK, &serde_json::json!({ "revoked": revoked }))
+            json_response(StatusCode::OK, &serde_json::json!({ "revoked": revoked }))
         }
         (_, "/sim/faults") => faults::handle(&sim, &request),
         (_, "/ovirt-engine/services/health") => {
@@ -336,7 +337,7 @@ impl Sim {
 
     fn stats_response(&self) -> Response<GatewayBody> {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        json(
+        json_response(
             StatusCode::OK,
             &serde_json::json!({
                 "sso_logins": load(&self.stats.sso_logins),
@@ -368,28 +369,11 @@ impl Sim {
 
 /// Query parameters, decoded as a form (`+` is a space), in order.
 fn query_params(query: Option<&str>) -> Vec<(String, String)> {
-    form_params(query.unwrap_or("").as_bytes())
-}
-
-/// `application/x-www-form-urlencoded` pairs, decoded.
-fn form_params(body: &[u8]) -> Vec<(String, String)> {
-    let decode = |s: &str| crate::api_path::percent_decode_lossy(&s.replace('+', " "));
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(pair), String::new()),
-        })
-        .collect()
+    crate::auth::sso_wire::form_pairs(query.unwrap_or("").as_bytes())
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: &str) -> Response<GatewayBody> {
     bytes_response(status, content_type, Bytes::copy_from_slice(body.as_bytes()))
-}
-
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<GatewayBody> {
-    bytes_response(status, "application/json", Bytes::from(value.to_string()))
 }
 
 fn bytes_response(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<GatewayBody> {

@@ -15,8 +15,9 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use serde::{Deserialize, Serialize};
 
+use super::Sim;
 use super::model::Rng;
-use super::{Sim, json};
+use crate::auth::sso_wire::json_response;
 use crate::body::{BoxError, GatewayBody};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,17 +144,17 @@ pub fn handle(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
         {
             Ok(new) => *faults = new,
             Err(error) => {
-                return json(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": error }));
+                return json_response(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": error }));
             }
         },
         _ => {
-            return json(
+            return json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &serde_json::json!({ "error": "GET or POST" }),
             );
         }
     }
-    json(
+    json_response(
         StatusCode::OK,
         &serde_json::to_value(&*faults).unwrap_or_default(),
     )

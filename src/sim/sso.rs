@@ -17,16 +17,17 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, COOKIE, HeaderValue, SET_COOKIE, WWW_AUTHENTICATE};
 use http::{HeaderMap, Request, Response, StatusCode};
 use tokio::time::Instant;
 
 use super::users::User;
-use super::{Sim, form_params, json, query_params, text};
+use super::{Sim, text};
+use crate::auth::sso_wire::{
+    PasswordGrant, SsoError, invalid_grant, json_response, logout_response, token_body, token_to_revoke,
+    token_to_validate,
+};
 use crate::body::GatewayBody;
-
-/// The scope the engine grants for `ovirt-app-api`, with its dependencies expanded.
-const API_SCOPE: &str = "ovirt-app-api ovirt-ext=token-info:authz-search ovirt-ext=token-info:public-authz-search ovirt-ext=token-info:validate ovirt-ext=token:password-access";
 
 /// The engine's default session timeout for persistent-auth sessions (web.xml: 180 minutes).
 const SESSION_TTL: Duration = Duration::from_secs(180 * 60);
@@ -190,132 +191,46 @@ impl Sim {
     }
 }
 
-/// Parameters of an SSO request: the query string, then a form body (`request.getParameter`).
-fn sso_params(request: &Request<Bytes>) -> HashMap<String, String> {
-    let mut params: HashMap<String, String> = query_params(request.uri().query()).into_iter().collect();
-    let is_form = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        for (key, value) in form_params(request.body()) {
-            params.entry(key).or_insert(value);
-        }
-    }
-    params
-}
-
-/// The exact string comparison the engine makes (OVIRT-API.md section 1.2).
-fn accepts_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(ACCEPT)
-        .is_some_and(|v| v.as_bytes() == b"application/json")
-}
-
-/// An SSO error in the shape the request's scope calls for.
-fn sso_error(scope: &str, code: &str, message: &str) -> Response<GatewayBody> {
-    let rest_api = scope.split(' ').any(|s| s == "ovirt-app-api")
-        && !scope
-            .split(' ')
-            .any(|s| s == "ovirt-app-admin" || s == "ovirt-app-portal");
-    let body = if rest_api {
-        serde_json::json!({ "error_code": code, "error": message })
-    } else {
-        serde_json::json!({ "error": code, "error_description": message })
-    };
-    json(StatusCode::BAD_REQUEST, &body)
-}
-
 /// `POST /ovirt-engine/sso/oauth/token`: the password grant.
 pub fn token(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
-    let params = sso_params(request);
-    let get = |key: &str| params.get(key).map(String::as_str);
-    let scope = get("scope").unwrap_or("");
-    if !accepts_json(request.headers()) {
-        return sso_error(scope, "invalid_request", "Missing parameter: 'Accept Header'");
-    }
-    let Some(grant_type) = get("grant_type") else {
-        return sso_error(scope, "invalid_request", "Missing parameter: 'grant_type'");
+    let grant = match PasswordGrant::parse(request.uri().query(), request.headers(), request.body()) {
+        Ok(grant) => grant,
+        Err(error) => return error.response(),
     };
-    if grant_type != "password" {
-        return sso_error(
-            scope,
-            "unsupported_grant_type",
-            &format!("The grant type '{grant_type}' is not supported by the simulator."),
-        );
-    }
-    for key in ["scope", "username", "password"] {
-        if get(key).is_none() {
-            return sso_error(scope, "invalid_request", &format!("Missing parameter: '{key}'"));
-        }
-    }
-    let username = get("username").unwrap_or("");
-    match sim.login(username, get("password").unwrap_or("")) {
+    match sim.login(&grant.username, &grant.password) {
         Ok(user) => {
             let token = sim.new_secret();
             sim.sso.issue(token.clone(), user);
             sim.stats.sso_logins.fetch_add(1, Ordering::Relaxed);
-            let granted = if scope.split(' ').any(|s| s == "ovirt-app-api") {
-                API_SCOPE.to_owned()
-            } else {
-                scope.to_owned()
-            };
-            json(
-                StatusCode::OK,
-                &serde_json::json!({
-                    "access_token": token,
-                    "scope": granted,
-                    "exp": i64::MAX.to_string(),
-                    "token_type": "bearer",
-                }),
-            )
+            // Long.MAX_VALUE: the internal profile sets no expiry.
+            json_response(StatusCode::OK, &token_body(&token, &grant.scope, i64::MAX))
         }
-        Err(error) => sso_error(scope, "access_denied", &error.message(username)),
+        Err(error) => SsoError::new(&grant.scope, "access_denied", error.message(&grant.username)).response(),
     }
 }
 
 /// `POST /ovirt-engine/sso/oauth/token-info`, validate mode only (full mode needs a registered client).
 pub fn token_info(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
-    let params = sso_params(request);
-    let scope = params.get("scope").map_or("", String::as_str);
-    if !accepts_json(request.headers()) {
-        return sso_error(scope, "invalid_request", "Missing parameter: 'Accept Header'");
-    }
-    if !scope.split(' ').any(|s| s == "ovirt-ext=token-info:validate") {
-        return sso_error(
-            scope,
-            "unauthorized_client",
-            "The simulator answers token-info in validate mode only (scope ovirt-ext=token-info:validate).",
-        );
-    }
-    match params.get("token") {
-        None => sso_error(scope, "invalid_request", "Missing parameter: 'token'"),
-        Some(token) if sim.sso.use_token(token).is_some() => json(StatusCode::OK, &serde_json::json!({})),
-        Some(_) => sso_error(
-            scope,
-            "invalid_grant",
-            "The provided authorization grant for the auth code has expired.",
-        ),
+    let (query, headers, body) = (request.uri().query(), request.headers(), request.body());
+    match token_to_validate(query, headers, body) {
+        Ok(token) if sim.sso.use_token(&token).is_some() => {
+            json_response(StatusCode::OK, &serde_json::json!({}))
+        }
+        Ok(_) => invalid_grant(query, headers, body).response(),
+        Err(error) => error.response(),
     }
 }
 
 /// `/ovirt-engine/services/sso-logout`: always 200 JSON, `{}` on success (OVIRT-API.md section 1.4).
 /// [inferred] An unknown token (already revoked, or dead after a restart) also answers `{}`.
 pub fn logout(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
-    let params = sso_params(request);
-    match params.get("token") {
-        Some(token) => {
-            if sim.sso.revoke(token) {
-                sim.stats.revoked_tokens.fetch_add(1, Ordering::Relaxed);
-            }
-            json(StatusCode::OK, &serde_json::json!({}))
-        }
-        None => json(
-            StatusCode::OK,
-            &serde_json::json!({ "error_code": "invalid_request", "error": "Missing parameter: 'token'" }),
-        ),
+    let token = token_to_revoke(request.uri().query(), request.headers(), request.body());
+    if let Some(token) = &token
+        && sim.sso.revoke(token)
+    {
+        sim.stats.revoked_tokens.fetch_add(1, Ordering::Relaxed);
     }
+    logout_response(token.is_some())
 }
 
 /// Who an API request is from, and the session cookie to set when one was opened.
