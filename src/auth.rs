@@ -7,12 +7,19 @@
 //! Concurrent first requests of one user share one upstream login. A refused login is remembered
 //! for `auth.failure_cache`, so the same wrong password does not reach the Manager at full rate.
 //!
-//! Not yet here (issue 4): the gateway's own SSO endpoints and tokens, session cookies, per-user
-//! caps, revocation of upstream tokens on eviction. Until then Bearer tokens, cookies and requests
-//! without credentials pass to the Manager untouched, which answers them as before.
+//! SDK logins at the gateway's own SSO endpoint (`sso_endpoint.rs`) log in at every Manager the
+//! host covers and get a gateway token (`tokens.rs`, a signed JWT naming the login); the upstream
+//! tokens stay here, in `logins`, and are revoked at the Managers when the login ends (logout,
+//! expiry, eviction). A Bearer token the gateway did not sign is refused with 401, unless
+//! `auth.bearer_passthrough` forwards it as the Manager's own.
+//!
+//! Not yet here (issue 4): session cookies for `Prefer: persistent-auth` (cookies pass to the
+//! Manager untouched), per-user caps, revocation at shutdown.
 
 pub mod sso_client;
+pub mod sso_endpoint;
 pub mod sso_wire;
+pub mod tokens;
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,6 +35,7 @@ use crate::fault::Fault;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 use sso_client::{LoginError, UpstreamToken, password_grant};
+use tokens::{Claims, TokenKeys};
 
 /// A session's cache key: HMAC-SHA256 of the Manager, the user and the password.
 pub type SessionKey = [u8; 32];
@@ -85,17 +93,57 @@ impl BasicCredentials {
     }
 }
 
+/// A login at the gateway's SSO endpoint: the user and their token at each Manager it covers.
+pub struct Login {
+    pub user: String,
+    tokens: Vec<(Arc<Upstream>, UpstreamToken)>,
+}
+
+impl Login {
+    pub fn token_for(&self, manager: &str) -> Option<&UpstreamToken> {
+        self.tokens
+            .iter()
+            .find(|(upstream, _)| upstream.name() == manager)
+            .map(|(_, token)| token)
+    }
+}
+
+/// Why the gateway's SSO endpoint could not log a user in.
+#[derive(Debug)]
+pub enum LoginFailure {
+    /// A Manager refused the credentials (its message).
+    Refused(String),
+    /// A Manager's SSO could not be asked (which, and why).
+    Unavailable(String),
+}
+
 pub struct Authenticator {
     secret: hmac::Key,
     sessions: Cache<SessionKey, Arc<Session>>,
     /// Refused logins: the Manager's message, by session key.
     refusals: Cache<SessionKey, Arc<str>>,
+    /// Logins at the gateway's SSO endpoint, by the session id their tokens carry.
+    logins: Cache<String, Arc<Login>>,
+    keys: TokenKeys,
+    config: AuthConfig,
     metrics: Arc<Metrics>,
 }
 
 impl Authenticator {
-    /// A fresh server secret each start: sessions do not outlive the process anyway.
-    pub fn new(config: &AuthConfig, metrics: Arc<Metrics>) -> Authenticator {
+    /// A fresh server secret each start: sessions do not outlive the process anyway. The token
+    /// key is `auth.token_key`, or a fresh one (with a warning) when none is configured.
+    pub fn new(config: &AuthConfig, metrics: Arc<Metrics>) -> Result<Authenticator, String> {
+        let keys = match &config.token_key {
+            Some(secret) => {
+                TokenKeys::from_pem(&secret.read()?).map_err(|e| format!("auth.token_key: {e}"))?
+            }
+            None => {
+                tracing::warn!(
+                    "no auth.token_key: the gateway signs its tokens with a key generated now; they will not survive a restart"
+                );
+                TokenKeys::generate()
+            }
+        };
         let rng = ring::rand::SystemRandom::new();
         let secret = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("the system random source works");
         let gauge = metrics.sessions.clone();
@@ -109,12 +157,31 @@ impl Authenticator {
             .max_capacity(config.max_sessions)
             .time_to_live(config.failure_cache)
             .build();
-        Authenticator {
+        let (gauge, revoking) = (metrics.sessions.clone(), metrics.clone());
+        let logins = Cache::builder()
+            .max_capacity(config.max_sessions)
+            .time_to_idle(config.session_idle)
+            .time_to_live(config.session_lifetime)
+            .eviction_listener(move |_sid, login: Arc<Login>, cause| {
+                gauge.dec();
+                // An explicit logout revokes on its own request; everything else here.
+                if cause != moka::notification::RemovalCause::Explicit
+                    && let Ok(runtime) = tokio::runtime::Handle::try_current()
+                {
+                    let metrics = revoking.clone();
+                    runtime.spawn(async move { revoke_all(&login, &metrics).await });
+                }
+            })
+            .build();
+        Ok(Authenticator {
             secret,
             sessions,
             refusals,
+            logins,
+            keys,
+            config: config.clone(),
             metrics,
-        }
+        })
     }
 
     fn key(&self, manager: &str, credentials: &BasicCredentials) -> SessionKey {
@@ -192,6 +259,98 @@ impl Authenticator {
             .await;
     }
 
+    /// Logs in at every Manager in `upstreams` (concurrently) and, when all accept, opens a login and
+    /// returns the gateway's token for it and its expiry in milliseconds.
+    pub async fn log_in(
+        &self,
+        upstreams: &[Arc<Upstream>],
+        user: &str,
+        password: &str,
+    ) -> Result<(String, i64), LoginFailure> {
+        let outcomes = futures_util::future::join_all(upstreams.iter().map(|upstream| async move {
+            let outcome = password_grant(upstream, &self.metrics, user, password).await;
+            self.count_login(upstream, &outcome);
+            outcome.map(|token| (upstream.clone(), token))
+        }))
+        .await;
+        let mut tokens = Vec::new();
+        let mut failure = None;
+        for outcome in outcomes {
+            match outcome {
+                Ok(pair) => tokens.push(pair),
+                Err(LoginError::Refused(message)) => failure = Some(LoginFailure::Refused(message)),
+                Err(LoginError::Unavailable(cause)) if failure.is_none() => {
+                    failure = Some(LoginFailure::Unavailable(cause));
+                }
+                Err(LoginError::Unavailable(_)) => {}
+            }
+        }
+        let login = Arc::new(Login {
+            user: user.to_owned(),
+            tokens,
+        });
+        if let Some(failure) = failure {
+            // Tokens some Managers gave are of no use without the others'.
+            revoke_all(&login, &self.metrics).await;
+            return Err(failure);
+        }
+        let sid = session_id();
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: user.to_owned(),
+            sid: sid.clone(),
+            iat: now,
+            exp: now + self.config.session_lifetime.as_secs(),
+        };
+        self.metrics.sessions.inc();
+        self.logins.insert(sid, login).await;
+        Ok((self.keys.issue(&claims), (claims.exp * 1000) as i64))
+    }
+
+    /// The login a gateway token stands for, if the token is valid and the login still open.
+    pub async fn login_of(&self, token: &str) -> Option<(Claims, Arc<Login>)> {
+        let claims = self.keys.verify(token)?;
+        let login = self.logins.get(&claims.sid).await?;
+        Some((claims, login))
+    }
+
+    /// Ends the login of a gateway token and revokes its upstream tokens; false when the token is
+    /// not valid or its login already ended.
+    pub async fn log_out(&self, token: &str) -> bool {
+        let Some(claims) = self.keys.verify(token) else {
+            return false;
+        };
+        match self.logins.remove(&claims.sid).await {
+            Some(login) => {
+                revoke_all(&login, &self.metrics).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends a login whose upstream token a Manager refused; the client logs in again.
+    pub async fn end_login(&self, sid: &str) {
+        self.logins.invalidate(sid).await;
+    }
+
+    /// Whether Bearer tokens the gateway did not sign go to the Manager as they are.
+    pub fn bearer_passthrough(&self) -> bool {
+        self.config.bearer_passthrough
+    }
+
+    fn count_login<T>(&self, upstream: &Upstream, outcome: &Result<T, LoginError>) {
+        let result = match outcome {
+            Ok(_) => "ok",
+            Err(LoginError::Refused(_)) => "refused",
+            Err(LoginError::Unavailable(_)) => "error",
+        };
+        self.metrics
+            .sso_logins_total
+            .with_label_values(&[upstream.name(), result])
+            .inc();
+    }
+
     /// Counts a refused authentication; `reason` is a bounded label.
     pub fn failed(&self, reason: &'static str) {
         self.metrics
@@ -199,6 +358,27 @@ impl Authenticator {
             .with_label_values(&[reason])
             .inc();
     }
+}
+
+/// Revokes every upstream token of a login, concurrently.
+async fn revoke_all(login: &Login, metrics: &Metrics) {
+    futures_util::future::join_all(
+        login
+            .tokens
+            .iter()
+            .map(|(upstream, token)| sso_client::revoke(upstream, metrics, token)),
+    )
+    .await;
+}
+
+/// A random session id (128 bits, hex).
+fn session_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -262,9 +442,12 @@ mod tests {
                 session_lifetime: std::time::Duration::from_secs(60),
                 max_sessions: 10,
                 failure_cache: std::time::Duration::from_secs(1),
+                token_key: None,
+                bearer_passthrough: false,
             },
             Arc::new(Metrics::new()),
-        );
+        )
+        .unwrap();
         let credentials = |user: &str, password: &str| BasicCredentials {
             user: user.into(),
             password: password.into(),

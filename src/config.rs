@@ -77,6 +77,10 @@ pub struct AuthConfig {
     /// How long a refused login is remembered, so that the same wrong password is refused
     /// without asking the Manager again.
     pub failure_cache: Duration,
+    /// The Ed25519 key (PKCS#8 PEM) that signs the gateway's tokens; generated at start if `None`.
+    pub token_key: Option<Secret>,
+    /// Forward Bearer tokens the gateway did not issue as they are (the Manager's own tokens).
+    pub bearer_passthrough: bool,
 }
 
 #[derive(Debug, Clone)]

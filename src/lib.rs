@@ -46,6 +46,8 @@ use crate::upstream::router::Router;
 pub enum StartError {
     #[error("listen: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Auth(String),
     #[error("manager `{name}`: {message}")]
     Manager { name: String, message: String },
     #[error("cannot listen on {address} ({what}): {source}")]
@@ -93,6 +95,7 @@ impl Gateway {
             upstreams.push(Arc::new(upstream));
         }
         let metrics = Arc::new(Metrics::new());
+        let auth = Authenticator::new(&config.auth, metrics.clone()).map_err(StartError::Auth)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let public = bind("public listener", config.listen.address).await?;
@@ -121,7 +124,7 @@ impl Gateway {
             limits: config.listen.limits.clone(),
             router: Router::new(&config.managers),
             upstreams,
-            auth: Authenticator::new(&config.auth, metrics.clone()),
+            auth,
             metrics,
         });
         let acceptor = cert
@@ -198,6 +201,13 @@ pub fn check_material(config: &Config) -> Vec<String> {
         && let Err(e) = tls::load_certified_key(files)
     {
         problems.push(format!("listen.tls_cert: {e}"));
+    }
+    if let Some(key) = &config.auth.token_key
+        && let Err(e) = key
+            .read()
+            .and_then(|pem| auth::tokens::TokenKeys::from_pem(&pem).map(drop))
+    {
+        problems.push(format!("auth.token_key: {e}"));
     }
     for (i, manager) in config.managers.iter().enumerate() {
         if let Err(e) = tls::client_config(&manager.tls) {

@@ -22,6 +22,7 @@ use hyper::body::Incoming;
 pub use context::RequestContext;
 
 use crate::auth::Authenticator;
+use crate::auth::sso_endpoint::{self, Endpoint};
 use crate::body::{BodyEnd, GatewayBody, ObservedBody};
 use crate::config::Limits;
 use crate::fault::{Blame, Fault};
@@ -29,6 +30,7 @@ use crate::metrics::{Metrics, NO_MANAGER, method_label, status_class};
 use crate::server::{ConnInfo, InFlight};
 use crate::upstream::Upstream;
 use crate::upstream::router::Router;
+use authenticate::Identity;
 
 /// What every request of one gateway instance shares.
 pub struct GatewayState {
@@ -76,20 +78,37 @@ async fn run(
     let request = prepare::prepare(&state.limits, ctx, request)?;
     // route before everything that needs to know the Manager or the resource; the path is parsed
     // here once, and rejected here if ambiguous, before any stage could act on it.
+    // The gateway's own SSO endpoints, on every host: the SDK derives them from scheme://host:port
+    // alone, so they are answered before routing, which would need a Manager at that path.
+    if let Some(endpoint) = Endpoint::of_path(request.uri().path()) {
+        let covered: Vec<Arc<Upstream>> = state
+            .router
+            .reachable(ctx.host.as_deref())
+            .into_iter()
+            .map(|i| state.upstreams[i].clone())
+            .collect();
+        let (response, user) = sso_endpoint::answer(endpoint, &state.auth, &covered, request).await;
+        ctx.user = user;
+        return Ok(response);
+    }
     let (upstream, api_path) = route::route(&state.router, &state.upstreams, ctx, &request)?;
     let mut request = request;
-    // authenticate once the Manager is known: sessions are per Manager.
-    let credentials =
-        authenticate::authenticate(&state.auth, &upstream, &api_path, ctx, &mut request).await?;
-    let replay = credentials
-        .as_ref()
-        .and_then(|_| crate::upstream::replay_copy(&request));
+    // authenticate once the Manager is known: sessions and upstream tokens are per Manager.
+    let identity = authenticate::authenticate(&state.auth, &upstream, &api_path, ctx, &mut request).await?;
+    let replay = match identity {
+        Identity::Basic(_) => crate::upstream::replay_copy(&request),
+        _ => None,
+    };
     // forward last: only what passed every stage above reaches the Manager.
     let response = forward::forward(&upstream, &api_path, ctx, &state.metrics, request).await?;
-    // A 401 to a session's token means the Manager forgot it (restart, expiry): drop the session,
-    // log in again and resend once, when the request can be resent (no body, idempotent).
-    match (response.status(), credentials, replay) {
-        (StatusCode::UNAUTHORIZED, Some(credentials), replay) => {
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return Ok(response);
+    }
+    // A 401 to an upstream token means the Manager forgot it (restart, expiry).
+    match identity {
+        // Basic: drop the session, log in again and resend once, when the request can be resent
+        // (no body, idempotent).
+        Identity::Basic(credentials) => {
             state.auth.forget(&upstream, &credentials).await;
             let Some(copy) = replay else {
                 return Ok(response);
@@ -99,7 +118,13 @@ async fn run(
             copy.headers_mut().insert(AUTHORIZATION, session.token.bearer());
             forward::forward(&upstream, &api_path, ctx, &state.metrics, copy).await
         }
-        _ => Ok(response),
+        // A gateway token: the client holds no password; end the login and let the 401 through,
+        // so the SDK logs in again itself.
+        Identity::Token { sid } => {
+            state.auth.end_login(&sid).await;
+            Ok(response)
+        }
+        Identity::Untouched => Ok(response),
     }
 }
 

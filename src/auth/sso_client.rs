@@ -85,6 +85,49 @@ pub async fn password_grant(
     parse_answer(status, &body)
 }
 
+/// `POST {upstream prefix}/ovirt-engine/services/sso-logout` for a token (what the SDK's close()
+/// does). Best effort, bounded by [`REVOKE_TIMEOUT`]; a failure is logged without the token.
+pub async fn revoke(upstream: &Upstream, metrics: &Metrics, token: &UpstreamToken) {
+    let Ok(uri) = upstream.uri(&format!(
+        "{}/ovirt-engine/services/sso-logout",
+        upstream.config.upstream_prefix
+    )) else {
+        return;
+    };
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(ACCEPT, "application/json")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(GatewayBody::full(format!(
+            "scope=ovirt-app-api&token={}",
+            form_encode(&token.0)
+        )))
+        .expect("a valid request");
+    let outcome = tokio::time::timeout(REVOKE_TIMEOUT, async {
+        let response = upstream.send(request, metrics).await.map_err(|f| f.to_string())?;
+        let status = response.status();
+        read_answer(response.into_body(), REVOKE_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|body| match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(json) if status.is_success() && json.get("error").is_none() => Ok(()),
+                _ => Err(format!("sso-logout answered {status}")),
+            })
+    })
+    .await;
+    let error = match outcome {
+        Ok(Ok(())) => return,
+        Ok(Err(error)) => error,
+        Err(_) => format!("no answer within {REVOKE_TIMEOUT:?}"),
+    };
+    tracing::warn!(manager = %upstream.name(), %error, "could not revoke an upstream token");
+}
+
+/// Upper bound for one revocation (a client's logout waits for it; an evicted session's runs in
+/// the background).
+pub const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn read_answer(body: GatewayBody, limit: Duration) -> Result<Bytes, LoginError> {
     match tokio::time::timeout(limit, Limited::new(body, MAX_ANSWER).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),

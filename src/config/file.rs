@@ -25,6 +25,9 @@ pub struct FileAuth {
     pub session_lifetime: Option<String>,
     pub max_sessions: Option<u64>,
     pub failure_cache: Option<String>,
+    pub token_key: Option<FileSecret>,
+    #[serde(default)]
+    pub bearer_passthrough: bool,
 }
 
 #[derive(Debug, Deserialize)]

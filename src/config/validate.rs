@@ -226,6 +226,10 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
             format!("`{level}` is not a valid level or filter: {e}"),
         );
     }
+    let token_key = file
+        .auth
+        .token_key
+        .and_then(|key| secret(&mut problems, "auth.token_key", key, base));
     let auth = AuthConfig {
         session_idle: problems.duration(
             "auth.session_idle",
@@ -248,6 +252,8 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
             file.auth.failure_cache.as_deref(),
             DEFAULT_FAILURE_CACHE,
         ),
+        token_key,
+        bearer_passthrough: file.auth.bearer_passthrough,
     };
     let managers = validate_managers(&mut problems, file.manager, base);
     match listen {

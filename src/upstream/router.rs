@@ -70,6 +70,28 @@ impl Router {
     }
 }
 
+impl Router {
+    /// Every Manager some path on `host` leads to (its host routes and the routes without a host),
+    /// in configuration order: the Managers the gateway's SSO endpoint on that host logs in at.
+    pub fn reachable(&self, host: Option<&str>) -> Vec<usize> {
+        let host = host.map(strip_port);
+        let mut managers: Vec<usize> = self
+            .routes
+            .iter()
+            .filter(|route| {
+                route
+                    .host
+                    .as_ref()
+                    .is_none_or(|want| host.is_some_and(|h| h.eq_ignore_ascii_case(want)))
+            })
+            .map(|route| route.manager)
+            .collect();
+        managers.sort_unstable();
+        managers.dedup();
+        managers
+    }
+}
+
 /// `host` without its `:port`, IPv6 literals included (`[::1]:8443` -> `[::1]`).
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
@@ -102,6 +124,16 @@ name = "west"
 url = "http://c/ovirt-engine/api"
 host = "west.example.com"
 "#;
+
+    /// A host reaches its own Managers and those published on every host; another host only the
+    /// latter.
+    #[test]
+    fn reachable_managers_by_host() {
+        let r = router(TWO);
+        assert_eq!(r.reachable(Some("west.example.com:8443")), vec![0, 1, 2]);
+        assert_eq!(r.reachable(Some("other.example.com")), vec![0, 1]);
+        assert_eq!(r.reachable(None), vec![0, 1]);
+    }
 
     /// A lone Manager without host or prefix takes everything under /ovirt-engine.
     #[test]

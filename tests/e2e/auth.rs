@@ -35,8 +35,13 @@ async fn simulator_with_users(users: usize) -> (RunningSim, tempfile::TempDir) {
     (sim, dir)
 }
 
+/// A gateway in front of `sim` with the default `[auth]` (no Bearer pass-through).
 async fn gateway_before(sim: &RunningSim) -> Running {
-    start_gateway(&config_text("", &manager("sim", &sim.api_url(), ""))).await
+    start_gateway(&gateway_text(&manager("sim", &sim.api_url(), ""))).await
+}
+
+fn gateway_text(managers: &str) -> String {
+    config_text("", managers).replace(PASSTHROUGH, "")
 }
 
 fn basic(user: &str, password: &str) -> String {
@@ -163,21 +168,24 @@ async fn malformed_basic_is_401() {
 /// in again in a loop).
 #[tokio::test]
 async fn manager_down_during_login_is_503() {
-    let gateway = start_gateway(&config_text("", &manager("down", &down_manager_url().await, ""))).await;
+    let gateway = start_gateway(&gateway_text(&manager("down", &down_manager_url().await, ""))).await;
     let (status, headers, body) = get_as(&gateway, "/vms", &basic("user0@internal", "password0")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(headers.contains_key("retry-after"));
     assert_eq!(fault_reason(body.as_bytes()), "Manager SSO unavailable");
 }
 
-/// Bearer tokens still pass to the Manager untouched (until the gateway issues its own).
+/// A Bearer token the gateway did not issue is a 401 fault from the gateway; the Manager never
+/// sees it.
 #[tokio::test]
-async fn bearer_passes_through() {
+async fn foreign_bearer_is_refused() {
     let (sim, _dir) = simulator_with_users(1).await;
     let gateway = gateway_before(&sim).await;
-    let (status, _, _) = get_as(&gateway, "/vms", SECRET_BEARER).await;
+    let (status, headers, body) = get_as(&gateway, "/vms", SECRET_BEARER).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(sim_stats(&sim).await["sso_logins"], 0);
+    assert_eq!(headers["www-authenticate"], "Basic realm=\"RESTAPI\"");
+    assert!(body.contains("not issued by this gateway"), "{body}");
+    assert_eq!(sim_stats(&sim).await["api_requests"], 0);
 }
 
 /// The passwords and tokens of logins through the gateway never reach its logs.
@@ -199,4 +207,165 @@ async fn no_password_or_token_in_logs() {
     ] {
         assert!(!logs.contains(secret), "`{secret}` was logged");
     }
+}
+
+/// A password grant at the gateway, as the SDK sends it; the answer.
+async fn gateway_grant(gateway: &Running, user: &str, password: &str) -> (StatusCode, Value) {
+    let body = format!(
+        "grant_type=password&scope=ovirt-app-api&username={}&password={password}",
+        user.replace('@', "%40")
+    );
+    let request = http::Request::post(format!(
+        "http://{}/ovirt-engine/sso/oauth/token",
+        gateway.public_addr()
+    ))
+    .header("accept", "application/json")
+    .header("content-type", "application/x-www-form-urlencoded")
+    .body(full(body))
+    .unwrap();
+    let (status, headers, body) = send(request).await;
+    assert_eq!(headers["content-type"], "application/json");
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+/// A form POST to one of the gateway's SSO services.
+async fn gateway_form(gateway: &Running, path: &str, form: &str) -> (StatusCode, Value) {
+    let request = http::Request::post(format!("http://{}{path}", gateway.public_addr()))
+        .header("accept", "application/json")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(full(form.to_owned()))
+        .unwrap();
+    let (status, _, body) = send(request).await;
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+/// The gateway answers the SDK's login itself, in the engine's shape, with its own token: a JWT
+/// whose claims are subject, session, issue and expiry times, and nothing of the Manager's.
+#[tokio::test]
+async fn gateway_answers_the_password_grant() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let (status, answer) = gateway_grant(&gateway, "user0@internal", "password0").await;
+    assert_eq!(status, StatusCode::OK);
+    let fields: Vec<&String> = answer.as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["access_token", "exp", "scope", "token_type"]);
+    assert_eq!(answer["token_type"], "bearer");
+    assert!(
+        answer["exp"]
+            .as_str()
+            .unwrap()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    );
+    let token = answer["access_token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&String> = claims.as_object().unwrap().keys().collect();
+    assert_eq!(names, ["exp", "iat", "sid", "sub"]);
+    assert_eq!(claims["sub"], "user0@internal");
+    assert_eq!(sim_stats(&sim).await["sso_logins"], 1);
+    let (status, _, _) = get_as(&gateway, "/vms", &format!("Bearer {token}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sim_stats(&sim).await["sso_logins"], 1);
+}
+
+/// A refused login at the gateway's endpoint is the engine's 400 JSON with the Manager's message.
+#[tokio::test]
+async fn gateway_grant_refusal_has_the_engine_shape() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let (status, answer) = gateway_grant(&gateway, "user0@internal", "wrong").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error_code"], "access_denied");
+    assert!(
+        answer["error"].as_str().unwrap().contains("user0@internal"),
+        "{answer}"
+    );
+    let (status, answer) = gateway_grant(&gateway, "user0", "password0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["error"].as_str().unwrap().contains("No valid profile"),
+        "{answer}"
+    );
+}
+
+/// When the Manager's SSO cannot be reached, the gateway's endpoint answers 503 with an SSO
+/// error (the SDK raises it), never an access denial.
+#[tokio::test]
+async fn gateway_grant_with_the_manager_down_is_503() {
+    let gateway = start_gateway(&gateway_text(&manager("down", &down_manager_url().await, ""))).await;
+    let (status, answer) = gateway_grant(&gateway, "user0@internal", "password0").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer["error_code"], "server_error");
+}
+
+/// token-info in validate mode: `{}` for a live gateway token, invalid_grant for anything else.
+#[tokio::test]
+async fn gateway_token_info_validates() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let (_, answer) = gateway_grant(&gateway, "user0@internal", "password0").await;
+    let token = answer["access_token"].as_str().unwrap();
+    let path = "/ovirt-engine/sso/oauth/token-info";
+    let form = |token: &str| format!("scope=ovirt-ext%3Dtoken-info%3Avalidate&token={token}");
+    assert_eq!(
+        gateway_form(&gateway, path, &form(token)).await,
+        (StatusCode::OK, serde_json::json!({}))
+    );
+    let (status, answer) = gateway_form(&gateway, path, &form("forged")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"], "invalid_grant");
+}
+
+/// sso-logout ends the login and revokes its token at the Manager; the gateway token is then
+/// refused by the gateway itself.
+#[tokio::test]
+async fn gateway_logout_revokes_upstream() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let (_, answer) = gateway_grant(&gateway, "user0@internal", "password0").await;
+    let token = answer["access_token"].as_str().unwrap();
+    assert_eq!(sim_stats(&sim).await["active_tokens"], 1);
+    let form = format!("scope=ovirt-app-api&token={token}");
+    let answer = gateway_form(&gateway, "/ovirt-engine/services/sso-logout", &form).await;
+    assert_eq!(answer, (StatusCode::OK, serde_json::json!({})));
+    let stats = sim_stats(&sim).await;
+    assert_eq!(
+        (stats["active_tokens"].clone(), stats["revoked_tokens"].clone()),
+        (0.into(), 1.into())
+    );
+    let (status, _, body) = get_as(&gateway, "/vms", &format!("Bearer {token}")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("log in again"), "{body}");
+}
+
+/// When the Manager forgets the upstream token, a gateway-token client gets the 401 (it holds no
+/// password: the SDK logs in again itself) and its login ends.
+#[tokio::test]
+async fn forgotten_upstream_token_ends_the_login() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let (_, answer) = gateway_grant(&gateway, "user0@internal", "password0").await;
+    let bearer = format!("Bearer {}", answer["access_token"].as_str().unwrap());
+    let origin = sim.api_url().replace("/ovirt-engine/api", "");
+    send(
+        http::Request::post(format!("{origin}/sim/revoke-all"))
+            .body(GatewayBody::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        get_as(&gateway, "/vms", &bearer).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let requests = sim_stats(&sim).await["api_requests"].clone();
+    let (status, _, body) = get_as(&gateway, "/vms", &bearer).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("log in again"), "{body}");
+    assert_eq!(sim_stats(&sim).await["api_requests"], requests);
 }

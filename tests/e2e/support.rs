@@ -222,11 +222,15 @@ impl Upstream {
     }
 }
 
-/// A gateway configuration: plain HTTP on an ephemeral port, an admin listener, and `managers`
-/// (TOML `[[manager]]` tables); `listen_extra` goes into `[listen]`.
+/// The tests of the proxy core send [`SECRET_BEARER`], a token the gateway did not issue, and
+/// check that it reaches the test upstream: they run with Bearer pass-through on.
+pub const PASSTHROUGH: &str = "[auth]\nbearer_passthrough = true\n";
+
+/// A gateway configuration: plain HTTP on an ephemeral port, an admin listener, Bearer
+/// pass-through, and `managers` (TOML `[[manager]]` tables); `listen_extra` goes into `[listen]`.
 pub fn config_text(listen_extra: &str, managers: &str) -> String {
     format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n{listen_extra}\n\n[admin]\naddress = \"127.0.0.1:0\"\n\n{managers}"
+        "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n{listen_extra}\n\n[admin]\naddress = \"127.0.0.1:0\"\n\n{PASSTHROUGH}\n{managers}"
     )
 }
 

@@ -19,7 +19,7 @@ async fn tls_gateway(pki: &TestPki, upstream: &TestUpstream) -> Running {
 async fn tls_gateway_with(pki: &TestPki, upstream: &TestUpstream, listen_extra: &str) -> Running {
     pki.issue_server_cert("first");
     let text = format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n{listen_extra}\n\n{}",
+        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n{listen_extra}\n\n{PASSTHROUGH}\n{}",
         pki.path("cert.pem").display(),
         pki.path("key.pem").display(),
         manager("engine", &upstream.url(), "")

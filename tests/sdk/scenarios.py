@@ -446,6 +446,30 @@ class TokenTests(unittest.TestCase):
             if not closed:
                 connection.close()
 
+    def test_token_only_connection(self):
+        """The Ansible pattern: ovirt_auth takes a token from authenticate() and closes without
+        logging out; modules then connect with token= only; state=absent closes with logout,
+        which revokes the token at the Manager."""
+        login = connect(*ADMIN)
+        token = login.authenticate()
+        self.assertTrue(token)
+        login.close(logout=False)
+        before = sim_stats()
+        connection = sdk.Connection(url=OVIRT_URL, token=token, ca_file=OVIRT_CA_FILE,
+                                    insecure=False, timeout=HTTP_TIMEOUT)
+        closed = False
+        try:
+            vms = connection.system_service().vms_service().list(max=2)
+            self.assertEqual(len(vms), 2)
+            self.assertEqual(sim_stats()['sso_logins'], before['sso_logins'])
+            connection.close(logout=True)
+            closed = True
+            after = sim_stats()
+            self.assertEqual(after['active_tokens'], before['active_tokens'] - 1)
+        finally:
+            if not closed:
+                connection.close()
+
 
 # ----------------------------------------------------------------------------------------
 # Wire checks with plain HTTP (no SDK)

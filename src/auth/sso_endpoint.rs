@@ -1,0 +1,145 @@
+//! The gateway's own SSO endpoints, answered on every public host:port because the SDK derives
+//! them from scheme://host:port alone (OVIRT-API.md section 2): the password grant, validate-mode
+//! token info, and sso-logout, in the engine's exact shapes (`sso_wire.rs`).
+//!
+//! A password grant logs in at every Manager the host covers; the answer's `access_token` is the
+//! gateway's token (a JWT naming the login), never a Manager's.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+
+use super::sso_wire::{
+    PasswordGrant, SsoError, invalid_grant, json_response, logout_response, token_body, token_to_revoke,
+    token_to_validate,
+};
+use super::{Authenticator, LoginFailure};
+use crate::body::GatewayBody;
+use crate::upstream::Upstream;
+
+/// SSO requests are small forms; larger bodies are not SSO requests.
+const MAX_FORM: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Token,
+    TokenInfo,
+    Logout,
+}
+
+impl Endpoint {
+    /// The endpoint at this exact path (no public prefix: the SDK never adds one).
+    pub fn of_path(path: &str) -> Option<Endpoint> {
+        match path {
+            "/ovirt-engine/sso/oauth/token" => Some(Endpoint::Token),
+            "/ovirt-engine/sso/oauth/token-info" => Some(Endpoint::TokenInfo),
+            "/ovirt-engine/services/sso-logout" => Some(Endpoint::Logout),
+            _ => None,
+        }
+    }
+}
+
+/// Answers an SSO request; `upstreams` are the Managers the request's host covers. Returns the
+/// user who logged in, for the access log.
+pub async fn answer(
+    endpoint: Endpoint,
+    auth: &Authenticator,
+    upstreams: &[Arc<Upstream>],
+    request: Request<GatewayBody>,
+) -> (Response<GatewayBody>, Option<String>) {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = read_form(body).await else {
+        let error = SsoError::new(
+            "",
+            "invalid_request",
+            "The request body is not a form of at most 64 KiB",
+        );
+        return (error.response(), None);
+    };
+    let (query, headers) = (parts.uri.query(), &parts.headers);
+    match endpoint {
+        Endpoint::Token => token(auth, upstreams, query, headers, &body).await,
+        Endpoint::TokenInfo => {
+            let response = match token_to_validate(query, headers, &body) {
+                Ok(token) if auth.login_of(&token).await.is_some() => {
+                    json_response(StatusCode::OK, &serde_json::json!({}))
+                }
+                Ok(_) => invalid_grant(query, headers, &body).response(),
+                Err(error) => error.response(),
+            };
+            (response, None)
+        }
+        Endpoint::Logout => {
+            // Like the engine's, the answer is `{}` also for a token already ended.
+            let token = token_to_revoke(query, headers, &body);
+            if let Some(token) = &token {
+                auth.log_out(token).await;
+            }
+            (logout_response(token.is_some()), None)
+        }
+    }
+}
+
+async fn token(
+    auth: &Authenticator,
+    upstreams: &[Arc<Upstream>],
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Response<GatewayBody>, Option<String>) {
+    let grant = match PasswordGrant::parse(query, headers, body) {
+        Ok(grant) => grant,
+        Err(error) => return (error.response(), None),
+    };
+    let user = Some(grant.username.clone());
+    if !grant.username.contains('@') {
+        auth.failed("no_profile");
+        let message = format!(
+            "Cannot authenticate user '{}': No valid profile found in credentials..",
+            grant.username
+        );
+        return (
+            SsoError::new(&grant.scope, "access_denied", message).response(),
+            user,
+        );
+    }
+    if upstreams.is_empty() {
+        let error = SsoError::new(
+            &grant.scope,
+            "server_error",
+            "No Manager is published at this host",
+        );
+        return (error.response(), user);
+    }
+    match auth.log_in(upstreams, &grant.username, &grant.password).await {
+        Ok((token, exp_millis)) => (
+            json_response(StatusCode::OK, &token_body(&token, &grant.scope, exp_millis)),
+            user,
+        ),
+        Err(LoginFailure::Refused(message)) => {
+            auth.failed("refused");
+            (
+                SsoError::new(&grant.scope, "access_denied", message).response(),
+                user,
+            )
+        }
+        Err(LoginFailure::Unavailable(cause)) => {
+            auth.failed("sso_unavailable");
+            // 503, not the engine's 400: nothing is wrong with the credentials. The SDK reads
+            // only the body's `error`, which it reports.
+            let mut response = SsoError::new(&grant.scope, "server_error", cause).response();
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            (response, user)
+        }
+    }
+}
+
+async fn read_form(body: GatewayBody) -> Result<Bytes, ()> {
+    Limited::new(body, MAX_FORM)
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .map_err(drop)
+}
