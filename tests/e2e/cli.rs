@@ -88,6 +88,30 @@ fn check_loads_tls_material() {
     assert!(stderr.contains("manager[0].ca_file: cannot read"), "{stderr}");
 }
 
+/// `check` loads the token key: a key that is not Ed25519 PKCS#8 is reported with its key path,
+/// without its content.
+#[test]
+fn check_loads_the_token_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    std::fs::write(
+        dir.path().join("token.key"),
+        "-----BEGIN PRIVATE KEY-----\nU0VDUkVUS0VZ\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let text = "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\n[auth]\ntoken_key = \"token.key\"\n\n\
+                [[manager]]\nname = \"m\"\nurl = \"http://e/ovirt-engine/api\"\n";
+    std::fs::write(&path, text).unwrap();
+    let output = check(&path);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("auth.token_key: not an Ed25519 private key"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("U0VDUkVUS0VZ"), "{stderr}");
+}
+
 /// `--help` explains each command.
 #[test]
 fn help_explains_commands() {
