@@ -11,6 +11,8 @@
 //! Results go into docs/performance.md by hand.
 
 mod support;
+#[path = "support/upstream.rs"]
+mod upstream;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,7 +22,8 @@ use bytes::Bytes;
 use hyper_util::rt::TokioExecutor;
 use ovirt_gateway::body::GatewayBody;
 use ovirt_gateway::{Config, Gateway};
-use support::{CHUNK, GIB, peak_rss_kib, runtime, seconds_and_connections, start_upstream, wrk};
+use support::{runtime, seconds_and_connections, wrk};
+use upstream::{CHUNK, GIB, peak_rss_kib, start_upstream};
 
 fn main() {
     let (seconds, connections) = seconds_and_connections();

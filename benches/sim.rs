@@ -14,12 +14,15 @@
 //! docs/performance.md by hand.
 
 mod support;
+#[path = "support/upstream.rs"]
+mod upstream;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use ovirt_gateway::sim::{self, SimOptions, Sizes};
-use support::{peak_rss_kib, runtime, seconds_and_connections, start_upstream, wrk};
+use support::{runtime, seconds_and_connections, wrk};
+use upstream::{peak_rss_kib, start_upstream};
 
 fn main() {
     let (seconds, connections) = seconds_and_connections();

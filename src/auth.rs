@@ -124,6 +124,9 @@ pub struct Authenticator {
     refusals: Cache<SessionKey, Arc<str>>,
     /// Logins at the gateway's SSO endpoint, by the session id their tokens carry.
     logins: Cache<String, Arc<Login>>,
+    /// Claims of gateway tokens already verified, by HMAC of the token: an Ed25519 verification
+    /// costs more than the rest of the request path, and clients send the same token for hours.
+    verified: Cache<SessionKey, Arc<Claims>>,
     keys: TokenKeys,
     config: AuthConfig,
     metrics: Arc<Metrics>,
@@ -173,11 +176,16 @@ impl Authenticator {
                 }
             })
             .build();
+        let verified = Cache::builder()
+            .max_capacity(config.max_sessions)
+            .time_to_live(config.session_lifetime)
+            .build();
         Ok(Authenticator {
             secret,
             sessions,
             refusals,
             logins,
+            verified,
             keys,
             config: config.clone(),
             metrics,
@@ -308,10 +316,26 @@ impl Authenticator {
     }
 
     /// The login a gateway token stands for, if the token is valid and the login still open.
-    pub async fn login_of(&self, token: &str) -> Option<(Claims, Arc<Login>)> {
-        let claims = self.keys.verify(token)?;
+    pub async fn login_of(&self, token: &str) -> Option<(Arc<Claims>, Arc<Login>)> {
+        let key = self.token_key(token);
+        let claims = match self.verified.get(&key).await {
+            Some(claims) if claims.exp > jsonwebtoken::get_current_timestamp() => claims,
+            Some(_) => return None,
+            None => {
+                let claims = Arc::new(self.keys.verify(token)?);
+                self.verified.insert(key, claims.clone()).await;
+                claims
+            }
+        };
         let login = self.logins.get(&claims.sid).await?;
         Some((claims, login))
+    }
+
+    fn token_key(&self, token: &str) -> SessionKey {
+        let tag = hmac::sign(&self.secret, token.as_bytes());
+        let mut key = [0; 32];
+        key.copy_from_slice(tag.as_ref());
+        key
     }
 
     /// Ends the login of a gateway token and revokes its upstream tokens; false when the token is

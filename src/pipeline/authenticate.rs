@@ -78,7 +78,7 @@ async fn bearer(
                 .into(),
         });
     };
-    ctx.user = Some(claims.sub);
+    ctx.user = Some(claims.sub.clone());
     let Some(upstream_token) = login.token_for(upstream.name()) else {
         auth.failed("unknown_token");
         return Err(Fault::Unauthorized {
@@ -91,5 +91,7 @@ async fn bearer(
     request
         .headers_mut()
         .insert(AUTHORIZATION, upstream_token.bearer());
-    Ok(Identity::Token { sid: claims.sid })
+    Ok(Identity::Token {
+        sid: claims.sid.clone(),
+    })
 }
