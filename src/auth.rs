@@ -13,8 +13,11 @@
 //! expiry, eviction). A Bearer token the gateway did not sign is refused with 401, unless
 //! `auth.bearer_passthrough` forwards it as the Manager's own.
 //!
+//! Every upstream token is revoked at its Manager when its session or login ends otherwise than
+//! by the Manager's own 401 (expiry, eviction by `max_sessions`, logout), and all at shutdown.
+//!
 //! Not yet here (issue 4): session cookies for `Prefer: persistent-auth` (cookies pass to the
-//! Manager untouched), per-user caps, revocation at shutdown.
+//! Manager untouched), per-user caps, resending a request with a small body after a re-login.
 
 pub mod sso_client;
 pub mod sso_endpoint;
@@ -22,6 +25,7 @@ pub mod sso_wire;
 pub mod tokens;
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -45,6 +49,8 @@ pub struct Session {
     /// `user@profile`, as the client sent it.
     pub user: String,
     pub token: UpstreamToken,
+    /// The Manager that issued the token, to revoke it there when the session ends.
+    upstream: Arc<Upstream>,
 }
 
 /// Credentials from an `Authorization: Basic` header, for the life of one request.
@@ -149,12 +155,21 @@ impl Authenticator {
         };
         let rng = ring::rand::SystemRandom::new();
         let secret = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("the system random source works");
-        let gauge = metrics.sessions.clone();
+        let (gauge, revoking) = (metrics.sessions.clone(), metrics.clone());
         let sessions = Cache::builder()
             .max_capacity(config.max_sessions)
             .time_to_idle(config.session_idle)
             .time_to_live(config.session_lifetime)
-            .eviction_listener(move |_key, _session, _cause| gauge.dec())
+            .eviction_listener(move |_key, session: Arc<Session>, cause| {
+                gauge.dec();
+                // Explicit removal follows the Manager's 401: the token is dead already.
+                if cause != moka::notification::RemovalCause::Explicit {
+                    let metrics = revoking.clone();
+                    spawn_revocation(async move {
+                        sso_client::revoke(&session.upstream, &metrics, &session.token).await;
+                    });
+                }
+            })
             .build();
         let refusals = Cache::builder()
             .max_capacity(config.max_sessions)
@@ -168,11 +183,9 @@ impl Authenticator {
             .eviction_listener(move |_sid, login: Arc<Login>, cause| {
                 gauge.dec();
                 // An explicit logout revokes on its own request; everything else here.
-                if cause != moka::notification::RemovalCause::Explicit
-                    && let Ok(runtime) = tokio::runtime::Handle::try_current()
-                {
+                if cause != moka::notification::RemovalCause::Explicit {
                     let metrics = revoking.clone();
-                    runtime.spawn(async move { revoke_all(&login, &metrics).await });
+                    spawn_revocation(async move { revoke_all(&login, &metrics).await });
                 }
             })
             .build();
@@ -209,7 +222,7 @@ impl Authenticator {
     /// with the same credentials wait for one login.
     pub async fn session(
         &self,
-        upstream: &Upstream,
+        upstream: &Arc<Upstream>,
         credentials: &BasicCredentials,
     ) -> Result<Arc<Session>, Fault> {
         let key = self.key(upstream.name(), credentials);
@@ -219,6 +232,7 @@ impl Authenticator {
                 detail: message.to_string(),
             });
         }
+        let fresh = std::sync::atomic::AtomicBool::new(false);
         let login = async {
             let outcome =
                 password_grant(upstream, &self.metrics, &credentials.user, &credentials.password).await;
@@ -233,13 +247,22 @@ impl Authenticator {
                 .inc();
             let token = outcome?;
             self.metrics.sessions.inc();
+            fresh.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok::<_, LoginError>(Arc::new(Session {
                 user: credentials.user.clone(),
                 token,
+                upstream: upstream.clone(),
             }))
         };
         match self.sessions.try_get_with(key, login).await {
-            Ok(session) => Ok(session),
+            Ok(session) => {
+                if fresh.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Apply max_sessions now, not at moka's next housekeeping, so that the
+                    // tokens of the sessions it pushes out are revoked now.
+                    self.sessions.run_pending_tasks().await;
+                }
+                Ok(session)
+            }
             Err(error) => match error.as_ref() {
                 LoginError::Refused(message) => {
                     self.failed("refused");
@@ -312,6 +335,7 @@ impl Authenticator {
         };
         self.metrics.sessions.inc();
         self.logins.insert(sid, login).await;
+        self.logins.run_pending_tasks().await;
         Ok((self.keys.issue(&claims), (claims.exp * 1000) as i64))
     }
 
@@ -375,12 +399,44 @@ impl Authenticator {
             .inc();
     }
 
+    /// Revokes every upstream token the gateway holds, concurrently, within
+    /// [`sso_client::REVOKE_TIMEOUT`]: at shutdown, so that no token outlives the gateway at the
+    /// Managers. Returns how many tokens it revoked or tried to.
+    pub async fn revoke_everything(&self) -> usize {
+        let mut tokens: Vec<(Arc<Upstream>, UpstreamToken)> = self
+            .sessions
+            .iter()
+            .map(|(_, session)| (session.upstream.clone(), session.token.clone()))
+            .collect();
+        for (_, login) in self.logins.iter() {
+            tokens.extend(login.tokens.iter().cloned());
+        }
+        let count = tokens.len();
+        let revocations = tokens
+            .iter()
+            .map(|(upstream, token)| sso_client::revoke(upstream, &self.metrics, token));
+        let _ = tokio::time::timeout(
+            sso_client::REVOKE_TIMEOUT,
+            futures_util::future::join_all(revocations),
+        )
+        .await;
+        count
+    }
+
     /// Counts a refused authentication; `reason` is a bounded label.
     pub fn failed(&self, reason: &'static str) {
         self.metrics
             .auth_failures_total
             .with_label_values(&[reason])
             .inc();
+    }
+}
+
+/// Runs a revocation in the background, when there is a runtime to run it (eviction listeners
+/// may run outside one).
+fn spawn_revocation(revocation: impl Future<Output = ()> + Send + 'static) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(revocation);
     }
 }
 

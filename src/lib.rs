@@ -95,7 +95,7 @@ impl Gateway {
             upstreams.push(Arc::new(upstream));
         }
         let metrics = Arc::new(Metrics::new());
-        let auth = Authenticator::new(&config.auth, metrics.clone()).map_err(StartError::Auth)?;
+        let auth = Arc::new(Authenticator::new(&config.auth, metrics.clone()).map_err(StartError::Auth)?);
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let public = bind("public listener", config.listen.address).await?;
@@ -124,7 +124,7 @@ impl Gateway {
             limits: config.listen.limits.clone(),
             router: Router::new(&config.managers),
             upstreams,
-            auth,
+            auth: auth.clone(),
             metrics,
         });
         let acceptor = cert
@@ -136,6 +136,7 @@ impl Gateway {
             public_addr,
             admin_addr,
             cert,
+            auth,
             shutdown,
             server,
             background,
@@ -158,6 +159,7 @@ pub struct Running {
     public_addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     cert: Option<Arc<ReloadableCert>>,
+    auth: Arc<Authenticator>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     background: JoinSet<()>,
@@ -183,11 +185,17 @@ impl Running {
     }
 
     /// Stops accepting, lets requests in flight finish within `listen.shutdown_grace`, then closes
-    /// what is left. Returns when the listener is fully drained.
+    /// what is left and revokes the Managers' tokens of open sessions. Returns when all is done.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         if let Err(error) = (&mut self.server).await {
             tracing::error!(%error, "listener task failed");
+        }
+        // After the drain, while the Managers are still reachable: no upstream token outlives
+        // the gateway (bounded in time).
+        let revoked = self.auth.revoke_everything().await;
+        if revoked > 0 {
+            tracing::info!(revoked, "revoked the Managers' tokens of open sessions");
         }
         self.background.shutdown().await;
     }

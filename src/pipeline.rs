@@ -38,7 +38,7 @@ pub struct GatewayState {
     pub router: Router,
     pub upstreams: Vec<Arc<Upstream>>,
     pub metrics: Arc<Metrics>,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
 }
 
 /// Answers one request. Never fails: every failure is a fault response.

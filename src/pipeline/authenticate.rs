@@ -16,6 +16,8 @@ use crate::api_path::{ApiPath, EngineArea};
 use crate::auth::{Authenticator, BasicCredentials};
 use crate::body::GatewayBody;
 use crate::fault::Fault;
+use std::sync::Arc;
+
 use crate::upstream::Upstream;
 
 /// Who the request was authenticated as, for what `pipeline::run` does when the Manager refuses
@@ -31,7 +33,7 @@ pub enum Identity {
 
 pub async fn authenticate(
     auth: &Authenticator,
-    upstream: &Upstream,
+    upstream: &Arc<Upstream>,
     api_path: &ApiPath,
     ctx: &mut RequestContext,
     request: &mut Request<GatewayBody>,

@@ -2,6 +2,7 @@
 //! user, refusals and outages answered correctly, nothing secret logged.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -368,4 +369,36 @@ async fn forgotten_upstream_token_ends_the_login() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains("log in again"), "{body}");
     assert_eq!(sim_stats(&sim).await["api_requests"], requests);
+}
+
+/// Shutdown revokes the Managers' tokens of every open session and login.
+#[tokio::test]
+async fn shutdown_revokes_upstream_tokens() {
+    let (sim, _dir) = simulator_with_users(2).await;
+    let gateway = gateway_before(&sim).await;
+    get_as(&gateway, "/vms", &basic("user0@internal", "password0")).await;
+    gateway_grant(&gateway, "user1@internal", "password1").await;
+    assert_eq!(sim_stats(&sim).await["active_tokens"], 2);
+    gateway.shutdown().await;
+    let stats = sim_stats(&sim).await;
+    assert_eq!(
+        (stats["active_tokens"].clone(), stats["revoked_tokens"].clone()),
+        (0.into(), 2.into())
+    );
+}
+
+/// A session pushed out by `max_sessions` has its token revoked at the Manager.
+#[tokio::test]
+async fn evicted_session_is_revoked() {
+    let (sim, _dir) = simulator_with_users(3).await;
+    let text = gateway_text(&manager("sim", &sim.api_url(), "")) + "\n[auth]\nmax_sessions = 1\n";
+    let gateway = start_gateway(&text).await;
+    for user in 0..3 {
+        let credentials = basic(&format!("user{user}@internal"), &format!("password{user}"));
+        assert_eq!(get_as(&gateway, "/vms", &credentials).await.0, StatusCode::OK);
+    }
+    eventually(Duration::from_secs(10), async || {
+        sim_stats(&sim).await["revoked_tokens"].as_u64().unwrap() >= 2
+    })
+    .await;
 }
