@@ -16,9 +16,13 @@
 //! Every upstream token is revoked at its Manager when its session or login ends otherwise than
 //! by the Manager's own 401 (expiry, eviction by `max_sessions`, logout), and all at shutdown.
 //!
-//! Not yet here (issue 4): session cookies for `Prefer: persistent-auth` (cookies pass to the
-//! Manager untouched), per-user caps, resending a request with a small body after a re-login.
+//! `Prefer: persistent-auth` gets the gateway's own cookie (`persistent.rs`) for a login; the
+//! Manager's JSESSIONID never reaches a client. A request without any credentials is a 401.
+//!
+//! Not yet here (issue 4): per-user session caps; resending a request with a small body after a
+//! re-login (only body-less requests are resent); the upstream user id in the principal.
 
+pub mod persistent;
 pub mod sso_client;
 pub mod sso_endpoint;
 pub mod sso_wire;
@@ -337,6 +341,30 @@ impl Authenticator {
         self.logins.insert(sid, login).await;
         self.logins.run_pending_tasks().await;
         Ok((self.keys.issue(&claims), (claims.exp * 1000) as i64))
+    }
+
+    /// A login of its own for a persistent session opened with Basic credentials (as on the
+    /// engine, where each persistent session is a login); the gateway token for its cookie.
+    pub async fn persistent_login(
+        &self,
+        upstream: &Arc<Upstream>,
+        credentials: &BasicCredentials,
+    ) -> Result<String, Fault> {
+        self.log_in(
+            std::slice::from_ref(upstream),
+            &credentials.user,
+            &credentials.password,
+        )
+        .await
+        .map(|(token, _)| token)
+        .map_err(|failure| match failure {
+            LoginFailure::Refused(detail) => Fault::Unauthorized { detail },
+            LoginFailure::Unavailable(cause) => Fault::SsoUnavailable {
+                manager: upstream.name().to_owned(),
+                cause,
+                retry_after: upstream.config.health_interval,
+            },
+        })
     }
 
     /// The login a gateway token stands for, if the token is valid and the login still open.

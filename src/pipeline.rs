@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, SET_COOKIE};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -94,13 +94,17 @@ async fn run(
     let (upstream, api_path) = route::route(&state.router, &state.upstreams, ctx, &request)?;
     let mut request = request;
     // authenticate once the Manager is known: sessions and upstream tokens are per Manager.
-    let identity = authenticate::authenticate(&state.auth, &upstream, &api_path, ctx, &mut request).await?;
+    let (identity, set_cookie) =
+        authenticate::authenticate(&state.auth, &upstream, &api_path, ctx, &mut request).await?;
     let replay = match identity {
         Identity::Basic(_) => crate::upstream::replay_copy(&request),
         _ => None,
     };
     // forward last: only what passed every stage above reaches the Manager.
-    let response = forward::forward(&upstream, &api_path, ctx, &state.metrics, request).await?;
+    let mut response = forward::forward(&upstream, &api_path, ctx, &state.metrics, request).await?;
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
     if response.status() != StatusCode::UNAUTHORIZED {
         return Ok(response);
     }

@@ -1,23 +1,25 @@
 //! Stage `authenticate`: the client's credentials on an API request become the Manager's bearer
-//! token. Basic credentials find the user's session (one SSO login per user, not per request);
-//! a gateway token (from the gateway's SSO endpoint) finds its login.
+//! token. Basic credentials find the user's session (one SSO login per user, not per request); a
+//! gateway token, from the gateway's SSO endpoint or its session cookie, finds its login.
 //!
-//! Reads the Authorization header of requests under `/ovirt-engine/api`; replaces it with
-//! `Bearer <upstream token>` and records the user in the context. Short-circuits with 401 for
-//! malformed, refused or unknown credentials and 503 when the Manager's SSO cannot log the user
-//! in. Bearer tokens the gateway did not sign pass only with `auth.bearer_passthrough`; cookies and
-//! requests without credentials pass untouched (see `auth.rs`).
+//! Reads the Authorization header, the gateway's cookie and `Prefer` of requests under
+//! `/ovirt-engine/api`; sets `Authorization: Bearer <upstream token>`, removes the session
+//! elements of `Prefer` and the gateway's cookie, records the user in the context, and returns the
+//! cookie to set when the client asked for a persistent session. Short-circuits with 401 for
+//! missing, malformed, refused or unknown credentials and 503 when the Manager's SSO cannot log
+//! the user in. Bearer tokens the gateway did not sign pass only with `auth.bearer_passthrough`.
+
+use std::sync::Arc;
 
 use http::Request;
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, HeaderValue};
 
 use super::context::RequestContext;
 use crate::api_path::{ApiPath, EngineArea};
+use crate::auth::persistent::{self, Prefer};
 use crate::auth::{Authenticator, BasicCredentials};
 use crate::body::GatewayBody;
 use crate::fault::Fault;
-use std::sync::Arc;
-
 use crate::upstream::Upstream;
 
 /// Who the request was authenticated as, for what `pipeline::run` does when the Manager refuses
@@ -37,19 +39,56 @@ pub async fn authenticate(
     api_path: &ApiPath,
     ctx: &mut RequestContext,
     request: &mut Request<GatewayBody>,
-) -> Result<Identity, Fault> {
+) -> Result<(Identity, Option<HeaderValue>), Fault> {
     if !matches!(api_path.area, EngineArea::Api(_)) {
-        return Ok(Identity::Untouched);
+        return Ok((Identity::Untouched, None));
+    }
+    let prefer = Prefer::take(request.headers_mut());
+    if let Some(cookie) = persistent::take_cookie(request.headers_mut()) {
+        if prefer.persistent && !prefer.new_auth {
+            if let Some(identity) = by_token(auth, upstream, ctx, request, &cookie).await? {
+                return Ok((identity, None));
+            }
+        } else {
+            // As the engine: a request without persistent-auth ends the session.
+            auth.log_out(&cookie).await;
+        }
     }
     let Some(value) = request.headers().get(AUTHORIZATION) else {
-        return Ok(Identity::Untouched);
+        auth.failed("missing");
+        return Err(Fault::Unauthorized {
+            detail: "Credentials are required: Basic user@profile:password, or a token from /ovirt-engine/sso/oauth/token".into(),
+        });
     };
+    let cookie_path = format!("{}/ovirt-engine/api", api_path.public_prefix);
     if let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer")) {
-        return bearer(auth, upstream, ctx, request, token.trim().to_owned()).await;
+        let token = token.trim().to_owned();
+        return match by_token(auth, upstream, ctx, request, &token).await? {
+            Some(identity) => {
+                let cookie = prefer
+                    .persistent
+                    .then(|| persistent::set_cookie(&token, &cookie_path, ctx.tls))
+                    .flatten();
+                Ok((identity, cookie))
+            }
+            None if auth.bearer_passthrough() => Ok((Identity::Untouched, None)),
+            None => {
+                auth.failed("unknown_token");
+                Err(Fault::Unauthorized {
+                    detail: "The token was not issued by this gateway, has expired or was logged out; log in again"
+                        .into(),
+                })
+            }
+        };
     }
     let credentials = match BasicCredentials::of_header(value) {
         Ok(Some(credentials)) => credentials,
-        Ok(None) => return Ok(Identity::Untouched),
+        Ok(None) => {
+            auth.failed("malformed");
+            return Err(Fault::Unauthorized {
+                detail: "Unsupported authorization scheme: use Basic or Bearer".into(),
+            });
+        }
         Err(fault) => {
             auth.failed("malformed");
             return Err(fault);
@@ -60,25 +99,26 @@ pub async fn authenticate(
     request
         .headers_mut()
         .insert(AUTHORIZATION, session.token.bearer());
-    Ok(Identity::Basic(credentials))
+    let cookie = if prefer.persistent {
+        let token = auth.persistent_login(upstream, &credentials).await?;
+        persistent::set_cookie(&token, &cookie_path, ctx.tls)
+    } else {
+        None
+    };
+    Ok((Identity::Basic(credentials), cookie))
 }
 
-async fn bearer(
+/// The identity of a gateway token, with the request set up for its Manager; `None` when the
+/// token is not one of this gateway's live logins.
+async fn by_token(
     auth: &Authenticator,
     upstream: &Upstream,
     ctx: &mut RequestContext,
     request: &mut Request<GatewayBody>,
-    token: String,
-) -> Result<Identity, Fault> {
-    let Some((claims, login)) = auth.login_of(&token).await else {
-        if auth.bearer_passthrough() {
-            return Ok(Identity::Untouched);
-        }
-        auth.failed("unknown_token");
-        return Err(Fault::Unauthorized {
-            detail: "The token was not issued by this gateway, has expired or was logged out; log in again"
-                .into(),
-        });
+    token: &str,
+) -> Result<Option<Identity>, Fault> {
+    let Some((claims, login)) = auth.login_of(token).await else {
+        return Ok(None);
     };
     ctx.user = Some(claims.sub.clone());
     let Some(upstream_token) = login.token_for(upstream.name()) else {
@@ -93,7 +133,7 @@ async fn bearer(
     request
         .headers_mut()
         .insert(AUTHORIZATION, upstream_token.bearer());
-    Ok(Identity::Token {
+    Ok(Some(Identity::Token {
         sid: claims.sid.clone(),
-    })
+    }))
 }

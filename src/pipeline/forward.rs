@@ -64,5 +64,6 @@ pub async fn forward(
     }
     let mut response = upstream.send(Request::from_parts(parts, body), metrics).await?;
     strip_hop_by_hop(response.headers_mut());
+    crate::auth::persistent::drop_manager_cookies(response.headers_mut());
     Ok(response)
 }

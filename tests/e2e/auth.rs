@@ -402,3 +402,93 @@ async fn evicted_session_is_revoked() {
     })
     .await;
 }
+
+/// A GET through the gateway with the given headers.
+async fn get_with(gateway: &Running, path: &str, headers: &[(&str, &str)]) -> (StatusCode, http::HeaderMap) {
+    let mut request = http::Request::get(format!("http://{}/ovirt-engine/api{path}", gateway.public_addr()));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (status, headers, _) = send(request.body(GatewayBody::empty()).unwrap()).await;
+    (status, headers)
+}
+
+/// `Prefer: persistent-auth` gets the gateway's own HttpOnly cookie on the API path, never the
+/// Manager's JSESSIONID; the cookie then stands for the credentials.
+#[tokio::test]
+async fn persistent_auth_gets_the_gateway_cookie() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let credentials = basic("user0@internal", "password0");
+    let (status, headers) = get_with(
+        &gateway,
+        "",
+        &[("authorization", &credentials), ("prefer", "persistent-auth")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let cookies: Vec<&str> = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let (pair, attributes) = cookies[0].split_once(';').unwrap();
+    assert!(pair.starts_with("OVIRT_GATEWAY_SESSION="), "{pair}");
+    assert_eq!(attributes, " Path=/ovirt-engine/api; HttpOnly");
+    let logins = sim_stats(&sim).await["sso_logins"].clone();
+    let (status, _) = get_with(
+        &gateway,
+        "/vms",
+        &[("cookie", pair), ("prefer", "persistent-auth")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sim_stats(&sim).await["sso_logins"], logins);
+    assert_eq!(sim_stats(&sim).await["active_sessions"], 0);
+}
+
+/// The cookie without `Prefer: persistent-auth` ends the session, as on the engine.
+#[tokio::test]
+async fn cookie_without_prefer_ends_the_session() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let credentials = basic("user0@internal", "password0");
+    let (_, headers) = get_with(
+        &gateway,
+        "",
+        &[("authorization", &credentials), ("prefer", "persistent-auth")],
+    )
+    .await;
+    let cookie = headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    get_with(
+        &gateway,
+        "",
+        &[("cookie", &cookie), ("authorization", &credentials)],
+    )
+    .await;
+    let (status, _) = get_with(
+        &gateway,
+        "",
+        &[("cookie", &cookie), ("prefer", "persistent-auth")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// No credentials at all: 401 with the engine's challenge, from the gateway.
+#[tokio::test]
+async fn no_credentials_is_401() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let (status, headers) = get_with(&gateway, "/vms", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["www-authenticate"], "Basic realm=\"RESTAPI\"");
+    assert_eq!(sim_stats(&sim).await["api_requests"], 0);
+}

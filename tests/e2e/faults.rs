@@ -61,13 +61,16 @@ async fn oversized_head_is_431_fault() {
     let upstream = TestUpstream::start("engine").await;
     let gateway = gateway_for(&upstream, "max_header_bytes = 2048").await;
     let addr = gateway.public_addr();
-    let base = "GET /ovirt-engine/api HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nx-pad: \r\n\r\n";
+    let base = format!(
+        "GET /ovirt-engine/api HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nAuthorization: {SECRET_BEARER}\r\nx-pad: \r\n\r\n"
+    );
     // The gateway counts the line as method + URI + 12 and each header as name + value + 4.
     let fixed = "GET".len()
         + "/ovirt-engine/api".len()
         + 12
         + ("host".len() + 2 + 4)
         + ("connection".len() + 5 + 4)
+        + ("authorization".len() + SECRET_BEARER.len() + 4)
         + ("x-pad".len() + 4);
     let at_limit = base.replace("x-pad: ", &format!("x-pad: {}", "p".repeat(2048 - fixed)));
     let response = raw_exchange(addr, at_limit.as_bytes()).await;

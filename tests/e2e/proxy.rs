@@ -124,7 +124,7 @@ async fn headers_are_forwarded_and_hop_by_hop_stripped() {
         ("version", "4"),
         ("filter", "true"),
         ("all-content", "true"),
-        ("prefer", "persistent-auth"),
+        ("prefer", "return=minimal"),
         ("accept-language", "fr-FR"),
         ("session-ttl", "30"),
         ("expect", "201-created"),
@@ -187,7 +187,7 @@ async fn expect_100_continue() {
         .unwrap();
     let body = vec![b'b'; 2 * 1024 * 1024];
     let head = format!(
-        "POST /ovirt-engine/api/vms HTTP/1.1\r\nHost: gw\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        "POST /ovirt-engine/api/vms HTTP/1.1\r\nHost: gw\r\nAuthorization: {SECRET_BEARER}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();

@@ -39,6 +39,7 @@ async fn status_and_version(tls: rustls::ClientConfig, port: u16, offer_h2: bool
     };
     let client: Client<_, GatewayBody> = Client::builder(TokioExecutor::new()).build(connector);
     let request = http::Request::get(format!("https://localhost:{port}/ovirt-engine/api/vms"))
+        .header("authorization", SECRET_BEARER)
         .body(GatewayBody::empty())
         .unwrap();
     let response = client.request(request).await.unwrap();
@@ -144,6 +145,7 @@ async fn certificate_reload_keeps_open_connections() {
 
     let request = http::Request::get("/ovirt-engine/api")
         .header("host", "localhost")
+        .header("authorization", SECRET_BEARER)
         .body(GatewayBody::empty())
         .unwrap();
     let response = open.send_request(request).await.unwrap();
