@@ -19,8 +19,7 @@
 //! `Prefer: persistent-auth` gets the gateway's own cookie (`persistent.rs`) for a login; the
 //! Manager's JSESSIONID never reaches a client. A request without any credentials is a 401.
 //!
-//! Not yet here (issue 4): per-user session caps; resending a request with a small body after a
-//! re-login (only body-less requests are resent); the upstream user id in the principal.
+//! Not yet here (issue 4): per-user session caps; the upstream user id in the principal.
 
 pub mod persistent;
 pub mod sso_client;
@@ -410,6 +409,11 @@ impl Authenticator {
         self.logins.invalidate(sid).await;
     }
 
+    /// The largest body kept for a resend after a fresh login (`auth.resend_body_bytes`).
+    pub fn resend_body_bytes(&self) -> u64 {
+        self.config.resend_body_bytes
+    }
+
     /// Whether Bearer tokens the gateway did not sign go to the Manager as they are.
     pub fn bearer_passthrough(&self) -> bool {
         self.config.bearer_passthrough
@@ -552,6 +556,7 @@ mod tests {
                 failure_cache: std::time::Duration::from_secs(1),
                 token_key: None,
                 bearer_passthrough: false,
+                resend_body_bytes: 0,
             },
             Arc::new(Metrics::new()),
         )

@@ -81,6 +81,9 @@ pub struct AuthConfig {
     pub token_key: Option<Secret>,
     /// Forward Bearer tokens the gateway did not issue as they are (the Manager's own tokens).
     pub bearer_passthrough: bool,
+    /// Bodies up to this size, of requests made with Basic credentials, are kept so that the
+    /// request can be resent after a fresh login when the Manager refused the session's token.
+    pub resend_body_bytes: u64,
 }
 
 #[derive(Debug, Clone)]

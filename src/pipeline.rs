@@ -23,7 +23,10 @@ pub use context::RequestContext;
 
 use crate::auth::Authenticator;
 use crate::auth::sso_endpoint::{self, Endpoint};
-use crate::body::{BodyEnd, GatewayBody, ObservedBody};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+
+use crate::body::{BodyEnd, BodyTooLarge, GatewayBody, ObservedBody, caused_by};
 use crate::config::Limits;
 use crate::fault::{Blame, Fault};
 use crate::metrics::{Metrics, NO_MANAGER, method_label, status_class};
@@ -96,9 +99,10 @@ async fn run(
     // authenticate once the Manager is known: sessions and upstream tokens are per Manager.
     let (identity, set_cookie) =
         authenticate::authenticate(&state.auth, &upstream, &api_path, ctx, &mut request).await?;
-    let replay = match identity {
-        Identity::Basic(_) => crate::upstream::replay_copy(&request),
-        _ => None,
+    // Basic requests keep what a resend after a fresh login needs: the head, and small bodies.
+    let (request, replay) = match identity {
+        Identity::Basic(_) => keep_for_resend(request, state.auth.resend_body_bytes()).await?,
+        _ => (request, None),
     };
     // forward last: only what passed every stage above reaches the Manager.
     let mut response = forward::forward(&upstream, &api_path, ctx, &state.metrics, request).await?;
@@ -110,15 +114,15 @@ async fn run(
     }
     // A 401 to an upstream token means the Manager forgot it (restart, expiry).
     match identity {
-        // Basic: drop the session, log in again and resend once, when the request can be resent
-        // (no body, idempotent).
+        // Basic: drop the session, log in again and resend once, when the request was kept. The
+        // Manager refused the token before acting, so even a POST is safe to resend.
         Identity::Basic(credentials) => {
             state.auth.forget(&upstream, &credentials).await;
-            let Some(copy) = replay else {
+            let Some((head, body)) = replay else {
                 return Ok(response);
             };
             let session = state.auth.session(&upstream, &credentials).await?;
-            let mut copy = copy.map(|()| GatewayBody::empty());
+            let mut copy = head.map(|()| GatewayBody::full(body));
             copy.headers_mut().insert(AUTHORIZATION, session.token.bearer());
             forward::forward(&upstream, &api_path, ctx, &state.metrics, copy).await
         }
@@ -130,6 +134,39 @@ async fn run(
         }
         Identity::Untouched => Ok(response),
     }
+}
+
+/// The request, and a copy of it to resend: its head and its body, read now when it has one of at
+/// most `limit` bytes (declared by Content-Length). Larger or unsized bodies stream and are not kept.
+async fn keep_for_resend(
+    request: Request<GatewayBody>,
+    limit: u64,
+) -> Result<(Request<GatewayBody>, Option<(Request<()>, Bytes)>), Fault> {
+    use http_body::Body;
+    let size = request.body().size_hint();
+    if !request.body().is_end_stream() && size.upper().is_none_or(|upper| upper > limit) {
+        return Ok((request, None));
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|error| match caused_by::<BodyTooLarge>(&*error) {
+            Some(too_large) => Fault::BodyTooLarge {
+                limit: too_large.limit,
+            },
+            None => Fault::BadRequest {
+                detail: format!("reading the request body: {error}"),
+            },
+        })?;
+    let bytes = bytes.to_bytes();
+    let mut head = Request::new(());
+    *head.method_mut() = parts.method.clone();
+    *head.uri_mut() = parts.uri.clone();
+    *head.version_mut() = parts.version;
+    *head.headers_mut() = parts.headers.clone();
+    let request = Request::from_parts(parts, GatewayBody::full(bytes.clone()));
+    Ok((request, Some((head, bytes))))
 }
 
 /// Wraps the response body so that the access log and the request metrics are written when the

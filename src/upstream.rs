@@ -274,9 +274,9 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// A copy of a request's head, when the request may be sent again (the one connect retry, the
-/// resend after a fresh login): GET, HEAD or OPTIONS with no body.
-pub fn replay_copy(request: &Request<GatewayBody>) -> Option<Request<()>> {
+/// A copy of a request's head for the one connect retry, when the request may be retried at all:
+/// GET, HEAD or OPTIONS with no body.
+fn replay_copy(request: &Request<GatewayBody>) -> Option<Request<()>> {
     use http_body::Body;
     let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe || !request.body().is_end_stream() {

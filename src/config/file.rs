@@ -26,6 +26,7 @@ pub struct FileAuth {
     pub max_sessions: Option<u64>,
     pub failure_cache: Option<String>,
     pub token_key: Option<FileSecret>,
+    pub resend_body_bytes: Option<u64>,
     #[serde(default)]
     pub bearer_passthrough: bool,
 }

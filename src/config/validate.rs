@@ -32,6 +32,7 @@ const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 const DEFAULT_MAX_SESSIONS: u64 = 10_000;
 const DEFAULT_FAILURE_CACHE: Duration = Duration::from_secs(10);
+const DEFAULT_RESEND_BODY_BYTES: u64 = 1024 * 1024;
 
 /// The engine's API path, which every Manager URL must end with.
 const API_SUFFIX: &str = "/ovirt-engine/api";
@@ -254,6 +255,7 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
         ),
         token_key,
         bearer_passthrough: file.auth.bearer_passthrough,
+        resend_body_bytes: file.auth.resend_body_bytes.unwrap_or(DEFAULT_RESEND_BODY_BYTES),
     };
     let managers = validate_managers(&mut problems, file.manager, base);
     match listen {

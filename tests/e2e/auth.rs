@@ -492,3 +492,35 @@ async fn no_credentials_is_401() {
     assert_eq!(headers["www-authenticate"], "Basic realm=\"RESTAPI\"");
     assert_eq!(sim_stats(&sim).await["api_requests"], 0);
 }
+
+/// After the Manager forgets every token, a Basic POST with a small body (adding a VM) is resent
+/// after one fresh login and succeeds.
+#[tokio::test]
+async fn small_post_is_resent_after_a_fresh_login() {
+    let sim = sim::start(SimOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let gateway = gateway_before(&sim).await;
+    let credentials = basic("admin@internal", "admin");
+    assert_eq!(get_as(&gateway, "", &credentials).await.0, StatusCode::OK);
+    let origin = sim.api_url().replace("/ovirt-engine/api", "");
+    send(
+        http::Request::post(format!("{origin}/sim/revoke-all"))
+            .body(GatewayBody::empty())
+            .unwrap(),
+    )
+    .await;
+    let add = http::Request::post(format!("http://{}/ovirt-engine/api/vms", gateway.public_addr()))
+        .header("authorization", &credentials)
+        .header("content-type", "application/xml")
+        .body(full(
+            "<vm><name>resent</name><cluster><name>cluster-1</name></cluster></vm>",
+        ))
+        .unwrap();
+    let (status, _, body) = send(add).await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(sim_stats(&sim).await["sso_logins"], 2);
+}
