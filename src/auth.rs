@@ -19,7 +19,9 @@
 //! `Prefer: persistent-auth` gets the gateway's own cookie (`persistent.rs`) for a login; the
 //! Manager's JSESSIONID never reaches a client. A request without any credentials is a 401.
 //!
-//! Not yet here (issue 4): per-user session caps; the upstream user id in the principal.
+//! A user holds at most `auth.max_logins_per_user` logins; the oldest makes room.
+//!
+//! Not yet here (issue 4): the upstream user id in the principal.
 
 pub mod persistent;
 pub mod sso_client;
@@ -27,9 +29,11 @@ pub mod sso_endpoint;
 pub mod sso_wire;
 pub mod tokens;
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -136,6 +140,8 @@ pub struct Authenticator {
     /// Claims of gateway tokens already verified, by HMAC of the token: an Ed25519 verification
     /// costs more than the rest of the request path, and clients send the same token for hours.
     verified: Cache<SessionKey, Arc<Claims>>,
+    /// The open logins of each user, oldest first, for `auth.max_logins_per_user`.
+    logins_by_user: Arc<Mutex<HashMap<String, VecDeque<String>>>>,
     keys: TokenKeys,
     config: AuthConfig,
     metrics: Arc<Metrics>,
@@ -179,12 +185,22 @@ impl Authenticator {
             .time_to_live(config.failure_cache)
             .build();
         let (gauge, revoking) = (metrics.sessions.clone(), metrics.clone());
+        let logins_by_user: Arc<Mutex<HashMap<String, VecDeque<String>>>> = Arc::default();
+        let by_user = logins_by_user.clone();
         let logins = Cache::builder()
             .max_capacity(config.max_sessions)
             .time_to_idle(config.session_idle)
             .time_to_live(config.session_lifetime)
-            .eviction_listener(move |_sid, login: Arc<Login>, cause| {
+            .eviction_listener(move |sid: Arc<String>, login: Arc<Login>, cause| {
                 gauge.dec();
+                let mut by_user = by_user.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(open) = by_user.get_mut(&login.user) {
+                    open.retain(|s| *s != *sid);
+                    if open.is_empty() {
+                        by_user.remove(&login.user);
+                    }
+                }
+                drop(by_user);
                 // An explicit logout revokes on its own request; everything else here.
                 if cause != moka::notification::RemovalCause::Explicit {
                     let metrics = revoking.clone();
@@ -202,6 +218,7 @@ impl Authenticator {
             refusals,
             logins,
             verified,
+            logins_by_user,
             keys,
             config: config.clone(),
             metrics,
@@ -337,8 +354,24 @@ impl Authenticator {
             exp: now + self.config.session_lifetime.as_secs(),
         };
         self.metrics.sessions.inc();
-        self.logins.insert(sid, login).await;
+        self.logins.insert(sid.clone(), login).await;
         self.logins.run_pending_tasks().await;
+        let oldest = {
+            let mut by_user = self.logins_by_user.lock().unwrap_or_else(|p| p.into_inner());
+            let open = by_user.entry(user.to_owned()).or_default();
+            open.push_back(sid);
+            if open.len() > self.config.max_logins_per_user {
+                open.pop_front()
+            } else {
+                None
+            }
+        };
+        // The user's oldest login makes room: ended and revoked as a logout would be.
+        if let Some(oldest) = oldest
+            && let Some(login) = self.logins.remove(&oldest).await
+        {
+            revoke_all(&login, &self.metrics).await;
+        }
         Ok((self.keys.issue(&claims), (claims.exp * 1000) as i64))
     }
 
@@ -553,6 +586,7 @@ mod tests {
                 session_idle: std::time::Duration::from_secs(60),
                 session_lifetime: std::time::Duration::from_secs(60),
                 max_sessions: 10,
+                max_logins_per_user: 10,
                 failure_cache: std::time::Duration::from_secs(1),
                 token_key: None,
                 bearer_passthrough: false,

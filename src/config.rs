@@ -74,6 +74,8 @@ pub struct AuthConfig {
     pub session_lifetime: Duration,
     /// Most sessions held at once; the least recently used go first.
     pub max_sessions: u64,
+    /// Most logins (SSO endpoint, persistent sessions) one user holds; the oldest goes first.
+    pub max_logins_per_user: usize,
     /// How long a refused login is remembered, so that the same wrong password is refused
     /// without asking the Manager again.
     pub failure_cache: Duration,

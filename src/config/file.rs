@@ -24,6 +24,7 @@ pub struct FileAuth {
     pub session_idle: Option<String>,
     pub session_lifetime: Option<String>,
     pub max_sessions: Option<u64>,
+    pub max_logins_per_user: Option<u64>,
     pub failure_cache: Option<String>,
     pub token_key: Option<FileSecret>,
     pub resend_body_bytes: Option<u64>,

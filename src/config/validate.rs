@@ -31,6 +31,7 @@ const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
 const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 const DEFAULT_MAX_SESSIONS: u64 = 10_000;
+const DEFAULT_MAX_LOGINS_PER_USER: u64 = 100;
 const DEFAULT_FAILURE_CACHE: Duration = Duration::from_secs(10);
 const DEFAULT_RESEND_BODY_BYTES: u64 = 1024 * 1024;
 
@@ -248,6 +249,12 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
             DEFAULT_MAX_SESSIONS,
             10_000_000,
         ),
+        max_logins_per_user: problems.count(
+            "auth.max_logins_per_user",
+            file.auth.max_logins_per_user,
+            DEFAULT_MAX_LOGINS_PER_USER,
+            1_000_000,
+        ) as usize,
         failure_cache: problems.duration(
             "auth.failure_cache",
             file.auth.failure_cache.as_deref(),

@@ -524,3 +524,28 @@ async fn small_post_is_resent_after_a_fresh_login() {
     assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
     assert_eq!(sim_stats(&sim).await["sso_logins"], 2);
 }
+
+/// Beyond `max_logins_per_user`, a user's oldest login ends: its gateway token stops working and
+/// its Manager token is revoked; the newer logins keep working.
+#[tokio::test]
+async fn oldest_login_of_a_user_makes_room() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let text = gateway_text(&manager("sim", &sim.api_url(), "")) + "\n[auth]\nmax_logins_per_user = 2\n";
+    let gateway = start_gateway(&text).await;
+    let mut bearers = Vec::new();
+    for _ in 0..3 {
+        let (_, answer) = gateway_grant(&gateway, "user0@internal", "password0").await;
+        bearers.push(format!("Bearer {}", answer["access_token"].as_str().unwrap()));
+    }
+    let stats = sim_stats(&sim).await;
+    assert_eq!(
+        (stats["active_tokens"].clone(), stats["revoked_tokens"].clone()),
+        (2.into(), 1.into())
+    );
+    assert_eq!(
+        get_as(&gateway, "/vms", &bearers[0]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(get_as(&gateway, "/vms", &bearers[1]).await.0, StatusCode::OK);
+    assert_eq!(get_as(&gateway, "/vms", &bearers[2]).await.0, StatusCode::OK);
+}
