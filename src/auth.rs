@@ -19,9 +19,10 @@
 //! `Prefer: persistent-auth` gets the gateway's own cookie (`persistent.rs`) for a login; the
 //! Manager's JSESSIONID never reaches a client. A request without any credentials is a 401.
 //!
-//! A user holds at most `auth.max_logins_per_user` logins; the oldest makes room.
-//!
-//! Not yet here (issue 4): the upstream user id in the principal.
+//! A user holds at most `auth.max_logins_per_user` logins; the oldest makes room. Each session
+//! and login learns the user's id at its Manager once (`authenticated_user` of the API root): the
+//! request's [`Principal`] carries it for the later stages and the access log. Groups join it with
+//! the policy work.
 
 pub mod persistent;
 pub mod sso_client;
@@ -45,7 +46,7 @@ use crate::config::AuthConfig;
 use crate::fault::Fault;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
-use sso_client::{LoginError, UpstreamToken, password_grant};
+use sso_client::{LoginError, UpstreamToken, authenticated_user, password_grant};
 use tokens::{Claims, TokenKeys};
 
 /// A session's cache key: HMAC-SHA256 of the Manager, the user and the password.
@@ -56,8 +57,26 @@ pub struct Session {
     /// `user@profile`, as the client sent it.
     pub user: String,
     pub token: UpstreamToken,
+    /// The user's id at the Manager.
+    pub user_id: Option<String>,
     /// The Manager that issued the token, to revoke it there when the session ends.
     upstream: Arc<Upstream>,
+}
+
+/// Who a request is from, for the later stages and the access log: `user@profile` and, when the
+/// Manager said, the user's id there (learned once per session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: String,
+    pub upstream_user_id: Option<String>,
+}
+
+/// A Manager's token of a login, and the user's id there.
+#[derive(Clone)]
+pub struct ManagerToken {
+    upstream: Arc<Upstream>,
+    pub token: UpstreamToken,
+    pub user_id: Option<String>,
 }
 
 /// Credentials from an `Authorization: Basic` header, for the life of one request.
@@ -109,15 +128,12 @@ impl BasicCredentials {
 /// A login at the gateway's SSO endpoint: the user and their token at each Manager it covers.
 pub struct Login {
     pub user: String,
-    tokens: Vec<(Arc<Upstream>, UpstreamToken)>,
+    tokens: Vec<ManagerToken>,
 }
 
 impl Login {
-    pub fn token_for(&self, manager: &str) -> Option<&UpstreamToken> {
-        self.tokens
-            .iter()
-            .find(|(upstream, _)| upstream.name() == manager)
-            .map(|(_, token)| token)
+    pub fn token_for(&self, manager: &str) -> Option<&ManagerToken> {
+        self.tokens.iter().find(|t| t.upstream.name() == manager)
     }
 }
 
@@ -266,11 +282,13 @@ impl Authenticator {
                 .with_label_values(&[upstream.name(), result])
                 .inc();
             let token = outcome?;
+            let user_id = authenticated_user(upstream, &self.metrics, &token).await;
             self.metrics.sessions.inc();
             fresh.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok::<_, LoginError>(Arc::new(Session {
                 user: credentials.user.clone(),
                 token,
+                user_id,
                 upstream: upstream.clone(),
             }))
         };
@@ -321,14 +339,20 @@ impl Authenticator {
         let outcomes = futures_util::future::join_all(upstreams.iter().map(|upstream| async move {
             let outcome = password_grant(upstream, &self.metrics, user, password).await;
             self.count_login(upstream, &outcome);
-            outcome.map(|token| (upstream.clone(), token))
+            let token = outcome?;
+            let user_id = authenticated_user(upstream, &self.metrics, &token).await;
+            Ok::<_, LoginError>(ManagerToken {
+                upstream: upstream.clone(),
+                token,
+                user_id,
+            })
         }))
         .await;
         let mut tokens = Vec::new();
         let mut failure = None;
         for outcome in outcomes {
             match outcome {
-                Ok(pair) => tokens.push(pair),
+                Ok(token) => tokens.push(token),
                 Err(LoginError::Refused(message)) => failure = Some(LoginFailure::Refused(message)),
                 Err(LoginError::Unavailable(cause)) if failure.is_none() => {
                     failure = Some(LoginFailure::Unavailable(cause));
@@ -474,7 +498,7 @@ impl Authenticator {
             .map(|(_, session)| (session.upstream.clone(), session.token.clone()))
             .collect();
         for (_, login) in self.logins.iter() {
-            tokens.extend(login.tokens.iter().cloned());
+            tokens.extend(login.tokens.iter().map(|t| (t.upstream.clone(), t.token.clone())));
         }
         let count = tokens.len();
         let revocations = tokens
@@ -511,7 +535,7 @@ async fn revoke_all(login: &Login, metrics: &Metrics) {
         login
             .tokens
             .iter()
-            .map(|(upstream, token)| sso_client::revoke(upstream, metrics, token)),
+            .map(|t| sso_client::revoke(&t.upstream, metrics, &t.token)),
     )
     .await;
 }

@@ -21,8 +21,8 @@ use hyper::body::Incoming;
 
 pub use context::RequestContext;
 
-use crate::auth::Authenticator;
 use crate::auth::sso_endpoint::{self, Endpoint};
+use crate::auth::{Authenticator, Principal};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
@@ -91,7 +91,10 @@ async fn run(
             .map(|i| state.upstreams[i].clone())
             .collect();
         let (response, user) = sso_endpoint::answer(endpoint, &state.auth, &covered, request).await;
-        ctx.user = user;
+        ctx.principal = user.map(|user| Principal {
+            user,
+            upstream_user_id: None,
+        });
         return Ok(response);
     }
     let (upstream, api_path) = route::route(&state.router, &state.upstreams, ctx, &request)?;
@@ -227,6 +230,11 @@ fn access_log(
         complete = end == BodyEnd::Complete,
         duration_ms = format_args!("{millis:.3}"),
         manager = ctx.manager.as_deref().unwrap_or("-"),
-        user = ctx.user.as_deref().unwrap_or("-"),
+        user = ctx.principal.as_ref().map_or("-", |p| p.user.as_str()),
+        upstream_user_id = ctx
+            .principal
+            .as_ref()
+            .and_then(|p| p.upstream_user_id.as_deref())
+            .unwrap_or("-"),
     );
 }

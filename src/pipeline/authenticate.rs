@@ -17,7 +17,7 @@ use http::header::{AUTHORIZATION, HeaderValue};
 use super::context::RequestContext;
 use crate::api_path::{ApiPath, EngineArea};
 use crate::auth::persistent::{self, Prefer};
-use crate::auth::{Authenticator, BasicCredentials};
+use crate::auth::{Authenticator, BasicCredentials, Principal};
 use crate::body::GatewayBody;
 use crate::fault::Fault;
 use crate::upstream::Upstream;
@@ -94,8 +94,16 @@ pub async fn authenticate(
             return Err(fault);
         }
     };
-    ctx.user = Some(credentials.user.clone());
+    // Named before the login, so that a refused one is logged with the user it was for.
+    ctx.principal = Some(Principal {
+        user: credentials.user.clone(),
+        upstream_user_id: None,
+    });
     let session = auth.session(upstream, &credentials).await?;
+    ctx.principal = Some(Principal {
+        user: session.user.clone(),
+        upstream_user_id: session.user_id.clone(),
+    });
     request
         .headers_mut()
         .insert(AUTHORIZATION, session.token.bearer());
@@ -120,7 +128,6 @@ async fn by_token(
     let Some((claims, login)) = auth.login_of(token).await else {
         return Ok(None);
     };
-    ctx.user = Some(claims.sub.clone());
     let Some(upstream_token) = login.token_for(upstream.name()) else {
         auth.failed("unknown_token");
         return Err(Fault::Unauthorized {
@@ -132,7 +139,11 @@ async fn by_token(
     };
     request
         .headers_mut()
-        .insert(AUTHORIZATION, upstream_token.bearer());
+        .insert(AUTHORIZATION, upstream_token.token.bearer());
+    ctx.principal = Some(Principal {
+        user: claims.sub.clone(),
+        upstream_user_id: upstream_token.user_id.clone(),
+    });
     Ok(Some(Identity::Token {
         sid: claims.sid.clone(),
     }))

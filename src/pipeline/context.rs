@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::{Method, Request};
 use tokio::time::Instant;
 
+use crate::auth::Principal;
 use crate::fault::Representation;
 use crate::server::ConnInfo;
 
@@ -28,8 +29,8 @@ pub struct RequestContext {
     pub host: Option<String>,
     /// The name of the Manager, once routed.
     pub manager: Option<String>,
-    /// `user@profile` of Basic credentials, once authenticated (never the password).
-    pub user: Option<String>,
+    /// Who the request is from, once authenticated (never a password or token).
+    pub principal: Option<Principal>,
     /// Request body bytes received so far; updated while the body streams.
     pub bytes_in: Arc<AtomicU64>,
 }
@@ -54,7 +55,7 @@ impl RequestContext {
             repr: Representation::of_request(request.headers(), uri.query()),
             host,
             manager: None,
-            user: None,
+            principal: None,
             bytes_in: Arc::new(AtomicU64::new(0)),
         }
     }

@@ -549,3 +549,23 @@ async fn oldest_login_of_a_user_makes_room() {
     assert_eq!(get_as(&gateway, "/vms", &bearers[1]).await.0, StatusCode::OK);
     assert_eq!(get_as(&gateway, "/vms", &bearers[2]).await.0, StatusCode::OK);
 }
+
+/// The principal carries the user's id at the Manager, learned once per session from the API
+/// root, and the access log names it.
+#[tokio::test]
+async fn principal_knows_the_upstream_user_id() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let credentials = basic("user0@internal", "password0");
+    let (_, _, root) = get_as(&gateway, "?accept=application/json", &credentials).await;
+    let root: Value = serde_json::from_str(&root).unwrap();
+    let id = root["authenticated_user"]["id"].as_str().unwrap();
+    get_as(&gateway, "/vms", &credentials).await;
+    let logs = captured_logs();
+    assert!(
+        logs.contains(&format!("upstream_user_id=\"{id}\"")),
+        "no access-log line names {id}:\n{logs}"
+    );
+    // One login and one root lookup for the session, then the two requests.
+    assert_eq!(sim_stats(&sim).await["api_requests"], 3);
+}
