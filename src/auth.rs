@@ -40,6 +40,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderValue;
 use moka::future::Cache;
+use moka::policy::EvictionPolicy;
 use ring::hmac;
 
 use crate::config::AuthConfig;
@@ -181,7 +182,11 @@ impl Authenticator {
         let rng = ring::rand::SystemRandom::new();
         let secret = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("the system random source works");
         let (gauge, revoking) = (metrics.sessions.clone(), metrics.clone());
+        // LRU, not moka's default TinyLFU: at capacity, a new login must push out the least
+        // recently used session, never be refused admission itself (its token would be revoked
+        // at once and the user would log in again on every request).
         let sessions = Cache::builder()
+            .eviction_policy(EvictionPolicy::lru())
             .max_capacity(config.max_sessions)
             .time_to_idle(config.session_idle)
             .time_to_live(config.session_lifetime)
@@ -204,6 +209,7 @@ impl Authenticator {
         let logins_by_user: Arc<Mutex<HashMap<String, VecDeque<String>>>> = Arc::default();
         let by_user = logins_by_user.clone();
         let logins = Cache::builder()
+            .eviction_policy(EvictionPolicy::lru())
             .max_capacity(config.max_sessions)
             .time_to_idle(config.session_idle)
             .time_to_live(config.session_lifetime)

@@ -387,7 +387,8 @@ async fn shutdown_revokes_upstream_tokens() {
     );
 }
 
-/// A session pushed out by `max_sessions` has its token revoked at the Manager.
+/// Beyond `max_sessions`, the least recently used session makes room and its token is revoked
+/// at the Manager; the newest is kept and needs no new login.
 #[tokio::test]
 async fn evicted_session_is_revoked() {
     let (sim, _dir) = simulator_with_users(3).await;
@@ -398,9 +399,13 @@ async fn evicted_session_is_revoked() {
         assert_eq!(get_as(&gateway, "/vms", &credentials).await.0, StatusCode::OK);
     }
     eventually(Duration::from_secs(10), async || {
-        sim_stats(&sim).await["revoked_tokens"].as_u64().unwrap() >= 2
+        sim_stats(&sim).await["revoked_tokens"].as_u64().unwrap() == 2
     })
     .await;
+    let logins = sim_stats(&sim).await["sso_logins"].clone();
+    let newest = basic("user2@internal", "password2");
+    assert_eq!(get_as(&gateway, "/vms", &newest).await.0, StatusCode::OK);
+    assert_eq!(sim_stats(&sim).await["sso_logins"], logins);
 }
 
 /// A GET through the gateway with the given headers.
