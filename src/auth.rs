@@ -94,38 +94,6 @@ impl fmt::Debug for BasicCredentials {
     }
 }
 
-impl BasicCredentials {
-    /// The credentials of an `Authorization` value when it is Basic (`None` for another scheme).
-    /// The engine checks the scheme with a prefix test (`startsWith("Basic")`), and so does this.
-    pub fn of_header(value: &HeaderValue) -> Result<Option<BasicCredentials>, Fault> {
-        let Some(encoded) = value.as_bytes().strip_prefix(b"Basic") else {
-            return Ok(None);
-        };
-        let malformed = || Fault::Unauthorized {
-            detail:
-                "The Authorization header is not valid Basic credentials (base64 of user@profile:password)"
-                    .into(),
-        };
-        let decoded = STANDARD
-            .decode(encoded.trim_ascii())
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(malformed)?;
-        let (user, password) = decoded.split_once(':').ok_or_else(malformed)?;
-        if !user.contains('@') {
-            return Err(Fault::Unauthorized {
-                detail: format!(
-                    "The user name '{user}' has no profile: write it as user@profile, e.g. admin@internal"
-                ),
-            });
-        }
-        Ok(Some(BasicCredentials {
-            user: user.to_owned(),
-            password: password.to_owned(),
-        }))
-    }
-}
-
 /// A login at the gateway's SSO endpoint: the user and their token at each Manager it covers.
 pub struct Login {
     pub user: String,
@@ -245,6 +213,40 @@ impl Authenticator {
             config: config.clone(),
             metrics,
         })
+    }
+
+    /// The credentials of an `Authorization` value when it is Basic (`None` for another scheme);
+    /// a malformed one, or a user name without `@profile`, is a 401 (and counted). The engine
+    /// checks the scheme with a prefix test (`startsWith("Basic")`), and so does this.
+    pub fn basic_credentials(&self, value: &HeaderValue) -> Result<Option<BasicCredentials>, Fault> {
+        let Some(encoded) = value.as_bytes().strip_prefix(b"Basic") else {
+            return Ok(None);
+        };
+        let malformed = || {
+            self.failed("malformed");
+            Fault::Unauthorized {
+                detail: "The Authorization header is not valid Basic credentials (base64 of user@profile:password)"
+                    .into(),
+            }
+        };
+        let decoded = STANDARD
+            .decode(encoded.trim_ascii())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(malformed)?;
+        let (user, password) = decoded.split_once(':').ok_or_else(malformed)?;
+        if !user.contains('@') {
+            self.failed("no_profile");
+            return Err(Fault::Unauthorized {
+                detail: format!(
+                    "The user name '{user}' has no profile: write it as user@profile, e.g. admin@internal"
+                ),
+            });
+        }
+        Ok(Some(BasicCredentials {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        }))
     }
 
     fn key(&self, manager: &str, credentials: &BasicCredentials) -> SessionKey {
@@ -560,58 +562,8 @@ fn session_id() -> String {
 mod tests {
     use super::*;
 
-    fn basic(raw: &str) -> HeaderValue {
-        HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(raw))).unwrap()
-    }
-
-    /// `user@profile:password` is Basic credentials; the password may contain colons.
-    #[test]
-    fn basic_credentials() {
-        let credentials = BasicCredentials::of_header(&basic("alice@internal:pa:ss"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(credentials.user, "alice@internal");
-        assert_eq!(credentials.password, "pa:ss");
-    }
-
-    /// Another scheme is not Basic and not an error here.
-    #[test]
-    fn bearer_is_not_basic() {
-        let value = HeaderValue::from_static("Bearer abc");
-        assert!(BasicCredentials::of_header(&value).unwrap().is_none());
-    }
-
-    /// Bad base64 and a missing colon are malformed credentials (401).
-    #[test]
-    fn malformed_basic() {
-        for value in [HeaderValue::from_static("Basic !!!"), basic("no-colon")] {
-            let fault = BasicCredentials::of_header(&value).err().unwrap();
-            assert_eq!(fault.status(), http::StatusCode::UNAUTHORIZED);
-        }
-    }
-
-    /// A user name without `@profile` is refused before any login, naming the problem.
-    #[test]
-    fn user_without_profile() {
-        let fault = BasicCredentials::of_header(&basic("admin:secret")).err().unwrap();
-        assert!(fault.to_string().contains("user@profile"), "{fault}");
-        assert!(!fault.to_string().contains("secret"));
-    }
-
-    /// The password never shows in Debug output.
-    #[test]
-    fn credentials_debug_hides_the_password() {
-        let credentials = BasicCredentials::of_header(&basic("a@b:hunter2"))
-            .unwrap()
-            .unwrap();
-        assert!(!format!("{credentials:?}").contains("hunter2"));
-    }
-
-    /// Session keys differ by Manager, user and password, and do not depend on where one part
-    /// ends and the next begins.
-    #[test]
-    fn session_keys_separate_their_parts() {
-        let auth = Authenticator::new(
+    fn authenticator() -> Authenticator {
+        Authenticator::new(
             &AuthConfig {
                 session_idle: std::time::Duration::from_secs(60),
                 session_lifetime: std::time::Duration::from_secs(60),
@@ -624,7 +576,66 @@ mod tests {
             },
             Arc::new(Metrics::new()),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    fn basic(raw: &str) -> HeaderValue {
+        HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(raw))).unwrap()
+    }
+
+    /// `user@profile:password` is Basic credentials; the password may contain colons.
+    #[test]
+    fn basic_credentials() {
+        let credentials = authenticator()
+            .basic_credentials(&basic("alice@internal:pa:ss"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(credentials.user, "alice@internal");
+        assert_eq!(credentials.password, "pa:ss");
+    }
+
+    /// Another scheme is not Basic and not an error here.
+    #[test]
+    fn bearer_is_not_basic() {
+        let value = HeaderValue::from_static("Bearer abc");
+        assert!(authenticator().basic_credentials(&value).unwrap().is_none());
+    }
+
+    /// Bad base64 and a missing colon are malformed credentials (401).
+    #[test]
+    fn malformed_basic() {
+        for value in [HeaderValue::from_static("Basic !!!"), basic("no-colon")] {
+            let fault = authenticator().basic_credentials(&value).err().unwrap();
+            assert_eq!(fault.status(), http::StatusCode::UNAUTHORIZED);
+        }
+    }
+
+    /// A user name without `@profile` is refused before any login, naming the problem.
+    #[test]
+    fn user_without_profile() {
+        let fault = authenticator()
+            .basic_credentials(&basic("admin:secret"))
+            .err()
+            .unwrap();
+        assert!(fault.to_string().contains("user@profile"), "{fault}");
+        assert!(!fault.to_string().contains("secret"));
+    }
+
+    /// The password never shows in Debug output.
+    #[test]
+    fn credentials_debug_hides_the_password() {
+        let credentials = authenticator()
+            .basic_credentials(&basic("a@b:hunter2"))
+            .unwrap()
+            .unwrap();
+        assert!(!format!("{credentials:?}").contains("hunter2"));
+    }
+
+    /// Session keys differ by Manager, user and password, and do not depend on where one part
+    /// ends and the next begins.
+    #[test]
+    fn session_keys_separate_their_parts() {
+        let auth = authenticator();
         let credentials = |user: &str, password: &str| BasicCredentials {
             user: user.into(),
             password: password.into(),

@@ -81,18 +81,11 @@ pub async fn authenticate(
             }
         };
     }
-    let credentials = match BasicCredentials::of_header(value) {
-        Ok(Some(credentials)) => credentials,
-        Ok(None) => {
-            auth.failed("malformed");
-            return Err(Fault::Unauthorized {
-                detail: "Unsupported authorization scheme: use Basic or Bearer".into(),
-            });
-        }
-        Err(fault) => {
-            auth.failed("malformed");
-            return Err(fault);
-        }
+    let Some(credentials) = auth.basic_credentials(value)? else {
+        auth.failed("malformed");
+        return Err(Fault::Unauthorized {
+            detail: "Unsupported authorization scheme: use Basic or Bearer".into(),
+        });
     };
     // Named before the login, so that a refused one is logged with the user it was for.
     ctx.principal = Some(Principal {
