@@ -280,15 +280,7 @@ impl Authenticator {
         let login = async {
             let outcome =
                 password_grant(upstream, &self.metrics, &credentials.user, &credentials.password).await;
-            let result = match &outcome {
-                Ok(_) => "ok",
-                Err(LoginError::Refused(_)) => "refused",
-                Err(LoginError::Unavailable(_)) => "error",
-            };
-            self.metrics
-                .sso_logins_total
-                .with_label_values(&[upstream.name(), result])
-                .inc();
+            self.count_login(upstream, &outcome);
             let token = outcome?;
             let user_id = authenticated_user(upstream, &self.metrics, &token).await;
             self.metrics.sessions.inc();

@@ -108,6 +108,24 @@ impl SsoError {
     }
 }
 
+/// An SSO request's parameters and scope, once the exact Accept check passed.
+fn checked_params(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(HashMap<String, String>, String), SsoError> {
+    let params = sso_params(query, headers, body);
+    let scope = params.get("scope").cloned().unwrap_or_default();
+    if !accepts_json(headers) {
+        return Err(SsoError::new(
+            &scope,
+            "invalid_request",
+            "Missing parameter: 'Accept Header'",
+        ));
+    }
+    Ok((params, scope))
+}
+
 /// A password grant, checked as the engine checks it: exact Accept, `grant_type=password`,
 /// `scope`, `username` and `password` present.
 pub struct PasswordGrant {
@@ -118,15 +136,7 @@ pub struct PasswordGrant {
 
 impl PasswordGrant {
     pub fn parse(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<PasswordGrant, SsoError> {
-        let mut params = sso_params(query, headers, body);
-        let scope = params.get("scope").cloned().unwrap_or_default();
-        if !accepts_json(headers) {
-            return Err(SsoError::new(
-                &scope,
-                "invalid_request",
-                "Missing parameter: 'Accept Header'",
-            ));
-        }
+        let (mut params, scope) = checked_params(query, headers, body)?;
         match params.get("grant_type").map(String::as_str) {
             None => {
                 return Err(SsoError::new(
@@ -159,15 +169,7 @@ impl PasswordGrant {
 
 /// The token of a validate-mode token-info request (`scope=ovirt-ext=token-info:validate`).
 pub fn token_to_validate(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<String, SsoError> {
-    let mut params = sso_params(query, headers, body);
-    let scope = params.get("scope").cloned().unwrap_or_default();
-    if !accepts_json(headers) {
-        return Err(SsoError::new(
-            &scope,
-            "invalid_request",
-            "Missing parameter: 'Accept Header'",
-        ));
-    }
+    let (mut params, scope) = checked_params(query, headers, body)?;
     if !scope.split(' ').any(|s| s == "ovirt-ext=token-info:validate") {
         return Err(SsoError::new(
             &scope,

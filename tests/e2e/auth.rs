@@ -68,6 +68,15 @@ async fn sim_stats(sim: &RunningSim) -> Value {
     serde_json::from_slice(&body).unwrap()
 }
 
+/// Every token at the simulator dies, as on an engine restart.
+async fn revoke_all(sim: &RunningSim) {
+    let origin = sim.api_url().replace("/ovirt-engine/api", "");
+    let request = http::Request::post(format!("{origin}/sim/revoke-all"))
+        .body(GatewayBody::empty())
+        .unwrap();
+    send(request).await;
+}
+
 async fn metrics(gateway: &Running) -> String {
     let request = http::Request::get(format!("http://{}/metrics", gateway.admin_addr().unwrap()))
         .body(GatewayBody::empty())
@@ -110,13 +119,7 @@ async fn relogin_after_the_manager_forgets_tokens() {
     let gateway = gateway_before(&sim).await;
     let credentials = basic("user0@internal", "password0");
     assert_eq!(get_as(&gateway, "/vms", &credentials).await.0, StatusCode::OK);
-    let origin = sim.api_url().replace("/ovirt-engine/api", "");
-    send(
-        http::Request::post(format!("{origin}/sim/revoke-all"))
-            .body(GatewayBody::empty())
-            .unwrap(),
-    )
-    .await;
+    revoke_all(&sim).await;
     assert_eq!(get_as(&gateway, "/vms", &credentials).await.0, StatusCode::OK);
     assert_eq!(sim_stats(&sim).await["sso_logins"], 2);
 }
@@ -364,13 +367,7 @@ async fn forgotten_upstream_token_ends_the_login() {
     let gateway = gateway_before(&sim).await;
     let (_, answer) = gateway_grant(&gateway, "user0@internal", "password0").await;
     let bearer = format!("Bearer {}", answer["access_token"].as_str().unwrap());
-    let origin = sim.api_url().replace("/ovirt-engine/api", "");
-    send(
-        http::Request::post(format!("{origin}/sim/revoke-all"))
-            .body(GatewayBody::empty())
-            .unwrap(),
-    )
-    .await;
+    revoke_all(&sim).await;
     assert_eq!(
         get_as(&gateway, "/vms", &bearer).await.0,
         StatusCode::UNAUTHORIZED
@@ -522,13 +519,7 @@ async fn small_post_is_resent_after_a_fresh_login() {
     let gateway = gateway_before(&sim).await;
     let credentials = basic("admin@internal", "admin");
     assert_eq!(get_as(&gateway, "", &credentials).await.0, StatusCode::OK);
-    let origin = sim.api_url().replace("/ovirt-engine/api", "");
-    send(
-        http::Request::post(format!("{origin}/sim/revoke-all"))
-            .body(GatewayBody::empty())
-            .unwrap(),
-    )
-    .await;
+    revoke_all(&sim).await;
     let add = http::Request::post(format!("http://{}/ovirt-engine/api/vms", gateway.public_addr()))
         .header("authorization", &credentials)
         .header("content-type", "application/xml")
