@@ -1674,6 +1674,28 @@ async fn demo_serves_the_api_through_the_gateway() {
         .expect("the demo stops");
 }
 
+/// Through the demo's HTTPS gateway, `Prefer: persistent-auth` gets the gateway's cookie, marked
+/// Secure (and never the simulator's JSESSIONID).
+#[tokio::test]
+async fn demo_session_cookie_is_secure() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo(&dir).await;
+    let ca = std::fs::read_to_string(&demo.ca_file).unwrap();
+    let origin = format!("https://{}", demo.gateway.public_addr());
+    let reply = Call::new(origin, &ca, "/ovirt-engine/api")
+        .by("admin")
+        .persistent()
+        .send()
+        .await
+        .expect(200, "application/xml");
+    let cookie = reply.header("set-cookie");
+    assert!(cookie.starts_with("OVIRT_GATEWAY_SESSION="), "{cookie}");
+    assert!(
+        cookie.ends_with("; Path=/ovirt-engine/api; Secure; HttpOnly"),
+        "{cookie}"
+    );
+}
+
 /// `ovirt-gateway sim --listen 127.0.0.1:0` prints its API URL first, and serves there.
 #[tokio::test]
 async fn sim_command_prints_its_url_first() {
