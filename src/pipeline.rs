@@ -26,6 +26,7 @@ use crate::auth::{Authenticator, Principal};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
+use crate::api_path::ApiPath;
 use crate::body::{BodyEnd, BodyTooLarge, GatewayBody, ObservedBody, caused_by};
 use crate::config::Limits;
 use crate::fault::{Blame, Fault};
@@ -79,8 +80,6 @@ async fn run(
     // prepare first: limits apply before any other stage looks at the request, and the body is
     // wrapped before anything could start reading it.
     let request = prepare::prepare(&state.limits, ctx, request)?;
-    // route before everything that needs to know the Manager or the resource; the path is parsed
-    // here once, and rejected here if ambiguous, before any stage could act on it.
     // The gateway's own SSO endpoints, on every host: the SDK derives them from scheme://host:port
     // alone, so they are answered before routing, which would need a Manager at that path.
     if let Some(endpoint) = Endpoint::of_path(request.uri().path()) {
@@ -90,14 +89,16 @@ async fn run(
             .into_iter()
             .map(|i| state.upstreams[i].clone())
             .collect();
-        let (response, user) = sso_endpoint::answer(endpoint, &state.auth, &covered, request).await;
-        ctx.principal = user.map(|user| Principal {
-            user,
-            upstream_user_id: None,
-        });
-        return Ok(response);
+        return Ok(answer_sso(endpoint, state, ctx, &covered, request).await);
     }
+    // route before everything that needs to know the Manager or the resource; the path is parsed
+    // here once, and rejected here if ambiguous, before any stage could act on it.
     let (upstream, api_path) = route::route(&state.router, &state.upstreams, ctx, &request)?;
+    // The same endpoints under a Manager's prefix (a client given an explicit sso_url): the
+    // gateway answers them too, for that Manager; a Manager's own token would be refused anyway.
+    if let Some(endpoint) = Endpoint::of_path(&api_path.engine_path) {
+        return Ok(answer_sso(endpoint, state, ctx, &[upstream], request).await);
+    }
     let mut request = request;
     // authenticate once the Manager is known: sessions and upstream tokens are per Manager.
     let (identity, set_cookie) =
@@ -108,26 +109,56 @@ async fn run(
         _ => (request, None),
     };
     // forward last: only what passed every stage above reaches the Manager.
-    let mut response = forward::forward(&upstream, &api_path, ctx, &state.metrics, request).await?;
+    let response = forward::forward(&upstream, &api_path, ctx, &state.metrics, request).await?;
+    let mut response = if response.status() == StatusCode::UNAUTHORIZED {
+        after_refused_token(state, ctx, &upstream, &api_path, identity, replay, response).await?
+    } else {
+        response
+    };
     if let Some(cookie) = set_cookie {
         response.headers_mut().append(SET_COOKIE, cookie);
     }
-    if response.status() != StatusCode::UNAUTHORIZED {
-        return Ok(response);
-    }
-    // A 401 to an upstream token means the Manager forgot it (restart, expiry).
+    Ok(response)
+}
+
+async fn answer_sso(
+    endpoint: Endpoint,
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    covered: &[Arc<Upstream>],
+    request: Request<GatewayBody>,
+) -> Response<GatewayBody> {
+    let (response, user) = sso_endpoint::answer(endpoint, &state.auth, covered, request).await;
+    ctx.principal = user.map(|user| Principal {
+        user,
+        upstream_user_id: None,
+    });
+    response
+}
+
+/// After the Manager answered 401 to the upstream token of an authenticated request.
+async fn after_refused_token(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    upstream: &Arc<Upstream>,
+    api_path: &ApiPath,
+    identity: Identity,
+    replay: Option<(Request<()>, Bytes)>,
+    response: Response<GatewayBody>,
+) -> Result<Response<GatewayBody>, Fault> {
+    // The Manager forgot the token (restart, expiry).
     match identity {
         // Basic: drop the session, log in again and resend once, when the request was kept. The
         // Manager refused the token before acting, so even a POST is safe to resend.
         Identity::Basic(credentials) => {
-            state.auth.forget(&upstream, &credentials).await;
+            state.auth.forget(upstream, &credentials).await;
             let Some((head, body)) = replay else {
                 return Ok(response);
             };
-            let session = state.auth.session(&upstream, &credentials).await?;
+            let session = state.auth.session(upstream, &credentials).await?;
             let mut copy = head.map(|()| GatewayBody::full(body));
             copy.headers_mut().insert(AUTHORIZATION, session.token.bearer());
-            forward::forward(&upstream, &api_path, ctx, &state.metrics, copy).await
+            forward::forward(upstream, api_path, ctx, &state.metrics, copy).await
         }
         // A gateway token: the client holds no password; end the login and let the 401 through,
         // so the SDK logs in again itself.

@@ -576,3 +576,39 @@ async fn principal_knows_the_upstream_user_id() {
     // One login and one root lookup for the session, then the two requests.
     assert_eq!(sim_stats(&sim).await["api_requests"], 3);
 }
+
+/// Under a Manager's public prefix, the SSO endpoint is the gateway's too, for that Manager: the
+/// client gets a gateway token, never the Manager's own.
+#[tokio::test]
+async fn prefixed_sso_endpoint_is_the_gateways() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = start_gateway(&gateway_text(&manager(
+        "east",
+        &sim.api_url(),
+        "prefix = \"/east\"",
+    )))
+    .await;
+    let request = http::Request::post(format!(
+        "http://{}/east/ovirt-engine/sso/oauth/token",
+        gateway.public_addr()
+    ))
+    .header("accept", "application/json")
+    .header("content-type", "application/x-www-form-urlencoded")
+    .body(full(
+        "grant_type=password&scope=ovirt-app-api&username=user0%40internal&password=password0",
+    ))
+    .unwrap();
+    let (status, _, body) = send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    let token = answer["access_token"].as_str().unwrap();
+    assert_eq!(token.split('.').count(), 3, "not a gateway JWT: {token}");
+    let request = http::Request::get(format!(
+        "http://{}/east/ovirt-engine/api/vms",
+        gateway.public_addr()
+    ))
+    .header("authorization", format!("Bearer {token}"))
+    .body(GatewayBody::empty())
+    .unwrap();
+    assert_eq!(send(request).await.0, StatusCode::OK);
+}
