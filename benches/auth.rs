@@ -11,13 +11,15 @@
 //!     apt-get install -y wrk
 //!     cargo bench --bench auth -- [seconds] [connections]
 
+#[path = "support/client.rs"]
+mod client;
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 
 use base64::Engine;
+use client::{first_vm_id, token};
 use ovirt_gateway::sim::{self, SimOptions};
 use ovirt_gateway::{Config, Gateway};
 use support::{runtime, seconds_and_connections, wrk};
@@ -81,40 +83,4 @@ fn main() {
             );
         }
     }
-}
-
-/// One HTTP/1.1 exchange with `Connection: close`; the body.
-fn exchange(addr: SocketAddr, request: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response[response.find("\r\n\r\n").unwrap() + 4..].to_owned()
-}
-
-/// A token from the SSO endpoint at `addr` (the simulator's, or the gateway's own).
-fn token(addr: SocketAddr) -> String {
-    let body = "grant_type=password&scope=ovirt-app-api&username=admin%40internal&password=admin";
-    let answer = exchange(
-        addr,
-        &format!(
-            "POST /ovirt-engine/sso/oauth/token HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
-    let value: serde_json::Value = serde_json::from_str(&answer).unwrap();
-    value["access_token"].as_str().unwrap().to_owned()
-}
-
-fn first_vm_id(addr: SocketAddr, auth: &str) -> String {
-    let body = exchange(
-        addr,
-        &format!(
-            "GET /ovirt-engine/api/vms?max=1 HTTP/1.1\r\nHost: {addr}\r\n{auth}\r\nConnection: close\r\n\r\n"
-        ),
-    );
-    let start = body.find(" id=\"").unwrap() + 5;
-    body[start..start + 36].to_owned()
 }

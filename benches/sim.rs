@@ -13,6 +13,8 @@
 //! Goals (issue 3): 20,000 requests/s or more for 1, 100 MB/s or more for 2. Results go into
 //! docs/performance.md by hand.
 
+#[path = "support/client.rs"]
+mod client;
 mod support;
 #[path = "support/upstream.rs"]
 mod upstream;
@@ -20,6 +22,7 @@ mod upstream;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
+use client::{first_vm_id, token};
 use ovirt_gateway::sim::{self, SimOptions, Sizes};
 use support::{runtime, seconds_and_connections, wrk};
 use upstream::{peak_rss_kib, start_upstream};
@@ -97,44 +100,6 @@ fn main() {
     );
 }
 
-/// One HTTP/1.1 exchange with `Connection: close`; the raw response.
-fn exchange(addr: SocketAddr, request: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    String::from_utf8(response).unwrap()
-}
-
-fn token(addr: SocketAddr) -> String {
-    let body = "grant_type=password&scope=ovirt-app-api&username=admin%40internal&password=admin";
-    let response = exchange(
-        addr,
-        &format!(
-            "POST /ovirt-engine/sso/oauth/token HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
-    let json = &response[response.find("\r\n\r\n").unwrap() + 4..];
-    let value: serde_json::Value = serde_json::from_str(json).unwrap();
-    value["access_token"].as_str().unwrap().to_owned()
-}
-
-/// The body of a small GET, read whole.
-fn get(addr: SocketAddr, path: &str, auth: &str) -> String {
-    let response = exchange(
-        addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}\r\nConnection: close\r\n\r\n"),
-    );
-    assert!(
-        response.starts_with("HTTP/1.1 200"),
-        "{}",
-        &response[..200.min(response.len())]
-    );
-    response[response.find("\r\n\r\n").unwrap() + 4..].to_owned()
-}
-
 /// The size of a whole response to a GET, read in small pieces so that the client keeps nothing.
 fn count_bytes(addr: SocketAddr, path: &str, auth: &str) -> usize {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -148,10 +113,4 @@ fn count_bytes(addr: SocketAddr, path: &str, auth: &str) -> usize {
             n => total += n,
         }
     }
-}
-
-fn first_vm_id(addr: SocketAddr, auth: &str) -> String {
-    let body = get(addr, "/ovirt-engine/api/vms?max=1", auth);
-    let start = body.find(" id=\"").unwrap() + 5;
-    body[start..start + 36].to_owned()
 }
