@@ -250,8 +250,12 @@ impl Authenticator {
     }
 
     fn key(&self, manager: &str, credentials: &BasicCredentials) -> SessionKey {
+        self.key_of(manager, &credentials.user, &credentials.password)
+    }
+
+    fn key_of(&self, manager: &str, user: &str, password: &str) -> SessionKey {
         let mut context = hmac::Context::with_key(&self.secret);
-        for part in [manager, &credentials.user, &credentials.password] {
+        for part in [manager, user, password] {
             // Length-prefixed, so that no two different triples hash alike.
             context.update(&(part.len() as u64).to_be_bytes());
             context.update(part.as_bytes());
@@ -337,8 +341,23 @@ impl Authenticator {
         password: &str,
     ) -> Result<(String, i64), LoginFailure> {
         let outcomes = futures_util::future::join_all(upstreams.iter().map(|upstream| async move {
+            // The same refusal cache as Basic sessions: a repeated wrong password at the SSO
+            // endpoint does not reach the Manager either.
+            let key = self.key_of(upstream.name(), user, password);
+            if let Some(message) = self.refusals.get(&key).await {
+                self.failed("refused_cached");
+                return Err(LoginError::Refused(message.to_string()));
+            }
             let outcome = password_grant(upstream, &self.metrics, user, password).await;
             self.count_login(upstream, &outcome);
+            match &outcome {
+                Err(LoginError::Refused(message)) => {
+                    self.failed("refused");
+                    self.refusals.insert(key, Arc::from(message.as_str())).await;
+                }
+                Err(LoginError::Unavailable(_)) => self.failed("sso_unavailable"),
+                Ok(_) => {}
+            }
             let token = outcome?;
             let user_id = authenticated_user(upstream, &self.metrics, &token).await;
             Ok::<_, LoginError>(ManagerToken {

@@ -118,15 +118,11 @@ async fn token(
             json_response(StatusCode::OK, &token_body(&token, &grant.scope, exp_millis)),
             user,
         ),
-        Err(LoginFailure::Refused(message)) => {
-            auth.failed("refused");
-            (
-                SsoError::new(&grant.scope, "access_denied", message).response(),
-                user,
-            )
-        }
+        Err(LoginFailure::Refused(message)) => (
+            SsoError::new(&grant.scope, "access_denied", message).response(),
+            user,
+        ),
         Err(LoginFailure::Unavailable(cause)) => {
-            auth.failed("sso_unavailable");
             // 503, not the engine's 400: nothing is wrong with the credentials. The SDK reads
             // only the body's `error`, which it reports.
             let mut response = SsoError::new(&grant.scope, "server_error", cause).response();

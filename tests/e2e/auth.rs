@@ -612,3 +612,16 @@ async fn prefixed_sso_endpoint_is_the_gateways() {
     .unwrap();
     assert_eq!(send(request).await.0, StatusCode::OK);
 }
+
+/// Repeating a wrong password at the gateway's SSO endpoint reaches the Manager once.
+#[tokio::test]
+async fn wrong_password_at_the_sso_endpoint_is_remembered() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    for _ in 0..3 {
+        let (status, answer) = gateway_grant(&gateway, "user0@internal", "wrong").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(answer["error_code"], "access_denied");
+    }
+    assert_eq!(sim_stats(&sim).await["failed_logins"], 1);
+}
