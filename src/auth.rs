@@ -43,6 +43,7 @@ use moka::future::Cache;
 use moka::policy::EvictionPolicy;
 use ring::hmac;
 
+use crate::api_path::{ApiPath, EngineArea};
 use crate::config::AuthConfig;
 use crate::fault::Fault;
 use crate::metrics::Metrics;
@@ -537,6 +538,23 @@ impl Authenticator {
             .auth_failures_total
             .with_label_values(&[reason])
             .inc();
+    }
+}
+
+/// Refuses requests whose answer would hand a Manager's token to the client: the
+/// `remote_viewer_connection_file` action returns a console (.vv) file with an `sso-token=` line
+/// holding the session's upstream token (OVIRT-API.md section 5).
+pub fn refuse_token_leaks(api_path: &ApiPath) -> Result<(), Fault> {
+    let EngineArea::Api(resource) = &api_path.area else {
+        return Ok(());
+    };
+    match resource.segments.last() {
+        Some(last) if last.name == "remoteviewerconnectionfile" => Err(Fault::Forbidden {
+            detail: "The gateway refuses remote_viewer_connection_file: the console file it returns \
+                     embeds the Manager's SSO token, which never leaves the gateway"
+                .into(),
+        }),
+        _ => Ok(()),
     }
 }
 

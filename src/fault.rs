@@ -54,6 +54,8 @@ pub enum Fault {
     UpstreamNotReady { manager: String, retry_after: Duration },
     /// Credentials are malformed or were refused (DESIGN.md invariant 6: the only 401).
     Unauthorized { detail: String },
+    /// The gateway refuses this request whoever sends it (DESIGN.md invariant 6: 403, never 401).
+    Forbidden { detail: String },
     /// The Manager's SSO could not log the user in for another reason than the credentials: never
     /// a 401, which would make the SDK log in again in a loop.
     SsoUnavailable {
@@ -74,6 +76,7 @@ impl Fault {
             Fault::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Fault::UpstreamNotReady { .. } | Fault::SsoUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Fault::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Fault::Forbidden { .. } => StatusCode::FORBIDDEN,
         }
     }
 
@@ -83,7 +86,8 @@ impl Fault {
             | Fault::AmbiguousPath { .. }
             | Fault::NoRoute
             | Fault::HeadersTooLarge { .. }
-            | Fault::BodyTooLarge { .. } => Blame::Client,
+            | Fault::BodyTooLarge { .. }
+            | Fault::Forbidden { .. } => Blame::Client,
             Fault::Unauthorized { .. } => Blame::Credentials,
             Fault::UpstreamUnreachable { .. }
             | Fault::UpstreamTimeout { .. }
@@ -104,6 +108,7 @@ impl Fault {
             Fault::UpstreamTimeout { .. } => "Manager timeout",
             Fault::UpstreamNotReady { .. } => "Manager not ready",
             Fault::Unauthorized { .. } => "Unauthorized",
+            Fault::Forbidden { .. } => "Forbidden",
             Fault::SsoUnavailable { .. } => "Manager SSO unavailable",
         }
     }
@@ -113,7 +118,8 @@ impl Fault {
         match self {
             Fault::BadRequest { detail }
             | Fault::AmbiguousPath { detail }
-            | Fault::Unauthorized { detail } => detail.clone(),
+            | Fault::Unauthorized { detail }
+            | Fault::Forbidden { detail } => detail.clone(),
             Fault::NoRoute => "No Manager is published at this host and path".to_owned(),
             Fault::HeadersTooLarge { limit } => {
                 format!("The request line and headers exceed the gateway's limit of {limit} bytes")
@@ -333,6 +339,7 @@ mod tests {
                 Fault::Unauthorized { detail: "x".into() },
                 StatusCode::UNAUTHORIZED,
             ),
+            (Fault::Forbidden { detail: "x".into() }, StatusCode::FORBIDDEN),
             (
                 Fault::SsoUnavailable {
                     manager: "m".into(),

@@ -625,3 +625,27 @@ async fn wrong_password_at_the_sso_endpoint_is_remembered() {
     }
     assert_eq!(sim_stats(&sim).await["failed_logins"], 1);
 }
+
+/// The console-file action, whose answer embeds the Manager's token, is refused with a 403 fault
+/// and never reaches the Manager.
+#[tokio::test]
+async fn console_file_action_is_refused() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let gateway = gateway_before(&sim).await;
+    let credentials = basic("user0@internal", "password0");
+    assert_eq!(get_as(&gateway, "", &credentials).await.0, StatusCode::OK);
+    let before = sim_stats(&sim).await["api_requests"].clone();
+    let request = http::Request::post(format!(
+        "http://{}/ovirt-engine/api/vms/1/graphicsconsoles/2/remoteviewerconnectionfile",
+        gateway.public_addr()
+    ))
+    .header("authorization", &credentials)
+    .header("content-type", "application/xml")
+    .body(full("<action/>"))
+    .unwrap();
+    let (status, _, body) = send(request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(fault_reason(&body), "Forbidden");
+    assert!(String::from_utf8_lossy(&body).contains("SSO token"));
+    assert_eq!(sim_stats(&sim).await["api_requests"], before);
+}
