@@ -17,6 +17,7 @@ pub mod demo;
 pub mod fault;
 pub mod metrics;
 pub mod pipeline;
+pub mod rewrite;
 pub mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
