@@ -30,9 +30,15 @@ enum Match {
     Done,
 }
 
+impl Default for PrefixMatch {
+    fn default() -> PrefixMatch {
+        PrefixMatch::new()
+    }
+}
+
 impl PrefixMatch {
     /// The start of a value.
-    pub fn new() -> PrefixMatch {
+    pub const fn new() -> PrefixMatch {
         PrefixMatch {
             held: 0,
             state: Match::Prefix,

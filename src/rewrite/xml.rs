@@ -202,7 +202,7 @@ fn next(state: State, b: u8) -> State {
             b'>' => State::Text,
             b'/' => State::InTag,
             b if b.is_ascii_whitespace() => State::InTag,
-            b if state == State::TagName => State::TagName,
+            _ if state == State::TagName => State::TagName,
             b'h' => State::AttrName {
                 href: HrefSoFar::Matched(1),
             },
