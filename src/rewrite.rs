@@ -4,5 +4,6 @@
 //! Work in progress on this branch (issue 5): the streaming XML and JSON rewriters; not yet wired
 //! into the request path.
 
+pub mod json;
 pub mod prefix;
 pub mod xml;
