@@ -54,6 +54,10 @@ enum Command {
         /// Where the CA file, the listener's certificate and key, and demo.toml are written.
         #[arg(long, default_value = "ovirt-gateway-demo")]
         dir: PathBuf,
+        /// Publish the simulator under this public path prefix (e.g. /east): links in bodies and
+        /// headers are rewritten to it.
+        #[arg(long)]
+        prefix: Option<String>,
     },
     /// Run the Manager simulator: an oVirt Engine stand-in with a generated inventory, SSO, and
     /// test endpoints (/sim/stats, /sim/revoke-all, /sim/faults). See docs/simulator.md.
@@ -120,7 +124,17 @@ pub fn run() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Check { config } => check(&config),
         #[cfg(feature = "sim")]
-        Command::Demo { listen, admin, dir } => demo(crate::demo::DemoOptions { listen, admin, dir }),
+        Command::Demo {
+            listen,
+            admin,
+            dir,
+            prefix,
+        } => demo(crate::demo::DemoOptions {
+            listen,
+            admin,
+            dir,
+            prefix,
+        }),
         #[cfg(feature = "sim")]
         Command::Sim(args) => sim(args),
     }

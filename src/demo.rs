@@ -22,12 +22,16 @@ pub struct DemoOptions {
     pub admin: Option<SocketAddr>,
     /// Where ca.pem, the listener's certificate and key, and demo.toml are written.
     pub dir: PathBuf,
+    /// Publish the simulator under this public path prefix (`/east`) instead of at the root.
+    pub prefix: Option<String>,
 }
 
 pub struct Demo {
     pub sim: RunningSim,
     pub gateway: Running,
     pub ca_file: PathBuf,
+    /// The public path prefix of the simulator (`""` when published at the root).
+    pub prefix: String,
 }
 
 impl Demo {
@@ -55,7 +59,16 @@ impl Demo {
         if let (Some(admin), Some(config_admin)) = (options.admin, config.admin.as_mut()) {
             config_admin.address = admin;
         }
+        if let Some(prefix) = &options.prefix {
+            let valid = prefix.starts_with('/') && !prefix.ends_with('/') && !prefix.contains("//");
+            if !valid {
+                return Err(format!("--prefix `{prefix}`: write it as /name (e.g. /east)"));
+            }
+        }
         for manager in &mut config.managers {
+            if let Some(prefix) = &options.prefix {
+                manager.prefix = prefix.clone();
+            }
             manager.authority = sim
                 .addr()
                 .to_string()
@@ -67,12 +80,17 @@ impl Demo {
             sim,
             gateway,
             ca_file,
+            prefix: options.prefix.unwrap_or_default(),
         })
     }
 
     /// What the demo prints: where it listens, the users, and commands to copy.
     pub fn instructions(&self) -> String {
-        let api = format!("https://{}/ovirt-engine/api", self.gateway.public_addr());
+        let api = format!(
+            "https://{}{}/ovirt-engine/api",
+            self.gateway.public_addr(),
+            self.prefix
+        );
         let ca = self.ca_file.display();
         let metrics = self.gateway.admin_addr().map_or_else(
             || "(no admin listener)".to_owned(),

@@ -6,6 +6,7 @@
 
 pub mod json;
 pub mod prefix;
+pub mod response;
 pub mod xml;
 
 #[cfg(test)]

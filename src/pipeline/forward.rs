@@ -5,7 +5,7 @@
 //! when the client sent none. Every other end-to-end header (Version, Filter, All-Content, Prefer,
 //! Accept-Language, Session-TTL, Expect, ...) passes untouched. Bodies stream in both directions.
 
-use http::header::{HOST, HeaderName, HeaderValue};
+use http::header::{ACCEPT_ENCODING, HOST, HeaderName, HeaderValue};
 use http::{Request, Response, Version};
 
 use super::context::RequestContext;
@@ -14,6 +14,8 @@ use crate::api_path::ApiPath;
 use crate::body::GatewayBody;
 use crate::fault::Fault;
 use crate::metrics::Metrics;
+use crate::rewrite;
+use crate::rewrite::response::Bases;
 use crate::upstream::Upstream;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -28,7 +30,21 @@ pub async fn forward(
     metrics: &Metrics,
     request: Request<GatewayBody>,
 ) -> Result<Response<GatewayBody>, Fault> {
+    // Links point at the gateway: the client's scheme, host and public API path.
+    let bases = Bases {
+        public_origin: match ctx.host.as_deref() {
+            Some(host) => format!("{}://{host}", if ctx.tls { "https" } else { "http" }),
+            None => String::new(),
+        },
+        public_api: format!("{}/ovirt-engine/api", api_path.public_prefix),
+        upstream_api: format!("{}/ovirt-engine/api", upstream.config.upstream_prefix),
+    };
     let (mut parts, body) = request.into_parts();
+    if bases.rewrites_bodies() {
+        // Bodies are rewritten as they stream, so ask the Manager for them uncompressed (the
+        // engine's Apache compresses when asked: OVIRT-API.md section 9).
+        parts.headers.remove(ACCEPT_ENCODING);
+    }
     parts.uri = upstream
         .uri(&api_path.upstream_path_and_query(&upstream.config.upstream_prefix))
         .map_err(|e| Fault::BadRequest {
@@ -65,5 +81,5 @@ pub async fn forward(
     let mut response = upstream.send(Request::from_parts(parts, body), metrics).await?;
     strip_hop_by_hop(response.headers_mut());
     crate::auth::persistent::drop_manager_cookies(response.headers_mut());
-    Ok(response)
+    Ok(rewrite::response::rewrite(response, &bases))
 }

@@ -86,6 +86,13 @@ impl JsonRewriter {
         }
     }
 
+    /// The body ended: writes what an unfinished href value held back (a truncated document).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.in_string && self.kind == Str::HrefValue {
+            self.value.finish(&self.rule, out);
+        }
+    }
+
     fn structural(&mut self, b: u8) {
         match b {
             b'{' => self.containers.push(Container::Object { expect_key: true }),

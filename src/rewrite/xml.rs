@@ -133,6 +133,15 @@ impl XmlRewriter {
     }
 }
 
+impl XmlRewriter {
+    /// The body ended: writes what an unfinished href value held back (a truncated document).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if let State::Value { href: true, .. } = self.state {
+            self.value.finish(&self.rule, out);
+        }
+    }
+}
+
 /// The state after byte `b` (every state but text and values, which `feed` handles in runs).
 fn next(state: State, b: u8) -> State {
     match state {

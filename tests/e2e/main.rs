@@ -9,6 +9,8 @@ mod faults;
 mod lifecycle;
 mod logs;
 mod proxy;
+#[cfg(feature = "sim")]
+mod rewrite;
 mod routing;
 #[cfg(feature = "sim")]
 mod sim;

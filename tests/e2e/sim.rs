@@ -1623,6 +1623,7 @@ async fn demo(dir: &tempfile::TempDir) -> Demo {
         listen: ephemeral,
         admin: ephemeral,
         dir: dir.path().to_owned(),
+        prefix: None,
     })
     .await
     .unwrap_or_else(|e| panic!("demo: {e}"))

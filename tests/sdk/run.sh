@@ -40,3 +40,5 @@ fi
 # generated CA): the same results both ways.
 "$VENV/bin/python" tests/sdk/run_against_sim.py "$@"
 "$VENV/bin/python" tests/sdk/run_against_sim.py --through-gateway "$@"
+# And through a gateway that publishes the Manager under /east: links are rewritten.
+"$VENV/bin/python" tests/sdk/run_against_sim.py --through-gateway --prefix /east "$@"

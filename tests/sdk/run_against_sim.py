@@ -1,11 +1,12 @@
 """Starts the Manager simulator and runs the SDK scenarios (scenarios.py) against it.
 
-    python tests/sdk/run_against_sim.py [--through-gateway] [TestClass[.test_method] ...]
+    python tests/sdk/run_against_sim.py [--through-gateway [--prefix /east]] [TestClass[.test_method] ...]
 
 With --through-gateway it starts `ovirt-gateway demo` instead (a simulator with a gateway in front
 of it, HTTPS with a generated CA) and runs the same scenarios through the gateway: same scenario,
 same result, is what drop-in means. OVIRT_SIM_URL then names the demo's simulator, whose counters
-the scenarios read, and OVIRT_CA_FILE the demo's CA file.
+the scenarios read, and OVIRT_CA_FILE the demo's CA file. With --prefix the demo publishes the
+simulator under that path (links rewritten), and OVIRT_URL carries it.
 
 The simulator is `${OVIRT_GATEWAY_BIN:-target/debug/ovirt-gateway} sim --listen 127.0.0.1:0
 --seed 7` (a relative OVIRT_GATEWAY_BIN is taken from the repository root). Its first line on
@@ -58,13 +59,15 @@ def read_lines(stream, lines):
 class Simulator:
     """The `ovirt-gateway sim` subprocess, its URLs and its captured output."""
 
-    def __init__(self, through_gateway=False):
+    def __init__(self, through_gateway=False, prefix=None):
         self.log = tempfile.TemporaryFile(mode='w+', encoding='utf-8', errors='replace')
         self.through_gateway = through_gateway
         self.demo_dir = tempfile.TemporaryDirectory() if through_gateway else None
         if through_gateway:
             command = [simulator_binary(), 'demo', '--listen', '127.0.0.1:0', '--admin',
                        '127.0.0.1:0', '--dir', self.demo_dir.name]
+            if prefix:
+                command += ['--prefix', prefix]
         else:
             command = [simulator_binary(), 'sim', '--listen', '127.0.0.1:0', '--seed', '7']
         print('starting:', ' '.join(command), flush=True)
@@ -192,8 +195,14 @@ def main(argv):
     ok = False
     through_gateway = '--through-gateway' in argv
     argv = [arg for arg in argv if arg != '--through-gateway']
+    prefix = None
+    if '--prefix' in argv:
+        at = argv.index('--prefix')
+        prefix = argv[at + 1]
+        del argv[at:at + 2]
+        through_gateway = True
     try:
-        simulator = Simulator(through_gateway)
+        simulator = Simulator(through_gateway, prefix)
         simulator.wait_until_listening()
         print('API at %s, simulator test endpoints at %s' % (simulator.api_url,
                                                           simulator.sim_url), flush=True)

@@ -1,0 +1,219 @@
+//! Rewriting a Manager's response for the client: hrefs in XML and JSON bodies when the public API
+//! path differs from the Manager's, and the absolute URLs of Location, Content-Location and the
+//! root's Link header always (the Manager builds them from the Host it was sent: its own).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{
+    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_TYPE, ETAG, HeaderValue, LINK, LOCATION,
+};
+use http::{HeaderMap, Response};
+use http_body::{Body, Frame};
+
+use super::json::JsonRewriter;
+use super::prefix::Rule;
+use super::xml::XmlRewriter;
+use crate::body::{BoxError, GatewayBody};
+
+/// Where the client sees the API and where the Manager serves it.
+pub struct Bases {
+    /// `https://gateway.example.com:8443` as the client addressed it.
+    pub public_origin: String,
+    /// `/east/ovirt-engine/api`.
+    pub public_api: String,
+    /// `/ovirt-engine/api` (after the Manager's own prefix, if any).
+    pub upstream_api: String,
+}
+
+impl Bases {
+    /// Whether bodies need rewriting: the public API path is not the Manager's.
+    pub fn rewrites_bodies(&self) -> bool {
+        self.public_api != self.upstream_api
+    }
+
+    fn rule(&self) -> Rule {
+        Rule {
+            from: self.upstream_api.as_bytes().to_vec(),
+            to: self.public_api.as_bytes().to_vec(),
+        }
+    }
+
+    /// An absolute URL of the Manager's API (`https://engine/ovirt-engine/api/vms/1`) as the
+    /// client must see it; other URLs unchanged.
+    fn absolute(&self, url: &str) -> String {
+        let Some(after_scheme) = url.split_once("://").map(|(_, rest)| rest) else {
+            return url.to_owned();
+        };
+        let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
+        match path.strip_prefix(self.upstream_api.as_str()) {
+            Some(rest) if rest.is_empty() || rest.starts_with(['/', '?', ';', '#']) => {
+                format!("{}{}{rest}", self.public_origin, self.public_api)
+            }
+            _ => url.to_owned(),
+        }
+    }
+
+    fn headers(&self, headers: &mut HeaderMap) {
+        for name in [LOCATION, CONTENT_LOCATION] {
+            if let Some(value) = headers.get(&name).and_then(|v| v.to_str().ok())
+                && let Ok(rewritten) = HeaderValue::from_str(&self.absolute(value))
+            {
+                headers.insert(name, rewritten);
+            }
+        }
+        // `<url>; rel=x,<url>; rel=y`: every URL between angle brackets.
+        if let Some(value) = headers.get(LINK).and_then(|v| v.to_str().ok()) {
+            let mut out = String::with_capacity(value.len());
+            let mut rest = value;
+            while let Some(open) = rest.find('<') {
+                let Some(close) = rest[open..].find('>') else {
+                    break;
+                };
+                out.push_str(&rest[..=open]);
+                out.push_str(&self.absolute(&rest[open + 1..open + close]));
+                rest = &rest[open + close..];
+            }
+            out.push_str(rest);
+            if let Ok(rewritten) = HeaderValue::from_str(&out) {
+                headers.insert(LINK, rewritten);
+            }
+        }
+    }
+}
+
+/// The response as the client must see it.
+pub fn rewrite(response: Response<GatewayBody>, bases: &Bases) -> Response<GatewayBody> {
+    let (mut parts, body) = response.into_parts();
+    bases.headers(&mut parts.headers);
+    if !bases.rewrites_bodies() {
+        // Same paths: bodies pass untouched, unparsed.
+        return Response::from_parts(parts, body);
+    }
+    let identity = parts
+        .headers
+        .get(CONTENT_ENCODING)
+        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let media = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let rewriter = match media.as_deref() {
+        Some("application/xml" | "text/xml") if identity => Rewriter::Xml(XmlRewriter::new(bases.rule())),
+        Some("application/json" | "text/json") if identity => Rewriter::Json(JsonRewriter::new(bases.rule())),
+        _ => return Response::from_parts(parts, body),
+    };
+    // The length changes; a strong validator no longer matches the bytes.
+    parts.headers.remove(CONTENT_LENGTH);
+    if parts
+        .headers
+        .get(ETAG)
+        .is_some_and(|v| !v.as_bytes().starts_with(b"W/"))
+    {
+        parts.headers.remove(ETAG);
+    }
+    Response::from_parts(
+        parts,
+        GatewayBody::new(RewrittenBody {
+            inner: body,
+            rewriter,
+            done: false,
+        }),
+    )
+}
+
+enum Rewriter {
+    Xml(XmlRewriter),
+    Json(JsonRewriter),
+}
+
+struct RewrittenBody {
+    inner: GatewayBody,
+    rewriter: Rewriter,
+    done: bool,
+}
+
+impl Body for RewrittenBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let mut out = Vec::new();
+            match std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => match &mut this.rewriter {
+                        Rewriter::Xml(r) => r.feed(&data, &mut out),
+                        Rewriter::Json(r) => r.feed(&data, &mut out),
+                    },
+                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                },
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                None => {
+                    this.done = true;
+                    match &mut this.rewriter {
+                        Rewriter::Xml(r) => r.finish(&mut out),
+                        Rewriter::Json(r) => r.finish(&mut out),
+                    }
+                }
+            }
+            if !out.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bases() -> Bases {
+        Bases {
+            public_origin: "https://gw:8443".into(),
+            public_api: "/east/ovirt-engine/api".into(),
+            upstream_api: "/ovirt-engine/api".into(),
+        }
+    }
+
+    /// Location and Link name the gateway, its scheme, host and prefix; templates keep braces.
+    #[test]
+    fn absolute_urls_in_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LOCATION,
+            HeaderValue::from_static("http://engine:80/ovirt-engine/api/vms/1"),
+        );
+        headers.insert(
+            LINK,
+            HeaderValue::from_static(
+                "<http://engine/ovirt-engine/api/clusters>; rel=clusters,<http://engine/ovirt-engine/api/clusters?search={query}>; rel=clusters/search",
+            ),
+        );
+        bases().headers(&mut headers);
+        assert_eq!(headers[LOCATION], "https://gw:8443/east/ovirt-engine/api/vms/1");
+        assert_eq!(
+            headers[LINK],
+            "<https://gw:8443/east/ovirt-engine/api/clusters>; rel=clusters,<https://gw:8443/east/ovirt-engine/api/clusters?search={query}>; rel=clusters/search"
+        );
+    }
+
+    /// URLs outside the Manager's API (the imageio proxy, another service) stay as they are.
+    #[test]
+    fn other_urls_stay() {
+        assert_eq!(
+            bases().absolute("https://engine:54323/images/t"),
+            "https://engine:54323/images/t"
+        );
+        assert_eq!(bases().absolute("/relative"), "/relative");
+    }
+}
