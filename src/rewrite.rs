@@ -1,8 +1,9 @@
 //! Link rewriting: hrefs in XML and JSON bodies point at the gateway's public base when it differs
 //! from the Manager's (OVIRT-API.md section 5), by structure, never by byte substitution.
 //!
-//! Work in progress on this branch (issue 5): the streaming XML and JSON rewriters; not yet wired
-//! into the request path.
+//! `response.rs` decides what to rewrite in a Manager's response (run by the `forward` stage);
+//! `xml.rs` and `json.rs` rewrite bodies as they stream, by the rule of `prefix.rs`. What is and is
+//! not rewritten: docs/rewriting.md.
 
 pub mod json;
 pub mod prefix;
