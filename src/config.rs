@@ -51,6 +51,8 @@ pub struct Limits {
     /// SDK's libcurl stalls up to a second per request over HTTP/2 (docs/architecture.md).
     pub http2: bool,
     pub http2_max_concurrent_streams: u32,
+    /// gzip level (1 to 9) for bodies the gateway rewrote, toward clients that accept gzip; 0: off.
+    pub compression_level: u32,
     pub shutdown_grace: Duration,
 }
 

@@ -11,6 +11,7 @@ pub mod api_path;
 pub mod auth;
 pub mod body;
 pub mod cli;
+pub mod compression;
 pub mod config;
 #[cfg(feature = "sim")]
 pub mod demo;

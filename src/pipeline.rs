@@ -111,7 +111,15 @@ async fn run(
         _ => (request, None),
     };
     // forward last: only what passed every stage above reaches the Manager.
-    let response = forward::forward(&upstream, &api_path, ctx, &state.metrics, request).await?;
+    let response = forward::forward(
+        &upstream,
+        &api_path,
+        ctx,
+        &state.metrics,
+        state.limits.compression_level,
+        request,
+    )
+    .await?;
     let mut response = if response.status() == StatusCode::UNAUTHORIZED {
         after_refused_token(state, ctx, &upstream, &api_path, identity, replay, response).await?
     } else {
@@ -160,7 +168,15 @@ async fn after_refused_token(
             let session = state.auth.session(upstream, &credentials).await?;
             let mut copy = head.map(|()| GatewayBody::full(body));
             copy.headers_mut().insert(AUTHORIZATION, session.token.bearer());
-            forward::forward(upstream, api_path, ctx, &state.metrics, copy).await
+            forward::forward(
+                upstream,
+                api_path,
+                ctx,
+                &state.metrics,
+                state.limits.compression_level,
+                copy,
+            )
+            .await
         }
         // A gateway token: the client holds no password; end the login and let the 401 through,
         // so the SDK logs in again itself.

@@ -322,7 +322,7 @@ async fn handle(
         None => response,
     };
     Ok(if sim.options.gzip && path.starts_with("/ovirt-engine/api") {
-        render::gzip_if_accepted(response, &request)
+        gzip_if_accepted(response, &request)
     } else {
         response
     })
@@ -364,6 +364,21 @@ impl Sim {
                 "unsupported resource or format\n",
             )
         }
+    }
+}
+
+/// Compresses an API body with gzip when the client accepts it, as the engine's Apache front end
+/// (mod_deflate) does.
+fn gzip_if_accepted(response: Response<GatewayBody>, request: &Request<Bytes>) -> Response<GatewayBody> {
+    let compressible = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/xml") || ct.starts_with("application/json"));
+    if compressible && crate::compression::accepts_gzip(request.headers()) {
+        crate::compression::gzip(response, 6)
+    } else {
+        response
     }
 }
 

@@ -48,6 +48,7 @@ pub struct FileListen {
     #[serde(default)]
     pub http2: bool,
     pub http2_max_concurrent_streams: Option<u64>,
+    pub compression_level: Option<u32>,
     pub shutdown_grace: Option<String>,
 }
 

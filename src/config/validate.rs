@@ -338,6 +338,14 @@ fn validate_listen(problems: &mut Problems, listen: FileListen, base: &Path) -> 
             DEFAULT_H2_MAX_STREAMS,
             u64::from(u32::MAX),
         ) as u32,
+        compression_level: match listen.compression_level {
+            None => 6,
+            Some(level @ 0..=9) => level,
+            Some(_) => {
+                problems.push("listen.compression_level", "must be 0 (off) to 9");
+                6
+            }
+        },
         shutdown_grace: problems.duration(
             "listen.shutdown_grace",
             listen.shutdown_grace.as_deref(),

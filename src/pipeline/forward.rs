@@ -12,6 +12,7 @@ use super::context::RequestContext;
 use super::prepare::strip_hop_by_hop;
 use crate::api_path::ApiPath;
 use crate::body::GatewayBody;
+use crate::compression;
 use crate::fault::Fault;
 use crate::metrics::Metrics;
 use crate::rewrite;
@@ -28,6 +29,7 @@ pub async fn forward(
     api_path: &ApiPath,
     ctx: &RequestContext,
     metrics: &Metrics,
+    compression_level: u32,
     request: Request<GatewayBody>,
 ) -> Result<Response<GatewayBody>, Fault> {
     // Links point at the gateway: the client's scheme, host and public API path.
@@ -38,6 +40,8 @@ pub async fn forward(
         },
         public_api: format!("{}/ovirt-engine/api", api_path.public_prefix),
         upstream_api: format!("{}/ovirt-engine/api", upstream.config.upstream_prefix),
+        gzip_level: (compression_level > 0 && compression::accepts_gzip(request.headers()))
+            .then_some(compression_level),
     };
     let (mut parts, body) = request.into_parts();
     if bases.rewrites_bodies() {

@@ -25,6 +25,8 @@ pub struct Bases {
     pub public_api: String,
     /// `/ovirt-engine/api` (after the Manager's own prefix, if any).
     pub upstream_api: String,
+    /// The gzip level for rewritten bodies, when the client accepts gzip and compression is on.
+    pub gzip_level: Option<u32>,
 }
 
 impl Bases {
@@ -114,14 +116,19 @@ pub fn rewrite(response: Response<GatewayBody>, bases: &Bases) -> Response<Gatew
     {
         parts.headers.remove(ETAG);
     }
-    Response::from_parts(
+    let response = Response::from_parts(
         parts,
         GatewayBody::new(RewrittenBody {
             inner: body,
             rewriter,
             done: false,
         }),
-    )
+    );
+    // The Manager was asked for a plain body; the client may still get a compressed one.
+    match bases.gzip_level {
+        Some(level) => crate::compression::gzip(response, level),
+        None => response,
+    }
 }
 
 enum Rewriter {
@@ -182,6 +189,7 @@ mod tests {
             public_origin: "https://gw:8443".into(),
             public_api: "/east/ovirt-engine/api".into(),
             upstream_api: "/ovirt-engine/api".into(),
+            gzip_level: None,
         }
     }
 

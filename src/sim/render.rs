@@ -1,20 +1,18 @@
 //! Objects to XML and JSON, the way the engine lays them out (OVIRT-API.md section 4.2): `href` and
 //! `id` attributes, `<actions>` first, then name, description, comment, the `<link rel>` of each
 //! sub-collection, the object's own members, and references as `href`/`id` stubs. Also the streamed
-//! body of a listing (bounded memory for `--vms 100000`) and gzip toward clients that accept it.
+//! body of a listing (bounded memory for `--vms 100000`).
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, VARY};
-use http::{Request, Response};
 use http_body::{Body, Frame};
 
 use super::model::{Entity, Kind, Prop, derive};
 use super::repr::{Value, Writer};
-use crate::body::{BoxError, GatewayBody};
+use crate::body::BoxError;
 use crate::fault::Representation;
 
 /// How objects are written for one request.
@@ -256,85 +254,5 @@ impl Body for Listing {
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         Poll::Ready(self.get_mut().next_chunk().map(|chunk| Ok(Frame::data(chunk))))
-    }
-}
-
-/// Compresses an API body with gzip when the client accepts it, streaming, as the engine's Apache
-/// front end (mod_deflate) does; the length is then unknown and `Vary` names Accept-Encoding.
-pub fn gzip_if_accepted(response: Response<GatewayBody>, request: &Request<Bytes>) -> Response<GatewayBody> {
-    let accepts = request
-        .headers()
-        .get_all(ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            parts
-                .next()
-                .is_some_and(|c| c.trim().eq_ignore_ascii_case("gzip"))
-                && !parts.any(|p| p.trim().replace(' ', "") == "q=0")
-        });
-    let compressible = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/xml") || ct.starts_with("application/json"));
-    if !accepts || !compressible {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    parts.headers.remove(CONTENT_LENGTH);
-    parts
-        .headers
-        .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    parts
-        .headers
-        .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
-    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    Response::from_parts(
-        parts,
-        GatewayBody::new(GzipBody {
-            inner: body,
-            encoder: Some(encoder),
-        }),
-    )
-}
-
-struct GzipBody {
-    inner: GatewayBody,
-    encoder: Option<flate2::write::GzEncoder<Vec<u8>>>,
-}
-
-impl Body for GzipBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        use std::io::Write;
-        let this = self.get_mut();
-        loop {
-            let Some(encoder) = this.encoder.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    let Ok(data) = frame.into_data() else { continue };
-                    encoder.write_all(&data)?;
-                    let out = std::mem::take(encoder.get_mut());
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
-                    }
-                }
-                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
-                None => {
-                    let encoder = this.encoder.take().expect("checked above");
-                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(encoder.finish()?)))));
-                }
-            }
-        }
     }
 }
