@@ -93,22 +93,35 @@ pub fn rewrite(response: Response<GatewayBody>, bases: &Bases) -> Response<Gatew
         // Same paths: bodies pass untouched, unparsed.
         return Response::from_parts(parts, body);
     }
-    let identity = parts
+    // A Manager that compresses although it was not asked to: decoded before rewriting.
+    let decoder = match parts
         .headers
         .get(CONTENT_ENCODING)
-        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        .map(|v| v.as_bytes().to_ascii_lowercase())
+    {
+        None => None,
+        Some(coding) if coding == b"identity" => None,
+        Some(coding) if coding == b"gzip" || coding == b"x-gzip" => {
+            Some(Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new())))
+        }
+        Some(coding) if coding == b"deflate" => {
+            Some(Decoder::Deflate(flate2::write::ZlibDecoder::new(Vec::new())))
+        }
+        Some(_) => return Response::from_parts(parts, body),
+    };
     let media = parts
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     let rewriter = match media.as_deref() {
-        Some("application/xml" | "text/xml") if identity => Rewriter::Xml(XmlRewriter::new(bases.rule())),
-        Some("application/json" | "text/json") if identity => Rewriter::Json(JsonRewriter::new(bases.rule())),
+        Some("application/xml" | "text/xml") => Rewriter::Xml(XmlRewriter::new(bases.rule())),
+        Some("application/json" | "text/json") => Rewriter::Json(JsonRewriter::new(bases.rule())),
         _ => return Response::from_parts(parts, body),
     };
     // The length changes; a strong validator no longer matches the bytes.
     parts.headers.remove(CONTENT_LENGTH);
+    parts.headers.remove(CONTENT_ENCODING);
     if parts
         .headers
         .get(ETAG)
@@ -120,6 +133,7 @@ pub fn rewrite(response: Response<GatewayBody>, bases: &Bases) -> Response<Gatew
         parts,
         GatewayBody::new(RewrittenBody {
             inner: body,
+            decoder,
             rewriter,
             done: false,
         }),
@@ -136,10 +150,50 @@ enum Rewriter {
     Json(JsonRewriter),
 }
 
+enum Decoder {
+    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
+}
+
+impl Decoder {
+    /// The plain bytes of a compressed chunk (possibly none yet).
+    fn decode(&mut self, chunk: &[u8]) -> std::io::Result<Vec<u8>> {
+        use std::io::Write;
+        match self {
+            Decoder::Gzip(d) => {
+                d.write_all(chunk)?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+            Decoder::Deflate(d) => {
+                d.write_all(chunk)?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+        }
+    }
+
+    /// The last plain bytes, once the compressed stream ended.
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Decoder::Gzip(d) => d.finish(),
+            Decoder::Deflate(d) => d.finish(),
+        }
+    }
+}
+
 struct RewrittenBody {
     inner: GatewayBody,
+    decoder: Option<Decoder>,
     rewriter: Rewriter,
     done: bool,
+}
+
+impl RewrittenBody {
+    fn rewrite(&mut self, plain: &[u8], out: &mut Vec<u8>) {
+        match &mut self.rewriter {
+            Rewriter::Xml(r) => r.feed(plain, out),
+            Rewriter::Json(r) => r.feed(plain, out),
+        }
+    }
 }
 
 impl Body for RewrittenBody {
@@ -158,15 +212,22 @@ impl Body for RewrittenBody {
             let mut out = Vec::new();
             match std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => match &mut this.rewriter {
-                        Rewriter::Xml(r) => r.feed(&data, &mut out),
-                        Rewriter::Json(r) => r.feed(&data, &mut out),
-                    },
+                    Ok(data) => {
+                        let plain = match &mut this.decoder {
+                            Some(decoder) => decoder.decode(&data)?,
+                            None => data.to_vec(),
+                        };
+                        this.rewrite(&plain, &mut out);
+                    }
                     Err(frame) => return Poll::Ready(Some(Ok(frame))),
                 },
                 Some(Err(error)) => return Poll::Ready(Some(Err(error))),
                 None => {
                     this.done = true;
+                    if let Some(decoder) = this.decoder.take() {
+                        let plain = decoder.finish()?;
+                        this.rewrite(&plain, &mut out);
+                    }
                     match &mut this.rewriter {
                         Rewriter::Xml(r) => r.finish(&mut out),
                         Rewriter::Json(r) => r.finish(&mut out),
@@ -212,6 +273,31 @@ mod tests {
         assert_eq!(
             headers[LINK],
             "<https://gw:8443/east/ovirt-engine/api/clusters>; rel=clusters,<https://gw:8443/east/ovirt-engine/api/clusters?search={query}>; rel=clusters/search"
+        );
+    }
+
+    /// A gzip body from a Manager that compresses unasked is decoded, rewritten and sent plain
+    /// (no client gzip here).
+    #[tokio::test]
+    async fn compressed_bodies_are_decoded_and_rewritten() {
+        use http_body_util::BodyExt;
+        use std::io::Write;
+        let xml = b"<vm href=\"/ovirt-engine/api/vms/1\"><name>a</name></vm>";
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(xml).unwrap();
+        let mut response = Response::new(GatewayBody::full(encoder.finish().unwrap()));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+        response
+            .headers_mut()
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let rewritten = rewrite(response, &bases());
+        assert!(rewritten.headers().get(CONTENT_ENCODING).is_none());
+        let body = rewritten.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            &body[..],
+            b"<vm href=\"/east/ovirt-engine/api/vms/1\"><name>a</name></vm>"
         );
     }
 
