@@ -85,6 +85,8 @@ pub struct AuthConfig {
     pub token_key: Option<Secret>,
     /// Forward Bearer tokens the gateway did not issue as they are (the Manager's own tokens).
     pub bearer_passthrough: bool,
+    /// Forward the `remote_viewer_connection_file` action, whose answer embeds the Manager's token.
+    pub allow_console_files: bool,
     /// Bodies up to this size, of requests made with Basic credentials, are kept so that the
     /// request can be resent after a fresh login when the Manager refused the session's token.
     pub resend_body_bytes: u64,

@@ -104,7 +104,7 @@ async fn run(
     let (identity, set_cookie) =
         authenticate::authenticate(&state.auth, &upstream, &api_path, ctx, &mut request).await?;
     // Before anything reaches the Manager: an answer that would carry its token is never asked for.
-    crate::auth::refuse_token_leaks(&api_path)?;
+    state.auth.refuse_token_leaks(&api_path)?;
     // Basic requests keep what a resend after a fresh login needs: the head, and small bodies.
     let (request, replay) = match identity {
         Identity::Basic(_) => keep_for_resend(request, state.auth.resend_body_bytes()).await?,

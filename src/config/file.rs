@@ -30,6 +30,8 @@ pub struct FileAuth {
     pub resend_body_bytes: Option<u64>,
     #[serde(default)]
     pub bearer_passthrough: bool,
+    #[serde(default)]
+    pub allow_console_files: bool,
 }
 
 #[derive(Debug, Deserialize)]

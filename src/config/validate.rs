@@ -262,6 +262,7 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
         ),
         token_key,
         bearer_passthrough: file.auth.bearer_passthrough,
+        allow_console_files: file.auth.allow_console_files,
         resend_body_bytes: file.auth.resend_body_bytes.unwrap_or(DEFAULT_RESEND_BODY_BYTES),
     };
     let managers = validate_managers(&mut problems, file.manager, base);

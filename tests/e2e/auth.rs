@@ -649,3 +649,22 @@ async fn console_file_action_is_refused() {
     assert!(String::from_utf8_lossy(&body).contains("SSO token"));
     assert_eq!(sim_stats(&sim).await["api_requests"], before);
 }
+
+/// With `auth.allow_console_files`, the console-file action goes to the Manager (which, being
+/// the simulator, has no graphics consoles: 404).
+#[tokio::test]
+async fn console_file_action_can_be_allowed() {
+    let (sim, _dir) = simulator_with_users(1).await;
+    let text = gateway_text(&manager("sim", &sim.api_url(), "")) + "\n[auth]\nallow_console_files = true\n";
+    let gateway = start_gateway(&text).await;
+    let request = http::Request::post(format!(
+        "http://{}/ovirt-engine/api/vms/1/graphicsconsoles/2/remoteviewerconnectionfile",
+        gateway.public_addr()
+    ))
+    .header("authorization", basic("user0@internal", "password0"))
+    .body(full("<action/>"))
+    .unwrap();
+    let (status, _, _) = send(request).await;
+    assert_ne!(status, StatusCode::FORBIDDEN);
+    assert!(sim_stats(&sim).await["api_requests"].as_u64().unwrap() >= 2);
+}
