@@ -213,11 +213,11 @@ impl Body for RewrittenBody {
             match std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
-                        let plain = match &mut this.decoder {
-                            Some(decoder) => decoder.decode(&data)?,
-                            None => data.to_vec(),
-                        };
-                        this.rewrite(&plain, &mut out);
+                        // Plain bodies are rewritten from the chunk itself, without a copy.
+                        match this.decoder.as_mut().map(|d| d.decode(&data)).transpose()? {
+                            Some(plain) => this.rewrite(&plain, &mut out),
+                            None => this.rewrite(&data, &mut out),
+                        }
                     }
                     Err(frame) => return Poll::Ready(Some(Ok(frame))),
                 },
