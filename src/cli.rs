@@ -1,6 +1,7 @@
 //! The command line: `serve`, `check`, and with the `sim` feature `demo` and `sim`. Parses arguments, sets up logging and hands over to the
 //! library; no gateway logic lives here.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -317,11 +318,13 @@ impl Signals {
     }
 }
 
-/// Logs go to stderr, as text or JSON lines. `RUST_LOG`, when set, overrides `log.level`.
+/// Logs go to stderr, as text or JSON lines. `RUST_LOG`, when set, overrides `log.level`. Text is
+/// coloured only on a terminal, so files and log collectors get plain lines.
 pub fn init_logging(log: &LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match log.format {
         LogFormat::Text => builder.init(),

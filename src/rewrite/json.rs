@@ -25,9 +25,16 @@ enum Str {
     Other,
 }
 
+/// Nesting kept track of: the engine's documents nest a dozen levels at most. Deeper containers
+/// are only counted, so a hostile body cannot grow memory; their hrefs are left alone.
+const MAX_DEPTH: usize = 256;
+
 pub struct JsonRewriter {
     rule: Rule,
+    /// The open containers, innermost last, up to `MAX_DEPTH`.
     containers: Vec<Container>,
+    /// Containers open beyond `MAX_DEPTH`.
+    too_deep: usize,
     in_string: bool,
     /// In a string, right after a backslash.
     escaped: bool,
@@ -43,6 +50,7 @@ impl JsonRewriter {
         JsonRewriter {
             rule,
             containers: Vec::new(),
+            too_deep: 0,
             in_string: false,
             escaped: false,
             kind: Str::Other,
@@ -95,15 +103,20 @@ impl JsonRewriter {
 
     fn structural(&mut self, b: u8) {
         match b {
-            b'{' => self.containers.push(Container::Object { expect_key: true }),
-            b'[' => self.containers.push(Container::Array),
+            b'{' => self.open(Container::Object { expect_key: true }),
+            b'[' => self.open(Container::Array),
             b'}' | b']' => {
-                self.containers.pop();
+                if self.too_deep > 0 {
+                    self.too_deep -= 1;
+                } else {
+                    self.containers.pop();
+                }
             }
             b':' => self.set_expect_key(false),
             b',' => self.set_expect_key(true),
             b'"' => {
                 self.kind = match self.containers.last() {
+                    _ if self.too_deep > 0 => Str::Other,
                     Some(Container::Object { expect_key: true }) => Str::Key(Some(0)),
                     Some(Container::Object { expect_key: false }) if self.key_is_href => Str::HrefValue,
                     _ => Str::Other,
@@ -114,7 +127,18 @@ impl JsonRewriter {
         }
     }
 
+    fn open(&mut self, container: Container) {
+        if self.containers.len() < MAX_DEPTH {
+            self.containers.push(container);
+        } else {
+            self.too_deep += 1;
+        }
+    }
+
     fn set_expect_key(&mut self, expect: bool) {
+        if self.too_deep > 0 {
+            return;
+        }
         if let Some(Container::Object { expect_key }) = self.containers.last_mut() {
             *expect_key = expect;
         }
@@ -198,6 +222,29 @@ mod tests {
     #[test]
     fn href_members_only() {
         assert_eq!(rewrite_in_pieces(LISTING, LISTING.len()), EXPECTED);
+    }
+
+    /// Nesting beyond `MAX_DEPTH` is counted, not stored: hrefs down there pass unchanged, and
+    /// the document's shallower hrefs are rewritten again once it climbs back.
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let deep = MAX_DEPTH + 10;
+        let input = format!(
+            "{{\"a\":{}{{\"href\":\"/ovirt-engine/api/deep\"}}{},\"href\":\"/ovirt-engine/api\"}}",
+            "[".repeat(deep),
+            "]".repeat(deep)
+        );
+        let expected = input.replacen(
+            "\"href\":\"/ovirt-engine/api\"}",
+            "\"href\":\"/east/ovirt-engine/api\"}",
+            1,
+        );
+        let mut rewriter = JsonRewriter::new(east());
+        let mut out = Vec::new();
+        rewriter.feed(input.as_bytes(), &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        assert_eq!((rewriter.containers.len(), rewriter.too_deep), (0, 0));
+        assert!(rewriter.containers.capacity() <= MAX_DEPTH);
     }
 
     /// Any chunking gives the same output, down to one byte at a time.

@@ -184,3 +184,38 @@ async fn serve_handles_sighup_and_sigterm() {
         .unwrap();
     assert!(status.success());
 }
+
+/// Text logs written to a pipe or a file carry no terminal colour codes, so that `key=value`
+/// fields can be read by tools.
+#[tokio::test]
+async fn text_logs_are_plain_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    let text = format!(
+        "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\n{}",
+        manager("engine", "http://127.0.0.1:9/ovirt-engine/api", "")
+    );
+    std::fs::write(&path, text).unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            assert!(!line.contains('\x1b'), "colour codes in {line:?}");
+            if line.contains("gateway listening") {
+                return line;
+            }
+        }
+        panic!("the gateway exited before listening");
+    })
+    .await
+    .unwrap();
+    assert!(listening.contains(" address=127.0.0.1:"), "{listening}");
+}

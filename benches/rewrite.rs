@@ -1,0 +1,108 @@
+//! Rewriting speed (issue 5): the XML and JSON href rewriters on a 10,000-VM listing from the
+//! simulator, fed in 64 KiB chunks as the gateway receives them, against a plain copy of the same
+//! chunks (the ceiling) in the same run.
+//!
+//!     cargo bench --bench rewrite
+//!
+//! Goal: 300 MB/s or more for each representation on one core. Results go into
+//! docs/performance.md by hand.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use ovirt_gateway::rewrite::json::JsonRewriter;
+use ovirt_gateway::rewrite::prefix::Rule;
+use ovirt_gateway::rewrite::xml::XmlRewriter;
+use ovirt_gateway::sim::{self, SimOptions, Sizes};
+
+const CHUNK: usize = 64 * 1024;
+
+/// The simulator's 10,000-VM listing as admin sees it, in the representation `accept` names.
+fn listings() -> (Vec<u8>, Vec<u8>) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let running = sim::start(SimOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sizes: Sizes {
+                vms: 10_000,
+                ..Sizes::default()
+            },
+            ..SimOptions::default()
+        })
+        .await
+        .unwrap();
+        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+        let fetch = async |accept: &str| {
+            let request = http::Request::get(format!("http://{}/ovirt-engine/api/vms", running.addr()))
+                .header("authorization", "Basic YWRtaW5AaW50ZXJuYWw6YWRtaW4=")
+                .header("accept", accept)
+                .body(Empty::new())
+                .unwrap();
+            let response = client.request(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.into_body().collect().await.unwrap().to_bytes().to_vec()
+        };
+        (fetch("application/xml").await, fetch("application/json").await)
+    })
+}
+
+fn rule() -> Rule {
+    Rule {
+        from: b"/ovirt-engine/api".to_vec(),
+        to: b"/east/ovirt-engine/api".to_vec(),
+    }
+}
+
+/// Each chunk becomes its own output buffer, as in the gateway's response body.
+fn run(body: &[u8], mut feed: impl FnMut(&[u8], &mut Vec<u8>)) {
+    for chunk in body.chunks(CHUNK) {
+        let mut out = Vec::with_capacity(chunk.len() + 256);
+        feed(chunk, &mut out);
+        black_box(out);
+    }
+}
+
+fn rewriting(c: &mut Criterion) {
+    let (xml, json) = listings();
+    assert!(xml.starts_with(b"<?xml") && json.starts_with(b"{"));
+    let mut group = c.benchmark_group("xml");
+    group.throughput(Throughput::Bytes(xml.len() as u64));
+    group.bench_function("memcpy", |b| {
+        b.iter(|| run(&xml, |chunk, out| out.extend_from_slice(chunk)))
+    });
+    group.bench_function("rewrite", |b| {
+        b.iter(|| {
+            let mut rewriter = XmlRewriter::new(rule());
+            run(&xml, |chunk, out| rewriter.feed(chunk, out));
+        })
+    });
+    group.finish();
+    let mut group = c.benchmark_group("json");
+    group.throughput(Throughput::Bytes(json.len() as u64));
+    group.bench_function("memcpy", |b| {
+        b.iter(|| run(&json, |chunk, out| out.extend_from_slice(chunk)))
+    });
+    group.bench_function("rewrite", |b| {
+        b.iter(|| {
+            let mut rewriter = JsonRewriter::new(rule());
+            run(&json, |chunk, out| rewriter.feed(chunk, out));
+        })
+    });
+    group.finish();
+    println!(
+        "listing sizes: XML {} bytes, JSON {} bytes (10,000 VMs, {CHUNK}-byte chunks)",
+        xml.len(),
+        json.len()
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = rewriting
+}
+criterion_main!(benches);
