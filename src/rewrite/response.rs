@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::header::{
     CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_TYPE, ETAG, HeaderValue, LINK, LOCATION,
+    SET_COOKIE,
 };
 use http::{HeaderMap, Response};
 use http_body::{Body, Frame};
@@ -57,7 +58,58 @@ impl Bases {
         }
     }
 
+    /// A passing cookie's `Path` under the Manager's engine path (`/ovirt-engine/api`,
+    /// `/ovirt-engine`) names the same place under the public one; `None` when nothing changes.
+    /// (The Manager's own session cookie never passes: docs/authentication.md.)
+    fn cookie(&self, cookie: &str) -> Option<String> {
+        let upstream_root = self.upstream_api.strip_suffix("/api")?;
+        let public_root = self.public_api.strip_suffix("/api")?;
+        if upstream_root == public_root {
+            return None;
+        }
+        let mut changed = false;
+        let attributes: Vec<String> = cookie
+            .split(';')
+            .map(|attribute| {
+                let trimmed = attribute.trim_start();
+                let name = trimmed.get(..5).filter(|n| n.eq_ignore_ascii_case("path="));
+                let rest = trimmed.get(5..).and_then(|v| v.strip_prefix(upstream_root));
+                match (name, rest) {
+                    (Some(name), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
+                        changed = true;
+                        let space = &attribute[..attribute.len() - trimmed.len()];
+                        format!("{space}{name}{public_root}{rest}")
+                    }
+                    _ => attribute.to_owned(),
+                }
+            })
+            .collect();
+        changed.then(|| attributes.join(";"))
+    }
+
     fn headers(&self, headers: &mut HeaderMap) {
+        let cookies: Vec<HeaderValue> = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|value| {
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| self.cookie(v))
+                    .and_then(|v| HeaderValue::from_str(&v).ok())
+                    .map(|mut rewritten| {
+                        rewritten.set_sensitive(value.is_sensitive());
+                        rewritten
+                    })
+                    .unwrap_or_else(|| value.clone())
+            })
+            .collect();
+        if !cookies.is_empty() {
+            headers.remove(SET_COOKIE);
+            for cookie in cookies {
+                headers.append(SET_COOKIE, cookie);
+            }
+        }
         for name in [LOCATION, CONTENT_LOCATION] {
             if let Some(value) = headers.get(&name).and_then(|v| v.to_str().ok())
                 && let Ok(rewritten) = HeaderValue::from_str(&self.absolute(value))
@@ -298,6 +350,36 @@ mod tests {
         assert_eq!(
             &body[..],
             b"<vm href=\"/east/ovirt-engine/api/vms/1\"><name>a</name></vm>"
+        );
+    }
+
+    /// A passing cookie's Path under the engine path moves under the public prefix; other
+    /// attributes, other paths and `Path=/ovirt-engines` stay.
+    #[test]
+    fn cookie_paths() {
+        let mut headers = HeaderMap::new();
+        for cookie in [
+            "a=1; Path=/ovirt-engine/api; HttpOnly",
+            "b=2; path=/ovirt-engine",
+            "c=3; Path=/",
+            "d=4; Path=/ovirt-engines; Secure",
+        ] {
+            headers.append(SET_COOKIE, HeaderValue::from_static(cookie));
+        }
+        bases().headers(&mut headers);
+        let cookies: Vec<&str> = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            cookies,
+            [
+                "a=1; Path=/east/ovirt-engine/api; HttpOnly",
+                "b=2; path=/east/ovirt-engine",
+                "c=3; Path=/",
+                "d=4; Path=/ovirt-engines; Secure",
+            ]
         );
     }
 
