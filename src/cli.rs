@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogConfig, LogFormat};
+use crate::policy::Policies;
 use crate::{Gateway, check_material};
 
 #[derive(Debug, Parser)]
@@ -235,11 +236,32 @@ fn check(path: &Path) -> ExitCode {
     for problem in &problems {
         eprintln!("{}: {problem}", path.display());
     }
-    if !problems.is_empty() {
+    // Policy problems name their own file and line.
+    let policies = config.policy.as_ref().map(|policy| Policies::load(&policy.dir));
+    match &policies {
+        Some(Ok(policies)) => {
+            for warning in &policies.warnings {
+                eprintln!("warning: {warning}");
+            }
+        }
+        Some(Err(errors)) => {
+            for error in errors {
+                eprintln!("{error}");
+            }
+        }
+        None => {}
+    }
+    if !problems.is_empty() || matches!(policies, Some(Err(_))) {
         return ExitCode::FAILURE;
     }
+    let policies = match (&policies, &config.policy) {
+        (Some(Ok(policies)), Some(policy)) => {
+            format!(", {} policies ({})", policies.len(), policy.mode.label())
+        }
+        _ => String::new(),
+    };
     println!(
-        "OK: {}: listener {} ({}), {} manager(s)",
+        "OK: {}: listener {} ({}), {} manager(s){policies}",
         path.display(),
         config.listen.address,
         if config.listen.tls.is_some() {
@@ -303,14 +325,19 @@ impl Signals {
         }
     }
 
-    /// Returns on SIGTERM or SIGINT; reloads the certificate on every SIGHUP in between.
+    /// Returns on SIGTERM or SIGINT; reloads the certificate and the policies on every SIGHUP in
+    /// between.
     async fn wait(mut self, running: &crate::Running) {
         loop {
             tokio::select! {
-                _ = self.hangup.recv() => match running.reload_tls() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                    Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the previous certificate"),
-                },
+                _ = self.hangup.recv() => {
+                    match running.reload_tls() {
+                        Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                        Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the previous certificate"),
+                    }
+                    // Errors are logged (file:line) by the reload itself.
+                    let _ = running.reload_policies();
+                }
                 _ = self.terminate.recv() => return,
                 _ = self.interrupt.recv() => return,
             }

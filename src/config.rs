@@ -21,7 +21,36 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    /// `None`: the gateway does not narrow what the Manager allows.
+    pub policy: Option<PolicyConfig>,
     pub managers: Vec<ManagerConfig>,
+}
+
+/// `[policy]`: Cedar policies (docs/policies.md).
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    /// The directory of `*.cedar` files and `entities.json`.
+    pub dir: PathBuf,
+    pub mode: PolicyMode,
+    /// How often the directory is checked for changes.
+    pub watch_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyMode {
+    /// Denials are 403.
+    Enforce,
+    /// Every decision is evaluated, logged and counted, and every request is allowed.
+    Shadow,
+}
+
+impl PolicyMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            PolicyMode::Enforce => "enforce",
+            PolicyMode::Shadow => "shadow",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

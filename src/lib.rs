@@ -18,10 +18,12 @@ pub mod demo;
 pub mod fault;
 pub mod metrics;
 pub mod pipeline;
+pub mod policy;
 pub mod rewrite;
 pub mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod time;
 pub mod tls;
 pub mod upstream;
 
@@ -39,6 +41,7 @@ use crate::auth::Authenticator;
 use crate::config::UpstreamTls;
 use crate::metrics::Metrics;
 use crate::pipeline::GatewayState;
+use crate::policy::Enforcer;
 use crate::tls::ReloadableCert;
 use crate::upstream::Upstream;
 use crate::upstream::router::Router;
@@ -50,6 +53,8 @@ pub enum StartError {
     Tls(String),
     #[error("{0}")]
     Auth(String),
+    #[error("policy: {0}")]
+    Policy(String),
     #[error("manager `{name}`: {message}")]
     Manager { name: String, message: String },
     #[error("cannot listen on {address} ({what}): {source}")]
@@ -98,6 +103,25 @@ impl Gateway {
         }
         let metrics = Arc::new(Metrics::new());
         let auth = Arc::new(Authenticator::new(&config.auth, metrics.clone()).map_err(StartError::Auth)?);
+        let policy = match &config.policy {
+            Some(policy) => Some(Arc::new(Enforcer::load(policy, metrics.clone()).map_err(
+                |problems| {
+                    StartError::Policy(
+                        problems
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    )
+                },
+            )?)),
+            None => {
+                tracing::warn!(
+                    "no [policy] table: the gateway does not narrow access; the Manager's own permissions apply"
+                );
+                None
+            }
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let public = bind("public listener", config.listen.address).await?;
@@ -111,6 +135,9 @@ impl Gateway {
             .map(|l| l.local_addr().expect("a bound socket has an address"));
 
         let mut background = JoinSet::new();
+        if let Some(policy) = &policy {
+            background.spawn(policy.clone().watch());
+        }
         for upstream in &upstreams {
             let upstream = upstream.clone();
             background.spawn(async move { upstream.watch_health().await });
@@ -127,6 +154,7 @@ impl Gateway {
             router: Router::new(&config.managers),
             upstreams,
             auth: auth.clone(),
+            policy: policy.clone(),
             metrics,
         });
         let acceptor = cert
@@ -139,6 +167,7 @@ impl Gateway {
             admin_addr,
             cert,
             auth,
+            policy,
             shutdown,
             server,
             background,
@@ -162,6 +191,7 @@ pub struct Running {
     admin_addr: Option<SocketAddr>,
     cert: Option<Arc<ReloadableCert>>,
     auth: Arc<Authenticator>,
+    policy: Option<Arc<Enforcer>>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     background: JoinSet<()>,
@@ -184,6 +214,12 @@ impl Running {
             Some(cert) => cert.reload(),
             None => Ok(()),
         }
+    }
+
+    /// Reads the policy directory again (as its watcher does on a change). A valid set replaces
+    /// the current one; on error the current one stays. `Ok(None)` without `[policy]`.
+    pub fn reload_policies(&self) -> Result<Option<usize>, Vec<policy::Problem>> {
+        self.policy.as_ref().map(|policy| policy.reload()).transpose()
     }
 
     /// Stops accepting, lets requests in flight finish within `listen.shutdown_grace`, then closes

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub sso_logins_total: IntCounterVec,
     pub sessions: IntGauge,
     pub auth_failures_total: IntCounterVec,
+    pub policy_decisions_total: IntCounterVec,
+    pub policy_reloads_total: IntCounterVec,
 }
 
 /// Latency buckets from 1 ms to 2 minutes (the default response timeout).
@@ -85,6 +87,22 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let policy_decisions_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_policy_decisions_total",
+                "Authorization decisions, by decision (allow, deny) and mode (enforce, shadow)",
+            ),
+            &["decision", "mode"],
+        )
+        .expect("valid metric");
+        let policy_reloads_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_policy_reloads_total",
+                "Policy directory reloads, by result (ok, error: the previous policies stay)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration_seconds.clone()),
@@ -94,6 +112,8 @@ impl Metrics {
             Box::new(sso_logins_total.clone()),
             Box::new(sessions.clone()),
             Box::new(auth_failures_total.clone()),
+            Box::new(policy_decisions_total.clone()),
+            Box::new(policy_reloads_total.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -107,6 +127,8 @@ impl Metrics {
             sso_logins_total,
             sessions,
             auth_failures_total,
+            policy_decisions_total,
+            policy_reloads_total,
         }
     }
 

@@ -6,6 +6,7 @@
 //! one access-log line and the request metrics.
 
 mod authenticate;
+mod authorize;
 mod context;
 mod forward;
 mod prepare;
@@ -43,6 +44,7 @@ pub struct GatewayState {
     pub upstreams: Vec<Arc<Upstream>>,
     pub metrics: Arc<Metrics>,
     pub auth: Arc<Authenticator>,
+    pub policy: Option<Arc<crate::policy::Enforcer>>,
 }
 
 /// Answers one request. Never fails: every failure is a fault response.
@@ -103,6 +105,14 @@ async fn run(
     // authenticate once the Manager is known: sessions and upstream tokens are per Manager.
     let (identity, set_cookie) =
         authenticate::authenticate(&state.auth, &upstream, &api_path, ctx, &mut request).await?;
+    // authorize once the user is known, before anything reaches the Manager.
+    authorize::authorize(
+        state.policy.as_deref(),
+        upstream.name(),
+        &api_path,
+        ctx,
+        request.headers(),
+    )?;
     // Before anything reaches the Manager: an answer that would carry its token is never asked for.
     state.auth.refuse_token_leaks(&api_path)?;
     // Basic requests keep what a resend after a fresh login needs: the head, and small bodies.

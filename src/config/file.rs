@@ -14,8 +14,17 @@ pub struct FileConfig {
     pub log: FileLog,
     #[serde(default)]
     pub auth: FileAuth,
+    pub policy: Option<FilePolicy>,
     #[serde(default)]
     pub manager: Vec<FileManager>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePolicy {
+    pub dir: String,
+    pub mode: Option<String>,
+    pub watch_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

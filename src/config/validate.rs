@@ -12,7 +12,7 @@ use http::uri::Scheme;
 use super::file::{FileConfig, FileListen, FileManager, FileSecret};
 use super::{
     AdminConfig, AuthConfig, Config, ConfigError, Limits, ListenConfig, LogConfig, LogFormat, ManagerConfig,
-    Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
+    PolicyConfig, PolicyMode, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
 };
 
 // Defaults, documented key by key in config/gateway.toml.
@@ -34,6 +34,7 @@ const DEFAULT_MAX_SESSIONS: u64 = 10_000;
 const DEFAULT_MAX_LOGINS_PER_USER: u64 = 100;
 const DEFAULT_FAILURE_CACHE: Duration = Duration::from_secs(10);
 const DEFAULT_RESEND_BODY_BYTES: u64 = 1024 * 1024;
+const DEFAULT_POLICY_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The engine's API path, which every Manager URL must end with.
 const API_SUFFIX: &str = "/ovirt-engine/api";
@@ -265,6 +266,35 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
         allow_console_files: file.auth.allow_console_files,
         resend_body_bytes: file.auth.resend_body_bytes.unwrap_or(DEFAULT_RESEND_BODY_BYTES),
     };
+    let policy = file.policy.map(|policy| {
+        let mode = match policy.mode.as_deref() {
+            None | Some("enforce") => PolicyMode::Enforce,
+            Some("shadow") => PolicyMode::Shadow,
+            Some(other) => {
+                problems.push(
+                    "policy.mode",
+                    format!("`{other}` is not one of `enforce`, `shadow`"),
+                );
+                PolicyMode::Enforce
+            }
+        };
+        if auth.bearer_passthrough {
+            problems.push(
+                "policy",
+                "policies cannot be enforced with auth.bearer_passthrough = true: a passed-through token \
+                 carries no gateway identity",
+            );
+        }
+        PolicyConfig {
+            dir: base.join(policy.dir),
+            mode,
+            watch_interval: problems.duration(
+                "policy.watch_interval",
+                policy.watch_interval.as_deref(),
+                DEFAULT_POLICY_WATCH_INTERVAL,
+            ),
+        }
+    });
     let managers = validate_managers(&mut problems, file.manager, base);
     match listen {
         Some(listen) if problems.0.is_empty() => Ok(Config {
@@ -272,6 +302,7 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
             admin,
             log: LogConfig { format, level },
             auth,
+            policy,
             managers,
         }),
         _ => Err(problems.0),

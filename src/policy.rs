@@ -1,0 +1,577 @@
+//! Per-resource authorization: Cedar policies narrow what the Manager allows (docs/policies.md).
+//!
+//! The policy directory holds `*.cedar` files and an optional `entities.json` (groups and who is
+//! in them), validated against the built-in schema (policies/ovirt.cedarschema, `model.rs`). Every
+//! request is mapped to (principal, action, resource, context) by `mapping.rs` and decided here:
+//! default deny, and every decision names the policies that determined it. Policy ids are the
+//! `@id("...")` annotation when a policy has one, `file.cedar:LINE` otherwise.
+
+pub mod mapping;
+pub mod model;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicyId, PolicySet, Request, RestrictedExpression, ValidationMode, Validator,
+};
+use http::Method;
+
+pub use mapping::Mapped;
+
+use crate::config::{PolicyConfig, PolicyMode};
+use crate::metrics::Metrics;
+
+/// The file of groups and memberships in a policy directory.
+pub const ENTITIES_FILE: &str = "entities.json";
+
+/// A problem in a policy directory, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// A loaded and validated policy directory.
+pub struct Policies {
+    set: PolicySet,
+    /// Each user named in entities.json, with every group above it.
+    users: HashMap<String, Vec<Entity>>,
+    /// The files read, for the reload watcher.
+    pub files: Vec<PathBuf>,
+    /// Validator warnings (a policy that can never apply, confusable characters): logged, not fatal.
+    pub warnings: Vec<Problem>,
+}
+
+/// What the gateway knows about a request besides its mapping.
+pub struct Facts<'a> {
+    /// `alice@internal`.
+    pub user: &'a str,
+    /// The Manager's name in the configuration.
+    pub manager: &'a str,
+    pub method: &'a Method,
+    /// The raw query string.
+    pub query: Option<&'a str>,
+    /// The Filter header's value, if sent.
+    pub filter_header: Option<&'a str>,
+    /// The All-Content header's value, if sent.
+    pub all_content_header: Option<&'a str>,
+    pub client_ip: IpAddr,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+}
+
+/// An authorization decision and what made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The ids of the policies that determined it: the permits that allowed, or the forbids that
+    /// denied; empty when nothing permitted (default deny).
+    pub policies: Vec<String>,
+    /// Policies that failed to evaluate (they are skipped, as Cedar does).
+    pub errors: Vec<String>,
+}
+
+/// The policies in force, swapped whole when the directory changes, and the mode.
+pub struct Enforcer {
+    config: PolicyConfig,
+    current: RwLock<Arc<Policies>>,
+    /// The directory's files and their modification times when last loaded or tried.
+    seen: RwLock<Vec<(PathBuf, Option<SystemTime>)>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Enforcer {
+    pub fn load(config: &PolicyConfig, metrics: Arc<Metrics>) -> Result<Enforcer, Vec<Problem>> {
+        let seen = snapshot(&config.dir);
+        let policies = Policies::load(&config.dir)?;
+        for warning in &policies.warnings {
+            tracing::warn!(%warning, "policy warning");
+        }
+        Ok(Enforcer {
+            config: config.clone(),
+            current: RwLock::new(Arc::new(policies)),
+            seen: RwLock::new(seen),
+            metrics,
+        })
+    }
+
+    pub fn mode(&self) -> PolicyMode {
+        self.config.mode
+    }
+
+    pub fn current(&self) -> Arc<Policies> {
+        self.current.read().expect("not poisoned").clone()
+    }
+
+    /// Loads the directory again: a valid set replaces the current one at once, an invalid one
+    /// is reported and the current one stays. Returns the number of policies now in force.
+    pub fn reload(&self) -> Result<usize, Vec<Problem>> {
+        *self.seen.write().expect("not poisoned") = snapshot(&self.config.dir);
+        match Policies::load(&self.config.dir) {
+            Ok(policies) => {
+                let count = policies.len();
+                for warning in &policies.warnings {
+                    tracing::warn!(%warning, "policy warning");
+                }
+                *self.current.write().expect("not poisoned") = Arc::new(policies);
+                self.metrics.policy_reloads_total.with_label_values(&["ok"]).inc();
+                tracing::info!(policies = count, dir = %self.config.dir.display(), "policies reloaded");
+                Ok(count)
+            }
+            Err(problems) => {
+                self.metrics
+                    .policy_reloads_total
+                    .with_label_values(&["error"])
+                    .inc();
+                for problem in &problems {
+                    tracing::error!(%problem, "policy reload refused; the previous policies stay in force");
+                }
+                Err(problems)
+            }
+        }
+    }
+
+    /// Reloads when a policy file or entities.json was added, removed or modified since the last
+    /// load; returns whether it tried.
+    pub fn reload_if_changed(&self) -> bool {
+        if snapshot(&self.config.dir) == *self.seen.read().expect("not poisoned") {
+            return false;
+        }
+        // Errors are logged and counted by reload.
+        let _ = self.reload();
+        true
+    }
+
+    /// Polls the directory every `policy.watch_interval` and reloads on a change.
+    pub async fn watch(self: Arc<Self>) {
+        let mut ticks = tokio::time::interval(self.config.watch_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            self.reload_if_changed();
+        }
+    }
+
+    /// Decides a request with the policies in force, logs the decision at debug level with the
+    /// policies that determined it, and counts it.
+    pub fn decide(&self, mapped: &Mapped, facts: &Facts<'_>) -> Decision {
+        let decision = self.current().decide(mapped, facts);
+        let mode = self.config.mode.label();
+        let label = if decision.allowed { "allow" } else { "deny" };
+        self.metrics
+            .policy_decisions_total
+            .with_label_values(&[label, mode])
+            .inc();
+        tracing::debug!(
+            user = facts.user,
+            action = %mapped.action,
+            resource = mapped.kind,
+            decision = label,
+            mode,
+            policies = ?decision.policies,
+            errors = ?decision.errors,
+            "policy decision"
+        );
+        if !decision.allowed && self.config.mode == PolicyMode::Shadow {
+            tracing::info!(
+                user = facts.user,
+                action = %mapped.action,
+                resource = mapped.kind,
+                policies = ?decision.policies,
+                "shadow mode: the policies would deny this request"
+            );
+        }
+        decision
+    }
+}
+
+/// The policy files of a directory and their modification times, sorted.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>)> {
+    let mut files: Vec<(PathBuf, Option<SystemTime>)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "cedar") || p.file_name().is_some_and(|n| n == ENTITIES_FILE)
+        })
+        .map(|p| {
+            let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+            (p, modified)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+impl Policies {
+    /// Reads and validates every `*.cedar` file and `entities.json` in `dir`; every problem is
+    /// reported, with its file and line.
+    pub fn load(dir: &Path) -> Result<Policies, Vec<Problem>> {
+        let problem = |file: &Path, line, message: String| Problem {
+            file: file.to_owned(),
+            line,
+            message,
+        };
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
+                .collect(),
+            Err(e) => {
+                return Err(vec![problem(
+                    dir,
+                    None,
+                    format!("cannot read the directory: {e}"),
+                )]);
+            }
+        };
+        files.sort();
+        let mut problems = Vec::new();
+        let mut set = PolicySet::new();
+        // Policy id → where it is, and each file's text (validation errors point into it).
+        let mut places: HashMap<String, (PathBuf, String, usize)> = HashMap::new();
+        for file in &files {
+            let text = match std::fs::read_to_string(file) {
+                Ok(text) => text,
+                Err(e) => {
+                    problems.push(problem(file, None, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            let parsed = match PolicySet::from_str(&text) {
+                Ok(parsed) => parsed,
+                Err(errors) => {
+                    for error in errors.iter() {
+                        problems.push(problem(file, error_line(error, &text), message(error)));
+                    }
+                    continue;
+                }
+            };
+            if parsed.templates().next().is_some() {
+                problems.push(problem(
+                    file,
+                    None,
+                    "templates (?principal, ?resource) are not supported".into(),
+                ));
+            }
+            // In file order (ids are policy0, policy1, ...), to find each one's line.
+            let mut policies: Vec<_> = parsed.policies().collect();
+            policies.sort_by_key(|p| p.id().to_string()[6..].parse::<usize>().unwrap_or(0));
+            let mut from = 0;
+            let name = file
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            for policy in policies {
+                let source = policy.to_string();
+                let offset = text[from..].find(&source).map(|i| from + i);
+                if let Some(offset) = offset {
+                    from = offset + source.len();
+                }
+                let line = offset.map_or(1, |o| line_of(&text, o));
+                let id = policy
+                    .annotation("id")
+                    .map_or_else(|| format!("{name}:{line}"), str::to_owned);
+                if let Some((other, _, other_line)) = places.get(&id) {
+                    problems.push(problem(
+                        file,
+                        Some(line),
+                        format!(
+                            "policy id `{id}` is already used at {}:{other_line}",
+                            other.display()
+                        ),
+                    ));
+                    continue;
+                }
+                places.insert(id.clone(), (file.clone(), text.clone(), line));
+                if let Err(e) = set.add(policy.new_id(PolicyId::new(&id))) {
+                    problems.push(problem(file, Some(line), e.to_string()));
+                }
+            }
+        }
+        let mut warnings = Vec::new();
+        let validation = Validator::new(model::schema().clone()).validate(&set, ValidationMode::Strict);
+        let place = |id: &PolicyId, labels: Option<usize>| match places.get(&id.to_string()) {
+            Some((file, text, line)) => (file.clone(), Some(labels.map_or(*line, |o| line_of(text, o)))),
+            None => (dir.to_owned(), None),
+        };
+        for error in validation.validation_errors() {
+            let (file, line) = place(error.policy_id(), first_offset(error));
+            problems.push(problem(&file, line, message(error)));
+        }
+        for warning in validation.validation_warnings() {
+            let (file, line) = place(warning.policy_id(), first_offset(warning));
+            warnings.push(problem(&file, line, message(warning)));
+        }
+        let entities_file = dir.join(ENTITIES_FILE);
+        let users = if entities_file.exists() {
+            match load_entities(&entities_file) {
+                Ok(users) => users,
+                Err(message) => {
+                    problems.push(problem(&entities_file, None, message));
+                    HashMap::new()
+                }
+            }
+        } else {
+            HashMap::new()
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        if entities_file.exists() {
+            files.push(entities_file);
+        }
+        Ok(Policies {
+            set,
+            users,
+            files,
+            warnings,
+        })
+    }
+
+    /// How many policies are loaded.
+    pub fn len(&self) -> usize {
+        self.set.policies().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decides a mapped request; default deny.
+    pub fn decide(&self, mapped: &Mapped, facts: &Facts<'_>) -> Decision {
+        let deny = |error: String| Decision {
+            allowed: false,
+            policies: Vec::new(),
+            errors: vec![error],
+        };
+        let principal = uid("Gateway::User", facts.user);
+        let manager = uid("Api::Manager", facts.manager);
+        let resource = uid(&format!("Api::{}", mapped.kind), &mapped.id);
+        let mut entities: Vec<Entity> = match self.users.get(facts.user) {
+            Some(known) => known.clone(),
+            None => vec![user_entity(facts.user, Vec::new())],
+        };
+        entities.push(Entity::new_no_attrs(manager.clone(), Default::default()));
+        let mut parents = vec![manager.clone()];
+        if let Some(collection) = &mapped.collection {
+            let collection = uid("Api::Collection", collection);
+            entities.push(Entity::new_no_attrs(collection.clone(), [manager.clone()].into()));
+            parents.push(collection);
+        }
+        entities.push(Entity::new_no_attrs(
+            resource.clone(),
+            parents.into_iter().collect(),
+        ));
+        let entities = match Entities::from_entities(entities, None) {
+            Ok(entities) => entities,
+            Err(e) => return deny(e.to_string()),
+        };
+        let context = match context(mapped, facts) {
+            Ok(context) => context,
+            Err(e) => return deny(e),
+        };
+        let action = uid("Action", &mapped.action);
+        let request = match Request::new(principal, action, resource, context, Some(model::schema())) {
+            Ok(request) => request,
+            Err(e) => return deny(e.to_string()),
+        };
+        let response = Authorizer::new().is_authorized(&request, &self.set, &entities);
+        Decision {
+            allowed: response.decision() == CedarDecision::Allow,
+            policies: response.diagnostics().reason().map(ToString::to_string).collect(),
+            errors: response.diagnostics().errors().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// A policy's text, for `policy explain`.
+    pub fn text(&self, id: &str) -> Option<String> {
+        self.set.policy(&PolicyId::new(id)).map(ToString::to_string)
+    }
+}
+
+fn uid(kind: &str, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(
+        EntityTypeName::from_str(kind).expect("type names are the schema's"),
+        EntityId::new(id),
+    )
+}
+
+/// A user entity with the attributes derived from its name (`alice@internal`: name `alice`,
+/// profile `internal`).
+fn user_entity(user: &str, parents: Vec<EntityUid>) -> Entity {
+    let (name, profile) = user.rsplit_once('@').unwrap_or((user, ""));
+    Entity::new(
+        uid("Gateway::User", user),
+        [
+            (
+                "name".to_owned(),
+                RestrictedExpression::new_string(name.to_owned()),
+            ),
+            (
+                "profile".to_owned(),
+                RestrictedExpression::new_string(profile.to_owned()),
+            ),
+        ]
+        .into(),
+        parents.into_iter().collect(),
+    )
+    .expect("string attributes are valid")
+}
+
+/// entities.json in Cedar's entity format; users' `name` and `profile` attributes are derived
+/// from their id when left out. Returns each user with every group above it.
+fn load_entities(file: &Path) -> Result<HashMap<String, Vec<Entity>>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("line {}: {e}", e.line()))?;
+    let Some(list) = value.as_array_mut() else {
+        return Err("expected a JSON array of entities (Cedar's entity format)".into());
+    };
+    for entity in list.iter_mut() {
+        let is_user = entity.pointer("/uid/type").and_then(|t| t.as_str()) == Some("Gateway::User");
+        let id = entity
+            .pointer("/uid/id")
+            .and_then(|t| t.as_str())
+            .map(str::to_owned);
+        if let (true, Some(id), Some(object)) = (is_user, id, entity.as_object_mut()) {
+            let (name, profile) = id.rsplit_once('@').unwrap_or((&id, ""));
+            object.insert(
+                "attrs".into(),
+                serde_json::json!({ "name": name, "profile": profile }),
+            );
+        }
+        if let Some(object) = entity.as_object_mut() {
+            object.entry("parents").or_insert_with(|| serde_json::json!([]));
+            object.entry("attrs").or_insert_with(|| serde_json::json!({}));
+        }
+    }
+    let entities = Entities::from_json_value(value, Some(model::schema())).map_err(|e| message(&e))?;
+    let mut users = HashMap::new();
+    for entity in entities.iter() {
+        let uid = entity.uid();
+        if uid.type_name().to_string() != "Gateway::User" {
+            continue;
+        }
+        let mut chain = vec![entity.clone()];
+        for group in entities.ancestors(&uid).into_iter().flatten() {
+            if let Some(group) = entities.get(group) {
+                chain.push(group.clone());
+            }
+        }
+        users.insert(uid.id().unescaped().to_owned(), chain);
+    }
+    Ok(users)
+}
+
+/// The request's context record (RequestContext in the schema).
+fn context(mapped: &Mapped, facts: &Facts<'_>) -> Result<Context, String> {
+    let query = |name: &str| query_value(facts.query, name);
+    // The header or the parameter, as the engine reads them (OVIRT-API.md section 3).
+    let flag = |header: Option<&str>, name: &str| {
+        header.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+            || query(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    };
+    let time = crate::time::iso8601(i64::try_from(facts.time).unwrap_or(i64::MAX / 1000) * 1000);
+    let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
+    Context::from_pairs([
+        ("method".to_owned(), string(facts.method.as_str())),
+        ("manager".to_owned(), string(facts.manager)),
+        (
+            "subcollections".to_owned(),
+            RestrictedExpression::new_set(mapped.subcollections.iter().map(|s| string(s))),
+        ),
+        ("verb".to_owned(), string(&mapped.verb)),
+        ("search".to_owned(), string(&query("search").unwrap_or_default())),
+        ("follow".to_owned(), string(&query("follow").unwrap_or_default())),
+        (
+            "filter".to_owned(),
+            RestrictedExpression::new_bool(flag(facts.filter_header, "filter")),
+        ),
+        (
+            "all_content".to_owned(),
+            RestrictedExpression::new_bool(flag(facts.all_content_header, "all_content")),
+        ),
+        (
+            "client_ip".to_owned(),
+            RestrictedExpression::new_ip(facts.client_ip.to_string()),
+        ),
+        ("time".to_owned(), RestrictedExpression::new_datetime(time)),
+    ])
+    .map_err(|e| e.to_string())
+}
+
+/// A query parameter's value, decoded (`+` is a space), the first when repeated.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then(|| crate::api_path::percent_decode_lossy(&value.replace('+', " ")))
+    })
+}
+
+/// The line (from 1) of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Where a diagnostic points, as a byte offset into its source.
+fn first_offset(diagnostic: &dyn miette::Diagnostic) -> Option<usize> {
+    diagnostic.labels()?.next().map(|label| label.offset())
+}
+
+fn error_line(error: &dyn miette::Diagnostic, text: &str) -> Option<usize> {
+    first_offset(error).map(|offset| line_of(text, offset))
+}
+
+/// A diagnostic's message and, when it has one, its help.
+fn message(diagnostic: &dyn miette::Diagnostic) -> String {
+    match diagnostic.help() {
+        Some(help) => format!("{diagnostic}; {help}"),
+        None => diagnostic.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> Policies {
+        Policies::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()
+    }
+
+    /// The shipped policies and entities validate against the schema.
+    #[test]
+    fn shipped_policies_validate() {
+        let policies = shipped();
+        assert_eq!(policies.len(), 7);
+        assert!(policies.warnings.is_empty(), "{:?}", policies.warnings);
+        assert!(
+            policies
+                .text("admins")
+                .unwrap()
+                .contains("Gateway::Group::\"admins\"")
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! Every request as Cedar sees it: (action, resource, sub-collections, verb), from the one parse of
+//! its path (`ApiPath`). The table with an example of each kind is in docs/policies.md.
+//!
+//! - `/ovirt-engine/api` → `get` on `Api::Root`.
+//! - `/vms` → `list` (GET, HEAD) or `add` (POST) on `Api::Collection::"vms"`.
+//! - `/vms/ID` → `get`, `update` (PUT), `remove` (DELETE) on `Api::Vm::"ID"`.
+//! - `/vms/ID/nics[/NID...]` → the same actions on `Api::Vm::"ID"`, sub-collections `["nics"]`
+//!   (a POST to a sub-collection is `add`).
+//! - a POST whose last segment is an action verb of the API (`/vms/ID/start`,
+//!   `/vms/ID/nics/NID/activate`, `/events/undelete`) → that verb on the entity (or on the
+//!   collection, or on the root).
+//! - anything else (another collection, a path outside the API) → the method's action on
+//!   `Api::Unknown`, which no shipped policy permits; a method the API does not use (PATCH) is
+//!   `other`.
+
+use http::Method;
+
+use super::model;
+use crate::api_path::{ApiPath, EngineArea};
+
+/// What a request does to what, in the schema's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapped {
+    /// `list`, `get`, `add`, `update`, `remove` or a verb.
+    pub action: String,
+    /// The resource's type in the `Api` namespace: `Root`, `Collection`, `Unknown` or an entity
+    /// type such as `Vm`.
+    pub kind: &'static str,
+    /// The entity's id, the collection's name, `""` for the root, the engine path for `Unknown`.
+    pub id: String,
+    /// The top-level collection of an entity (its parent), `None` for the root and `Unknown`.
+    pub collection: Option<String>,
+    /// Sub-collections below the entity, in path order (`["nics"]`).
+    pub subcollections: Vec<String>,
+    /// The action verb of the request, `""` when it is not one.
+    pub verb: String,
+}
+
+impl Mapped {
+    fn unknown(method: &Method, path: &ApiPath) -> Mapped {
+        Mapped {
+            action: crud(method, false).unwrap_or("other").to_owned(),
+            kind: "Unknown",
+            id: path.engine_path.clone(),
+            collection: None,
+            subcollections: Vec::new(),
+            verb: String::new(),
+        }
+    }
+}
+
+/// The CRUD action of a method on a collection (`list`, `add`) or on anything else.
+fn crud(method: &Method, collection: bool) -> Option<&'static str> {
+    Some(match *method {
+        Method::GET | Method::HEAD | Method::OPTIONS if collection => "list",
+        Method::GET | Method::HEAD | Method::OPTIONS => "get",
+        Method::POST => "add",
+        Method::PUT => "update",
+        Method::DELETE => "remove",
+        _ => return None,
+    })
+}
+
+pub fn map(method: &Method, path: &ApiPath) -> Mapped {
+    let EngineArea::Api(api) = &path.area else {
+        return Mapped::unknown(method, path);
+    };
+    let Some(action) = crud(method, false) else {
+        return Mapped::unknown(method, path);
+    };
+    let names: Vec<&str> = api.segments.iter().map(|s| s.name.as_str()).collect();
+    // A POST to .../VERB is that action; what comes before it is what it acts on.
+    let (names, verb) = match names.split_last() {
+        Some((last, before)) if *method == Method::POST && model::verbs().contains(*last) => {
+            (before, (*last).to_owned())
+        }
+        _ => (names.as_slice(), String::new()),
+    };
+    let action = if verb.is_empty() {
+        action.to_owned()
+    } else {
+        verb.clone()
+    };
+    let mapped = |kind, id: &str, collection: Option<&str>, subcollections: Vec<String>| Mapped {
+        action: action.clone(),
+        kind,
+        id: id.to_owned(),
+        collection: collection.map(str::to_owned),
+        subcollections,
+        verb: verb.clone(),
+    };
+    match names {
+        [] => mapped("Root", "", None, Vec::new()),
+        [collection, rest @ ..] => {
+            let Some(kind) = model::entity_type(collection) else {
+                return Mapped::unknown(method, path);
+            };
+            match rest {
+                [] => {
+                    let mut m = mapped("Collection", collection, None, Vec::new());
+                    if verb.is_empty() {
+                        m.action = crud(method, true).unwrap_or("get").to_owned();
+                    }
+                    m
+                }
+                [id, below @ ..] => {
+                    // Below the entity, names and ids alternate: nics/NID/statistics.
+                    let subcollections = below.iter().step_by(2).map(|s| (*s).to_owned()).collect();
+                    mapped(kind, id, Some(collection), subcollections)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map_path(method: Method, path: &str) -> Mapped {
+        crate::api_path::validate(path).unwrap();
+        let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+        map(&method, &ApiPath::parse("", path, query).unwrap())
+    }
+
+    fn summary(m: &Mapped) -> String {
+        format!(
+            "{} {}::{} {:?} {}",
+            m.action,
+            m.kind,
+            m.id,
+            m.subcollections,
+            m.collection.as_deref().unwrap_or("-")
+        )
+    }
+
+    /// One case per kind of request, as in docs/policies.md.
+    #[test]
+    fn every_kind_of_request() {
+        let cases = [
+            (Method::GET, "/ovirt-engine/api", "get Root:: [] -"),
+            (Method::HEAD, "/ovirt-engine/api/v4", "get Root:: [] -"),
+            (Method::GET, "/ovirt-engine/api/vms", "list Collection::vms [] -"),
+            (
+                Method::GET,
+                "/ovirt-engine/api/vms;max=1?search=name%3Da",
+                "list Collection::vms [] -",
+            ),
+            (Method::POST, "/ovirt-engine/api/vms", "add Collection::vms [] -"),
+            (Method::GET, "/ovirt-engine/api/vms/1", "get Vm::1 [] vms"),
+            (Method::PUT, "/ovirt-engine/api/vms/1", "update Vm::1 [] vms"),
+            (Method::DELETE, "/ovirt-engine/api/vms/1", "remove Vm::1 [] vms"),
+            (
+                Method::POST,
+                "/ovirt-engine/api/vms/1/start",
+                "start Vm::1 [] vms",
+            ),
+            (
+                Method::GET,
+                "/ovirt-engine/api/vms/1/start",
+                "get Vm::1 [\"start\"] vms",
+            ),
+            (
+                Method::GET,
+                "/ovirt-engine/api/vms/1/nics",
+                "get Vm::1 [\"nics\"] vms",
+            ),
+            (
+                Method::POST,
+                "/ovirt-engine/api/vms/1/nics",
+                "add Vm::1 [\"nics\"] vms",
+            ),
+            (
+                Method::GET,
+                "/ovirt-engine/api/v4/vms/1/nics/2/statistics",
+                "get Vm::1 [\"nics\", \"statistics\"] vms",
+            ),
+            (
+                Method::DELETE,
+                "/ovirt-engine/api/vms/1/nics/2",
+                "remove Vm::1 [\"nics\"] vms",
+            ),
+            (
+                Method::POST,
+                "/ovirt-engine/api/vms/1/nics/2/deactivate",
+                "deactivate Vm::1 [\"nics\"] vms",
+            ),
+            (
+                Method::POST,
+                "/ovirt-engine/api/hosts/1/deactivate",
+                "deactivate Host::1 [] hosts",
+            ),
+            (
+                Method::DELETE,
+                "/ovirt-engine/api/storagedomains/1",
+                "remove StorageDomain::1 [] storagedomains",
+            ),
+            (
+                Method::POST,
+                "/ovirt-engine/api/events/undelete",
+                "undelete Collection::events [] -",
+            ),
+            (
+                Method::POST,
+                "/ovirt-engine/api/reloadconfigurations",
+                "reloadconfigurations Root:: [] -",
+            ),
+            (
+                Method::GET,
+                "/ovirt-engine/api/options/MaxVmsInPool",
+                "get SystemOption::MaxVmsInPool [] options",
+            ),
+            (
+                Method::GET,
+                "/ovirt-engine/api/frobs",
+                "get Unknown::/ovirt-engine/api/frobs [] -",
+            ),
+            (
+                Method::GET,
+                "/ovirt-engine/api/VMS",
+                "get Unknown::/ovirt-engine/api/VMS [] -",
+            ),
+            (
+                Method::PATCH,
+                "/ovirt-engine/api/vms/1",
+                "other Unknown::/ovirt-engine/api/vms/1 [] -",
+            ),
+            (
+                Method::GET,
+                "/ovirt-engine/services/health",
+                "get Unknown::/ovirt-engine/services/health [] -",
+            ),
+            (
+                Method::POST,
+                "/ovirt-engine/webadmin",
+                "add Unknown::/ovirt-engine/webadmin [] -",
+            ),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(
+                summary(&map_path(method.clone(), path)),
+                expected,
+                "{method} {path}"
+            );
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The oVirt API in Cedar terms (policies/ovirt.cedarschema, built in): the collections of the API
+//! root with their entity types, and the actions, verbs and groups the schema declares.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use cedar_policy::Schema;
+
+/// The schema every policy is validated against; the copy in policies/ is the same file.
+pub const SCHEMA_TEXT: &str = include_str!("../../policies/ovirt.cedarschema");
+
+/// The top-level collections of the API root (ovirt-engine-sdk 4.6.3, `SystemService`) and the
+/// Cedar type of their entities, in the `Api` namespace.
+pub const COLLECTIONS: [(&str, &str); 40] = [
+    ("affinitylabels", "AffinityLabel"),
+    ("bookmarks", "Bookmark"),
+    ("clusterlevels", "ClusterLevel"),
+    ("clusters", "Cluster"),
+    ("cpuprofiles", "CpuProfile"),
+    ("datacenters", "DataCenter"),
+    ("diskprofiles", "DiskProfile"),
+    ("disks", "Disk"),
+    ("domains", "Domain"),
+    ("events", "Event"),
+    ("externalhostproviders", "ExternalHostProvider"),
+    ("externaltemplateimports", "ExternalTemplateImport"),
+    ("externalvmimports", "ExternalVmImport"),
+    ("groups", "Group"),
+    ("hosts", "Host"),
+    ("icons", "Icon"),
+    ("imagetransfers", "ImageTransfer"),
+    ("instancetypes", "InstanceType"),
+    ("jobs", "Job"),
+    ("katelloerrata", "KatelloErratum"),
+    ("macpools", "MacPool"),
+    ("networkfilters", "NetworkFilter"),
+    ("networks", "Network"),
+    ("openstackimageproviders", "OpenstackImageProvider"),
+    ("openstacknetworkproviders", "OpenstackNetworkProvider"),
+    ("openstackvolumeproviders", "OpenstackVolumeProvider"),
+    ("operatingsystems", "OperatingSystem"),
+    ("options", "SystemOption"),
+    ("permissions", "Permission"),
+    ("roles", "Role"),
+    ("schedulingpolicies", "SchedulingPolicy"),
+    ("schedulingpolicyunits", "SchedulingPolicyUnit"),
+    ("storageconnections", "StorageConnection"),
+    ("storagedomains", "StorageDomain"),
+    ("tags", "Tag"),
+    ("templates", "Template"),
+    ("users", "User"),
+    ("vmpools", "VmPool"),
+    ("vms", "Vm"),
+    ("vnicprofiles", "VnicProfile"),
+];
+
+/// The actions a request maps to when it is not an action verb; `other` is any method the API does
+/// not use.
+pub const METHOD_ACTIONS: [&str; 6] = ["list", "get", "add", "update", "remove", "other"];
+/// The action groups policies permit.
+pub const GROUPS: [&str; 4] = ["read", "write", "operate", "admin"];
+
+pub fn schema() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        Schema::from_cedarschema_str(SCHEMA_TEXT)
+            .map(|(schema, _warnings)| schema)
+            .unwrap_or_else(|e| panic!("the built-in schema does not parse: {}", super::message(&e)))
+    })
+}
+
+/// The Cedar type of a top-level collection's entities.
+pub fn entity_type(collection: &str) -> Option<&'static str> {
+    COLLECTIONS
+        .iter()
+        .find(|(name, _)| *name == collection)
+        .map(|(_, kind)| *kind)
+}
+
+/// The action verbs of the API (`start`, `migrate`, ...): every action of the schema that is
+/// neither a method's action nor a group.
+pub fn verbs() -> &'static HashSet<String> {
+    static VERBS: OnceLock<HashSet<String>> = OnceLock::new();
+    VERBS.get_or_init(|| {
+        schema()
+            .actions()
+            .map(|uid| uid.id().unescaped().to_owned())
+            .filter(|name| !METHOD_ACTIONS.contains(&name.as_str()) && !GROUPS.contains(&name.as_str()))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema parses, declares a type per collection and the 85 verbs of the API model.
+    #[test]
+    fn schema_matches_the_model() {
+        let types: HashSet<String> = schema().entity_types().map(|t| t.to_string()).collect();
+        for (_, kind) in COLLECTIONS {
+            assert!(types.contains(&format!("Api::{kind}")), "{kind}");
+        }
+        for kind in [
+            "Gateway::User",
+            "Gateway::Group",
+            "Api::Manager",
+            "Api::Collection",
+            "Api::Root",
+            "Api::Unknown",
+        ] {
+            assert!(types.contains(kind), "{kind}");
+        }
+        assert_eq!(types.len(), COLLECTIONS.len() + 6);
+        assert_eq!(verbs().len(), 85);
+        for verb in [
+            "start",
+            "stop",
+            "shutdown",
+            "suspend",
+            "reboot",
+            "migrate",
+            "remoteviewerconnectionfile",
+        ] {
+            assert!(verbs().contains(verb), "{verb}");
+        }
+    }
+}
