@@ -263,7 +263,7 @@ async fn gateway_answers_the_password_grant() {
     let (status, answer) = gateway_grant(&gateway, "user0@internal", "password0").await;
     assert_eq!(status, StatusCode::OK);
     let fields: Vec<&String> = answer.as_object().unwrap().keys().collect();
-    assert_eq!(fields, ["access_token", "exp", "scope", "token_type"]);
+    assert_eq!(fields, ["access_token", "scope", "exp", "token_type"]);
     assert_eq!(answer["token_type"], "bearer");
     assert!(
         answer["exp"]
@@ -281,7 +281,7 @@ async fn gateway_answers_the_password_grant() {
     )
     .unwrap();
     let names: Vec<&String> = claims.as_object().unwrap().keys().collect();
-    assert_eq!(names, ["exp", "iat", "sid", "sub"]);
+    assert_eq!(names, ["sub", "sid", "iat", "exp"]);
     assert_eq!(claims["sub"], "user0@internal");
     assert_eq!(sim_stats(&sim).await["sso_logins"], 1);
     let (status, _, _) = get_as(&gateway, "/vms", &format!("Bearer {token}")).await;

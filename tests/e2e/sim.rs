@@ -460,12 +460,12 @@ async fn sso_error(call: Call) -> Value {
     call.send().await.expect(400, "application/json").json()
 }
 
-/// Asserts a 400 SSO error in the REST-API shape, exactly `{"error_code","error"}`, with this code;
-/// returns its message.
+/// Asserts a 400 SSO error in the REST-API shape, exactly `{"error_code","error"}` in the engine's
+/// order, with this code; returns its message.
 async fn sso_refusal(call: Call, code: &str) -> String {
     let error = sso_error(call).await;
     let fields: Vec<&String> = error.as_object().unwrap().keys().collect();
-    assert_eq!(fields, ["error", "error_code"], "{error}");
+    assert_eq!(fields, ["error_code", "error"], "{error}");
     assert_eq!(error["error_code"], code);
     error["error"].as_str().unwrap().to_owned()
 }
@@ -501,7 +501,7 @@ async fn token_grant_has_the_engine_shape() {
     assert_eq!(reply.header("content-length"), reply.body.len().to_string());
     let body = reply.json();
     let fields: Vec<&String> = body.as_object().unwrap().keys().collect();
-    assert_eq!(fields, ["access_token", "exp", "scope", "token_type"]);
+    assert_eq!(fields, ["access_token", "scope", "exp", "token_type"]);
     assert!(!body["access_token"].as_str().unwrap().is_empty());
     assert_eq!(body["token_type"], "bearer");
     assert_eq!(body["scope"], API_SCOPE);
