@@ -34,6 +34,8 @@ pub struct PolicyConfig {
     pub mode: PolicyMode,
     /// How often the directory is checked for changes.
     pub watch_interval: Duration,
+    /// How long a resource's attributes looked up at the Manager are reused.
+    pub attribute_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -108,11 +108,13 @@ async fn run(
     // authorize once the user is known, before anything reaches the Manager.
     authorize::authorize(
         state.policy.as_deref(),
-        upstream.name(),
+        &upstream,
+        &state.metrics,
         &api_path,
         ctx,
         request.headers(),
-    )?;
+    )
+    .await?;
     // Before anything reaches the Manager: an answer that would carry its token is never asked for.
     state.auth.refuse_token_leaks(&api_path)?;
     // Basic requests keep what a resend after a fresh login needs: the head, and small bodies.

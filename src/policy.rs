@@ -6,6 +6,7 @@
 //! default deny, and every decision names the policies that determined it. Policy ids are the
 //! `@id("...")` annotation when a policy has one, `file.cedar:LINE` otherwise.
 
+pub mod attributes;
 pub mod mapping;
 pub mod model;
 
@@ -23,7 +24,10 @@ use cedar_policy::{
 };
 use http::Method;
 
+pub use attributes::{Asker, Found};
 pub use mapping::Mapped;
+
+use attributes::{Lookups, Reads};
 
 use crate::config::{PolicyConfig, PolicyMode};
 use crate::metrics::Metrics;
@@ -53,6 +57,8 @@ pub struct Policies {
     set: PolicySet,
     /// Each user named in entities.json, with every group above it.
     users: HashMap<String, Vec<Entity>>,
+    /// The resource attributes the policies read: looked up at the Manager.
+    reads: Reads,
     /// The files read, for the reload watcher.
     pub files: Vec<PathBuf>,
     /// Validator warnings (a policy that can never apply, confusable characters): logged, not fatal.
@@ -94,6 +100,7 @@ pub struct Enforcer {
     current: RwLock<Arc<Policies>>,
     /// The directory's files and their modification times when last loaded or tried.
     seen: RwLock<Vec<(PathBuf, Option<SystemTime>)>>,
+    lookups: Lookups,
     metrics: Arc<Metrics>,
 }
 
@@ -108,6 +115,7 @@ impl Enforcer {
             config: config.clone(),
             current: RwLock::new(Arc::new(policies)),
             seen: RwLock::new(seen),
+            lookups: Lookups::new(config.attribute_ttl),
             metrics,
         })
     }
@@ -170,10 +178,16 @@ impl Enforcer {
         }
     }
 
-    /// Decides a request with the policies in force, logs the decision at debug level with the
-    /// policies that determined it, and counts it.
-    pub fn decide(&self, mapped: &Mapped, facts: &Facts<'_>) -> Decision {
-        let decision = self.current().decide(mapped, facts);
+    /// Decides a request with the policies in force (looking up the resource's attributes they
+    /// read, when `asker` can), logs the decision at debug level with the policies that
+    /// determined it, and counts it.
+    pub async fn decide(&self, mapped: &Mapped, facts: &Facts<'_>, asker: Option<Asker<'_>>) -> Decision {
+        let policies = self.current();
+        let found = match asker {
+            Some(asker) => self.lookups.find(policies.reads, mapped, &asker).await,
+            None => Found::default(),
+        };
+        let decision = policies.decide(mapped, facts, found);
         let mode = self.config.mode.label();
         let label = if decision.allowed { "allow" } else { "deny" };
         self.metrics
@@ -336,11 +350,18 @@ impl Policies {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let mut reads = Reads::default();
+        for policy in set.policies() {
+            if let Ok(json) = policy.to_json() {
+                reads.collect(&json);
+            }
+        }
         if entities_file.exists() {
             files.push(entities_file);
         }
         Ok(Policies {
             set,
+            reads,
             users,
             files,
             warnings,
@@ -356,8 +377,8 @@ impl Policies {
         self.len() == 0
     }
 
-    /// Decides a mapped request; default deny.
-    pub fn decide(&self, mapped: &Mapped, facts: &Facts<'_>) -> Decision {
+    /// Decides a mapped request, with what is known of the resource's attributes; default deny.
+    pub fn decide(&self, mapped: &Mapped, facts: &Facts<'_>, found: Found) -> Decision {
         let deny = |error: String| Decision {
             allowed: false,
             policies: Vec::new(),
@@ -370,6 +391,7 @@ impl Policies {
             Some(known) => known.clone(),
             None => vec![user_entity(facts.user, Vec::new())],
         };
+        entities.extend(model::action_entities(&mapped.action).iter().cloned());
         entities.push(Entity::new_no_attrs(manager.clone(), Default::default()));
         let mut parents = vec![manager.clone()];
         if let Some(collection) = &mapped.collection {
@@ -377,10 +399,15 @@ impl Policies {
             entities.push(Entity::new_no_attrs(collection.clone(), [manager.clone()].into()));
             parents.push(collection);
         }
-        entities.push(Entity::new_no_attrs(
+        let resource_entity = match Entity::new(
             resource.clone(),
+            found.into_attrs().into_iter().collect(),
             parents.into_iter().collect(),
-        ));
+        ) {
+            Ok(entity) => entity,
+            Err(e) => return deny(e.to_string()),
+        };
+        entities.push(resource_entity);
         let entities = match Entities::from_entities(entities, None) {
             Ok(entities) => entities,
             Err(e) => return deny(e.to_string()),
@@ -556,9 +583,312 @@ fn message(diagnostic: &dyn miette::Diagnostic) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api_path::ApiPath;
 
     fn shipped() -> Policies {
-        Policies::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()
+        let mut policies = Policies::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap();
+        // An auditor, who is not among the simulator's users.
+        let auditors = Entity::new_no_attrs(uid("Gateway::Group", "auditors"), Default::default());
+        let dave = user_entity("dave@internal", vec![auditors.uid()]);
+        policies
+            .users
+            .insert("dave@internal".into(), vec![dave, auditors]);
+        policies
+    }
+
+    fn facts<'a>(user: &'a str, method: &'a Method, query: Option<&'a str>) -> Facts<'a> {
+        Facts {
+            user,
+            manager: "east",
+            method,
+            query,
+            filter_header: None,
+            all_content_header: None,
+            client_ip: IpAddr::from([10, 1, 2, 3]),
+            time: 1_800_000_000,
+        }
+    }
+
+    /// The decision and its policies for a request on `/ovirt-engine/api{path}`.
+    fn decide(
+        policies: &Policies,
+        user: &str,
+        method: &str,
+        path: &str,
+        found: Found,
+    ) -> (bool, Vec<String>) {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let full = format!("/ovirt-engine/api{path}");
+        let (path, query) = full
+            .split_once('?')
+            .map_or((full.as_str(), None), |(p, q)| (p, Some(q)));
+        let mapped = mapping::map(&method, &ApiPath::parse("", path, query).unwrap());
+        let decision = policies.decide(&mapped, &facts(user, &method, query), found);
+        assert!(decision.errors.is_empty(), "{:?}", decision.errors);
+        (decision.allowed, decision.policies)
+    }
+
+    fn in_cluster(name: &str) -> Found {
+        Found {
+            cluster: Some(name.into()),
+            ..Found::default()
+        }
+    }
+
+    /// Every action group against the shipped examples: who may do what, and which policy says so.
+    #[test]
+    fn shipped_decisions() {
+        let policies = shipped();
+        let none = Found::default;
+        let cases: Vec<(&str, &str, &str, Found, bool, &[&str])> = vec![
+            // admins: everything but unknown paths; nobody removes storage domains.
+            ("admin@internal", "GET", "/vms", none(), true, &["admins"]),
+            ("admin@internal", "POST", "/vms", none(), true, &["admins"]),
+            (
+                "admin@internal",
+                "POST",
+                "/hosts/1/fence",
+                none(),
+                true,
+                &["admins"],
+            ),
+            (
+                "admin@internal",
+                "POST",
+                "/vms/1/start",
+                none(),
+                true,
+                &["admins"],
+            ),
+            (
+                "admin@internal",
+                "DELETE",
+                "/storagedomains/1",
+                none(),
+                false,
+                &["nobody-removes-storage-domains"],
+            ),
+            ("admin@internal", "DELETE", "/disks/1", none(), true, &["admins"]),
+            ("admin@internal", "GET", "/frobs", none(), false, &[]),
+            ("admin@internal", "PATCH", "/vms/1", none(), false, &[]),
+            // auditors: read only.
+            ("dave@internal", "GET", "", none(), true, &["auditors-read"]),
+            (
+                "dave@internal",
+                "GET",
+                "/vms/1/nics/2",
+                none(),
+                true,
+                &["auditors-read"],
+            ),
+            (
+                "dave@internal",
+                "GET",
+                "/events?search=severity%3Derror",
+                none(),
+                true,
+                &["auditors-read"],
+            ),
+            ("dave@internal", "POST", "/vms/1/start", none(), false, &[]),
+            ("dave@internal", "PUT", "/vms/1", none(), false, &[]),
+            (
+                "dave@internal",
+                "POST",
+                "/reloadconfigurations",
+                none(),
+                false,
+                &[],
+            ),
+            // ops: read; operate the VMs of cluster-1 only; no writes.
+            ("carol@internal", "GET", "/hosts", none(), true, &["ops-read"]),
+            (
+                "carol@internal",
+                "POST",
+                "/vms/1/start",
+                in_cluster("cluster-1"),
+                true,
+                &["ops-operate-cluster-1"],
+            ),
+            (
+                "carol@internal",
+                "POST",
+                "/vms/1/migrate",
+                in_cluster("cluster-1"),
+                true,
+                &["ops-operate-cluster-1"],
+            ),
+            (
+                "carol@internal",
+                "POST",
+                "/vms/1/start",
+                in_cluster("cluster-0"),
+                false,
+                &[],
+            ),
+            ("carol@internal", "POST", "/vms/1/start", none(), false, &[]),
+            (
+                "carol@internal",
+                "POST",
+                "/hosts/1/deactivate",
+                none(),
+                false,
+                &[],
+            ),
+            (
+                "carol@internal",
+                "DELETE",
+                "/vms/1",
+                in_cluster("cluster-1"),
+                false,
+                &[],
+            ),
+            (
+                "carol@internal",
+                "POST",
+                "/vms/1/clone",
+                in_cluster("cluster-1"),
+                false,
+                &[],
+            ),
+            // users: the root and VMs; operate VMs; nothing else.
+            ("alice@internal", "GET", "", none(), true, &["users-read-vms"]),
+            ("alice@internal", "GET", "/vms", none(), true, &["users-read-vms"]),
+            (
+                "alice@internal",
+                "GET",
+                "/vms/1/disk_attachments",
+                none(),
+                true,
+                &["users-read-vms"],
+            ),
+            (
+                "alice@internal",
+                "POST",
+                "/vms/1/shutdown",
+                none(),
+                true,
+                &["users-operate-vms"],
+            ),
+            (
+                "bob@internal",
+                "POST",
+                "/vms/1/nics/2/deactivate",
+                none(),
+                true,
+                &["users-operate-vms"],
+            ),
+            ("alice@internal", "GET", "/hosts", none(), false, &[]),
+            ("alice@internal", "POST", "/vms", none(), false, &[]),
+            ("alice@internal", "DELETE", "/vms/1", none(), false, &[]),
+            (
+                "alice@internal",
+                "POST",
+                "/hosts/1/deactivate",
+                none(),
+                false,
+                &[],
+            ),
+            // Nobody else: default deny.
+            ("zed@internal", "GET", "", none(), false, &[]),
+        ];
+        for (user, method, path, found, allowed, determined) in cases {
+            let (decision, ids) = decide(&policies, user, method, path, found);
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            assert_eq!(
+                (decision, ids.as_slice()),
+                (allowed, determined),
+                "{user} {method} {path}"
+            );
+        }
+    }
+
+    /// Context attributes reach policies: method, manager, sub-collections, verb, search,
+    /// filter (header or parameter), client address and time.
+    #[test]
+    fn context_reaches_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("context.cedar"),
+            r#"permit (principal, action, resource)
+               when {
+                 context.method == "GET" && context.manager == "east" &&
+                 context.subcollections.contains("nics") && context.verb == "" &&
+                 context.search == "name=a b" && context.filter && !context.all_content &&
+                 context.client_ip.isInRange(ip("10.0.0.0/8")) &&
+                 context.time > datetime("2026-01-01")
+               };"#,
+        )
+        .unwrap();
+        let policies = Policies::load(dir.path()).unwrap();
+        let query = "search=name%3Da+b&filter=true";
+        let allowed = |path: &str| decide(&policies, "u@p", "GET", path, Found::default()).0;
+        assert!(allowed(&format!("/vms/1/nics?{query}")));
+        assert!(!allowed(&format!("/vms/1/disks?{query}")));
+        assert!(!allowed("/vms/1/nics?search=name%3Da+b"));
+    }
+
+    fn problems(files: &[(&str, &str)]) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        Policies::load(dir.path())
+            .err()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let file = p.file.file_name().unwrap().to_string_lossy().into_owned();
+                format!("{file}:{}: {}", p.line.unwrap_or(0), p.message)
+            })
+            .collect()
+    }
+
+    /// Syntax and schema errors name the file and the line.
+    #[test]
+    fn errors_name_file_and_line() {
+        let syntax = problems(&[(
+            "a.cedar",
+            "// one\npermit (principal, action, resource);\npermit (principal action, resource);\n",
+        )]);
+        assert_eq!(syntax.len(), 1, "{syntax:?}");
+        assert!(syntax[0].starts_with("a.cedar:3: "), "{syntax:?}");
+        let schema = problems(&[(
+            "b.cedar",
+            "permit (principal, action, resource);\n\npermit (principal, action, resource is Api::Vm)\n  when { resource.colour == \"red\" };\n",
+        )]);
+        assert_eq!(schema.len(), 1, "{schema:?}");
+        assert!(schema[0].starts_with("b.cedar:4: "), "{schema:?}");
+        assert!(schema[0].contains("colour"), "{schema:?}");
+        let unknown_type = problems(&[(
+            "c.cedar",
+            "permit (principal in Group::\"x\", action, resource);\n",
+        )]);
+        assert!(unknown_type[0].starts_with("c.cedar:1: "), "{unknown_type:?}");
+    }
+
+    /// Policy ids are unique across files; entities.json is checked against the schema.
+    #[test]
+    fn duplicate_ids_and_bad_entities() {
+        let duplicate = problems(&[
+            ("a.cedar", "@id(\"x\")\npermit (principal, action, resource);\n"),
+            ("b.cedar", "\n@id(\"x\")\npermit (principal, action, resource);\n"),
+        ]);
+        assert_eq!(duplicate.len(), 1, "{duplicate:?}");
+        assert!(
+            duplicate[0].starts_with("b.cedar:2: policy id `x` is already used at "),
+            "{duplicate:?}"
+        );
+        let entities = problems(&[
+            ("a.cedar", "permit (principal, action, resource);\n"),
+            (
+                "entities.json",
+                r#"[{"uid": {"type": "Gateway::User", "id": "a@b"}, "parents": [{"type": "Gateway::Team", "id": "t"}]}]"#,
+            ),
+        ]);
+        assert_eq!(entities.len(), 1, "{entities:?}");
+        assert!(entities[0].starts_with("entities.json:0: "), "{entities:?}");
+        let json = problems(&[("entities.json", "[\n{]")]);
+        assert!(json[0].contains("line 2"), "{json:?}");
     }
 
     /// The shipped policies and entities validate against the schema.

@@ -25,6 +25,7 @@ pub struct FilePolicy {
     pub dir: String,
     pub mode: Option<String>,
     pub watch_interval: Option<String>,
+    pub attribute_ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

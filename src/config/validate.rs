@@ -35,6 +35,7 @@ const DEFAULT_MAX_LOGINS_PER_USER: u64 = 100;
 const DEFAULT_FAILURE_CACHE: Duration = Duration::from_secs(10);
 const DEFAULT_RESEND_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_POLICY_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+const DEFAULT_POLICY_ATTRIBUTE_TTL: Duration = Duration::from_secs(10);
 
 /// The engine's API path, which every Manager URL must end with.
 const API_SUFFIX: &str = "/ovirt-engine/api";
@@ -292,6 +293,11 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
                 "policy.watch_interval",
                 policy.watch_interval.as_deref(),
                 DEFAULT_POLICY_WATCH_INTERVAL,
+            ),
+            attribute_ttl: problems.duration(
+                "policy.attribute_ttl",
+                policy.attribute_ttl.as_deref(),
+                DEFAULT_POLICY_ATTRIBUTE_TTL,
             ),
         }
     });

@@ -5,16 +5,22 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
+use http::header::AUTHORIZATION;
 
 use super::RequestContext;
 use crate::api_path::ApiPath;
 use crate::config::PolicyMode;
 use crate::fault::Fault;
-use crate::policy::{Enforcer, Facts, Mapped, mapping};
+use crate::metrics::Metrics;
+use crate::policy::{Asker, Enforcer, Facts, Mapped, mapping};
+use crate::upstream::Upstream;
 
-pub fn authorize(
+/// `headers` are the request's after authentication: their Authorization is the user's token at
+/// this Manager, which attribute lookups use.
+pub async fn authorize(
     enforcer: Option<&Enforcer>,
-    manager: &str,
+    upstream: &Upstream,
+    metrics: &Metrics,
     path: &ApiPath,
     ctx: &RequestContext,
     headers: &HeaderMap,
@@ -33,7 +39,7 @@ pub fn authorize(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let facts = Facts {
         user: &principal.user,
-        manager,
+        manager: upstream.name(),
         method: &ctx.method,
         query: path.query.as_deref(),
         filter_header: header("filter"),
@@ -43,7 +49,14 @@ pub fn authorize(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
-    let decision = enforcer.decide(&mapped, &facts);
+    let asker = headers.get(AUTHORIZATION).map(|authorization| Asker {
+        upstream,
+        metrics,
+        user: &principal.user,
+        authorization,
+        filter: headers.get("filter"),
+    });
+    let decision = enforcer.decide(&mapped, &facts, asker).await;
     if decision.allowed || enforcer.mode() == PolicyMode::Shadow {
         Ok(())
     } else {

@@ -1,10 +1,10 @@
 //! The oVirt API in Cedar terms (policies/ovirt.cedarschema, built in): the collections of the API
 //! root with their entity types, and the actions, verbs and groups the schema declares.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use cedar_policy::Schema;
+use cedar_policy::{Entity, Schema};
 
 /// The schema every policy is validated against; the copy in policies/ is the same file.
 pub const SCHEMA_TEXT: &str = include_str!("../../policies/ovirt.cedarschema");
@@ -88,6 +88,30 @@ pub fn verbs() -> &'static HashSet<String> {
             .filter(|name| !METHOD_ACTIONS.contains(&name.as_str()) && !GROUPS.contains(&name.as_str()))
             .collect()
     })
+}
+
+/// An action's entity and its group's, which a request needs for `action in Action::"read"`.
+pub fn action_entities(action: &str) -> &'static [Entity] {
+    static ACTIONS: OnceLock<HashMap<String, Vec<Entity>>> = OnceLock::new();
+    let actions = ACTIONS.get_or_init(|| {
+        let all = schema()
+            .action_entities()
+            .unwrap_or_else(|e| panic!("the built-in schema's actions: {e}"));
+        all.iter()
+            .map(|entity| {
+                let uid = entity.uid();
+                let mut chain = vec![entity.clone()];
+                chain.extend(
+                    all.ancestors(&uid)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|group| all.get(group).cloned()),
+                );
+                (uid.id().unescaped().to_owned(), chain)
+            })
+            .collect()
+    });
+    actions.get(action).map_or(&[], Vec::as_slice)
 }
 
 #[cfg(test)]

@@ -1,0 +1,267 @@
+//! Facts about a resource that its URL does not carry (a VM's name, cluster, data center and
+//! tags), for policies that read them. They are looked up at the Manager with the requesting
+//! user's own token (so a user learns nothing the Manager would not show them), only for the
+//! attributes a loaded policy reads, and cached for `policy.attribute_ttl` per Manager, user and
+//! resource. The cost, one to four GETs per uncached resource, is in docs/policies.md.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cedar_policy::RestrictedExpression;
+use http::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use moka::future::Cache;
+
+use super::Mapped;
+use crate::body::GatewayBody;
+use crate::metrics::Metrics;
+use crate::upstream::Upstream;
+
+/// Types whose entities have a cluster (and through it a data center); the schema declares
+/// `cluster` and `data_center` on these.
+const CLUSTERED: [&str; 4] = ["Vm", "Host", "Template", "VmPool"];
+/// Types the schema declares `tags` on.
+const TAGGED: [&str; 3] = ["Vm", "Host", "Template"];
+/// The largest entity answer read.
+const MAX_ANSWER: usize = 1024 * 1024;
+/// Most resources remembered at once.
+const CAPACITY: u64 = 100_000;
+
+/// Which resource attributes the loaded policies read (`resource.cluster`, `resource has tags`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    pub name: bool,
+    pub cluster: bool,
+    pub data_center: bool,
+    pub tags: bool,
+}
+
+impl Reads {
+    /// Collects the attributes of `resource` read anywhere in a policy (its JSON form).
+    pub fn collect(&mut self, policy: &serde_json::Value) {
+        match policy {
+            serde_json::Value::Object(members) => {
+                for (key, value) in members {
+                    if (key == "." || key == "has")
+                        && value["left"] == serde_json::json!({ "Var": "resource" })
+                    {
+                        match value["attr"].as_str() {
+                            Some("name") => self.name = true,
+                            Some("cluster") => self.cluster = true,
+                            Some("data_center") => self.data_center = true,
+                            Some("tags") => self.tags = true,
+                            _ => {}
+                        }
+                    }
+                    self.collect(value);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|item| self.collect(item)),
+            _ => {}
+        }
+    }
+
+    /// What to look up for a resource of this kind: only what its type declares.
+    fn for_kind(self, kind: &str) -> Reads {
+        let clustered = CLUSTERED.contains(&kind);
+        Reads {
+            name: self.name,
+            cluster: self.cluster && clustered,
+            data_center: self.data_center && (clustered || kind == "Cluster"),
+            tags: self.tags && TAGGED.contains(&kind),
+        }
+    }
+
+    fn any(self) -> bool {
+        self.name || self.cluster || self.data_center || self.tags
+    }
+}
+
+/// What was found; what could not be (the user may not see it) stays absent, so a policy's
+/// `resource has cluster` is false.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    pub name: Option<String>,
+    pub cluster: Option<String>,
+    pub data_center: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl Found {
+    pub fn into_attrs(self) -> Vec<(String, RestrictedExpression)> {
+        let mut attrs = Vec::new();
+        for (key, value) in [
+            ("name", self.name),
+            ("cluster", self.cluster),
+            ("data_center", self.data_center),
+        ] {
+            if let Some(value) = value {
+                attrs.push((key.to_owned(), RestrictedExpression::new_string(value)));
+            }
+        }
+        if let Some(tags) = self.tags {
+            attrs.push((
+                "tags".to_owned(),
+                RestrictedExpression::new_set(tags.into_iter().map(RestrictedExpression::new_string)),
+            ));
+        }
+        attrs
+    }
+}
+
+/// Recently looked-up resources, per Manager, user and resource.
+pub struct Lookups {
+    cache: Cache<(String, String, String, String), Arc<Found>>,
+}
+
+/// How to ask the Manager: as the user, as the user asked (their Filter header).
+pub struct Asker<'a> {
+    pub upstream: &'a Upstream,
+    pub metrics: &'a Metrics,
+    pub user: &'a str,
+    pub authorization: &'a HeaderValue,
+    pub filter: Option<&'a HeaderValue>,
+}
+
+impl Lookups {
+    pub fn new(ttl: Duration) -> Lookups {
+        Lookups {
+            cache: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build(),
+        }
+    }
+
+    /// The attributes `reads` names for a mapped entity; nothing for collections, the root and
+    /// unknown paths, or when no policy reads any.
+    pub async fn find(&self, reads: Reads, mapped: &Mapped, asker: &Asker<'_>) -> Found {
+        let reads = reads.for_kind(mapped.kind);
+        let Some(collection) = mapped.collection.as_deref() else {
+            return Found::default();
+        };
+        if !reads.any() {
+            return Found::default();
+        }
+        let key = (
+            asker.upstream.name().to_owned(),
+            asker.user.to_owned(),
+            format!("{collection}/{}", mapped.id),
+            format!("{reads:?}"),
+        );
+        let found = self
+            .cache
+            .get_with(key, async {
+                Arc::new(look_up(reads, collection, &mapped.id, asker).await)
+            })
+            .await;
+        (*found).clone()
+    }
+}
+
+async fn look_up(reads: Reads, collection: &str, id: &str, asker: &Asker<'_>) -> Found {
+    let mut found = Found::default();
+    let entity = get(asker, &format!("{collection}/{id}")).await;
+    if let Some(entity) = &entity {
+        if reads.name {
+            found.name = entity["name"].as_str().map(str::to_owned);
+        }
+        let mut data_center = entity["data_center"]["id"].as_str().map(str::to_owned);
+        if (reads.cluster || reads.data_center)
+            && let Some(cluster_id) = entity["cluster"]["id"].as_str()
+            && let Some(cluster) = get(asker, &format!("clusters/{cluster_id}")).await
+        {
+            if reads.cluster {
+                found.cluster = cluster["name"].as_str().map(str::to_owned);
+            }
+            data_center = cluster["data_center"]["id"].as_str().map(str::to_owned);
+        }
+        if reads.data_center
+            && let Some(data_center_id) = data_center
+            && let Some(data_center) = get(asker, &format!("datacenters/{data_center_id}")).await
+        {
+            found.data_center = data_center["name"].as_str().map(str::to_owned);
+        }
+    }
+    if reads.tags
+        && entity.is_some()
+        && let Some(tags) = get(asker, &format!("{collection}/{id}/tags")).await
+    {
+        found.tags = Some(
+            tags["tag"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|tag| tag["name"].as_str().map(str::to_owned))
+                .collect(),
+        );
+    }
+    found
+}
+
+/// `GET /ovirt-engine/api/{path}` in JSON as the user; `None` unless the Manager answers 200.
+async fn get(asker: &Asker<'_>, path: &str) -> Option<serde_json::Value> {
+    let upstream = asker.upstream;
+    let uri = upstream
+        .uri(&format!(
+            "{}/ovirt-engine/api/{path}",
+            upstream.config.upstream_prefix
+        ))
+        .ok()?;
+    let mut request = Request::builder()
+        .method(Method::GET)
+        .uri(uri)
+        .header(ACCEPT, "application/json")
+        .header("version", "4")
+        .header(AUTHORIZATION, asker.authorization.clone())
+        .body(GatewayBody::empty())
+        .expect("a valid request");
+    if let Some(filter) = asker.filter {
+        request.headers_mut().insert("filter", filter.clone());
+    }
+    let response = match upstream.send(request, asker.metrics).await {
+        Ok(response) => response,
+        Err(fault) => {
+            tracing::warn!(manager = %upstream.name(), %fault, "policy attribute lookup failed");
+            return None;
+        }
+    };
+    if response.status() != StatusCode::OK {
+        tracing::debug!(manager = %upstream.name(), status = %response.status(), path, "policy attribute lookup refused");
+        return None;
+    }
+    let body = tokio::time::timeout(
+        upstream.config.timeouts.body_idle,
+        Limited::new(response.into_body(), MAX_ANSWER).collect(),
+    )
+    .await
+    .ok()?
+    .ok()?
+    .to_bytes();
+    serde_json::from_slice(&body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attributes of `resource` are found in conditions, `has` tests and nested expressions;
+    /// attributes of other variables are not.
+    #[test]
+    fn reads_from_policies() {
+        let policy: cedar_policy::Policy = r#"permit(principal, action, resource)
+            when { resource has cluster && (resource.cluster == "a" || principal.name == "x") }
+            unless { context.verb == "start" };"#
+            .parse()
+            .unwrap();
+        let mut reads = Reads::default();
+        reads.collect(&policy.to_json().unwrap());
+        assert_eq!(
+            reads,
+            Reads {
+                cluster: true,
+                ..Reads::default()
+            }
+        );
+        assert_eq!(reads.for_kind("Disk"), Reads::default());
+        assert!(reads.for_kind("Vm").cluster);
+    }
+}
