@@ -640,7 +640,9 @@ mod tests {
     fn shipped_decisions() {
         let policies = shipped();
         let none = Found::default;
-        let cases: Vec<(&str, &str, &str, Found, bool, &[&str])> = vec![
+        // (user, method, path, the resource's attributes, allowed, determining policies)
+        type Case = (&'static str, &'static str, &'static str, Found, bool, &'static [&'static str]);
+        let cases: Vec<Case> = vec![
             // admins: everything but unknown paths; nobody removes storage domains.
             ("admin@internal", "GET", "/vms", none(), true, &["admins"]),
             ("admin@internal", "POST", "/vms", none(), true, &["admins"]),
