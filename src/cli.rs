@@ -1,5 +1,6 @@
-//! The command line: `serve`, `check`, and with the `sim` feature `demo` and `sim`. Parses arguments, sets up logging and hands over to the
-//! library; no gateway logic lives here.
+//! The command line: `serve`, `check`, `policy explain`, and with the `sim` feature `demo` and
+//! `sim`. Parses arguments, sets up logging and hands over to the library; no gateway logic lives
+//! here.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,11 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Cedar policies (docs/policies.md).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Run the built-in Manager simulator and a gateway in front of it (config/demo.toml), and
     /// print how to use them. Ctrl-C stops both.
     #[cfg(feature = "sim")]
@@ -65,6 +71,50 @@ enum Command {
     /// test endpoints (/sim/stats, /sim/revoke-all, /sim/faults). See docs/simulator.md.
     #[cfg(feature = "sim")]
     Sim(SimArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print how the gateway would decide one request and the policies that decide it; exit 0
+    /// when allowed, 1 when denied, 2 when the question cannot be answered.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExplainArgs {
+    /// The TOML configuration file ([policy] and the Managers' routes).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// The user, as user@profile.
+    #[arg(long)]
+    user: String,
+    /// The HTTP method.
+    #[arg(long, default_value = "GET")]
+    method: http::Method,
+    /// The public path, with its query if any (e.g. /ovirt-engine/api/vms/ID/start).
+    #[arg(long)]
+    path: String,
+    /// The Host header, for Managers routed by host.
+    #[arg(long)]
+    host: Option<String>,
+    /// The client's address.
+    #[arg(long, default_value = "127.0.0.1")]
+    client_ip: std::net::IpAddr,
+    /// A resource attribute as a lookup at the Manager would find it: name=, cluster=,
+    /// data_center=, tags=a,b (repeatable).
+    #[arg(long = "attribute", value_parser = parse_attribute)]
+    attributes: Vec<(String, String)>,
+}
+
+fn parse_attribute(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key @ ("name" | "cluster" | "data_center" | "tags"), value)) => {
+            Ok((key.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}`: expected name=VALUE, cluster=VALUE, data_center=VALUE or tags=A,B"
+        )),
+    }
 }
 
 #[cfg(feature = "sim")]
@@ -125,6 +175,9 @@ pub fn run() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { config } => serve(&config),
         Command::Check { config } => check(&config),
+        Command::Policy {
+            command: PolicyCommand::Explain(args),
+        } => explain(args),
         #[cfg(feature = "sim")]
         Command::Demo {
             listen,
@@ -226,6 +279,43 @@ fn load(path: &Path) -> Option<Config> {
             }
         })
         .ok()
+}
+
+fn explain(args: ExplainArgs) -> ExitCode {
+    let Some(config) = load(&args.config) else {
+        return ExitCode::from(2);
+    };
+    let mut found = crate::policy::Found::default();
+    for (key, value) in args.attributes {
+        match key.as_str() {
+            "name" => found.name = Some(value),
+            "cluster" => found.cluster = Some(value),
+            "data_center" => found.data_center = Some(value),
+            _ => found.tags = Some(value.split(',').map(str::to_owned).collect()),
+        }
+    }
+    let question = crate::policy::explain::Question {
+        user: args.user,
+        method: args.method,
+        path: args.path,
+        host: args.host,
+        client_ip: args.client_ip,
+        found,
+    };
+    match crate::policy::explain::explain(&config, &question) {
+        Ok(explanation) => {
+            print!("{explanation}");
+            if explanation.decision.allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn check(path: &Path) -> ExitCode {

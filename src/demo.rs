@@ -3,7 +3,7 @@
 //!
 //! The demo writes what a client needs into its directory: `ca.pem` (the CA of the gateway's
 //! certificate, for curl `--cacert` and the SDK's `ca_file`), `tls/gateway.crt`, `tls/gateway.key`
-//! and a copy of `demo.toml`.
+//! a copy of `demo.toml`, and the shipped policies in `policies/` (enforced).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,17 @@ use crate::{Gateway, Running};
 
 /// config/demo.toml, built into the binary so the demo runs from anywhere.
 pub const DEMO_TOML: &str = include_str!("../config/demo.toml");
+
+/// The shipped policies (policies/), written into the demo's `policies` directory.
+const POLICIES: [(&str, &str); 7] = [
+    ("admins.cedar", include_str!("../policies/admins.cedar")),
+    ("auditors.cedar", include_str!("../policies/auditors.cedar")),
+    ("ops.cedar", include_str!("../policies/ops.cedar")),
+    ("users.cedar", include_str!("../policies/users.cedar")),
+    ("storage.cedar", include_str!("../policies/storage.cedar")),
+    ("entities.json", include_str!("../policies/entities.json")),
+    ("ovirt.cedarschema", crate::policy::model::SCHEMA_TEXT),
+];
 
 pub struct DemoOptions {
     /// The gateway's public address (`listen.address` of demo.toml unless given).
@@ -30,6 +41,8 @@ pub struct Demo {
     pub sim: RunningSim,
     pub gateway: Running,
     pub ca_file: PathBuf,
+    /// The demo's directory.
+    pub dir: PathBuf,
     /// The public path prefix of the simulator (`""` when published at the root).
     pub prefix: String,
 }
@@ -49,6 +62,11 @@ impl Demo {
         write(&tls.join("gateway.crt"), &issued.cert_pem)?;
         write_private(&tls.join("gateway.key"), &issued.key_pem)?;
         write(&options.dir.join("demo.toml"), DEMO_TOML)?;
+        let policies = options.dir.join("policies");
+        std::fs::create_dir_all(&policies).map_err(|e| format!("cannot create {}: {e}", policies.display()))?;
+        for (name, text) in POLICIES {
+            write(&policies.join(name), text)?;
+        }
         let mut config = Config::from_toml(DEMO_TOML, &options.dir).map_err(|errors| {
             let lines: Vec<String> = errors.0.iter().map(|e| format!("demo.toml: {e}")).collect();
             lines.join("\n")
@@ -80,6 +98,7 @@ impl Demo {
             sim,
             gateway,
             ca_file,
+            dir: options.dir,
             prefix: options.prefix.unwrap_or_default(),
         })
     }
@@ -111,6 +130,14 @@ impl Demo {
              \ncurl:\
              \n  curl --cacert {ca} -u 'admin@internal:admin' '{api}/vms?search=status%3Dup&max=3'\
              \n\
+             \npolicies (enforced; {dir}/policies, docs/policies.md): alice may start her VMs but not\
+             \nremove them. With ID one of the VMs `curl --cacert {ca} -u alice@internal:alice {api}/vms` lists:\
+             \n  curl --cacert {ca} -u alice@internal:alice -X POST -H 'Content-Type: application/xml' \\\
+             \n      -d '<action/>' '{api}/vms/ID/start'                                  # 200\
+             \n  curl --cacert {ca} -u alice@internal:alice -X DELETE '{api}/vms/ID'    # 403 from the gateway\
+             \n  ovirt-gateway policy explain --config {dir}/demo.toml --user alice@internal \\\
+             \n      --method DELETE --path {prefix}/ovirt-engine/api/vms/ID\
+             \n\
              \nPython SDK (pip install ovirt-engine-sdk-python):\
              \n  import ovirtsdk4 as sdk\
              \n  connection = sdk.Connection(url='{api}',\
@@ -121,6 +148,8 @@ impl Demo {
              \n\
              \nCtrl-C stops the demo.\n",
             sim = self.sim.api_url(),
+            dir = self.dir.display(),
+            prefix = self.prefix,
         )
     }
 

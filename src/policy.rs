@@ -7,6 +7,7 @@
 //! `@id("...")` annotation when a policy has one, `file.cedar:LINE` otherwise.
 
 pub mod attributes;
+pub mod explain;
 pub mod mapping;
 pub mod model;
 
@@ -59,6 +60,8 @@ pub struct Policies {
     users: HashMap<String, Vec<Entity>>,
     /// The resource attributes the policies read: looked up at the Manager.
     reads: Reads,
+    /// Where each policy is: `file.cedar:LINE`, by id.
+    locations: HashMap<String, String>,
     /// The files read, for the reload watcher.
     pub files: Vec<PathBuf>,
     /// Validator warnings (a policy that can never apply, confusable characters): logged, not fatal.
@@ -359,9 +362,14 @@ impl Policies {
         if entities_file.exists() {
             files.push(entities_file);
         }
+        let locations = places
+            .iter()
+            .map(|(id, (file, _, line))| (id.clone(), format!("{}:{line}", file.display())))
+            .collect();
         Ok(Policies {
             set,
             reads,
+            locations,
             users,
             files,
             warnings,
@@ -432,6 +440,19 @@ impl Policies {
     /// A policy's text, for `policy explain`.
     pub fn text(&self, id: &str) -> Option<String> {
         self.set.policy(&PolicyId::new(id)).map(ToString::to_string)
+    }
+
+    /// Where a policy is (`dir/file.cedar:LINE`).
+    pub fn location(&self, id: &str) -> Option<&str> {
+        self.locations.get(id).map(String::as_str)
+    }
+
+    /// The groups a user is in, directly or not, as entities.json says.
+    pub fn groups(&self, user: &str) -> Vec<String> {
+        self.users
+            .get(user)
+            .map(|chain| chain.iter().skip(1).map(|g| g.uid().id().unescaped().to_owned()).collect())
+            .unwrap_or_default()
     }
 }
 

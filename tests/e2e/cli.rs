@@ -19,7 +19,8 @@ fn check(config: &Path) -> std::process::Output {
 }
 
 /// Every configuration shipped in config/ passes `check`. The files are checked in a copy of
-/// config/ whose tls/ folder holds material made now (private keys are never committed).
+/// config/ whose tls/ folder holds material made now (private keys are never committed), next to
+/// a copy of the shipped policies.
 #[test]
 fn shipped_configs_pass_check() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
@@ -30,6 +31,12 @@ fn shipped_configs_pass_check() {
     std::fs::copy(pki.path("cert.pem"), tls.join("gateway.crt")).unwrap();
     std::fs::copy(pki.path("key.pem"), tls.join("gateway.key")).unwrap();
     std::fs::copy(pki.path("ca.pem"), tls.join("engine-ca.pem")).unwrap();
+    let policies = pki.path("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap() {
+        let shipped = entry.unwrap().path();
+        std::fs::copy(&shipped, policies.join(shipped.file_name().unwrap())).unwrap();
+    }
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let shipped = entry.unwrap().path();
@@ -45,6 +52,7 @@ fn shipped_configs_pass_check() {
                 String::from_utf8_lossy(&output.stderr)
             );
             assert!(stdout.starts_with("OK: "), "{stdout}");
+            assert!(stdout.contains(", 7 policies (enforce)"), "{stdout}");
             checked += 1;
         }
     }

@@ -413,6 +413,42 @@ class VisibilityTests(unittest.TestCase):
             self.assertEqual(ids(carol_vms), in_cluster_1)
 
 
+class PolicyTests(unittest.TestCase):
+    """Through the gateway, the shipped Cedar policies narrow what the Manager allows: carol
+    (group ops) may operate the VMs of cluster-1 but not remove them, although her
+    PowerUserRole lets her at the Manager."""
+
+    def test_ops_operate_but_never_remove(self):
+        """carol starts and stops a cluster-1 VM; removing it is refused by the gateway with
+        AuthError and the fault's text, while directly the Manager lets her remove it."""
+        with connect(*ADMIN) as admin, connect(*CAROL) as carol:
+            vm = admin.system_service().vms_service().add(types.Vm(
+                name=TEST_VM_NAME + '-ops',
+                cluster=types.Cluster(name='cluster-1'),
+                template=types.Template(name='Blank'),
+            ))
+            carol_vm = carol.system_service().vms_service().vm_service(vm.id)
+            try:
+                carol_vm.start()
+                self.assertEqual(carol_vm.get().status, types.VmStatus.UP)
+                carol_vm.stop()
+                if THROUGH_GATEWAY:
+                    with self.assertRaises(sdk.AuthError) as raised:
+                        carol_vm.remove()
+                    self.assertIn("The gateway's policies do not allow `remove` on a Vm",
+                                  str(raised.exception))
+                    self.assertEqual(carol_vm.get().id, vm.id)
+                else:
+                    carol_vm.remove()
+                    with self.assertRaises(sdk.NotFoundError):
+                        carol_vm.get()
+            finally:
+                try:
+                    admin.system_service().vms_service().vm_service(vm.id).remove()
+                except sdk.NotFoundError:
+                    pass
+
+
 class TokenTests(unittest.TestCase):
 
     def test_relogin_after_tokens_revoked(self):
