@@ -187,8 +187,13 @@ fn strip_segment_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn parse_api(rest: &str) -> ApiResource {
+    // Matrix parameters of the `api` segment itself (`/ovirt-engine/api;x=1/vms`): the servlet
+    // container strips them, so what follows is the API path as usual.
+    let rest = match rest.strip_prefix(';') {
+        Some(matrix) => matrix.find('/').map_or("", |slash| &matrix[slash..]),
+        None => rest,
+    };
     let mut segments: Vec<Segment> = rest
-        .trim_start_matches(';')
         .split('/')
         .filter(|s| !s.is_empty())
         .map(parse_segment)

@@ -63,7 +63,8 @@ impl Demo {
         write_private(&tls.join("gateway.key"), &issued.key_pem)?;
         write(&options.dir.join("demo.toml"), DEMO_TOML)?;
         let policies = options.dir.join("policies");
-        std::fs::create_dir_all(&policies).map_err(|e| format!("cannot create {}: {e}", policies.display()))?;
+        std::fs::create_dir_all(&policies)
+            .map_err(|e| format!("cannot create {}: {e}", policies.display()))?;
         for (name, text) in POLICIES {
             write(&policies.join(name), text)?;
         }

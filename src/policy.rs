@@ -451,7 +451,13 @@ impl Policies {
     pub fn groups(&self, user: &str) -> Vec<String> {
         self.users
             .get(user)
-            .map(|chain| chain.iter().skip(1).map(|g| g.uid().id().unescaped().to_owned()).collect())
+            .map(|chain| {
+                chain
+                    .iter()
+                    .skip(1)
+                    .map(|g| g.uid().id().unescaped().to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -662,7 +668,14 @@ mod tests {
         let policies = shipped();
         let none = Found::default;
         // (user, method, path, the resource's attributes, allowed, determining policies)
-        type Case = (&'static str, &'static str, &'static str, Found, bool, &'static [&'static str]);
+        type Case = (
+            &'static str,
+            &'static str,
+            &'static str,
+            Found,
+            bool,
+            &'static [&'static str],
+        );
         let cases: Vec<Case> = vec![
             // admins: everything but unknown paths; nobody removes storage domains.
             ("admin@internal", "GET", "/vms", none(), true, &["admins"]),

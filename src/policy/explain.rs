@@ -73,7 +73,14 @@ pub fn explain(config: &Config, question: &Question) -> Result<Explanation, Stri
             .map_or(0, |d| d.as_secs()),
     };
     let decision = policies.decide(&mapped, &facts, question.found.clone());
-    let text = describe(&policies, question, manager, &mapped, &decision, policy.mode.label());
+    let text = describe(
+        &policies,
+        question,
+        manager,
+        &mapped,
+        &decision,
+        policy.mode.label(),
+    );
     Ok(Explanation { decision, text })
 }
 
@@ -141,7 +148,11 @@ fn describe(
         };
         let _ = writeln!(out, "because:   {because}");
     } else {
-        let what = if decision.allowed { "permitted by" } else { "forbidden by" };
+        let what = if decision.allowed {
+            "permitted by"
+        } else {
+            "forbidden by"
+        };
         let _ = writeln!(out, "because:   {what}");
         for id in &decision.policies {
             let _ = writeln!(out, "  {id} ({})", policies.location(id).unwrap_or("?"));

@@ -106,10 +106,25 @@ pub fn map(method: &Method, path: &ApiPath) -> Mapped {
                 [id, below @ ..] => {
                     // Below the entity, names and ids alternate: nics/NID/statistics.
                     let subcollections = below.iter().step_by(2).map(|s| (*s).to_owned()).collect();
-                    mapped(kind, id, Some(collection), subcollections)
+                    mapped(kind, &canonical_id(id), Some(collection), subcollections)
                 }
             }
         }
+    }
+}
+
+/// An id as the Manager reads it: UUIDs case-insensitively (the engine parses them with
+/// `UUID.fromString`), so `/vms/ABC...` is the same VM as `/vms/abc...`; written lowercase.
+fn canonical_id(id: &str) -> String {
+    let uuid = id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    if uuid {
+        id.to_ascii_lowercase()
+    } else {
+        id.to_owned()
     }
 }
 

@@ -59,15 +59,6 @@ async fn get_as(gateway: &Running, path: &str, authorization: &str) -> (StatusCo
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
-async fn sim_stats(sim: &RunningSim) -> Value {
-    let origin = sim.api_url().replace("/ovirt-engine/api", "");
-    let request = http::Request::get(format!("{origin}/sim/stats"))
-        .body(GatewayBody::empty())
-        .unwrap();
-    let (_, _, body) = send(request).await;
-    serde_json::from_slice(&body).unwrap()
-}
-
 /// Every token at the simulator dies, as on an engine restart.
 async fn revoke_all(sim: &RunningSim) {
     let origin = sim.api_url().replace("/ovirt-engine/api", "");

@@ -8,6 +8,8 @@ mod cli;
 mod faults;
 mod lifecycle;
 mod logs;
+#[cfg(feature = "sim")]
+mod policy;
 mod proxy;
 #[cfg(feature = "sim")]
 mod rewrite;

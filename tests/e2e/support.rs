@@ -445,3 +445,13 @@ pub async fn eventually(limit: Duration, mut condition: impl AsyncFnMut() -> boo
         tokio::task::yield_now().await;
     }
 }
+
+/// The simulator's counters (`/sim/stats`).
+pub async fn sim_stats(sim: &ovirt_gateway::sim::RunningSim) -> serde_json::Value {
+    let origin = sim.api_url().replace("/ovirt-engine/api", "");
+    let request = Request::get(format!("{origin}/sim/stats"))
+        .body(GatewayBody::empty())
+        .unwrap();
+    let (_, _, body) = send(request).await;
+    serde_json::from_slice(&body).unwrap()
+}
