@@ -31,14 +31,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway with a configuration file until SIGTERM or SIGINT (SIGHUP reloads the
-    /// listener's TLS certificate and key).
+    /// listener's TLS certificate and key, and the policies).
     Serve {
         /// The TOML configuration file (see config/gateway.toml for every key).
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate a configuration file and load the TLS material it names; print every problem
-    /// with its key path and exit 1 if there is any, or print one OK line.
+    /// Validate a configuration file and load the TLS material and policies it names; print
+    /// every problem with its key path (policies: file and line) and exit 1 if there is any, or
+    /// print one OK line.
     Check {
         /// The TOML configuration file to validate.
         #[arg(long, short)]
@@ -425,8 +426,9 @@ impl Signals {
                         Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
                         Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the previous certificate"),
                     }
-                    // Errors are logged (file:line) by the reload itself.
-                    let _ = running.reload_policies();
+                    // Errors are logged (file:line) by the reload itself; validation may take a
+                    // while, so this worker's other tasks move elsewhere meanwhile.
+                    let _ = tokio::task::block_in_place(|| running.reload_policies());
                 }
                 _ = self.terminate.recv() => return,
                 _ = self.interrupt.recv() => return,

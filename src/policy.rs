@@ -8,6 +8,7 @@
 
 pub mod attributes;
 pub mod explain;
+mod index;
 pub mod mapping;
 pub mod model;
 
@@ -29,6 +30,7 @@ pub use attributes::{Asker, Found};
 pub use mapping::Mapped;
 
 use attributes::{Lookups, Reads};
+use index::{Index, Placed};
 
 use crate::config::{PolicyConfig, PolicyMode};
 use crate::metrics::Metrics;
@@ -56,6 +58,8 @@ impl fmt::Display for Problem {
 /// A loaded and validated policy directory.
 pub struct Policies {
     set: PolicySet,
+    /// The same policies by scope: what a decision evaluates.
+    index: Index,
     /// Each user named in entities.json, with every group above it.
     users: HashMap<String, Vec<Entity>>,
     /// The resource attributes the policies read: looked up at the Manager.
@@ -101,8 +105,8 @@ pub struct Decision {
 pub struct Enforcer {
     config: PolicyConfig,
     current: RwLock<Arc<Policies>>,
-    /// The directory's files and their modification times when last loaded or tried.
-    seen: RwLock<Vec<(PathBuf, Option<SystemTime>)>>,
+    /// The directory's files, their modification times and sizes when last loaded or tried.
+    seen: RwLock<Vec<Stamp>>,
     lookups: Lookups,
     metrics: Arc<Metrics>,
 }
@@ -177,7 +181,15 @@ impl Enforcer {
         ticks.tick().await;
         loop {
             ticks.tick().await;
-            self.reload_if_changed();
+            // Validating a large set takes a while (a thousand policies: seconds); off the
+            // runtime's workers.
+            let this = self.clone();
+            if tokio::task::spawn_blocking(move || this.reload_if_changed())
+                .await
+                .is_err()
+            {
+                tracing::error!("the policy reload task failed");
+            }
         }
     }
 
@@ -220,9 +232,13 @@ impl Enforcer {
     }
 }
 
-/// The policy files of a directory and their modification times, sorted.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>)> {
-    let mut files: Vec<(PathBuf, Option<SystemTime>)> = std::fs::read_dir(dir)
+/// A policy file as the watcher compares it: path, modification time and size (the size catches
+/// a rewrite within a coarse timestamp's resolution).
+type Stamp = (PathBuf, Option<SystemTime>, u64);
+
+/// The policy files of a directory, sorted.
+fn snapshot(dir: &Path) -> Vec<Stamp> {
+    let mut files: Vec<Stamp> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok())
@@ -231,8 +247,10 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>)> {
             p.extension().is_some_and(|x| x == "cedar") || p.file_name().is_some_and(|n| n == ENTITIES_FILE)
         })
         .map(|p| {
-            let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
-            (p, modified)
+            let metadata = std::fs::metadata(&p).ok();
+            let modified = metadata.as_ref().and_then(|m| m.modified().ok());
+            let size = metadata.map_or(0, |m| m.len());
+            (p, modified, size)
         })
         .collect();
     files.sort();
@@ -367,6 +385,7 @@ impl Policies {
             .map(|(id, (file, _, line))| (id.clone(), format!("{}:{line}", file.display())))
             .collect();
         Ok(Policies {
+            index: Index::new(&set),
             set,
             reads,
             locations,
@@ -399,6 +418,7 @@ impl Policies {
             Some(known) => known.clone(),
             None => vec![user_entity(facts.user, Vec::new())],
         };
+        let groups: Vec<EntityUid> = entities[1..].iter().map(Entity::uid).collect();
         entities.extend(model::action_entities(&mapped.action).iter().cloned());
         entities.push(Entity::new_no_attrs(manager.clone(), Default::default()));
         let mut parents = vec![manager.clone()];
@@ -406,6 +426,25 @@ impl Policies {
             let collection = uid("Api::Collection", collection);
             entities.push(Entity::new_no_attrs(collection.clone(), [manager.clone()].into()));
             parents.push(collection);
+        }
+        let candidates = self.index.candidates(
+            &mapped.action,
+            &Placed {
+                uid: &principal,
+                ancestors: &groups,
+            },
+            &Placed {
+                uid: &resource,
+                ancestors: &parents,
+            },
+        );
+        if candidates.is_empty() {
+            // Nothing can apply: default deny, without building the request.
+            return Decision {
+                allowed: false,
+                policies: Vec::new(),
+                errors: Vec::new(),
+            };
         }
         let resource_entity = match Entity::new(
             resource.clone(),
@@ -425,11 +464,13 @@ impl Policies {
             Err(e) => return deny(e),
         };
         let action = uid("Action", &mapped.action);
-        let request = match Request::new(principal, action, resource, context, Some(model::schema())) {
+        // Built as the schema says (`context` and the tests check it), so not validated again
+        // per request.
+        let request = match Request::new(principal, action, resource, context, None) {
             Ok(request) => request,
             Err(e) => return deny(e.to_string()),
         };
-        let response = Authorizer::new().is_authorized(&request, &self.set, &entities);
+        let response = authorizer().is_authorized(&request, &candidates, &entities);
         Decision {
             allowed: response.decision() == CedarDecision::Allow,
             policies: response.diagnostics().reason().map(ToString::to_string).collect(),
@@ -460,6 +501,11 @@ impl Policies {
             })
             .unwrap_or_default()
     }
+}
+
+fn authorizer() -> &'static Authorizer {
+    static AUTHORIZER: std::sync::OnceLock<Authorizer> = std::sync::OnceLock::new();
+    AUTHORIZER.get_or_init(Authorizer::new)
 }
 
 fn uid(kind: &str, id: &str) -> EntityUid {
@@ -838,6 +884,32 @@ mod tests {
         }
     }
 
+    /// Requests are built without validation per decision: every kind conforms to the schema.
+    #[test]
+    fn requests_conform_to_the_schema() {
+        for (method, path) in [
+            (Method::GET, "/ovirt-engine/api"),
+            (
+                Method::GET,
+                "/ovirt-engine/api/vms?search=a&follow=nics&filter=true",
+            ),
+            (Method::POST, "/ovirt-engine/api/vms/1/nics/2/deactivate"),
+            (Method::PATCH, "/ovirt-engine/webadmin"),
+        ] {
+            let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+            let mapped = mapping::map(&method, &ApiPath::parse("", path, query).unwrap());
+            let facts = facts("alice@internal", &method, query);
+            let request = Request::new(
+                uid("Gateway::User", facts.user),
+                uid("Action", &mapped.action),
+                uid(&format!("Api::{}", mapped.kind), &mapped.id),
+                context(&mapped, &facts).unwrap(),
+                Some(model::schema()),
+            );
+            assert!(request.is_ok(), "{method} {path}: {request:?}");
+        }
+    }
+
     /// Context attributes reach policies: method, manager, sub-collections, verb, search,
     /// filter (header or parameter), client address and time.
     #[test]
@@ -925,6 +997,49 @@ mod tests {
         assert!(entities[0].starts_with("entities.json:0: "), "{entities:?}");
         let json = problems(&[("entities.json", "[\n{]")]);
         assert!(json[0].contains("line 2"), "{json:?}");
+    }
+
+    /// The watcher reloads when a file is added, changed or removed, and only then.
+    #[test]
+    fn changes_are_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.cedar"),
+            "permit (principal, action, resource);\n",
+        )
+        .unwrap();
+        let config = PolicyConfig {
+            dir: dir.path().to_owned(),
+            mode: PolicyMode::Enforce,
+            watch_interval: std::time::Duration::from_secs(1),
+            attribute_ttl: std::time::Duration::from_secs(1),
+        };
+        let enforcer = Enforcer::load(&config, Arc::new(Metrics::new())).unwrap();
+        assert!(!enforcer.reload_if_changed());
+        std::fs::write(
+            dir.path().join("b.cedar"),
+            "forbid (principal, action, resource);\n",
+        )
+        .unwrap();
+        assert!(enforcer.reload_if_changed());
+        assert_eq!(enforcer.current().len(), 2);
+        assert!(!enforcer.reload_if_changed());
+        std::fs::write(dir.path().join("notes.txt"), "not a policy").unwrap();
+        assert!(!enforcer.reload_if_changed());
+        std::fs::write(
+            dir.path().join("b.cedar"),
+            "forbid (principal, action, resource) oops",
+        )
+        .unwrap();
+        assert!(enforcer.reload_if_changed());
+        assert_eq!(
+            enforcer.current().len(),
+            2,
+            "an invalid change keeps the previous policies"
+        );
+        std::fs::remove_file(dir.path().join("b.cedar")).unwrap();
+        assert!(enforcer.reload_if_changed());
+        assert_eq!(enforcer.current().len(), 1);
     }
 
     /// The shipped policies and entities validate against the schema.

@@ -90,6 +90,14 @@ pub fn verbs() -> &'static HashSet<String> {
     })
 }
 
+/// Every action a request can map to (the groups are not requested).
+pub fn actions() -> impl Iterator<Item = &'static str> {
+    METHOD_ACTIONS
+        .iter()
+        .copied()
+        .chain(verbs().iter().map(String::as_str))
+}
+
 /// An action's entity and its group's, which a request needs for `action in Action::"read"`.
 pub fn action_entities(action: &str) -> &'static [Entity] {
     static ACTIONS: OnceLock<HashMap<String, Vec<Entity>>> = OnceLock::new();

@@ -227,3 +227,130 @@ async fn text_logs_are_plain_off_a_terminal() {
     .unwrap();
     assert!(listening.contains(" address=127.0.0.1:"), "{listening}");
 }
+
+/// A configuration with `[policy]` on `policies` (written as given) and one Manager.
+fn policy_config(dir: &Path, policies: &[(&str, &str)]) -> std::path::PathBuf {
+    let policy_dir = dir.join("policies");
+    std::fs::create_dir_all(&policy_dir).unwrap();
+    for (name, text) in policies {
+        std::fs::write(policy_dir.join(name), text).unwrap();
+    }
+    let path = dir.join("gw.toml");
+    let text = format!(
+        "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\n[policy]\ndir = \"policies\"\n\n{}",
+        manager(
+            "east",
+            "http://127.0.0.1:9/ovirt-engine/api",
+            "prefix = \"/east\""
+        )
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `check` validates every policy file and reports each error with its file and line, and
+/// exits 1.
+#[test]
+fn check_reports_policy_errors_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = policy_config(
+        dir.path(),
+        &[
+            (
+                "good.cedar",
+                "permit (principal, action in Action::\"read\", resource);\n",
+            ),
+            (
+                "typo.cedar",
+                "// line 1\npermit (principal, action == Action::\"strat\", resource);\n",
+            ),
+            ("syntax.cedar", "\n\npermit (principal, action resource);\n"),
+        ],
+    );
+    let output = check(&path);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("syntax.cedar:3: "), "{stderr}");
+    assert!(stderr.contains("strat"), "{stderr}");
+    assert!(!stderr.contains("good.cedar"), "{stderr}");
+    // The typo is found once the syntax error is fixed (validation needs every file parsed).
+    std::fs::write(dir.path().join("policies/syntax.cedar"), "").unwrap();
+    let stderr = String::from_utf8_lossy(&check(&path).stderr).into_owned();
+    assert!(stderr.contains("typo.cedar:2: "), "{stderr}");
+}
+
+/// `policy explain` prints the decision and the policies behind it, and exits 0 when allowed,
+/// 1 when denied.
+#[test]
+fn policy_explain_names_the_deciding_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let files: Vec<(String, String)> = std::fs::read_dir(&shipped)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let path = policy_config(dir.path(), &files);
+    let explain = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .args(["policy", "explain", "--config"])
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let vm = "/east/ovirt-engine/api/vms/0b1c";
+    let (code, out) = explain(&["--user", "alice@internal", "--method", "DELETE", "--path", vm]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("decision: DENY (mode enforce)\n"), "{out}");
+    assert!(
+        out.contains("principal: Gateway::User::\"alice@internal\" (in users)"),
+        "{out}"
+    );
+    assert!(out.contains("action:    Action::\"remove\" (in write)"), "{out}");
+    assert!(
+        out.contains("resource:  Api::Vm::\"0b1c\" in Api::Collection::\"vms\""),
+        "{out}"
+    );
+    assert!(out.contains("no policy permits it (default deny)"), "{out}");
+    let (code, out) = explain(&[
+        "--user",
+        "admin@internal",
+        "--method",
+        "DELETE",
+        "--path",
+        "/east/ovirt-engine/api/storagedomains/1",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("forbidden by\n  nobody-removes-storage-domains ("),
+        "{out}"
+    );
+    assert!(out.contains("storage.cedar:3)"), "{out}");
+    let start = format!("{vm}/start");
+    let (code, out) = explain(&[
+        "--user",
+        "carol@internal",
+        "--method",
+        "POST",
+        "--path",
+        &start,
+        "--attribute",
+        "cluster=cluster-1",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("permitted by\n  ops-operate-cluster-1 ("), "{out}");
+    assert!(out.contains("resource.cluster == \"cluster-1\""), "{out}");
+    let (code, _) = explain(&["--user", "carol@internal", "--method", "POST", "--path", &start]);
+    assert_eq!(code, Some(1));
+    let (code, _) = explain(&["--user", "a@b", "--path", "/east/ovirt-engine/api/vms/%2e%2e"]);
+    assert_eq!(code, Some(2));
+}
