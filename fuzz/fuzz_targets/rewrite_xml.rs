@@ -22,13 +22,23 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// Offsets of the href values quick-xml finds that the rule rewrites; `None` when it does not read
-/// the input as XML (or meets a DTD, which API bodies never carry and the rewriter does not parse).
+/// the input as XML, meets an element name that is not an XML name (quick-xml accepts them), or a
+/// DTD (API bodies never carry one and the rewriter does not parse it).
 fn hrefs(body: &[u8]) -> Option<Vec<usize>> {
     let mut reader = quick_xml::Reader::from_reader(body);
     let mut found = Vec::new();
     loop {
         match reader.read_event().ok()? {
             Event::Start(tag) | Event::Empty(tag) => {
+                // quick-xml does not check names; a conforming parser refuses `<href="x"/>`.
+                if !tag
+                    .name()
+                    .as_ref()
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b) || b >= 0x80)
+                {
+                    return None;
+                }
                 for attribute in tag.attributes().with_checks(true) {
                     let attribute = attribute.ok()?;
                     if attribute.key.as_ref() == b"href" && common::matches(&attribute.value) {
