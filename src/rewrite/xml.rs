@@ -152,6 +152,8 @@ fn next(state: State, b: u8) -> State {
     match state {
         State::Text => State::TagOpen,
         State::TagOpen => match b {
+            // `<>`: not a tag; what follows is text.
+            b'>' => State::Text,
             b'!' => State::Bang,
             b'?' => State::Instruction { question: false },
             b'/' => State::EndTag,
@@ -298,6 +300,14 @@ mod tests {
         for piece in 1..40 {
             assert_eq!(rewrite_in_pieces(ENTITY, piece), EXPECTED, "pieces of {piece}");
         }
+    }
+
+    /// `<>` is no tag: the text after it is text. Found by the fuzz target.
+    #[test]
+    fn empty_tag_is_not_a_tag() {
+        let input = "<> href=\"/ovirt-engine/api\" <a href=\"/ovirt-engine/api\"/>";
+        let expected = "<> href=\"/ovirt-engine/api\" <a href=\"/east/ovirt-engine/api\"/>";
+        assert_eq!(rewrite_in_pieces(input, input.len()), expected);
     }
 
     /// Only XML's own whitespace separates names: a form feed (not whitespace in XML) leaves
