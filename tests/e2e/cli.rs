@@ -131,16 +131,23 @@ fn help_explains_commands() {
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("ovirt-gateway "));
 }
 
-/// `serve` logs JSON lines when asked, reloads the certificate on SIGHUP and stops cleanly on
-/// SIGTERM.
+/// `serve` logs JSON lines when asked, reloads the certificate and the policies on SIGHUP and
+/// stops cleanly on SIGTERM.
 #[tokio::test]
 async fn serve_handles_sighup_and_sigterm() {
     let upstream = TestUpstream::start("engine").await;
     let pki = TestPki::new();
     pki.issue_server_cert("first");
     let path = pki.path("gw.toml");
+    std::fs::create_dir(pki.path("policies")).unwrap();
+    std::fs::write(
+        pki.path("policies/all.cedar"),
+        "permit (principal, action, resource);\n",
+    )
+    .unwrap();
     let text = format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = {{ file = \"key.pem\" }}\n\n[log]\nformat = \"json\"\n\n{}",
+        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = {{ file = \"key.pem\" }}\n\n[log]\nformat = \"json\"\n\n\
+         [policy]\ndir = \"policies\"\nwatch_interval = \"1h\"\n\n{}",
         manager("engine", &upstream.url(), "")
     );
     std::fs::write(&path, text).unwrap();
@@ -178,6 +185,8 @@ async fn serve_handles_sighup_and_sigterm() {
             .success()
     );
     wait_for("TLS certificate reloaded").await;
+    let reloaded: serde_json::Value = serde_json::from_str(&wait_for("policies reloaded").await).unwrap();
+    assert_eq!(reloaded["policies"], 1);
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
