@@ -87,6 +87,43 @@ impl Upstream {
             .build()
     }
 
+    /// `GET {upstream prefix}/ovirt-engine/api{path}` as JSON (Version 4) with `headers` (the
+    /// caller's credentials): the status and the body, read whole (at most `limit` bytes, within
+    /// the body idle timeout) and parsed. For the gateway's own questions to the Manager.
+    pub async fn get_api_json(
+        &self,
+        path: &str,
+        headers: http::HeaderMap,
+        metrics: &Metrics,
+        limit: usize,
+    ) -> Result<(http::StatusCode, serde_json::Value), String> {
+        use http_body_util::{BodyExt, Limited};
+        let uri = self
+            .uri(&format!("{}/ovirt-engine/api{path}", self.config.upstream_prefix))
+            .map_err(|e| e.to_string())?;
+        let mut request = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .header("version", "4")
+            .body(GatewayBody::empty())
+            .expect("a valid request");
+        request.headers_mut().extend(headers);
+        let response = self.send(request, metrics).await.map_err(|f| f.to_string())?;
+        let status = response.status();
+        let body = tokio::time::timeout(
+            self.config.timeouts.body_idle,
+            Limited::new(response.into_body(), limit).collect(),
+        )
+        .await
+        .map_err(|_| "the answer did not arrive in time".to_owned())?
+        .map_err(|e| format!("reading the answer: {e}"))?
+        .to_bytes();
+        let value =
+            serde_json::from_slice(&body).map_err(|_| format!("the Manager answered {status}, not JSON"))?;
+        Ok((status, value))
+    }
+
     /// Sends a request and returns the Manager's response head with its body still streaming.
     pub async fn send(
         &self,

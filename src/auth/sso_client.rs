@@ -92,33 +92,18 @@ pub async fn authenticated_user(
     metrics: &Metrics,
     token: &UpstreamToken,
 ) -> Option<String> {
-    let uri = upstream
-        .uri(&format!("{}/ovirt-engine/api", upstream.config.upstream_prefix))
-        .ok()?;
-    let mut request = Request::builder()
-        .method(Method::GET)
-        .uri(uri)
-        .header(ACCEPT, "application/json")
-        .header("version", "4")
-        .body(GatewayBody::empty())
-        .expect("a valid request");
-    request
-        .headers_mut()
-        .insert(http::header::AUTHORIZATION, token.bearer());
-    let outcome = async {
-        let response = upstream.send(request, metrics).await.map_err(|f| f.to_string())?;
-        let status = response.status();
-        let body = read_answer(response.into_body(), upstream.config.timeouts.body_idle)
-            .await
-            .map_err(|e| e.to_string())?;
-        let root: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| format!("the API root answered {status}, not JSON"))?;
-        root["authenticated_user"]["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| "the API root names no authenticated_user".to_owned())
-    };
-    match outcome.await {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::AUTHORIZATION, token.bearer());
+    let outcome = upstream
+        .get_api_json("", headers, metrics, MAX_ANSWER)
+        .await
+        .and_then(|(_, root)| {
+            root["authenticated_user"]["id"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| "the API root names no authenticated_user".to_owned())
+        });
+    match outcome {
         Ok(id) => Some(id),
         Err(error) => {
             tracing::warn!(manager = %upstream.name(), %error, "could not learn the user's id at the Manager");

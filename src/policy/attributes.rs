@@ -8,13 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cedar_policy::RestrictedExpression;
-use http::header::{ACCEPT, AUTHORIZATION, HeaderValue};
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http::StatusCode;
+use http::header::{AUTHORIZATION, HeaderValue};
 use moka::future::Cache;
 
 use super::Mapped;
-use crate::body::GatewayBody;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 
@@ -199,44 +197,26 @@ async fn look_up(reads: Reads, collection: &str, id: &str, asker: &Asker<'_>) ->
 
 /// `GET /ovirt-engine/api/{path}` in JSON as the user; `None` unless the Manager answers 200.
 async fn get(asker: &Asker<'_>, path: &str) -> Option<serde_json::Value> {
-    let upstream = asker.upstream;
-    let uri = upstream
-        .uri(&format!(
-            "{}/ovirt-engine/api/{path}",
-            upstream.config.upstream_prefix
-        ))
-        .ok()?;
-    let mut request = Request::builder()
-        .method(Method::GET)
-        .uri(uri)
-        .header(ACCEPT, "application/json")
-        .header("version", "4")
-        .header(AUTHORIZATION, asker.authorization.clone())
-        .body(GatewayBody::empty())
-        .expect("a valid request");
+    let mut headers = http::HeaderMap::new();
+    headers.insert(AUTHORIZATION, asker.authorization.clone());
     if let Some(filter) = asker.filter {
-        request.headers_mut().insert("filter", filter.clone());
+        headers.insert("filter", filter.clone());
     }
-    let response = match upstream.send(request, asker.metrics).await {
-        Ok(response) => response,
-        Err(fault) => {
-            tracing::warn!(manager = %upstream.name(), %fault, "policy attribute lookup failed");
-            return None;
+    let upstream = asker.upstream;
+    match upstream
+        .get_api_json(&format!("/{path}"), headers, asker.metrics, MAX_ANSWER)
+        .await
+    {
+        Ok((StatusCode::OK, value)) => Some(value),
+        Ok((status, _)) => {
+            tracing::debug!(manager = %upstream.name(), %status, path, "policy attribute lookup refused");
+            None
         }
-    };
-    if response.status() != StatusCode::OK {
-        tracing::debug!(manager = %upstream.name(), status = %response.status(), path, "policy attribute lookup refused");
-        return None;
+        Err(error) => {
+            tracing::warn!(manager = %upstream.name(), %error, "policy attribute lookup failed");
+            None
+        }
     }
-    let body = tokio::time::timeout(
-        upstream.config.timeouts.body_idle,
-        Limited::new(response.into_body(), MAX_ANSWER).collect(),
-    )
-    .await
-    .ok()?
-    .ok()?
-    .to_bytes();
-    serde_json::from_slice(&body).ok()
 }
 
 #[cfg(test)]
