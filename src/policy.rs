@@ -282,21 +282,25 @@ impl Policies {
         files.sort();
         let mut problems = Vec::new();
         let mut set = PolicySet::new();
-        // Policy id → where it is, and each file's text (validation errors point into it).
-        let mut places: HashMap<String, (PathBuf, String, usize)> = HashMap::new();
-        for file in &files {
-            let text = match std::fs::read_to_string(file) {
-                Ok(text) => text,
+        // Each file's text, by the file's index (validation errors point into it), and policy
+        // id → (file index, line).
+        let mut texts: Vec<String> = Vec::new();
+        let mut places: HashMap<String, (usize, usize)> = HashMap::new();
+        for (index, file) in files.iter().enumerate() {
+            match std::fs::read_to_string(file) {
+                Ok(text) => texts.push(text),
                 Err(e) => {
+                    texts.push(String::new());
                     problems.push(problem(file, None, format!("cannot read: {e}")));
                     continue;
                 }
-            };
-            let parsed = match PolicySet::from_str(&text) {
+            }
+            let text = &texts[index];
+            let parsed = match PolicySet::from_str(text) {
                 Ok(parsed) => parsed,
                 Err(errors) => {
                     for error in errors.iter() {
-                        problems.push(problem(file, error_line(error, &text), message(error)));
+                        problems.push(problem(file, error_line(error, text), message(error)));
                     }
                     continue;
                 }
@@ -310,7 +314,12 @@ impl Policies {
             }
             // In file order (ids are policy0, policy1, ...), to find each one's line.
             let mut policies: Vec<_> = parsed.policies().collect();
-            policies.sort_by_key(|p| p.id().to_string()[6..].parse::<usize>().unwrap_or(0));
+            policies.sort_by_key(|p| {
+                let id = p.id().to_string();
+                id.strip_prefix("policy")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(0)
+            });
             let mut from = 0;
             let name = file
                 .file_name()
@@ -321,22 +330,22 @@ impl Policies {
                 if let Some(offset) = offset {
                     from = offset + source.len();
                 }
-                let line = offset.map_or(1, |o| line_of(&text, o));
+                let line = offset.map_or(1, |o| line_of(text, o));
                 let id = policy
                     .annotation("id")
                     .map_or_else(|| format!("{name}:{line}"), str::to_owned);
-                if let Some((other, _, other_line)) = places.get(&id) {
+                if let Some(&(other, other_line)) = places.get(&id) {
                     problems.push(problem(
                         file,
                         Some(line),
                         format!(
                             "policy id `{id}` is already used at {}:{other_line}",
-                            other.display()
+                            files[other].display()
                         ),
                     ));
                     continue;
                 }
-                places.insert(id.clone(), (file.clone(), text.clone(), line));
+                places.insert(id.clone(), (index, line));
                 if let Err(e) = set.add(policy.new_id(PolicyId::new(&id))) {
                     problems.push(problem(file, Some(line), e.to_string()));
                 }
@@ -345,7 +354,10 @@ impl Policies {
         let mut warnings = Vec::new();
         let validation = Validator::new(model::schema().clone()).validate(&set, ValidationMode::Strict);
         let place = |id: &PolicyId, labels: Option<usize>| match places.get(&id.to_string()) {
-            Some((file, text, line)) => (file.clone(), Some(labels.map_or(*line, |o| line_of(text, o)))),
+            Some(&(file, line)) => (
+                files[file].clone(),
+                Some(labels.map_or(line, |o| line_of(&texts[file], o))),
+            ),
             None => (dir.to_owned(), None),
         };
         for error in validation.validation_errors() {
@@ -382,7 +394,7 @@ impl Policies {
         }
         let locations = places
             .iter()
-            .map(|(id, (file, _, line))| (id.clone(), format!("{}:{line}", file.display())))
+            .map(|(id, &(file, line))| (id.clone(), format!("{}:{line}", files[file].display())))
             .collect();
         Ok(Policies {
             index: Index::new(&set),
