@@ -11,13 +11,14 @@ pub mod explain;
 mod index;
 pub mod mapping;
 pub mod model;
+mod uses;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use cedar_policy::{
@@ -31,12 +32,15 @@ pub use mapping::Mapped;
 
 use attributes::{Lookups, Reads};
 use index::{Index, Placed};
+use uses::{CONTEXT, ContextKeys};
 
 use crate::config::{PolicyConfig, PolicyMode};
 use crate::metrics::Metrics;
 
 /// The file of groups and memberships in a policy directory.
-pub const ENTITIES_FILE: &str = "entities.json";
+/// The files groups and memberships may come from: Cedar's entity format, or a TOML table of
+/// groups and users (one of them).
+pub const ENTITIES_FILES: [&str; 2] = ["entities.json", "entities.toml"];
 
 /// A problem in a policy directory, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +74,7 @@ pub struct Policies {
     pub files: Vec<PathBuf>,
     /// Validator warnings (a policy that can never apply, confusable characters): logged, not fatal.
     pub warnings: Vec<Problem>,
+    extension_values: ExtensionValues,
 }
 
 /// What the gateway knows about a request besides its mapping.
@@ -244,7 +249,9 @@ fn snapshot(dir: &Path) -> Vec<Stamp> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| {
-            p.extension().is_some_and(|x| x == "cedar") || p.file_name().is_some_and(|n| n == ENTITIES_FILE)
+            p.extension().is_some_and(|x| x == "cedar")
+                || p.file_name()
+                    .is_some_and(|n| ENTITIES_FILES.iter().any(|f| n == *f))
         })
         .map(|p| {
             let metadata = std::fs::metadata(&p).ok();
@@ -368,42 +375,47 @@ impl Policies {
             let (file, line) = place(warning.policy_id(), first_offset(warning));
             warnings.push(problem(&file, line, message(warning)));
         }
-        let entities_file = dir.join(ENTITIES_FILE);
-        let users = if entities_file.exists() {
-            match load_entities(&entities_file) {
-                Ok(users) => users,
-                Err(message) => {
-                    problems.push(problem(&entities_file, None, message));
-                    HashMap::new()
-                }
+        let entity_files: Vec<PathBuf> = ENTITIES_FILES
+            .iter()
+            .map(|name| dir.join(name))
+            .filter(|path| path.exists())
+            .collect();
+        let users = match entity_files.as_slice() {
+            [] => HashMap::new(),
+            [file] => load_entities(file).unwrap_or_else(|(line, message)| {
+                problems.push(problem(file, line, message));
+                HashMap::new()
+            }),
+            [_, second, ..] => {
+                problems.push(problem(
+                    second,
+                    None,
+                    format!(
+                        "groups come from one file: keep {} or this one",
+                        ENTITIES_FILES[0]
+                    ),
+                ));
+                HashMap::new()
             }
-        } else {
-            HashMap::new()
         };
         if !problems.is_empty() {
             return Err(problems);
         }
-        let mut reads = Reads::default();
-        for policy in set.policies() {
-            if let Ok(json) = policy.to_json() {
-                reads.collect(&json);
-            }
-        }
-        if entities_file.exists() {
-            files.push(entities_file);
-        }
+        let index = Index::new(&set);
+        files.extend(entity_files);
         let locations = places
             .iter()
             .map(|(id, &(file, line))| (id.clone(), format!("{}:{line}", files[file].display())))
             .collect();
         Ok(Policies {
-            index: Index::new(&set),
+            reads: index.uses().attributes,
+            index,
             set,
-            reads,
             locations,
             users,
             files,
             warnings,
+            extension_values: ExtensionValues::default(),
         })
     }
 
@@ -423,22 +435,23 @@ impl Policies {
             policies: Vec::new(),
             errors: vec![error],
         };
-        let principal = uid("Gateway::User", facts.user);
         let manager = uid("Api::Manager", facts.manager);
         let resource = uid(&format!("Api::{}", mapped.kind), &mapped.id);
-        let mut entities: Vec<Entity> = match self.users.get(facts.user) {
-            Some(known) => known.clone(),
-            None => vec![user_entity(facts.user, Vec::new())],
+        let unknown;
+        let chain = match self.users.get(facts.user) {
+            Some(known) => known.as_slice(),
+            None => {
+                unknown = [user_entity(facts.user, Vec::new())];
+                &unknown[..]
+            }
         };
-        let groups: Vec<EntityUid> = entities[1..].iter().map(Entity::uid).collect();
-        entities.extend(model::action_entities(&mapped.action).iter().cloned());
-        entities.push(Entity::new_no_attrs(manager.clone(), Default::default()));
-        let mut parents = vec![manager.clone()];
-        if let Some(collection) = &mapped.collection {
-            let collection = uid("Api::Collection", collection);
-            entities.push(Entity::new_no_attrs(collection.clone(), [manager.clone()].into()));
-            parents.push(collection);
-        }
+        let principal = chain[0].uid();
+        let groups: Vec<EntityUid> = chain[1..].iter().map(Entity::uid).collect();
+        let collection = mapped.collection.as_ref().map(|c| uid("Api::Collection", c));
+        let parents: Vec<EntityUid> = [Some(manager.clone()), collection.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
         let candidates = self.index.candidates(
             &mapped.action,
             &Placed {
@@ -450,7 +463,8 @@ impl Policies {
                 ancestors: &parents,
             },
         );
-        if candidates.is_empty() {
+        let actions = model::action_entities(&mapped.action);
+        if candidates.set.is_empty() || actions.is_empty() {
             // Nothing can apply: default deny, without building the request.
             return Decision {
                 allowed: false,
@@ -458,31 +472,50 @@ impl Policies {
                 errors: Vec::new(),
             };
         }
-        let resource_entity = match Entity::new(
-            resource.clone(),
-            found.into_attrs().into_iter().collect(),
-            parents.into_iter().collect(),
-        ) {
-            Ok(entity) => entity,
-            Err(e) => return deny(e.to_string()),
-        };
-        entities.push(resource_entity);
+        // Cedar evaluates the candidates' conditions only (their scopes matched), with the
+        // entities those conditions name (uses.rs). The user, the action and the resource carry
+        // all their ancestors, which answers every `principal in`, `action in` and
+        // `resource in`; the ancestors themselves are built only for a condition that tests
+        // another membership.
+        let uses = candidates.uses;
+        let mut entities = Vec::new();
+        if uses.principal || uses.hierarchy {
+            entities.push(chain[0].clone());
+        }
+        if uses.action || uses.hierarchy {
+            entities.push(actions[0].clone());
+        }
+        if uses.resource || uses.hierarchy {
+            let attrs = found.into_attrs().into_iter().collect();
+            match Entity::new(resource.clone(), attrs, parents.into_iter().collect()) {
+                Ok(entity) => entities.push(entity),
+                Err(e) => return deny(e.to_string()),
+            }
+        }
+        if uses.hierarchy {
+            entities.extend(chain[1..].iter().cloned());
+            entities.extend(actions[1..].iter().cloned());
+            entities.push(Entity::new_no_attrs(manager.clone(), Default::default()));
+            if let Some(collection) = collection {
+                entities.push(Entity::new_no_attrs(collection, [manager].into()));
+            }
+        }
         let entities = match Entities::from_entities(entities, None) {
             Ok(entities) => entities,
             Err(e) => return deny(e.to_string()),
         };
-        let context = match context(mapped, facts) {
+        let context = match context(mapped, facts, uses.context, &self.extension_values) {
             Ok(context) => context,
             Err(e) => return deny(e),
         };
-        let action = uid("Action", &mapped.action);
+        let action = actions[0].uid();
         // Built as the schema says (`context` and the tests check it), so not validated again
         // per request.
         let request = match Request::new(principal, action, resource, context, None) {
             Ok(request) => request,
             Err(e) => return deny(e.to_string()),
         };
-        let response = authorizer().is_authorized(&request, &candidates, &entities);
+        let response = authorizer().is_authorized(&request, &candidates.set, &entities);
         Decision {
             allowed: response.decision() == CedarDecision::Allow,
             policies: response.diagnostics().reason().map(ToString::to_string).collect(),
@@ -515,16 +548,64 @@ impl Policies {
     }
 }
 
+/// Context values of Cedar's extension types, kept: Cedar parses the function's name (`ip`,
+/// `datetime`) each time it builds one, a few microseconds. The current second, and recent
+/// client addresses (forgotten all at once past `ADDRESSES`).
+#[derive(Default)]
+struct ExtensionValues {
+    second: Mutex<Option<(u64, RestrictedExpression)>>,
+    addresses: Mutex<HashMap<IpAddr, RestrictedExpression>>,
+}
+
+impl ExtensionValues {
+    const ADDRESSES: usize = 4096;
+
+    fn time(&self, seconds: u64) -> RestrictedExpression {
+        let mut second = self.second.lock().unwrap_or_else(|p| p.into_inner());
+        match &*second {
+            Some((at, value)) if *at == seconds => value.clone(),
+            _ => {
+                let millis = i64::try_from(seconds).unwrap_or(i64::MAX / 1000) * 1000;
+                let value = RestrictedExpression::new_datetime(crate::time::iso8601(millis));
+                *second = Some((seconds, value.clone()));
+                value
+            }
+        }
+    }
+
+    fn ip(&self, address: IpAddr) -> RestrictedExpression {
+        let mut addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(value) = addresses.get(&address) {
+            return value.clone();
+        }
+        if addresses.len() >= Self::ADDRESSES {
+            addresses.clear();
+        }
+        let value = RestrictedExpression::new_ip(address.to_string());
+        addresses.insert(address, value.clone());
+        value
+    }
+}
+
 fn authorizer() -> &'static Authorizer {
     static AUTHORIZER: std::sync::OnceLock<Authorizer> = std::sync::OnceLock::new();
     AUTHORIZER.get_or_init(Authorizer::new)
 }
 
+/// An entity's uid; the schema's type names are parsed once.
 fn uid(kind: &str, id: &str) -> EntityUid {
-    EntityUid::from_type_name_and_id(
-        EntityTypeName::from_str(kind).expect("type names are the schema's"),
-        EntityId::new(id),
-    )
+    static TYPES: std::sync::OnceLock<HashMap<String, EntityTypeName>> = std::sync::OnceLock::new();
+    let types = TYPES.get_or_init(|| {
+        model::schema()
+            .entity_types()
+            .map(|name| (name.to_string(), name.clone()))
+            .collect()
+    });
+    let kind = match types.get(kind) {
+        Some(name) => name.clone(),
+        None => EntityTypeName::from_str(kind).expect("type names are the schema's"),
+    };
+    EntityUid::from_type_name_and_id(kind, EntityId::new(id))
 }
 
 /// A user entity with the attributes derived from its name (`alice@internal`: name `alice`,
@@ -549,14 +630,21 @@ fn user_entity(user: &str, parents: Vec<EntityUid>) -> Entity {
     .expect("string attributes are valid")
 }
 
-/// entities.json in Cedar's entity format; users' `name` and `profile` attributes are derived
-/// from their id when left out. Returns each user with every group above it.
-fn load_entities(file: &Path) -> Result<HashMap<String, Vec<Entity>>, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
-    let mut value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("line {}: {e}", e.line()))?;
+/// Groups and memberships, from entities.json in Cedar's entity format or entities.toml; users'
+/// `name` and `profile` attributes are derived from their id when left out. Returns each user
+/// with every group above it, or the line (when known) and what is wrong.
+fn load_entities(file: &Path) -> Result<HashMap<String, Vec<Entity>>, (Option<usize>, String)> {
+    let text = std::fs::read_to_string(file).map_err(|e| (None, format!("cannot read: {e}")))?;
+    let mut value = if file.extension().is_some_and(|x| x == "toml") {
+        entities_from_toml(&text)?
+    } else {
+        serde_json::from_str(&text).map_err(|e| (Some(e.line()), e.to_string()))?
+    };
     let Some(list) = value.as_array_mut() else {
-        return Err("expected a JSON array of entities (Cedar's entity format)".into());
+        return Err((
+            None,
+            "expected a JSON array of entities (Cedar's entity format)".into(),
+        ));
     };
     for entity in list.iter_mut() {
         let is_user = entity.pointer("/uid/type").and_then(|t| t.as_str()) == Some("Gateway::User");
@@ -576,7 +664,8 @@ fn load_entities(file: &Path) -> Result<HashMap<String, Vec<Entity>>, String> {
             object.entry("attrs").or_insert_with(|| serde_json::json!({}));
         }
     }
-    let entities = Entities::from_json_value(value, Some(model::schema())).map_err(|e| message(&e))?;
+    let entities =
+        Entities::from_json_value(value, Some(model::schema())).map_err(|e| (None, message(&e)))?;
     let mut users = HashMap::new();
     for entity in entities.iter() {
         let uid = entity.uid();
@@ -594,40 +683,89 @@ fn load_entities(file: &Path) -> Result<HashMap<String, Vec<Entity>>, String> {
     Ok(users)
 }
 
-/// The request's context record (RequestContext in the schema).
-fn context(mapped: &Mapped, facts: &Facts<'_>) -> Result<Context, String> {
+/// entities.toml: each group with the groups it is in, each user with its groups.
+///
+/// ```toml
+/// [groups]
+/// staff = []
+/// ops = ["staff"]
+///
+/// [users]
+/// "carol@internal" = ["ops"]
+/// ```
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntitiesToml {
+    #[serde(default)]
+    groups: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    users: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// entities.toml in Cedar's entity format; a group used but not declared under `[groups]` is an
+/// error (it is most likely misspelt).
+fn entities_from_toml(text: &str) -> Result<serde_json::Value, (Option<usize>, String)> {
+    let parsed: EntitiesToml = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|span| line_of(text, span.start));
+        (line, e.message().to_owned())
+    })?;
+    let group = |id: &str| serde_json::json!({ "type": "Gateway::Group", "id": id });
+    let mut entities = Vec::new();
+    for (table, kind, members) in [
+        ("groups", "Gateway::Group", &parsed.groups),
+        ("users", "Gateway::User", &parsed.users),
+    ] {
+        for (id, parents) in members {
+            if let Some(unknown) = parents.iter().find(|g| !parsed.groups.contains_key(*g)) {
+                return Err((
+                    None,
+                    format!("{table}.\"{id}\": group `{unknown}` is not declared under [groups]"),
+                ));
+            }
+            entities.push(serde_json::json!({
+                "uid": { "type": kind, "id": id },
+                "parents": parents.iter().map(|g| group(g)).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    Ok(serde_json::Value::Array(entities))
+}
+
+/// The request's context record (RequestContext in the schema), with the attributes `keys`
+/// names: those the policies that can apply read.
+fn context(
+    mapped: &Mapped,
+    facts: &Facts<'_>,
+    keys: ContextKeys,
+    extension_values: &ExtensionValues,
+) -> Result<Context, String> {
     let query = |name: &str| query_value(facts.query, name);
     // The header or the parameter, as the engine reads them (OVIRT-API.md section 3).
     let flag = |header: Option<&str>, name: &str| {
-        header.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-            || query(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        RestrictedExpression::new_bool(
+            header.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+                || query(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+        )
     };
-    let time = crate::time::iso8601(i64::try_from(facts.time).unwrap_or(i64::MAX / 1000) * 1000);
     let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
-    Context::from_pairs([
-        ("method".to_owned(), string(facts.method.as_str())),
-        ("manager".to_owned(), string(facts.manager)),
-        (
-            "subcollections".to_owned(),
-            RestrictedExpression::new_set(mapped.subcollections.iter().map(|s| string(s))),
-        ),
-        ("verb".to_owned(), string(&mapped.verb)),
-        ("search".to_owned(), string(&query("search").unwrap_or_default())),
-        ("follow".to_owned(), string(&query("follow").unwrap_or_default())),
-        (
-            "filter".to_owned(),
-            RestrictedExpression::new_bool(flag(facts.filter_header, "filter")),
-        ),
-        (
-            "all_content".to_owned(),
-            RestrictedExpression::new_bool(flag(facts.all_content_header, "all_content")),
-        ),
-        (
-            "client_ip".to_owned(),
-            RestrictedExpression::new_ip(facts.client_ip.to_string()),
-        ),
-        ("time".to_owned(), RestrictedExpression::new_datetime(time)),
-    ])
+    let value = |key: &str| match key {
+        "method" => string(facts.method.as_str()),
+        "manager" => string(facts.manager),
+        "subcollections" => RestrictedExpression::new_set(mapped.subcollections.iter().map(|s| string(s))),
+        "verb" => string(&mapped.verb),
+        "search" | "follow" => string(&query(key).unwrap_or_default()),
+        "filter" => flag(facts.filter_header, key),
+        "all_content" => flag(facts.all_content_header, key),
+        "client_ip" => extension_values.ip(facts.client_ip),
+        "time" => extension_values.time(facts.time),
+        _ => unreachable!("CONTEXT names the schema's context attributes"),
+    };
+    Context::from_pairs(
+        CONTEXT
+            .iter()
+            .filter(|key| keys.contains(key))
+            .map(|key| ((*key).to_owned(), value(key))),
+    )
     .map_err(|e| e.to_string())
 }
 
@@ -915,7 +1053,7 @@ mod tests {
                 uid("Gateway::User", facts.user),
                 uid("Action", &mapped.action),
                 uid(&format!("Api::{}", mapped.kind), &mapped.id),
-                context(&mapped, &facts).unwrap(),
+                context(&mapped, &facts, ContextKeys::ALL, &ExtensionValues::default()).unwrap(),
                 Some(model::schema()),
             );
             assert!(request.is_ok(), "{method} {path}: {request:?}");
@@ -945,6 +1083,93 @@ mod tests {
         assert!(allowed(&format!("/vms/1/nics?{query}")));
         assert!(!allowed(&format!("/vms/1/disks?{query}")));
         assert!(!allowed("/vms/1/nics?search=name%3Da+b"));
+    }
+
+    /// Kept extension values follow the clock and the client; the addresses kept are bounded.
+    #[test]
+    fn extension_values_are_current() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("t.cedar"),
+            r#"permit (principal, action, resource)
+               when { context.time >= datetime("2027-01-15T08:00:00Z") && context.client_ip == ip("10.1.2.3") };"#,
+        )
+        .unwrap();
+        let policies = Policies::load(dir.path()).unwrap();
+        let method = Method::GET;
+        let mapped = mapping::map(
+            &method,
+            &ApiPath::parse("", "/ovirt-engine/api/vms", None).unwrap(),
+        );
+        let allowed = |time: u64, client: [u8; 4]| {
+            let facts = Facts {
+                time,
+                client_ip: IpAddr::from(client),
+                ..facts("u@p", &method, None)
+            };
+            policies.decide(&mapped, &facts, Found::default()).allowed
+        };
+        assert!(!allowed(1_799_999_999, [10, 1, 2, 3]));
+        assert!(allowed(1_800_000_000, [10, 1, 2, 3]));
+        assert!(!allowed(1_800_000_000, [10, 1, 2, 4]));
+        assert!(!allowed(1_799_999_999, [10, 1, 2, 3]));
+        let values = ExtensionValues::default();
+        for i in 0..=ExtensionValues::ADDRESSES as u32 {
+            values.ip(IpAddr::from(i.to_be_bytes()));
+        }
+        assert!(values.addresses.lock().unwrap().len() <= ExtensionValues::ADDRESSES);
+    }
+
+    /// Memberships decide the same whether the request carries only its own entities (with
+    /// their ancestors) or, for a condition about other entities, the whole hierarchy.
+    /// entities.json and entities.toml say the same.
+    #[test]
+    fn memberships_in_scopes_and_conditions() {
+        let json = r#"[
+              { "uid": { "type": "Gateway::Group", "id": "staff" } },
+              { "uid": { "type": "Gateway::Group", "id": "ops" }, "parents": [{ "type": "Gateway::Group", "id": "staff" }] },
+              { "uid": { "type": "Gateway::User", "id": "carol@internal" }, "parents": [{ "type": "Gateway::Group", "id": "ops" }] }
+            ]"#;
+        let toml = "[groups]\nstaff = []\nops = [\"staff\"]\n\n[users]\n\"carol@internal\" = [\"ops\"]\n";
+        for (file, text) in ENTITIES_FILES.into_iter().zip([json, toml]) {
+            memberships(file, text);
+        }
+    }
+
+    fn memberships(file: &str, entities: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file), entities).unwrap();
+        std::fs::write(
+            dir.path().join("m.cedar"),
+            r#"permit (principal in Gateway::Group::"staff", action == Action::"get", resource is Api::Vm in Api::Manager::"east");
+               permit (principal, action, resource is Api::Host) when { principal in Gateway::Group::"staff" && action in Action::"read" };
+               permit (principal, action == Action::"list", resource) when { Gateway::Group::"ops" in Gateway::Group::"staff" };
+               permit (principal, action == Action::"start", resource) when { Api::Collection::"vms" in Api::Manager::"east" };
+               forbid (principal, action == Action::"stop", resource) when { !(Api::Collection::"vms" in Api::Manager::"east") };"#,
+        )
+        .unwrap();
+        let policies = Policies::load(dir.path()).unwrap();
+        let decide =
+            |user: &str, method: &str, path: &str| decide(&policies, user, method, path, Found::default());
+        assert_eq!(
+            decide("carol@internal", "GET", "/vms/1"),
+            (true, vec!["m.cedar:1".to_owned()])
+        );
+        assert_eq!(
+            decide("carol@internal", "GET", "/hosts/1"),
+            (true, vec!["m.cedar:2".to_owned()])
+        );
+        assert_eq!(
+            decide("carol@internal", "GET", "/vms"),
+            (true, vec!["m.cedar:3".to_owned()])
+        );
+        assert_eq!(
+            decide("carol@internal", "POST", "/vms/1/start"),
+            (true, vec!["m.cedar:4".to_owned()])
+        );
+        assert!(!decide("carol@internal", "POST", "/vms/1/stop").0);
+        assert!(!decide("dave@internal", "GET", "/vms/1").0);
+        assert!(!decide("dave@internal", "GET", "/hosts/1").0);
     }
 
     fn problems(files: &[(&str, &str)]) -> Vec<String> {
@@ -1008,7 +1233,28 @@ mod tests {
         assert_eq!(entities.len(), 1, "{entities:?}");
         assert!(entities[0].starts_with("entities.json:0: "), "{entities:?}");
         let json = problems(&[("entities.json", "[\n{]")]);
-        assert!(json[0].contains("line 2"), "{json:?}");
+        assert!(json[0].starts_with("entities.json:2: "), "{json:?}");
+        let toml = problems(&[(
+            "entities.toml",
+            "[groups]\nops = []\n\n[users]\n\"a@b\" = [\"ops\"\n",
+        )]);
+        assert!(toml[0].starts_with("entities.toml:5: "), "{toml:?}");
+        assert_eq!(
+            problems(&[(
+                "entities.toml",
+                "[groups]\nops = []\n[users]\n\"a@b\" = [\"opz\"]\n"
+            )]),
+            ["entities.toml:0: users.\"a@b\": group `opz` is not declared under [groups]"]
+        );
+        let unknown = problems(&[("entities.toml", "[teams]\nops = []\n")]);
+        assert!(
+            unknown[0].starts_with("entities.toml:1: unknown field `teams`"),
+            "{unknown:?}"
+        );
+        assert_eq!(
+            problems(&[("entities.json", "[]"), ("entities.toml", "")]),
+            ["entities.toml:0: groups come from one file: keep entities.json or this one"]
+        );
     }
 
     /// The watcher reloads when a file is added, changed or removed, and only then.

@@ -26,7 +26,7 @@ const MAX_ANSWER: usize = 1024 * 1024;
 /// Most resources remembered at once.
 const CAPACITY: u64 = 100_000;
 
-/// Which resource attributes the loaded policies read (`resource.cluster`, `resource has tags`).
+/// Which resource attributes policies read (`resource.cluster`, `resource has tags`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reads {
     pub name: bool,
@@ -36,27 +36,23 @@ pub struct Reads {
 }
 
 impl Reads {
-    /// Collects the attributes of `resource` read anywhere in a policy (its JSON form).
-    pub fn collect(&mut self, policy: &serde_json::Value) {
-        match policy {
-            serde_json::Value::Object(members) => {
-                for (key, value) in members {
-                    if (key == "." || key == "has")
-                        && value["left"] == serde_json::json!({ "Var": "resource" })
-                    {
-                        match value["attr"].as_str() {
-                            Some("name") => self.name = true,
-                            Some("cluster") => self.cluster = true,
-                            Some("data_center") => self.data_center = true,
-                            Some("tags") => self.tags = true,
-                            _ => {}
-                        }
-                    }
-                    self.collect(value);
-                }
-            }
-            serde_json::Value::Array(items) => items.iter().for_each(|item| self.collect(item)),
+    /// Notes a read of `resource.attr`.
+    pub fn insert(&mut self, attr: &str) {
+        match attr {
+            "name" => self.name = true,
+            "cluster" => self.cluster = true,
+            "data_center" => self.data_center = true,
+            "tags" => self.tags = true,
             _ => {}
+        }
+    }
+
+    pub fn union(self, other: Reads) -> Reads {
+        Reads {
+            name: self.name || other.name,
+            cluster: self.cluster || other.cluster,
+            data_center: self.data_center || other.data_center,
+            tags: self.tags || other.tags,
         }
     }
 
@@ -223,25 +219,20 @@ async fn get(asker: &Asker<'_>, path: &str) -> Option<serde_json::Value> {
 mod tests {
     use super::*;
 
-    /// Attributes of `resource` are found in conditions, `has` tests and nested expressions;
-    /// attributes of other variables are not.
+    /// Only what a resource's type declares is looked up.
     #[test]
-    fn reads_from_policies() {
-        let policy: cedar_policy::Policy = r#"permit(principal, action, resource)
-            when { resource has cluster && (resource.cluster == "a" || principal.name == "x") }
-            unless { context.verb == "start" };"#
-            .parse()
-            .unwrap();
-        let mut reads = Reads::default();
-        reads.collect(&policy.to_json().unwrap());
-        assert_eq!(
-            reads,
-            Reads {
-                cluster: true,
-                ..Reads::default()
-            }
-        );
+    fn reads_for_a_kind() {
+        let reads = Reads {
+            cluster: true,
+            tags: true,
+            ..Reads::default()
+        };
         assert_eq!(reads.for_kind("Disk"), Reads::default());
-        assert!(reads.for_kind("Vm").cluster);
+        assert_eq!(reads.for_kind("Vm"), reads);
+        assert_eq!(
+            reads.for_kind("Cluster"),
+            Reads::default(),
+            "a cluster has a data center, not a cluster"
+        );
     }
 }

@@ -5,23 +5,45 @@
 //! groups, the action and its group, the resource, its collection and its Manager. A policy whose
 //! scope does not match cannot apply and cannot err, so the decision and the policies it names
 //! are the same as with the whole set.
+//!
+//! Policies are found by action, then by the entity their principal constraint names (a user or
+//! a group: looked up for the user and each of its groups), so a request touches only the
+//! policies for its action that name its user, its groups or no one in particular.
 
 use std::collections::HashMap;
 
 use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint};
 
 use super::model;
+use super::uses::Uses;
 
 struct Scoped {
-    policy: Policy,
+    /// The policy with its scope left out (`permit (principal, action, resource) when {...}`):
+    /// the index decides scopes, Cedar evaluates conditions, with only the entities they use.
+    conditions: Policy,
     principal: PrincipalConstraint,
     resource: ResourceConstraint,
+    uses: Uses,
+}
+
+/// The policies that can apply to a request, and what their conditions use.
+pub struct Candidates {
+    pub set: PolicySet,
+    pub uses: Uses,
 }
 
 /// The policies, by the actions their scope admits.
 pub struct Index {
     policies: Vec<Scoped>,
-    by_action: HashMap<String, Vec<usize>>,
+    by_action: HashMap<String, ByPrincipal>,
+}
+
+/// The policies of one action: by the entity their principal constraint names, and the others
+/// (`principal`, `principal is Gateway::User`).
+#[derive(Default)]
+struct ByPrincipal {
+    named: HashMap<EntityUid, Vec<usize>>,
+    any: Vec<usize>,
 }
 
 /// An entity of a request and everything it is in.
@@ -39,9 +61,20 @@ impl Placed<'_> {
 impl Index {
     pub fn new(set: &PolicySet) -> Index {
         let mut policies = Vec::new();
-        let mut by_action: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_action: HashMap<String, ByPrincipal> = HashMap::new();
         for policy in set.policies() {
             let index = policies.len();
+            let named = match policy.principal_constraint() {
+                PrincipalConstraint::Eq(uid)
+                | PrincipalConstraint::In(uid)
+                | PrincipalConstraint::IsIn(_, uid) => Some(uid),
+                PrincipalConstraint::Any | PrincipalConstraint::Is(_) => None,
+            };
+            let json = policy.to_json().expect("static policies have a JSON form");
+            let mut unscoped = json.clone();
+            for part in ["principal", "action", "resource"] {
+                unscoped[part] = serde_json::json!({ "op": "All" });
+            }
             let actions = policy.action_constraint();
             for action in model::actions() {
                 let chain = model::action_entities(action);
@@ -51,30 +84,58 @@ impl Index {
                     ActionConstraint::In(uids) => chain.iter().any(|a| uids.contains(&a.uid())),
                 };
                 if admits {
-                    by_action.entry(action.to_owned()).or_default().push(index);
+                    let entry = by_action.entry(action.to_owned()).or_default();
+                    match &named {
+                        Some(uid) => entry.named.entry(uid.clone()).or_default().push(index),
+                        None => entry.any.push(index),
+                    }
                 }
             }
             policies.push(Scoped {
                 principal: policy.principal_constraint(),
                 resource: policy.resource_constraint(),
-                policy: policy.clone(),
+                uses: Uses::of(&json),
+                conditions: Policy::from_json(Some(policy.id().clone()), unscoped)
+                    .expect("a policy without its scope is a policy"),
             });
         }
         Index { policies, by_action }
     }
 
+    /// What any policy uses.
+    pub fn uses(&self) -> Uses {
+        self.policies
+            .iter()
+            .fold(Uses::default(), |all, scoped| all.union(scoped.uses))
+    }
+
     /// The policies whose scope matches the request.
-    pub fn candidates(&self, action: &str, principal: &Placed<'_>, resource: &Placed<'_>) -> PolicySet {
-        let matching = self
-            .by_action
-            .get(action)
-            .into_iter()
-            .flatten()
+    pub fn candidates(&self, action: &str, principal: &Placed<'_>, resource: &Placed<'_>) -> Candidates {
+        let mut uses = Uses::default();
+        let Some(by_principal) = self.by_action.get(action) else {
+            return Candidates {
+                set: PolicySet::new(),
+                uses,
+            };
+        };
+        // Each policy is in one list, and the user and its groups are distinct: no repeats.
+        let named = std::iter::once(principal.uid)
+            .chain(principal.ancestors)
+            .filter_map(|uid| by_principal.named.get(uid))
+            .flatten();
+        let matching = by_principal
+            .any
+            .iter()
+            .chain(named)
             .map(|&i| &self.policies[i])
             .filter(|scoped| principal_matches(&scoped.principal, principal))
             .filter(|scoped| resource_matches(&scoped.resource, resource))
-            .map(|scoped| scoped.policy.clone());
-        PolicySet::from_policies(matching).expect("ids are unique in the loaded set")
+            .map(|scoped| {
+                uses = uses.union(scoped.uses);
+                scoped.conditions.clone()
+            });
+        let set = PolicySet::from_policies(matching).expect("ids are unique in the loaded set");
+        Candidates { set, uses }
     }
 }
 

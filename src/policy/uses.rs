@@ -1,0 +1,202 @@
+//! What a policy's conditions use, found once at load in its JSON form, so that a request pays
+//! only for what the policies that can apply to it read (their scopes are decided by the index,
+//! so Cedar evaluates conditions only): resource attributes are looked up at the Manager only
+//! when read; context attributes are built only when read (an address or a time costs Cedar
+//! several microseconds to parse); the request's user, action and resource entities only when a
+//! condition names them (Cedar computes the ancestors of every entity it is given, which is
+//! most of a decision's cost); and the entities above them (groups, collection, Manager) only
+//! when a condition tests membership of anything but `principal`, `action` or `resource`, whose
+//! ancestors the request's entities carry.
+
+use serde_json::{Value, json};
+
+use super::attributes::Reads;
+
+/// The context's attributes, in the schema's order (RequestContext).
+pub const CONTEXT: [&str; 10] = [
+    "method",
+    "manager",
+    "subcollections",
+    "verb",
+    "search",
+    "follow",
+    "filter",
+    "all_content",
+    "client_ip",
+    "time",
+];
+
+/// A set of context attributes, by their index in [`CONTEXT`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContextKeys(u16);
+
+impl ContextKeys {
+    pub const ALL: ContextKeys = ContextKeys((1 << CONTEXT.len()) - 1);
+
+    pub fn contains(self, key: &str) -> bool {
+        CONTEXT
+            .iter()
+            .position(|k| *k == key)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    fn insert(&mut self, key: &str) {
+        if let Some(i) = CONTEXT.iter().position(|k| *k == key) {
+            self.0 |= 1 << i;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uses {
+    pub attributes: Reads,
+    pub context: ContextKeys,
+    /// A condition tests `in` on something other than the request's principal, action or
+    /// resource (`Gateway::Group::"a" in Gateway::Group::"b"`).
+    pub hierarchy: bool,
+    /// Conditions name `principal`, `action`, `resource`.
+    pub principal: bool,
+    pub action: bool,
+    pub resource: bool,
+}
+
+impl Uses {
+    /// What the conditions of a policy (its JSON form) use.
+    pub fn of(policy: &Value) -> Uses {
+        let mut uses = Uses::default();
+        let mut context_vars = 0;
+        let mut context_reads = 0;
+        visit(&policy["conditions"], &mut |key, value| {
+            let left = &value["left"];
+            match key {
+                "." | "has" if *left == json!({ "Var": "resource" }) => {
+                    if let Some(attr) = value["attr"].as_str() {
+                        uses.attributes.insert(attr);
+                    }
+                }
+                "." | "has" if *left == json!({ "Var": "context" }) => {
+                    context_reads += 1;
+                    if let Some(attr) = value["attr"].as_str() {
+                        uses.context.insert(attr);
+                    }
+                }
+                "Var" if *value == "context" => context_vars += 1,
+                "Var" if *value == "principal" => uses.principal = true,
+                "Var" if *value == "action" => uses.action = true,
+                "Var" if *value == "resource" => uses.resource = true,
+                "in" | "is" if value.get("left").is_some() => {
+                    let request_var = ["principal", "action", "resource"]
+                        .iter()
+                        .any(|var| *left == json!({ "Var": var }));
+                    // `is` takes an entity type and, optionally, `in`.
+                    if !request_var && (key == "in" || value.get("in").is_some()) {
+                        uses.hierarchy = true;
+                    }
+                }
+                _ => {}
+            }
+        });
+        // `context` used whole (`context == {...}`): every attribute.
+        if context_vars > context_reads {
+            uses.context = ContextKeys::ALL;
+        }
+        uses
+    }
+
+    pub fn union(self, other: Uses) -> Uses {
+        Uses {
+            attributes: self.attributes.union(other.attributes),
+            context: ContextKeys(self.context.0 | other.context.0),
+            hierarchy: self.hierarchy || other.hierarchy,
+            principal: self.principal || other.principal,
+            action: self.action || other.action,
+            resource: self.resource || other.resource,
+        }
+    }
+}
+
+/// Calls `f` with every member of every object in `value`, outermost first.
+fn visit(value: &Value, f: &mut impl FnMut(&str, &Value)) {
+    match value {
+        Value::Object(members) => {
+            for (key, member) in members {
+                f(key, member);
+                visit(member, f);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| visit(item, f)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uses(text: &str) -> Uses {
+        let policy: cedar_policy::Policy = text.parse().unwrap();
+        Uses::of(&policy.to_json().unwrap())
+    }
+
+    fn keys(names: &[&str]) -> ContextKeys {
+        let mut keys = ContextKeys::default();
+        names.iter().for_each(|name| keys.insert(name));
+        keys
+    }
+
+    /// Attributes of `resource` and `context` are found in conditions, `has` tests and nested
+    /// expressions; attributes of other variables are not.
+    #[test]
+    fn attributes_read() {
+        let found = uses(
+            r#"permit(principal, action, resource)
+            when { resource has cluster && (resource.cluster == "a" || principal.name == "x") }
+            unless { context.verb == "start" || context has time && context.time > datetime("2026-01-01") };"#,
+        );
+        assert_eq!(
+            found.attributes,
+            Reads {
+                cluster: true,
+                ..Reads::default()
+            }
+        );
+        assert_eq!(found.context, keys(&["verb", "time"]));
+        assert!(found.principal && found.resource && !found.action);
+        assert!(found.context.contains("time") && !found.context.contains("client_ip"));
+        assert!(!found.hierarchy);
+        // The scope is the index's: it uses nothing.
+        assert_eq!(
+            uses(
+                r#"permit(principal in Gateway::Group::"g", action in Action::"read", resource is Api::Vm in Api::Manager::"m");"#
+            ),
+            Uses::default()
+        );
+    }
+
+    #[test]
+    fn context_used_whole_reads_everything() {
+        let found =
+            uses(r#"permit(principal, action, resource) when { context.verb == "" && context == context };"#);
+        assert_eq!(found.context, ContextKeys::ALL);
+        assert!(CONTEXT.iter().all(|key| found.context.contains(key)));
+    }
+
+    /// Membership tests of the request's own entities are answered by their ancestors; any
+    /// other needs the whole hierarchy.
+    #[test]
+    fn hierarchy_beyond_the_request() {
+        for text in [
+            r#"permit(principal in Gateway::Group::"ops", action in Action::"read", resource in Api::Manager::"m");"#,
+            r#"permit(principal, action, resource) when { principal in Gateway::Group::"ops" && resource is Api::Vm in Api::Collection::"vms" && action in [Action::"get"] };"#,
+            r#"permit(principal, action, resource) when { Api::Vm::"x" is Api::Vm };"#,
+        ] {
+            assert!(!uses(text).hierarchy, "{text}");
+        }
+        for text in [
+            r#"permit(principal, action, resource) when { Gateway::Group::"a" in Gateway::Group::"b" };"#,
+            r#"permit(principal, action, resource) when { Api::Collection::"vms" is Api::Collection in Api::Manager::"m" };"#,
+        ] {
+            assert!(uses(text).hierarchy, "{text}");
+        }
+    }
+}
