@@ -23,7 +23,34 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `None`: the gateway does not narrow what the Manager allows.
     pub policy: Option<PolicyConfig>,
+    /// `None`: every GET goes to the Manager.
+    pub cache: Option<CacheConfig>,
     pub managers: Vec<ManagerConfig>,
+}
+
+/// `[cache]`: the GET response cache (docs/caching.md).
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Bytes held at most (bodies, headers and keys).
+    pub max_bytes: u64,
+    /// Larger responses stream through, neither stored nor buffered beyond this.
+    pub max_entry_bytes: u64,
+    pub ttl: CacheTtl,
+    /// Top-level collections whose answers are the same for every user: shared between them.
+    pub shared_collections: Vec<String>,
+}
+
+/// How long a response is reused, by route class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheTtl {
+    /// `/ovirt-engine/api`.
+    pub root: Duration,
+    /// `/vms`, `/vms?search=...`.
+    pub collection: Duration,
+    /// `/vms/ID`.
+    pub entity: Duration,
+    /// `/vms/ID/nics`, `/vms/ID/nics/NID`, ...
+    pub below: Duration,
 }
 
 /// `[policy]`: Cedar policies (docs/policies.md).

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod api_path;
 pub mod auth;
 pub mod body;
+pub mod cache;
 pub mod cli;
 pub mod compression;
 pub mod config;
@@ -155,6 +156,10 @@ impl Gateway {
             upstreams,
             auth: auth.clone(),
             policy: policy.clone(),
+            cache: config
+                .cache
+                .clone()
+                .map(|cache| cache::Cache::new(cache, metrics.clone())),
             metrics,
         });
         let acceptor = cert

@@ -5,7 +5,7 @@
 
 use http::{Method, StatusCode};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 /// The label used for requests that matched no Manager.
@@ -23,6 +23,11 @@ pub struct Metrics {
     pub auth_failures_total: IntCounterVec,
     pub policy_decisions_total: IntCounterVec,
     pub policy_reloads_total: IntCounterVec,
+    pub cache_requests_total: IntCounterVec,
+    pub cache_bytes: IntGauge,
+    pub cache_entries: IntGauge,
+    pub cache_evictions_total: IntCounterVec,
+    pub cache_coalesced_total: IntCounter,
 }
 
 /// Latency buckets from 1 ms to 2 minutes (the default response timeout).
@@ -103,6 +108,34 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
+        let cache_requests_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_cache_requests_total",
+                "API GETs seen by the response cache, by result (hit, miss, bypass)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let cache_bytes = IntGauge::new(
+            "gateway_cache_bytes",
+            "Bytes held by the response cache (bodies, headers and keys)",
+        )
+        .expect("valid metric");
+        let cache_entries = IntGauge::new("gateway_cache_entries", "Responses held by the response cache")
+            .expect("valid metric");
+        let cache_evictions_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_cache_evictions_total",
+                "Responses removed from the cache, by reason (expired, size, invalidated, replaced)",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let cache_coalesced_total = IntCounter::new(
+            "gateway_cache_coalesced_total",
+            "GETs that waited for an identical one already on its way to the Manager instead of asking it",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration_seconds.clone()),
@@ -114,6 +147,11 @@ impl Metrics {
             Box::new(auth_failures_total.clone()),
             Box::new(policy_decisions_total.clone()),
             Box::new(policy_reloads_total.clone()),
+            Box::new(cache_requests_total.clone()),
+            Box::new(cache_bytes.clone()),
+            Box::new(cache_entries.clone()),
+            Box::new(cache_evictions_total.clone()),
+            Box::new(cache_coalesced_total.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -129,6 +167,11 @@ impl Metrics {
             auth_failures_total,
             policy_decisions_total,
             policy_reloads_total,
+            cache_requests_total,
+            cache_bytes,
+            cache_entries,
+            cache_evictions_total,
+            cache_coalesced_total,
         }
     }
 

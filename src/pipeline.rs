@@ -9,8 +9,10 @@ mod authenticate;
 mod authorize;
 mod context;
 mod forward;
+mod lookup;
 mod prepare;
 mod route;
+mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +47,7 @@ pub struct GatewayState {
     pub metrics: Arc<Metrics>,
     pub auth: Arc<Authenticator>,
     pub policy: Option<Arc<crate::policy::Enforcer>>,
+    pub cache: Option<Arc<crate::cache::Cache>>,
 }
 
 /// Answers one request. Never fails: every failure is a fault response.
@@ -117,6 +120,20 @@ async fn run(
     .await?;
     // Before anything reaches the Manager: an answer that would carry its token is never asked for.
     state.auth.refuse_token_leaks(&api_path)?;
+    // cache lookup once the request is authorized (invariant 1: a hit gets the decision a miss
+    // would) and authenticated (entries are per user), before anything reaches the Manager.
+    let pending = match &state.cache {
+        Some(cache) => match lookup::lookup(cache, &upstream, &api_path, ctx, &request).await {
+            Ok(mut hit) => {
+                if let Some(cookie) = set_cookie {
+                    hit.headers_mut().append(SET_COOKIE, cookie);
+                }
+                return Ok(hit);
+            }
+            Err(pending) => Some((cache, pending)),
+        },
+        None => None,
+    };
     // Basic requests keep what a resend after a fresh login needs: the head, and small bodies.
     let (request, replay) = match identity {
         Identity::Basic(_) => keep_for_resend(request, state.auth.resend_body_bytes()).await?,
@@ -132,10 +149,16 @@ async fn run(
         request,
     )
     .await?;
-    let mut response = if response.status() == StatusCode::UNAUTHORIZED {
+    let response = if response.status() == StatusCode::UNAUTHORIZED {
         after_refused_token(state, ctx, &upstream, &api_path, identity, replay, response).await?
     } else {
         response
+    };
+    // cache store on the answer the client gets (rewritten, after any re-login), before it
+    // leaves: a write's evictions are done when its client can send the next GET.
+    let mut response = match pending {
+        Some((cache, pending)) => store::store(cache, &upstream, pending, response).await?,
+        None => response,
     };
     if let Some(cookie) = set_cookie {
         response.headers_mut().append(SET_COOKIE, cookie);

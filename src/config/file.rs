@@ -15,8 +15,29 @@ pub struct FileConfig {
     #[serde(default)]
     pub auth: FileAuth,
     pub policy: Option<FilePolicy>,
+    pub cache: Option<FileCache>,
     #[serde(default)]
     pub manager: Vec<FileManager>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCache {
+    pub max_bytes: Option<u64>,
+    pub max_entry_bytes: Option<u64>,
+    #[serde(default)]
+    pub ttl: FileCacheTtl,
+    #[serde(default)]
+    pub shared_collections: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCacheTtl {
+    pub root: Option<String>,
+    pub collection: Option<String>,
+    pub entity: Option<String>,
+    pub below: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

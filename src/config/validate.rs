@@ -9,10 +9,10 @@ use std::time::Duration;
 use http::Uri;
 use http::uri::Scheme;
 
-use super::file::{FileConfig, FileListen, FileManager, FileSecret};
+use super::file::{FileCache, FileConfig, FileListen, FileManager, FileSecret};
 use super::{
-    AdminConfig, AuthConfig, Config, ConfigError, Limits, ListenConfig, LogConfig, LogFormat, ManagerConfig,
-    PolicyConfig, PolicyMode, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
+    AdminConfig, AuthConfig, CacheConfig, CacheTtl, Config, ConfigError, Limits, ListenConfig, LogConfig,
+    LogFormat, ManagerConfig, PolicyConfig, PolicyMode, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
 };
 
 // Defaults, documented key by key in config/gateway.toml.
@@ -36,6 +36,15 @@ const DEFAULT_FAILURE_CACHE: Duration = Duration::from_secs(10);
 const DEFAULT_RESEND_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_POLICY_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 const DEFAULT_POLICY_ATTRIBUTE_TTL: Duration = Duration::from_secs(10);
+const DEFAULT_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+const DEFAULT_CACHE_MAX_ENTRY_BYTES: u64 = 1024 * 1024;
+/// Short: statuses change in the engine without a write through the gateway (a VM comes up).
+const DEFAULT_CACHE_TTL: CacheTtl = CacheTtl {
+    root: Duration::from_secs(10),
+    collection: Duration::from_secs(2),
+    entity: Duration::from_secs(2),
+    below: Duration::from_secs(2),
+};
 
 /// The engine's API path, which every Manager URL must end with.
 const API_SUFFIX: &str = "/ovirt-engine/api";
@@ -301,6 +310,7 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
             ),
         }
     });
+    let cache = file.cache.map(|cache| validate_cache(&mut problems, cache));
     let managers = validate_managers(&mut problems, file.manager, base);
     match listen {
         Some(listen) if problems.0.is_empty() => Ok(Config {
@@ -309,9 +319,48 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
             log: LogConfig { format, level },
             auth,
             policy,
+            cache,
             managers,
         }),
         _ => Err(problems.0),
+    }
+}
+
+fn validate_cache(problems: &mut Problems, cache: FileCache) -> CacheConfig {
+    let max_bytes = problems.count(
+        "cache.max_bytes",
+        cache.max_bytes,
+        DEFAULT_CACHE_MAX_BYTES,
+        1 << 40,
+    );
+    let max_entry_bytes = problems.count(
+        "cache.max_entry_bytes",
+        cache.max_entry_bytes,
+        DEFAULT_CACHE_MAX_ENTRY_BYTES.min(max_bytes),
+        max_bytes,
+    );
+    let mut ttl = |name: &str, value: Option<String>, default| {
+        problems.duration(&format!("cache.ttl.{name}"), value.as_deref(), default)
+    };
+    let ttl = CacheTtl {
+        root: ttl("root", cache.ttl.root, DEFAULT_CACHE_TTL.root),
+        collection: ttl("collection", cache.ttl.collection, DEFAULT_CACHE_TTL.collection),
+        entity: ttl("entity", cache.ttl.entity, DEFAULT_CACHE_TTL.entity),
+        below: ttl("below", cache.ttl.below, DEFAULT_CACHE_TTL.below),
+    };
+    for (i, name) in cache.shared_collections.iter().enumerate() {
+        if crate::policy::model::entity_type(name).is_none() {
+            problems.push(
+                format!("cache.shared_collections[{i}]"),
+                format!("`{name}` is not a collection of the API root"),
+            );
+        }
+    }
+    CacheConfig {
+        max_bytes,
+        max_entry_bytes,
+        ttl,
+        shared_collections: cache.shared_collections,
     }
 }
 

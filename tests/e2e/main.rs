@@ -4,6 +4,7 @@
 mod admin;
 #[cfg(feature = "sim")]
 mod auth;
+mod cache;
 mod cli;
 mod faults;
 mod lifecycle;

@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -42,7 +43,9 @@ pub struct Seen {
 /// - `/ovirt-engine/services/health`: 200, as the engine's health servlet
 /// - `/ovirt-engine/api/download/N`: streams N bytes of `x` in 64 KiB chunks
 /// - `/ovirt-engine/api/stall`: never answers
-/// - `/ovirt-engine/api/hold`: answers once `release()` is called
+/// - `/ovirt-engine/api/hold`: answers once `release()` is called (arrivals are counted)
+/// - `/ovirt-engine/api/trickle/N`: sends N bytes of `x`, then N more once `release()` is called
+/// - `/ovirt-engine/api/no-store`: as anything else, with `Cache-Control: no-store`
 /// - anything else: reads the whole body (counting, not keeping it) and answers with a JSON
 ///   description of the request
 pub struct TestUpstream {
@@ -51,6 +54,7 @@ pub struct TestUpstream {
     seen: Arc<Mutex<Vec<Seen>>>,
     release: Arc<Notify>,
     held: Arc<Notify>,
+    holds: Arc<AtomicUsize>,
     _stop: watch::Sender<()>,
 }
 
@@ -61,12 +65,14 @@ impl TestUpstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let release = Arc::new(Notify::new());
         let held = Arc::new(Notify::new());
+        let holds = Arc::new(AtomicUsize::new(0));
         let (stop, mut stopped) = watch::channel(());
         let shared = Upstream {
             name: name.to_owned(),
             seen: seen.clone(),
             release: release.clone(),
             held: held.clone(),
+            holds: holds.clone(),
         };
         tokio::spawn(async move {
             loop {
@@ -96,6 +102,7 @@ impl TestUpstream {
             seen,
             release,
             held,
+            holds,
             _stop: stop,
         }
     }
@@ -125,6 +132,11 @@ impl TestUpstream {
     pub fn release(&self) {
         self.release.notify_waiters();
     }
+
+    /// How many requests to `/hold` arrived.
+    pub fn holds(&self) -> usize {
+        self.holds.load(Ordering::SeqCst)
+    }
 }
 
 #[derive(Clone)]
@@ -133,6 +145,7 @@ struct Upstream {
     seen: Arc<Mutex<Vec<Seen>>>,
     release: Arc<Notify>,
     held: Arc<Notify>,
+    holds: Arc<AtomicUsize>,
 }
 
 impl Upstream {
@@ -157,9 +170,24 @@ impl Upstream {
             let released = self.release.notified();
             tokio::pin!(released);
             released.as_mut().enable();
+            self.holds.fetch_add(1, Ordering::SeqCst);
             self.held.notify_one();
             released.await;
             return self.reply(StatusCode::OK, "text/plain", "released");
+        }
+        if let Some(size) = engine_path.strip_prefix("/ovirt-engine/api/trickle/") {
+            let size: usize = size.parse().unwrap();
+            let half = Bytes::from(vec![b'x'; size]);
+            // Registered before the first half leaves, so a release() right after it is seen.
+            let mut released = Box::pin(self.release.clone().notified_owned());
+            released.as_mut().enable();
+            let first = futures_util::stream::iter([Ok::<_, Infallible>(Frame::data(half.clone()))]);
+            let second = futures_util::stream::once(async move {
+                released.await;
+                Ok::<_, Infallible>(Frame::data(half))
+            });
+            let frames = futures_util::StreamExt::chain(first, second);
+            return Response::new(GatewayBody::new(StreamBody::new(frames)));
         }
         if let Some(size) = engine_path.strip_prefix("/ovirt-engine/api/download/") {
             let size: usize = size.parse().unwrap();
@@ -200,6 +228,11 @@ impl Upstream {
             "body_len": seen.body_len,
         });
         let mut response = self.reply(StatusCode::OK, "application/json", &json.to_string());
+        if engine_path == "/ovirt-engine/api/no-store" {
+            response
+                .headers_mut()
+                .insert("cache-control", "no-store".parse().unwrap());
+        }
         response
             .headers_mut()
             .insert("connection", "x-upstream-private".parse().unwrap());

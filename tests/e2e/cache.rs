@@ -1,0 +1,478 @@
+//! The GET response cache through the gateway: users never see each other's answers, writes evict
+//! what they touched before their client sees the answer, identical misses make one upstream
+//! request, large answers stream through uncached, and what changes a body changes the entry.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, StatusCode};
+use http_body_util::BodyExt;
+use ovirt_gateway::Running;
+use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::sim::{self, RunningSim, SimOptions};
+use proptest::prelude::*;
+
+use crate::support::*;
+
+const CACHE: &str = "\n[cache]\n";
+
+async fn simulator() -> RunningSim {
+    sim::start(SimOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A gateway in front of the simulator with `[cache]` (and `cache_extra` in it), users logging in
+/// with Basic.
+async fn sim_gateway(sim: &RunningSim, cache_extra: &str) -> Running {
+    let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "");
+    start_gateway(&format!("{text}{CACHE}{cache_extra}\n")).await
+}
+
+/// A gateway in front of a test upstream with `[cache]`, passing the suite's token through.
+async fn upstream_gateway(upstream: &TestUpstream, cache_extra: &str) -> Running {
+    let text = config_text("", &manager("engine", &upstream.url(), ""));
+    start_gateway(&format!("{text}{CACHE}{cache_extra}\n")).await
+}
+
+fn basic(user: &str) -> String {
+    let name = user.split('@').next().unwrap();
+    format!("Basic {}", STANDARD.encode(format!("{user}:{name}")))
+}
+
+/// A GET as `user` (Basic) with extra headers.
+async fn get_as(
+    addr: SocketAddr,
+    user: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, String) {
+    let mut request = http::Request::get(format!("http://{addr}{path}")).header("authorization", basic(user));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (status, headers, body) = send(request.body(GatewayBody::empty()).unwrap()).await;
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A GET with the suite's passed-through token and extra headers.
+async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+    let mut builder = request("GET", addr, path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let (status, headers, body) = send(builder.body(GatewayBody::empty()).unwrap()).await;
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn cache_status(headers: &HeaderMap) -> &str {
+    headers.get("cache-status").map_or("", |v| v.to_str().unwrap())
+}
+
+/// The root carries the time of the answer; everything else must be the same.
+fn without_time(body: &str) -> String {
+    match (body.find("<time>"), body.find("</time>")) {
+        (Some(start), Some(end)) => format!("{}{}", &body[..start], &body[end..]),
+        _ => body.to_owned(),
+    }
+}
+
+async fn metrics(gateway: &Running) -> String {
+    let (_, _, body) = get(gateway.admin_addr().unwrap(), "/metrics").await;
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+fn counter(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+/// alice and bob see different, filtered views of the same URLs. In random interleavings of
+/// concurrent requests through one cache, each always gets exactly what the simulator answers
+/// them directly (the root without its time), and never the other's.
+#[test]
+fn users_never_see_each_others_answers() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (_sim, gateway, urls, truth) = runtime.block_on(async {
+        let sim = simulator().await;
+        let gateway = sim_gateway(&sim, "").await;
+        let direct = sim.addr();
+        let alices_vm = {
+            let (_, _, body) = get_as(direct, "alice@internal", "/ovirt-engine/api/vms?max=1", &[]).await;
+            let start = body.find(" id=\"").unwrap() + 5;
+            body[start..start + 36].to_owned()
+        };
+        let urls: Vec<(String, &str)> = vec![
+            ("/ovirt-engine/api".into(), "application/xml"),
+            ("/ovirt-engine/api/vms".into(), "application/xml"),
+            ("/ovirt-engine/api/vms".into(), "application/json"),
+            (
+                "/ovirt-engine/api/vms?search=status%3Ddown".into(),
+                "application/xml",
+            ),
+            (format!("/ovirt-engine/api/vms/{alices_vm}"), "application/xml"),
+            ("/ovirt-engine/api/clusters".into(), "application/json"),
+        ];
+        let mut truth = Vec::new();
+        for user in ["alice@internal", "bob@internal"] {
+            let mut answers = Vec::new();
+            for (url, accept) in &urls {
+                let (status, _, body) = get_as(direct, user, url, &[("accept", accept)]).await;
+                answers.push((status, without_time(&body)));
+            }
+            truth.push(answers);
+        }
+        assert_ne!(truth[0][1], truth[1][1], "alice and bob see different VMs");
+        assert_ne!(truth[0][4].0, truth[1][4].0, "bob may not see alice's VM");
+        (sim, gateway, urls, truth)
+    });
+    let addr = gateway.public_addr();
+    let urls = Arc::new(urls);
+    let truth = Arc::new(truth);
+    let order = prop::collection::vec((0..2usize, 0..urls.len()), 20..60);
+    proptest!(ProptestConfig::with_cases(16), |(order in order)| {
+        runtime.block_on(async {
+            let requests = order.into_iter().map(|(user, url)| {
+                let (urls, truth) = (urls.clone(), truth.clone());
+                tokio::spawn(async move {
+                    let name = ["alice@internal", "bob@internal"][user];
+                    let (path, accept) = &urls[url];
+                    let (status, headers, body) = get_as(addr, name, path, &[("accept", accept)]).await;
+                    assert_eq!(
+                        (status, without_time(&body)),
+                        truth[user][url],
+                        "{name} {path} {accept} ({})",
+                        cache_status(&headers)
+                    );
+                })
+            });
+            for request in futures_util::future::join_all(requests).await {
+                request.unwrap();
+            }
+        });
+    });
+    let metrics = runtime.block_on(metrics(&gateway));
+    assert!(
+        counter(&metrics, "gateway_cache_requests_total{result=\"hit\"}") > 0,
+        "{metrics}"
+    );
+}
+
+/// An action through the gateway evicts the entity before its answer returns: the next GET
+/// shows the new status, though the entity was cached a moment before.
+#[tokio::test]
+async fn a_write_evicts_before_its_answer_returns() {
+    let sim = simulator().await;
+    let gateway = sim_gateway(&sim, "[cache.ttl]\nentity = \"10m\"\ncollection = \"10m\"\n").await;
+    let addr = gateway.public_addr();
+    let (_, _, body) = get_as(
+        addr,
+        "alice@internal",
+        "/ovirt-engine/api/vms?search=status%3Ddown&max=1",
+        &[],
+    )
+    .await;
+    let start = body.find(" id=\"").unwrap() + 5;
+    let vm = format!("/ovirt-engine/api/vms/{}", &body[start..start + 36]);
+    let listing = "/ovirt-engine/api/vms";
+    for path in [vm.as_str(), listing, vm.as_str(), listing] {
+        get_as(addr, "alice@internal", path, &[]).await;
+    }
+    let (_, headers, body) = get_as(addr, "alice@internal", &vm, &[]).await;
+    assert!(
+        cache_status(&headers).contains("hit"),
+        "{}",
+        cache_status(&headers)
+    );
+    assert!(body.contains("<status>down</status>"), "{body}");
+    let start = http::Request::post(format!("http://{addr}{vm}/start"))
+        .header("authorization", basic("alice@internal"))
+        .header("content-type", "application/xml")
+        .body(full("<action/>"))
+        .unwrap();
+    let (status, _, _) = send(start).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, headers, body) = get_as(addr, "alice@internal", &vm, &[]).await;
+    assert!(
+        !cache_status(&headers).contains("hit"),
+        "{}",
+        cache_status(&headers)
+    );
+    assert!(!body.contains("<status>down</status>"), "{body}");
+    let (_, headers, _) = get_as(addr, "alice@internal", listing, &[]).await;
+    assert!(
+        !cache_status(&headers).contains("hit"),
+        "the listing was evicted too"
+    );
+    let metrics = metrics(&gateway).await;
+    assert!(
+        counter(&metrics, "gateway_cache_evictions_total{reason=\"invalidated\"}") >= 2,
+        "{metrics}"
+    );
+}
+
+/// 100 identical GETs at once make one request to the simulator; every client gets its answer.
+#[tokio::test]
+async fn identical_gets_at_once_make_one_upstream_request() {
+    let sim = simulator().await;
+    let gateway = sim_gateway(&sim, "").await;
+    let addr = gateway.public_addr();
+    // Log in first, so that only the GETs are counted.
+    get_as(addr, "admin@internal", "/ovirt-engine/api/clusters", &[]).await;
+    // Slow answers: the GETs overlap.
+    let origin = sim.api_url().replace("/ovirt-engine/api", "");
+    let faults = http::Request::post(format!("{origin}/sim/faults"))
+        .body(full(r#"{"latency_ms": 300}"#))
+        .unwrap();
+    send(faults).await;
+    let before = sim_stats(&sim).await["api_requests"].as_u64().unwrap();
+    let requests =
+        (0..100).map(|_| tokio::spawn(get_as(addr, "admin@internal", "/ovirt-engine/api/vms?max=5", &[])));
+    let answers = futures_util::future::join_all(requests).await;
+    let first = &answers[0].as_ref().unwrap().2;
+    for answer in &answers {
+        let (status, _, body) = answer.as_ref().unwrap();
+        assert_eq!(*status, StatusCode::OK);
+        assert_eq!(body, first);
+    }
+    let after = sim_stats(&sim).await["api_requests"].as_u64().unwrap();
+    assert_eq!(after - before, 1);
+    let metrics = metrics(&gateway).await;
+    assert_eq!(
+        counter(&metrics, "gateway_cache_requests_total{result=\"hit\"}")
+            + counter(&metrics, "gateway_cache_requests_total{result=\"miss\"}"),
+        101,
+        "{metrics}"
+    );
+}
+
+/// Waiters wait for the first request, which is at the Manager: exactly one arrives there.
+#[tokio::test]
+async fn waiters_share_the_first_answer() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = upstream_gateway(&upstream, "").await;
+    let addr = gateway.public_addr();
+    let requests: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(get_with(addr, "/ovirt-engine/api/hold", &[])))
+        .collect();
+    upstream.wait_held().await;
+    // Every other request is waiting for the first before it is released.
+    eventually(std::time::Duration::from_secs(10), async || {
+        counter(&metrics(&gateway).await, "gateway_cache_coalesced_total") == 19
+    })
+    .await;
+    upstream.release();
+    for request in futures_util::future::join_all(requests).await {
+        let (status, headers, body) = request.unwrap();
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "released"));
+        assert!(cache_status(&headers).contains("stored") || cache_status(&headers).contains("hit"));
+    }
+    assert_eq!(upstream.holds(), 1);
+    let metrics = metrics(&gateway).await;
+    assert_eq!(
+        counter(&metrics, "gateway_cache_requests_total{result=\"hit\"}"),
+        19,
+        "{metrics}"
+    );
+}
+
+/// An answer larger than `max_entry_bytes` streams to the client before the Manager has sent it
+/// all, and is not stored.
+#[tokio::test]
+async fn an_oversize_answer_streams_through_uncached() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = upstream_gateway(&upstream, "max_entry_bytes = 4096\n").await;
+    let addr = gateway.public_addr();
+    let response = client()
+        .request(
+            request("GET", addr, "/ovirt-engine/api/trickle/10000")
+                .body(GatewayBody::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        cache_status(response.headers()),
+        "ovirt-gateway; fwd=miss; detail=too-large"
+    );
+    let mut body = response.into_body();
+    let mut received = 0;
+    // The first half arrives while the second is still held at the upstream.
+    while received < 10_000 {
+        let frame = body.frame().await.unwrap().unwrap();
+        received += frame.data_ref().map_or(0, |d| d.len());
+    }
+    upstream.release();
+    while let Some(frame) = body.frame().await {
+        received += frame.unwrap().data_ref().map_or(0, |d| d.len());
+    }
+    assert_eq!(received, 20_000);
+    let (_, headers, _) = get_with(addr, "/ovirt-engine/api/download/8000", &[]).await;
+    assert_eq!(
+        cache_status(&headers),
+        "ovirt-gateway; fwd=miss; detail=too-large"
+    );
+    let metrics = metrics(&gateway).await;
+    assert_eq!(counter(&metrics, "gateway_cache_entries"), 0, "{metrics}");
+}
+
+/// `Cache-Control: no-store` from the Manager is not stored; from the client, the request is not
+/// looked up; `no-cache` from the client refreshes the entry.
+#[tokio::test]
+async fn no_store_and_no_cache_are_honoured() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = upstream_gateway(&upstream, "").await;
+    let addr = gateway.public_addr();
+    let seen = |path: &str| {
+        upstream
+            .seen()
+            .iter()
+            .filter(|s| s.path_and_query.ends_with(path))
+            .count()
+    };
+    for _ in 0..2 {
+        let (_, headers, _) = get_with(addr, "/ovirt-engine/api/no-store", &[]).await;
+        assert_eq!(cache_status(&headers), "ovirt-gateway; fwd=miss; detail=no-store");
+    }
+    assert_eq!(seen("/no-store"), 2);
+    let path = "/ovirt-engine/api/vms";
+    let statuses = [
+        (vec![], "ovirt-gateway; fwd=miss; stored", 1),
+        (vec![], "ovirt-gateway; hit", 1),
+        (
+            vec![("cache-control", "no-store")],
+            "ovirt-gateway; fwd=request",
+            2,
+        ),
+        (
+            vec![("cache-control", "no-cache")],
+            "ovirt-gateway; fwd=request; stored",
+            3,
+        ),
+        (
+            vec![("pragma", "no-cache")],
+            "ovirt-gateway; fwd=request; stored",
+            4,
+        ),
+        (vec![("if-none-match", "\"x\"")], "ovirt-gateway; fwd=request", 5),
+        (vec![], "ovirt-gateway; hit", 5),
+    ];
+    for (headers, expected, upstream_requests) in statuses {
+        let (status, answer, _) = get_with(addr, path, &headers).await;
+        assert_eq!(status, StatusCode::OK, "never a 304");
+        assert!(
+            cache_status(&answer).starts_with(expected),
+            "{headers:?}: {}",
+            cache_status(&answer)
+        );
+        assert_eq!(seen("/vms"), upstream_requests, "{headers:?}");
+    }
+}
+
+/// A hit never replays the Correlation-Id of the request that filled the entry: it carries the
+/// one the Manager would echo (the client's, sanitised as the engine does, or a fresh one).
+#[tokio::test]
+async fn a_hit_carries_its_own_correlation_id() {
+    let sim = simulator().await;
+    let gateway = sim_gateway(&sim, "").await;
+    let addr = gateway.public_addr();
+    let path = "/ovirt-engine/api/clusters";
+    let (_, first, _) = get_as(
+        addr,
+        "admin@internal",
+        path,
+        &[("correlation-id", "first-request")],
+    )
+    .await;
+    assert_eq!(first["correlation-id"], "first-request");
+    let (_, hit, _) = get_as(addr, "admin@internal", path, &[]).await;
+    assert_eq!(cache_status(&hit).split(';').nth(1), Some(" hit"));
+    assert_ne!(hit["correlation-id"], "first-request");
+    let (_, hit, _) = get_as(
+        addr,
+        "admin@internal",
+        path,
+        &[("correlation-id", "second!request")],
+    )
+    .await;
+    assert_eq!(hit["correlation-id"], "secondrequest");
+    assert!(!hit.contains_key("set-cookie"));
+}
+
+/// Every header that changes the body makes its own entry, and so do the `/v4` form, `?accept=`
+/// and matrix parameters.
+#[tokio::test]
+async fn varying_headers_make_their_own_entries() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = upstream_gateway(&upstream, "").await;
+    let addr = gateway.public_addr();
+    let path = "/ovirt-engine/api/vms";
+    get_with(addr, path, &[]).await;
+    let (_, hit, _) = get_with(addr, path, &[]).await;
+    assert!(cache_status(&hit).contains("hit"));
+    let before = upstream.seen().len();
+    for (name, value) in [
+        ("filter", "true"),
+        ("all-content", "true"),
+        ("accept", "application/json"),
+        ("accept", "application/xml; detail=disks"),
+        ("accept-language", "fr"),
+        ("version", "4"),
+    ] {
+        let (_, miss, _) = get_with(addr, path, &[(name, value)]).await;
+        assert!(cache_status(&miss).contains("fwd=miss"), "{name}: {value}");
+        let (_, hit, _) = get_with(addr, path, &[(name, value)]).await;
+        assert!(cache_status(&hit).contains("hit"), "{name}: {value}");
+    }
+    for other in [
+        "/ovirt-engine/api/v4/vms",
+        "/ovirt-engine/api/vms?accept=application/json",
+        "/ovirt-engine/api/vms;max=1",
+    ] {
+        let (_, miss, _) = get_with(addr, other, &[]).await;
+        assert!(cache_status(&miss).contains("fwd=miss"), "{other}");
+    }
+    assert_eq!(upstream.seen().len(), before + 9);
+}
+
+/// Entries leave when their answers may no longer be reused; the gauges follow.
+#[tokio::test]
+async fn metrics_follow_the_entries() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = upstream_gateway(&upstream, "").await;
+    let addr = gateway.public_addr();
+    get_with(addr, "/ovirt-engine/api/vms/1", &[]).await;
+    get_with(addr, "/ovirt-engine/api/vms/1/nics", &[]).await;
+    let metrics_now = metrics(&gateway).await;
+    assert_eq!(counter(&metrics_now, "gateway_cache_entries"), 2, "{metrics_now}");
+    assert!(counter(&metrics_now, "gateway_cache_bytes") > 0);
+    let delete = request("DELETE", addr, "/ovirt-engine/api/vms/1/nics/2")
+        .body(GatewayBody::empty())
+        .unwrap();
+    send(delete).await;
+    eventually(std::time::Duration::from_secs(10), async || {
+        counter(&metrics(&gateway).await, "gateway_cache_entries") == 0
+    })
+    .await;
+    let metrics_now = metrics(&gateway).await;
+    assert_eq!(counter(&metrics_now, "gateway_cache_bytes"), 0, "{metrics_now}");
+    assert_eq!(
+        counter(
+            &metrics_now,
+            "gateway_cache_evictions_total{reason=\"invalidated\"}"
+        ),
+        2,
+        "{metrics_now}"
+    );
+    let (_, miss, _) = get_with(addr, "/ovirt-engine/api/vms/1", &[]).await;
+    assert!(cache_status(&miss).contains("fwd=miss"));
+    let (_, hit, _) = get_with(addr, "/ovirt-engine/api/vms/1", &[]).await;
+    assert!(cache_status(&hit).contains("hit"));
+}
