@@ -139,6 +139,10 @@ impl Demo {
              \n  ovirt-gateway policy explain --config {dir}/demo.toml --user alice@internal \\\
              \n      --method DELETE --path {prefix}/ovirt-engine/api/vms/ID\
              \n\
+             \ncache (docs/caching.md): GET answers are reused per user for 2 s (the root 10 s) and\
+             \nevicted by writes; see the Cache-Status header:\
+             \n  curl -si --cacert {ca} -u alice@internal:alice '{api}/vms' | grep -i cache-status\
+             \n\
              \nPython SDK (pip install ovirt-engine-sdk-python):\
              \n  import ovirtsdk4 as sdk\
              \n  connection = sdk.Connection(url='{api}',\

@@ -826,6 +826,36 @@ ca_file = "engine-ca.pem"
     }
 
     /// Durations take ms, s, m and h; both sides of the unit rule.
+    /// `[cache]` alone turns the cache on with the documented defaults; each bad key is named.
+    #[test]
+    fn cache_defaults_and_errors() {
+        let config = Config::from_toml(&format!("{MINIMAL}\n[cache]\n"), Path::new("/etc/gw")).unwrap();
+        let cache = config.cache.unwrap();
+        assert_eq!((cache.max_bytes, cache.max_entry_bytes), (64 << 20, 1 << 20));
+        assert_eq!(cache.ttl, DEFAULT_CACHE_TTL);
+        assert!(
+            Config::from_toml(MINIMAL, Path::new("/etc/gw"))
+                .unwrap()
+                .cache
+                .is_none()
+        );
+        let found = errors(&format!(
+            "{MINIMAL}\n[cache]\nmax_bytes = 1000\nmax_entry_bytes = 2000\nshared_collections = [\"vms\", \"vm\"]\n[cache.ttl]\nentity = \"2\"\nroot = \"0s\"\n"
+        ));
+        assert_eq!(found.len(), 4, "{found:?}");
+        for expected in [
+            "cache.max_entry_bytes: must be at most 1000",
+            "cache.ttl.root: must be greater than zero",
+            "cache.shared_collections[1]: `vm` is not a collection of the API root",
+        ] {
+            assert!(found.iter().any(|e| e == expected), "{expected}: {found:?}");
+        }
+        assert!(
+            found.iter().any(|e| e.starts_with("cache.ttl.entity: ")),
+            "{found:?}"
+        );
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
