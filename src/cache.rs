@@ -293,35 +293,40 @@ impl Cache {
             self.count("bypass");
             return Lookup::Forward(Pending::Store(ticket(self, None)));
         }
-        loop {
-            if let Some(entry) = self.fresh(&key).await {
-                self.count("hit");
-                return Lookup::Hit(entry.respond(asked));
-            }
-            let waiting = {
-                let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-                match inflight.get(&key) {
-                    Some(receiver) => Some(receiver.clone()),
-                    None => {
-                        let (sender, receiver) = watch::channel(());
-                        inflight.insert(key.clone(), receiver);
-                        drop(inflight);
-                        self.count("miss");
-                        let leading = Leading {
-                            cache: self.clone(),
-                            key: key.clone(),
-                            _sender: sender,
-                        };
-                        return Lookup::Forward(Pending::Store(ticket(self, Some(leading))));
-                    }
-                }
-            };
-            if let Some(mut receiver) = waiting {
-                self.metrics.cache_coalesced_total.inc();
-                // Err once the leader is done, whatever became of its answer.
-                let _ = receiver.changed().await;
-            }
+        if let Some(entry) = self.fresh(&key).await {
+            self.count("hit");
+            return Lookup::Hit(entry.respond(asked));
         }
+        let waiting = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            match inflight.get(&key) {
+                Some(receiver) => receiver.clone(),
+                None => {
+                    let (sender, receiver) = watch::channel(());
+                    inflight.insert(key.clone(), receiver);
+                    drop(inflight);
+                    self.count("miss");
+                    let leading = Leading {
+                        cache: self.clone(),
+                        key: key.clone(),
+                        _sender: sender,
+                    };
+                    return Lookup::Forward(Pending::Store(ticket(self, Some(leading))));
+                }
+            }
+        };
+        self.metrics.cache_coalesced_total.inc();
+        let mut waiting = waiting;
+        // Err once the leader is done, whatever became of its answer.
+        let _ = waiting.changed().await;
+        if let Some(entry) = self.fresh(&key).await {
+            self.count("hit");
+            return Lookup::Hit(entry.respond(asked));
+        }
+        // The leader's answer was not stored (an error, a 404, too large): nothing is shared, and
+        // the waiters ask the Manager at once rather than one after another.
+        self.count("miss");
+        Lookup::Forward(Pending::Store(ticket(self, None)))
     }
 
     /// The Manager's answer, stored when it can be, with its Cache-Status.

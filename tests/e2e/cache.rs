@@ -283,6 +283,36 @@ async fn waiters_share_the_first_answer() {
     );
 }
 
+/// When the first answer is not stored, nothing is shared: every waiter asks the Manager itself,
+/// all at once rather than one after another.
+#[tokio::test]
+async fn waiters_ask_for_themselves_when_nothing_was_stored() {
+    let upstream = TestUpstream::start("engine").await;
+    // "released" is 8 bytes: too large to store.
+    let gateway = upstream_gateway(&upstream, "max_entry_bytes = 4\n").await;
+    let addr = gateway.public_addr();
+    let requests: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(get_with(addr, "/ovirt-engine/api/hold", &[])))
+        .collect();
+    upstream.wait_held().await;
+    eventually(std::time::Duration::from_secs(10), async || {
+        counter(&metrics(&gateway).await, "gateway_cache_coalesced_total") == 4
+    })
+    .await;
+    upstream.release();
+    // The four waiters are at the Manager together.
+    eventually(std::time::Duration::from_secs(10), async || upstream.holds() == 5).await;
+    upstream.release();
+    for request in futures_util::future::join_all(requests).await {
+        let (status, headers, body) = request.unwrap();
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "released"));
+        assert_eq!(
+            cache_status(&headers),
+            "ovirt-gateway; fwd=miss; detail=too-large"
+        );
+    }
+}
+
 /// An answer larger than `max_entry_bytes` streams to the client before the Manager has sent it
 /// all, and is not stored.
 #[tokio::test]
