@@ -68,13 +68,6 @@ async fn revoke_all(sim: &RunningSim) {
     send(request).await;
 }
 
-async fn metrics(gateway: &Running) -> String {
-    let request = http::Request::get(format!("http://{}/metrics", gateway.admin_addr().unwrap()))
-        .body(GatewayBody::empty())
-        .unwrap();
-    String::from_utf8(send(request).await.2.to_vec()).unwrap()
-}
-
 /// 200 concurrent Basic requests from 10 users make exactly 10 logins at the Manager, and none of
 /// them reaches it as a Basic login.
 #[tokio::test]

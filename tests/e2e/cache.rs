@@ -5,27 +5,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use ovirt_gateway::Running;
 use ovirt_gateway::body::GatewayBody;
-use ovirt_gateway::sim::{self, RunningSim, SimOptions};
+use ovirt_gateway::sim::RunningSim;
 use proptest::prelude::*;
 
 use crate::support::*;
 
 const CACHE: &str = "\n[cache]\n";
-
-async fn simulator() -> RunningSim {
-    sim::start(SimOptions {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap()
-}
 
 /// A gateway in front of the simulator with `[cache]` (and `cache_extra` in it), users logging in
 /// with Basic.
@@ -38,11 +27,6 @@ async fn sim_gateway(sim: &RunningSim, cache_extra: &str) -> Running {
 async fn upstream_gateway(upstream: &TestUpstream, cache_extra: &str) -> Running {
     let text = config_text("", &manager("engine", &upstream.url(), ""));
     start_gateway(&format!("{text}{CACHE}{cache_extra}\n")).await
-}
-
-fn basic(user: &str) -> String {
-    let name = user.split('@').next().unwrap();
-    format!("Basic {}", STANDARD.encode(format!("{user}:{name}")))
 }
 
 /// A GET as `user` (Basic) with extra headers.
@@ -80,18 +64,6 @@ fn without_time(body: &str) -> String {
         (Some(start), Some(end)) => format!("{}{}", &body[..start], &body[end..]),
         _ => body.to_owned(),
     }
-}
-
-async fn metrics(gateway: &Running) -> String {
-    let (_, _, body) = get(gateway.admin_addr().unwrap(), "/metrics").await;
-    String::from_utf8(body.to_vec()).unwrap()
-}
-
-fn counter(metrics: &str, series: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series))
-        .map_or(0, |value| value.trim().parse().unwrap())
 }
 
 /// alice and bob see different, filtered views of the same URLs. In random interleavings of

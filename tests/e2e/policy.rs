@@ -11,19 +11,10 @@ use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 use ovirt_gateway::Running;
 use ovirt_gateway::body::GatewayBody;
-use ovirt_gateway::sim::{self, RunningSim, SimOptions};
+use ovirt_gateway::sim::RunningSim;
 use tempfile::TempDir;
 
 use crate::support::*;
-
-async fn simulator() -> RunningSim {
-    sim::start(SimOptions {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap()
-}
 
 /// A policy directory holding `files`.
 fn policy_dir(files: &[(&str, &str)]) -> TempDir {
@@ -49,11 +40,6 @@ async fn gateway(sim: &RunningSim, dir: &Path, mode: &str) -> Running {
     let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "")
         + &format!("\n[policy]\ndir = \"{}\"\nmode = \"{mode}\"\n", dir.display());
     start_gateway(&text).await
-}
-
-fn basic(user: &str) -> String {
-    let name = user.split('@').next().unwrap();
-    format!("Basic {}", STANDARD.encode(format!("{user}:{name}")))
 }
 
 /// One request as `user` (Basic); status, headers and body.
@@ -82,18 +68,6 @@ async fn first_vm(addr: SocketAddr, user: &str) -> String {
     assert_eq!(status, StatusCode::OK, "{body}");
     let start = body.find(" id=\"").unwrap() + 5;
     body[start..start + 36].to_owned()
-}
-
-async fn metrics(gateway: &Running) -> String {
-    let (_, _, body) = get(gateway.admin_addr().unwrap(), "/metrics").await;
-    String::from_utf8(body.to_vec()).unwrap()
-}
-
-fn counter(metrics: &str, series: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series))
-        .map_or(0, |value| value.trim().parse().unwrap())
 }
 
 /// A denial is a 403 fault naming the action and the kind of resource, in the client's

@@ -488,3 +488,37 @@ pub async fn sim_stats(sim: &ovirt_gateway::sim::RunningSim) -> serde_json::Valu
     let (_, _, body) = send(request).await;
     serde_json::from_slice(&body).unwrap()
 }
+
+/// A simulator on an ephemeral port, with its default users and sizes.
+pub async fn simulator() -> ovirt_gateway::sim::RunningSim {
+    ovirt_gateway::sim::start(ovirt_gateway::sim::SimOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..ovirt_gateway::sim::SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Basic credentials of a simulator user, whose password is its name (`alice@internal`: `alice`).
+pub fn basic(user: &str) -> String {
+    use base64::Engine;
+    let name = user.split('@').next().unwrap();
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{name}"))
+    )
+}
+
+/// The gateway's metrics, from its admin listener.
+pub async fn metrics(gateway: &Running) -> String {
+    let (_, _, body) = get(gateway.admin_addr().unwrap(), "/metrics").await;
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// The value of one series (`name{labels}`) in a metrics text, 0 when absent.
+pub fn counter(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
