@@ -174,7 +174,7 @@ fn main() {
         .await
         .unwrap();
         let text = format!(
-            "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\n[log]\nlevel = \"warn\"\n\n\
+            "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\n[rate_limit]\nenabled = false\n\n[log]\nlevel = \"warn\"\n\n\
              [[manager]]\nname = \"sim\"\nurl = \"{}\"\n",
             sim.api_url()
         );

@@ -33,7 +33,7 @@ fn main() {
     let (upstream, gateway) = runtime.block_on(async {
         let upstream = start_upstream().await;
         let text = format!(
-            "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\nmax_body_bytes = 2147483648\n\n[auth]\nbearer_passthrough = true\n\n[[manager]]\nname = \"bench\"\nurl = \"http://{upstream}/ovirt-engine/api\"\n"
+            "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\nmax_body_bytes = 2147483648\n\n[rate_limit]\nenabled = false\n\n[auth]\nbearer_passthrough = true\n\n[[manager]]\nname = \"bench\"\nurl = \"http://{upstream}/ovirt-engine/api\"\n"
         );
         let gateway = Gateway::start(Config::from_toml(&text, Path::new(".")).unwrap()).await.unwrap();
         (upstream, gateway)

@@ -25,6 +25,8 @@ pub struct Config {
     pub policy: Option<PolicyConfig>,
     /// `None`: every GET goes to the Manager.
     pub cache: Option<CacheConfig>,
+    /// `None` only with `rate_limit.enabled = false`.
+    pub rate_limit: Option<RateLimitConfig>,
     pub managers: Vec<ManagerConfig>,
 }
 
@@ -38,6 +40,43 @@ pub struct CacheConfig {
     pub ttl: CacheTtl,
     /// Top-level collections whose answers are the same for every user: shared between them.
     pub shared_collections: Vec<String>,
+}
+
+/// `[rate_limit]`: request rates (docs/rate-limiting.md).
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// Every request, by client address, before authentication.
+    pub per_ip: RateQuota,
+    /// Authenticated API requests, by user, in cost units.
+    pub per_user: RateQuota,
+    pub costs: RateCosts,
+    /// Users with their own quota instead of `per_user`.
+    pub users: Vec<(String, RateQuota)>,
+    /// Buckets held at most (addresses and users); full ones are dropped first.
+    pub max_keys: usize,
+}
+
+/// A bucket: `burst` units at once, refilled at `rate` units per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateQuota {
+    pub rate: u32,
+    pub burst: u32,
+}
+
+impl RateQuota {
+    /// The time one unit takes to refill.
+    pub fn interval(self) -> Duration {
+        Duration::from_secs(1) / self.rate.max(1)
+    }
+}
+
+/// Units a request takes from its user's bucket, by class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateCosts {
+    pub collection: u32,
+    pub entity: u32,
+    pub write: u32,
+    pub action: u32,
 }
 
 /// How long a response is reused, by route class.

@@ -56,6 +56,8 @@ pub enum Fault {
     Unauthorized { detail: String },
     /// The gateway refuses this request whoever sends it (DESIGN.md invariant 6: 403, never 401).
     Forbidden { detail: String },
+    /// A rate limit refused the request (docs/rate-limiting.md): 429, never 401 or 403.
+    TooManyRequests(crate::ratelimit::Limited),
     /// The Manager's SSO could not log the user in for another reason than the credentials: never
     /// a 401, which would make the SDK log in again in a loop.
     SsoUnavailable {
@@ -76,6 +78,7 @@ impl Fault {
             Fault::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Fault::UpstreamNotReady { .. } | Fault::SsoUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Fault::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Fault::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Fault::Forbidden { .. } => StatusCode::FORBIDDEN,
         }
     }
@@ -87,7 +90,8 @@ impl Fault {
             | Fault::NoRoute
             | Fault::HeadersTooLarge { .. }
             | Fault::BodyTooLarge { .. }
-            | Fault::Forbidden { .. } => Blame::Client,
+            | Fault::Forbidden { .. }
+            | Fault::TooManyRequests(_) => Blame::Client,
             Fault::Unauthorized { .. } => Blame::Credentials,
             Fault::UpstreamUnreachable { .. }
             | Fault::UpstreamTimeout { .. }
@@ -109,6 +113,7 @@ impl Fault {
             Fault::UpstreamNotReady { .. } => "Manager not ready",
             Fault::Unauthorized { .. } => "Unauthorized",
             Fault::Forbidden { .. } => "Forbidden",
+            Fault::TooManyRequests(_) => "Too many requests",
             Fault::SsoUnavailable { .. } => "Manager SSO unavailable",
         }
     }
@@ -121,6 +126,18 @@ impl Fault {
             | Fault::Unauthorized { detail }
             | Fault::Forbidden { detail } => detail.clone(),
             Fault::NoRoute => "No Manager is published at this host and path".to_owned(),
+            Fault::TooManyRequests(limited) => {
+                let whose = match limited.scope {
+                    "ip" => "this address",
+                    _ => "this user",
+                };
+                format!(
+                    "The gateway allows {whose} {} requests at once and {} per second (in cost units); retry in {} s",
+                    limited.quota.burst,
+                    limited.quota.rate,
+                    retry_seconds(limited.retry_after)
+                )
+            }
             Fault::HeadersTooLarge { limit } => {
                 format!("The request line and headers exceed the gateway's limit of {limit} bytes")
             }
@@ -161,6 +178,22 @@ impl Fault {
             Fault::UpstreamNotReady { retry_after, .. } | Fault::SsoUnavailable { retry_after, .. } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
             }
+            Fault::TooManyRequests(limited) => {
+                let header = |text: String| HeaderValue::try_from(text).expect("ASCII");
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_seconds(limited.retry_after)));
+                headers.insert(
+                    "ratelimit-policy",
+                    header(crate::ratelimit::policy_header(limited.scope, limited.quota)),
+                );
+                headers.insert(
+                    "ratelimit",
+                    header(crate::ratelimit::state_header(
+                        limited.scope,
+                        0,
+                        limited.retry_after,
+                    )),
+                );
+            }
             // The engine's challenge (OVIRT-API.md section 1.7); the body is a fault, not HTML.
             Fault::Unauthorized { .. } => {
                 headers.insert(
@@ -172,6 +205,11 @@ impl Fault {
         }
         response
     }
+}
+
+/// Whole seconds to wait, rounded up: a client that waits that long is let through.
+fn retry_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 impl fmt::Display for Fault {

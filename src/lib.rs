@@ -20,6 +20,7 @@ pub mod fault;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
+pub mod ratelimit;
 pub mod rewrite;
 pub mod server;
 #[cfg(feature = "sim")]
@@ -160,6 +161,10 @@ impl Gateway {
                 .cache
                 .clone()
                 .map(|cache| cache::Cache::new(cache, metrics.clone())),
+            rate_limit: config
+                .rate_limit
+                .clone()
+                .map(|limits| ratelimit::RateLimiter::new(limits, metrics.clone())),
             metrics,
         });
         let acceptor = cert

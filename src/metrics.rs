@@ -28,6 +28,7 @@ pub struct Metrics {
     pub cache_entries: IntGauge,
     pub cache_evictions_total: IntCounterVec,
     pub cache_coalesced_total: IntCounter,
+    pub ratelimit_decisions_total: IntCounterVec,
 }
 
 /// Latency buckets from 1 ms to 2 minutes (the default response timeout).
@@ -136,6 +137,14 @@ impl Metrics {
             "GETs that waited for an identical one already on its way to the Manager instead of asking it",
         )
         .expect("valid metric");
+        let ratelimit_decisions_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_ratelimit_decisions_total",
+                "Rate-limit decisions, by scope (ip, user) and result (allowed, limited)",
+            ),
+            &["scope", "result"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration_seconds.clone()),
@@ -152,6 +161,7 @@ impl Metrics {
             Box::new(cache_entries.clone()),
             Box::new(cache_evictions_total.clone()),
             Box::new(cache_coalesced_total.clone()),
+            Box::new(ratelimit_decisions_total.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -172,6 +182,7 @@ impl Metrics {
             cache_entries,
             cache_evictions_total,
             cache_coalesced_total,
+            ratelimit_decisions_total,
         }
     }
 

@@ -9,6 +9,7 @@ mod authenticate;
 mod authorize;
 mod context;
 mod forward;
+mod limit;
 mod lookup;
 mod prepare;
 mod route;
@@ -48,6 +49,7 @@ pub struct GatewayState {
     pub auth: Arc<Authenticator>,
     pub policy: Option<Arc<crate::policy::Enforcer>>,
     pub cache: Option<Arc<crate::cache::Cache>>,
+    pub rate_limit: Option<crate::ratelimit::RateLimiter>,
 }
 
 /// Answers one request. Never fails: every failure is a fault response.
@@ -85,6 +87,9 @@ async fn run(
     // prepare first: limits apply before any other stage looks at the request, and the body is
     // wrapped before anything could start reading it.
     let request = prepare::prepare(&state.limits, ctx, request)?;
+    // limit(ip) before anything is done for the request: floods of logins or of anything else
+    // from one address stop here.
+    limit::by_address(state.rate_limit.as_ref(), ctx)?;
     // The gateway's own SSO endpoints, on every host: the SDK derives them from scheme://host:port
     // alone, so they are answered before routing, which would need a Manager at that path.
     if let Some(endpoint) = Endpoint::of_path(request.uri().path()) {
@@ -108,6 +113,9 @@ async fn run(
     // authenticate once the Manager is known: sessions and upstream tokens are per Manager.
     let (identity, set_cookie) =
         authenticate::authenticate(&state.auth, &upstream, &api_path, ctx, &mut request).await?;
+    // limit(principal) once the user is known, before the policy decision and anything that
+    // could reach the Manager (attribute lookups included).
+    limit::by_user(state.rate_limit.as_ref(), ctx, request.method(), &api_path)?;
     // authorize once the user is known, before anything reaches the Manager.
     authorize::authorize(
         state.policy.as_deref(),

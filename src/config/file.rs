@@ -17,7 +17,48 @@ pub struct FileConfig {
     pub policy: Option<FilePolicy>,
     pub cache: Option<FileCache>,
     #[serde(default)]
+    pub rate_limit: FileRateLimit,
+    #[serde(default)]
     pub manager: Vec<FileManager>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRateLimit {
+    pub enabled: Option<bool>,
+    pub max_keys: Option<u64>,
+    #[serde(default)]
+    pub per_ip: FileRateQuota,
+    #[serde(default)]
+    pub per_user: FileRateQuota,
+    #[serde(default)]
+    pub costs: FileRateCosts,
+    #[serde(default)]
+    pub user: Vec<FileRateUser>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRateQuota {
+    pub rate: Option<u64>,
+    pub burst: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRateCosts {
+    pub collection: Option<u64>,
+    pub entity: Option<u64>,
+    pub write: Option<u64>,
+    pub action: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRateUser {
+    pub name: String,
+    pub rate: u64,
+    pub burst: u64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,10 +9,11 @@ use std::time::Duration;
 use http::Uri;
 use http::uri::Scheme;
 
-use super::file::{FileCache, FileConfig, FileListen, FileManager, FileSecret};
+use super::file::{FileCache, FileConfig, FileListen, FileManager, FileRateLimit, FileRateQuota, FileSecret};
 use super::{
     AdminConfig, AuthConfig, CacheConfig, CacheTtl, Config, ConfigError, Limits, ListenConfig, LogConfig,
-    LogFormat, ManagerConfig, PolicyConfig, PolicyMode, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
+    LogFormat, ManagerConfig, PolicyConfig, PolicyMode, RateCosts, RateLimitConfig, RateQuota, Secret,
+    TlsFiles, UpstreamTimeouts, UpstreamTls,
 };
 
 // Defaults, documented key by key in config/gateway.toml.
@@ -36,6 +37,21 @@ const DEFAULT_FAILURE_CACHE: Duration = Duration::from_secs(10);
 const DEFAULT_RESEND_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_POLICY_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 const DEFAULT_POLICY_ATTRIBUTE_TTL: Duration = Duration::from_secs(10);
+/// Per client address: generous for people behind one NAT address, short of a flood.
+const DEFAULT_PER_IP: RateQuota = RateQuota {
+    rate: 200,
+    burst: 400,
+};
+/// Per user, in cost units: a script polling hard or a parallel Ansible run fits; a runaway
+/// loop is slowed to what a Manager serves one user without hurting the others.
+const DEFAULT_PER_USER: RateQuota = RateQuota { rate: 50, burst: 200 };
+const DEFAULT_COSTS: RateCosts = RateCosts {
+    collection: 2,
+    entity: 1,
+    write: 5,
+    action: 5,
+};
+const DEFAULT_RATE_MAX_KEYS: u64 = 100_000;
 const DEFAULT_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 const DEFAULT_CACHE_MAX_ENTRY_BYTES: u64 = 1024 * 1024;
 /// Short: statuses change in the engine without a write through the gateway (a VM comes up).
@@ -311,6 +327,7 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
         }
     });
     let cache = file.cache.map(|cache| validate_cache(&mut problems, cache));
+    let rate_limit = validate_rate_limit(&mut problems, file.rate_limit);
     let managers = validate_managers(&mut problems, file.manager, base);
     match listen {
         Some(listen) if problems.0.is_empty() => Ok(Config {
@@ -320,10 +337,59 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
             auth,
             policy,
             cache,
+            rate_limit,
             managers,
         }),
         _ => Err(problems.0),
     }
+}
+
+fn validate_rate_limit(problems: &mut Problems, limits: FileRateLimit) -> Option<RateLimitConfig> {
+    const MAX: u64 = 1_000_000;
+    let quota = |problems: &mut Problems, path: &str, file: FileRateQuota, default: RateQuota| {
+        let rate = problems.count(&format!("{path}.rate"), file.rate, default.rate.into(), MAX);
+        let burst = problems.count(&format!("{path}.burst"), file.burst, default.burst.into(), MAX);
+        RateQuota {
+            rate: rate as u32,
+            burst: burst as u32,
+        }
+    };
+    let per_ip = quota(problems, "rate_limit.per_ip", limits.per_ip, DEFAULT_PER_IP);
+    let per_user = quota(problems, "rate_limit.per_user", limits.per_user, DEFAULT_PER_USER);
+    let mut users = Vec::new();
+    for (i, user) in limits.user.into_iter().enumerate() {
+        let path = format!("rate_limit.user[{i}]");
+        if !user.name.contains('@') {
+            problems.push(format!("{path}.name"), "must be user@profile, as clients log in");
+        }
+        let own = FileRateQuota {
+            rate: Some(user.rate),
+            burst: Some(user.burst),
+        };
+        users.push((user.name, quota(problems, &path, own, per_user)));
+    }
+    let mut cost = |name: &str, value: Option<u64>, default: u32| {
+        problems.count(&format!("rate_limit.costs.{name}"), value, default.into(), MAX) as u32
+    };
+    let costs = RateCosts {
+        collection: cost("collection", limits.costs.collection, DEFAULT_COSTS.collection),
+        entity: cost("entity", limits.costs.entity, DEFAULT_COSTS.entity),
+        write: cost("write", limits.costs.write, DEFAULT_COSTS.write),
+        action: cost("action", limits.costs.action, DEFAULT_COSTS.action),
+    };
+    let max_keys = problems.count(
+        "rate_limit.max_keys",
+        limits.max_keys,
+        DEFAULT_RATE_MAX_KEYS,
+        100_000_000,
+    );
+    (limits.enabled != Some(false)).then_some(RateLimitConfig {
+        per_ip,
+        per_user,
+        costs,
+        users,
+        max_keys: max_keys as usize,
+    })
 }
 
 fn validate_cache(problems: &mut Problems, cache: FileCache) -> CacheConfig {
@@ -826,6 +892,39 @@ ca_file = "engine-ca.pem"
     }
 
     /// Durations take ms, s, m and h; both sides of the unit rule.
+    /// Rate limits are on without a `[rate_limit]` table; each bad key is named.
+    #[test]
+    fn rate_limit_defaults_and_errors() {
+        let limits = Config::from_toml(MINIMAL, Path::new("/etc/gw"))
+            .unwrap()
+            .rate_limit
+            .unwrap();
+        assert_eq!(
+            (limits.per_ip, limits.per_user, limits.costs),
+            (DEFAULT_PER_IP, DEFAULT_PER_USER, DEFAULT_COSTS)
+        );
+        let off = format!("{MINIMAL}\n[rate_limit]\nenabled = false\n");
+        assert!(
+            Config::from_toml(&off, Path::new("/etc/gw"))
+                .unwrap()
+                .rate_limit
+                .is_none()
+        );
+        let found = errors(&format!(
+            "{MINIMAL}\n[rate_limit.per_user]\nrate = 0\n[rate_limit.costs]\naction = 2000000\n\
+             [[rate_limit.user]]\nname = \"robot\"\nrate = 5\nburst = 0\n"
+        ));
+        assert_eq!(
+            found,
+            [
+                "rate_limit.per_user.rate: must be greater than zero",
+                "rate_limit.user[0].name: must be user@profile, as clients log in",
+                "rate_limit.user[0].burst: must be greater than zero",
+                "rate_limit.costs.action: must be at most 1000000",
+            ]
+        );
+    }
+
     /// `[cache]` alone turns the cache on with the documented defaults; each bad key is named.
     #[test]
     fn cache_defaults_and_errors() {

@@ -14,7 +14,8 @@ use proptest::prelude::*;
 
 use crate::support::*;
 
-const CACHE: &str = "\n[cache]\n";
+/// Rate limits off: these tests hammer the gateway on purpose (tests/e2e/ratelimit.rs tests them).
+const CACHE: &str = "\n[rate_limit]\nenabled = false\n\n[cache]\n";
 
 /// A gateway in front of the simulator with `[cache]` (and `cache_extra` in it), users logging in
 /// with Basic.

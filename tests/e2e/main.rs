@@ -12,6 +12,7 @@ mod logs;
 #[cfg(feature = "sim")]
 mod policy;
 mod proxy;
+mod ratelimit;
 #[cfg(feature = "sim")]
 mod rewrite;
 mod routing;

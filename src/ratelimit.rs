@@ -1,0 +1,400 @@
+//! Rate limits (docs/rate-limiting.md): a bucket per client address, taken before authentication
+//! (cheap, protects the SSO endpoints from floods), and a bucket per user after it, taken by
+//! cost (a listing or search costs more than an entity GET; writes and actions more still).
+//!
+//! Each bucket is GCRA (the generic cell rate algorithm): a quota of `burst` units refilled at
+//! `rate` units per second, kept as one instant per key, the "theoretical arrival time". A bucket
+//! whose instant has passed is full, the same as no bucket at all, so such keys are dropped
+//! whenever the store is over its size: memory stays bounded whatever the number of addresses.
+//! The state lives behind [`Buckets`], so a store shared between gateway replicas can replace the
+//! local one without touching the stages.
+//!
+//! GCRA is written here rather than taken from governor: the limits must run on tokio's clock
+//! (tests pause time), need a bounded store, and report what is left and when a bucket is full
+//! again (the RateLimit headers), which with governor would mean replacing its clock, its store
+//! and reading its internals, leaving it nothing but this arithmetic.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::Method;
+use tokio::time::Instant;
+
+use crate::api_path::{ApiPath, EngineArea};
+use crate::config::{RateLimitConfig, RateQuota};
+use crate::metrics::Metrics;
+use crate::policy::model;
+
+/// What a bucket said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Taken; `remaining` units are left, and the bucket is full again after `full_in`.
+    Allowed { remaining: u32, full_in: Duration },
+    /// Not taken: the units are there after `retry_after` (or never, when the cost is larger than
+    /// the burst: `retry_after` is then the time to fill the whole bucket).
+    Limited { retry_after: Duration },
+}
+
+/// Rate-limit state, one bucket per key.
+pub trait Buckets: Send + Sync {
+    /// Takes `cost` units from `key`'s bucket under `quota` at `now`, if they are there.
+    fn take(&self, key: &str, cost: u32, quota: RateQuota, now: Instant) -> Taken;
+}
+
+/// Buckets in this process: sharded maps of key → theoretical arrival time.
+pub struct LocalBuckets {
+    shards: Vec<Mutex<HashMap<String, Instant>>>,
+    hasher: RandomState,
+    /// Keys held at most per shard.
+    per_shard: usize,
+}
+
+const SHARDS: usize = 16;
+
+impl LocalBuckets {
+    pub fn new(max_keys: usize) -> LocalBuckets {
+        LocalBuckets {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+            per_shard: max_keys.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    /// Keys held (full buckets not yet swept included).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Buckets for LocalBuckets {
+    fn take(&self, key: &str, cost: u32, quota: RateQuota, now: Instant) -> Taken {
+        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
+        let mut buckets = shard.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = gcra(buckets.get(key).copied(), cost, quota, now);
+        if let (Taken::Allowed { .. }, Some(arrival)) = taken {
+            match buckets.get_mut(key) {
+                Some(held) => *held = arrival,
+                None => {
+                    if buckets.len() >= self.per_shard {
+                        // Full buckets are the same as none; if every bucket is in use, the
+                        // emptiest-looking half goes (their next request finds a full bucket).
+                        buckets.retain(|_, arrival| *arrival > now);
+                        if buckets.len() >= self.per_shard {
+                            let mut arrivals: Vec<Instant> = buckets.values().copied().collect();
+                            arrivals.sort_unstable();
+                            let median = arrivals[arrivals.len() / 2];
+                            buckets.retain(|_, arrival| *arrival > median);
+                        }
+                    }
+                    buckets.insert(key.to_owned(), arrival);
+                }
+            }
+        }
+        taken.0
+    }
+}
+
+/// GCRA: with `arrival` the bucket's theoretical arrival time (none: a full bucket), takes
+/// `cost` units; returns the answer and the new arrival time when taken.
+fn gcra(arrival: Option<Instant>, cost: u32, quota: RateQuota, now: Instant) -> (Taken, Option<Instant>) {
+    let interval = quota.interval();
+    let tolerance = interval * quota.burst;
+    let start = arrival.map_or(now, |a| a.max(now));
+    let next = start + interval * cost;
+    let earliest = next.checked_sub(tolerance).unwrap_or(now);
+    if cost > quota.burst {
+        return (
+            Taken::Limited {
+                retry_after: tolerance,
+            },
+            None,
+        );
+    }
+    if earliest > now {
+        return (
+            Taken::Limited {
+                retry_after: earliest - now,
+            },
+            None,
+        );
+    }
+    let used = next - now;
+    let remaining = ((tolerance - used).as_nanos() / interval.as_nanos().max(1)) as u32;
+    (
+        Taken::Allowed {
+            remaining,
+            full_in: used,
+        },
+        Some(next),
+    )
+}
+
+/// What a request costs the user's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A GET of a collection (a listing or a search) or of the root.
+    Collection,
+    /// A GET of an entity or anything below one.
+    Entity,
+    /// add, update, remove.
+    Write,
+    /// An action verb (POST .../start).
+    Action,
+}
+
+impl Class {
+    pub fn of(method: &Method, path: &ApiPath) -> Class {
+        let segments = match &path.area {
+            EngineArea::Api(api) => api.segments.len(),
+            _ => 0,
+        };
+        match *method {
+            Method::GET | Method::HEAD | Method::OPTIONS if segments <= 1 => Class::Collection,
+            Method::GET | Method::HEAD | Method::OPTIONS => Class::Entity,
+            Method::POST if is_action(path) => Class::Action,
+            _ => Class::Write,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Class::Collection => "collection",
+            Class::Entity => "entity",
+            Class::Write => "write",
+            Class::Action => "action",
+        }
+    }
+}
+
+fn is_action(path: &ApiPath) -> bool {
+    match &path.area {
+        EngineArea::Api(api) => api
+            .segments
+            .last()
+            .is_some_and(|last| model::verbs().contains(&last.name)),
+        _ => false,
+    }
+}
+
+/// Whose bucket a request was refused by, for the answer and the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limited {
+    pub scope: &'static str,
+    pub quota: RateQuota,
+    pub retry_after: Duration,
+}
+
+/// What the RateLimit headers say of an allowed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    pub scope: &'static str,
+    pub quota: RateQuota,
+    pub remaining: u32,
+    pub full_in: Duration,
+}
+
+pub struct RateLimiter {
+    config: RateLimitConfig,
+    buckets: Arc<dyn Buckets>,
+    metrics: Arc<Metrics>,
+}
+
+impl RateLimiter {
+    pub fn new(config: RateLimitConfig, metrics: Arc<Metrics>) -> RateLimiter {
+        let buckets = Arc::new(LocalBuckets::new(config.max_keys));
+        RateLimiter {
+            config,
+            buckets,
+            metrics,
+        }
+    }
+
+    /// One unit from the client address's bucket.
+    pub fn by_address(&self, address: std::net::IpAddr) -> Result<Allowance, Limited> {
+        self.take("ip", &format!("ip {address}"), 1, self.config.per_ip)
+    }
+
+    /// The request's cost from the user's bucket (their override's, when they have one).
+    pub fn by_user(&self, user: &str, class: Class) -> Result<Allowance, Limited> {
+        let quota = self
+            .config
+            .users
+            .iter()
+            .find(|(name, _)| name == user)
+            .map_or(self.config.per_user, |(_, quota)| *quota);
+        let cost = match class {
+            Class::Collection => self.config.costs.collection,
+            Class::Entity => self.config.costs.entity,
+            Class::Write => self.config.costs.write,
+            Class::Action => self.config.costs.action,
+        };
+        self.take("user", &format!("user {user}"), cost, quota)
+    }
+
+    fn take(
+        &self,
+        scope: &'static str,
+        key: &str,
+        cost: u32,
+        quota: RateQuota,
+    ) -> Result<Allowance, Limited> {
+        let taken = self.buckets.take(key, cost, quota, Instant::now());
+        let result = match taken {
+            Taken::Allowed { .. } => "allowed",
+            Taken::Limited { .. } => "limited",
+        };
+        self.metrics
+            .ratelimit_decisions_total
+            .with_label_values(&[scope, result])
+            .inc();
+        match taken {
+            Taken::Allowed { remaining, full_in } => Ok(Allowance {
+                scope,
+                quota,
+                remaining,
+                full_in,
+            }),
+            Taken::Limited { retry_after } => Err(Limited {
+                scope,
+                quota,
+                retry_after,
+            }),
+        }
+    }
+}
+
+/// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): the quota and its window, the
+/// time the burst takes to refill.
+pub fn policy_header(scope: &str, quota: RateQuota) -> String {
+    let window = (quota.interval() * quota.burst).as_secs_f64().ceil() as u64;
+    format!("\"{scope}\";q={};w={}", quota.burst, window.max(1))
+}
+
+/// `RateLimit`: what is left and in how many seconds the bucket is full again.
+pub fn state_header(scope: &str, remaining: u32, full_in: Duration) -> String {
+    format!(
+        "\"{scope}\";r={remaining};t={}",
+        full_in.as_secs_f64().ceil() as u64
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quota(rate: u32, burst: u32) -> RateQuota {
+        RateQuota { rate, burst }
+    }
+
+    fn allowed(taken: Taken) -> bool {
+        matches!(taken, Taken::Allowed { .. })
+    }
+
+    /// A full bucket gives `burst` units at once, then one per `1/rate` seconds, exactly.
+    #[tokio::test(start_paused = true)]
+    async fn burst_then_refill_at_the_rate() {
+        let buckets = LocalBuckets::new(100);
+        let q = quota(10, 5);
+        for i in 0..5 {
+            let taken = buckets.take("k", 1, q, Instant::now());
+            assert_eq!(
+                taken,
+                Taken::Allowed {
+                    remaining: 4 - i,
+                    full_in: Duration::from_millis(100 * u64::from(i + 1))
+                }
+            );
+        }
+        assert_eq!(
+            buckets.take("k", 1, q, Instant::now()),
+            Taken::Limited {
+                retry_after: Duration::from_millis(100)
+            }
+        );
+        tokio::time::advance(Duration::from_millis(99)).await;
+        assert!(!allowed(buckets.take("k", 1, q, Instant::now())));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(allowed(buckets.take("k", 1, q, Instant::now())));
+        assert!(!allowed(buckets.take("k", 1, q, Instant::now())));
+        // Another key has its own bucket.
+        assert!(allowed(buckets.take("other", 5, q, Instant::now())));
+        // After burst/rate seconds the bucket is full again.
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(allowed(buckets.take("k", 5, q, Instant::now())));
+    }
+
+    /// Costs take several units; a cost above the burst is never allowed.
+    #[tokio::test(start_paused = true)]
+    async fn costs_take_several_units() {
+        let buckets = LocalBuckets::new(100);
+        let q = quota(10, 10);
+        assert!(allowed(buckets.take("k", 7, q, Instant::now())));
+        assert_eq!(
+            buckets.take("k", 4, q, Instant::now()),
+            Taken::Limited {
+                retry_after: Duration::from_millis(100)
+            }
+        );
+        assert!(allowed(buckets.take("k", 3, q, Instant::now())));
+        assert_eq!(
+            buckets.take("fresh", 11, q, Instant::now()),
+            Taken::Limited {
+                retry_after: Duration::from_secs(1)
+            }
+        );
+    }
+
+    /// However many keys arrive, at most `max_keys` are held; full buckets go first.
+    #[tokio::test(start_paused = true)]
+    async fn keys_are_bounded() {
+        let buckets = LocalBuckets::new(1_000);
+        let q = quota(1, 2);
+        for i in 0..100_000 {
+            buckets.take(&format!("ip {i}"), 1, q, Instant::now());
+        }
+        assert!(buckets.len() <= 1_000 + SHARDS, "{}", buckets.len());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        for i in 0..1_000 {
+            assert!(allowed(buckets.take(&format!("new {i}"), 2, q, Instant::now())));
+        }
+        assert!(buckets.len() <= 1_000 + SHARDS);
+    }
+
+    #[test]
+    fn classes_of_requests() {
+        let class = |method: Method, path: &str| {
+            Class::of(
+                &method,
+                &ApiPath::parse("", &format!("/ovirt-engine/api{path}"), None).unwrap(),
+            )
+        };
+        assert_eq!(class(Method::GET, ""), Class::Collection);
+        assert_eq!(class(Method::GET, "/vms"), Class::Collection);
+        assert_eq!(class(Method::GET, "/vms/1"), Class::Entity);
+        assert_eq!(class(Method::GET, "/vms/1/nics"), Class::Entity);
+        assert_eq!(class(Method::POST, "/vms"), Class::Write);
+        assert_eq!(class(Method::PUT, "/vms/1"), Class::Write);
+        assert_eq!(class(Method::DELETE, "/vms/1"), Class::Write);
+        assert_eq!(class(Method::POST, "/vms/1/start"), Class::Action);
+        assert_eq!(class(Method::POST, "/vms/1/nics/2/deactivate"), Class::Action);
+    }
+
+    #[test]
+    fn headers() {
+        let q = quota(10, 50);
+        assert_eq!(policy_header("user", q), "\"user\";q=50;w=5");
+        assert_eq!(
+            state_header("user", 7, Duration::from_millis(4300)),
+            "\"user\";r=7;t=5"
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! Rate limits through the gateway, against the simulator: a refused request is a 429 fault with
+//! Retry-After and the RateLimit headers that never reaches the Manager; users pay by request
+//! class; overrides apply; logins are limited by address before the Manager is asked.
+//! (Burst and refill timing are unit-tested with paused time in src/ratelimit.rs.)
+
+use http::StatusCode;
+use ovirt_gateway::Running;
+use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::sim::RunningSim;
+
+use crate::support::*;
+
+/// A gateway in front of `sim` with `limits` (TOML keys of `[rate_limit]` and its tables).
+async fn gateway(sim: &RunningSim, limits: &str) -> Running {
+    let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "");
+    start_gateway(&format!("{text}\n{limits}\n")).await
+}
+
+async fn get_as(
+    addr: std::net::SocketAddr,
+    user: &str,
+    path: &str,
+    accept: &str,
+) -> (StatusCode, http::HeaderMap, String) {
+    let request = http::Request::get(format!("http://{addr}/ovirt-engine/api{path}"))
+        .header("authorization", basic(user))
+        .header("accept", accept)
+        .body(GatewayBody::empty())
+        .unwrap();
+    let (status, headers, body) = send(request).await;
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Past the address's burst: 429 with Retry-After, RateLimit-Policy and RateLimit, and an oVirt
+/// fault in the client's representation; the Manager never sees the request.
+#[tokio::test]
+async fn refusals_are_429_faults_with_the_ratelimit_headers() {
+    let sim = simulator().await;
+    let gateway = gateway(&sim, "[rate_limit.per_ip]\nrate = 1\nburst = 3\n").await;
+    let addr = gateway.public_addr();
+    for _ in 0..3 {
+        assert_eq!(
+            get_as(addr, "admin@internal", "/clusters", "application/xml")
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    let before = sim_stats(&sim).await["api_requests"].clone();
+    let (status, headers, body) = get_as(addr, "admin@internal", "/clusters", "application/xml").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(headers["ratelimit-policy"], "\"ip\";q=3;w=3");
+    assert_eq!(headers["ratelimit"], "\"ip\";r=0;t=1");
+    assert_eq!(fault_reason(body.as_bytes()), "Too many requests");
+    assert!(
+        body.contains("The gateway allows this address 3 requests at once and 1 per second"),
+        "{body}"
+    );
+    let (status, headers, body) = get_as(addr, "admin@internal", "/clusters", "application/json").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["content-type"], "application/json");
+    let fault: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(fault["reason"], "Too many requests");
+    assert_eq!(sim_stats(&sim).await["api_requests"], before);
+    let metrics = metrics(&gateway).await;
+    assert_eq!(
+        counter(
+            &metrics,
+            "gateway_ratelimit_decisions_total{result=\"limited\",scope=\"ip\"}"
+        ),
+        2,
+        "{metrics}"
+    );
+}
+
+/// Users pay by class from their own bucket: a listing costs more than an entity; an override
+/// gives one user more; another user is not affected.
+#[tokio::test]
+async fn users_pay_by_class_and_overrides_apply() {
+    let sim = simulator().await;
+    let limits = "[rate_limit.per_user]\nrate = 1\nburst = 10\n\
+                  [rate_limit.costs]\ncollection = 6\nentity = 4\n\
+                  [[rate_limit.user]]\nname = \"admin@internal\"\nrate = 1\nburst = 100\n";
+    let gateway = gateway(&sim, limits).await;
+    let addr = gateway.public_addr();
+    let (_, _, listing) = get_as(addr, "alice@internal", "/vms?max=1", "application/xml").await;
+    let start = listing.find(" id=\"").unwrap() + 5;
+    let vm = format!("/vms/{}", &listing[start..start + 36]);
+    // 6 taken by the listing above: another listing (6) is over the burst of 10, an entity (4) is not.
+    let (status, headers, _) = get_as(addr, "alice@internal", "/vms", "application/xml").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["ratelimit-policy"], "\"user\";q=10;w=10");
+    assert_eq!(
+        get_as(addr, "alice@internal", &vm, "application/xml").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_as(addr, "alice@internal", &vm, "application/xml").await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // bob has his own bucket; admin has an override.
+    assert_eq!(
+        get_as(addr, "bob@internal", "/vms", "application/xml").await.0,
+        StatusCode::OK
+    );
+    for _ in 0..10 {
+        assert_eq!(
+            get_as(addr, "admin@internal", "/vms", "application/xml").await.0,
+            StatusCode::OK
+        );
+    }
+}
+
+/// Logins at the gateway's SSO endpoint are limited by address before the Manager is asked.
+#[tokio::test]
+async fn logins_are_limited_by_address() {
+    let sim = simulator().await;
+    let gateway = gateway(&sim, "[rate_limit.per_ip]\nrate = 1\nburst = 2\n").await;
+    let addr = gateway.public_addr();
+    let login = || {
+        http::Request::post(format!("http://{addr}/ovirt-engine/sso/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(full(
+                "grant_type=password&scope=ovirt-app-api&username=admin%40internal&password=admin",
+            ))
+            .unwrap()
+    };
+    for _ in 0..2 {
+        assert_eq!(send(login()).await.0, StatusCode::OK);
+    }
+    let before = sim_stats(&sim).await["sso_logins"].clone();
+    let (status, headers, _) = send(login()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(sim_stats(&sim).await["sso_logins"], before);
+}
+
+/// `enabled = false` turns every limit off.
+#[tokio::test]
+async fn limits_can_be_turned_off() {
+    let sim = simulator().await;
+    let gateway = gateway(
+        &sim,
+        "[rate_limit]\nenabled = false\n[rate_limit.per_ip]\nrate = 1\nburst = 1\n",
+    )
+    .await;
+    let addr = gateway.public_addr();
+    for _ in 0..5 {
+        assert_eq!(
+            get_as(addr, "admin@internal", "/clusters", "application/xml")
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+}
