@@ -54,6 +54,16 @@ pub struct RateLimitConfig {
     pub users: Vec<(String, RateQuota)>,
     /// Buckets held at most (addresses and users); full ones are dropped first.
     pub max_keys: usize,
+    /// Each Manager's concurrency gate.
+    pub manager: Concurrency,
+}
+
+/// Requests at one Manager at once, and how many may wait, how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    pub inflight: usize,
+    pub queue: usize,
+    pub wait: Duration,
 }
 
 /// A bucket: `burst` units at once, refilled at `rate` units per second.
@@ -211,6 +221,8 @@ pub struct ManagerConfig {
     pub prefix: String,
     pub timeouts: UpstreamTimeouts,
     pub health_interval: Duration,
+    /// `[rate_limit.manager]`; `None` when rate limits are off.
+    pub concurrency: Option<Concurrency>,
 }
 
 /// How the gateway verifies a Manager's certificate.

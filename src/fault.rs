@@ -56,6 +56,13 @@ pub enum Fault {
     Unauthorized { detail: String },
     /// The gateway refuses this request whoever sends it (DESIGN.md invariant 6: 403, never 401).
     Forbidden { detail: String },
+    /// The Manager's concurrency gate refused the request: too many were waiting, or none of
+    /// its places came free in time. Never sent.
+    ManagerBusy {
+        manager: String,
+        refused: crate::upstream::gate::Refused,
+        retry_after: Duration,
+    },
     /// A rate limit refused the request (docs/rate-limiting.md): 429, never 401 or 403.
     TooManyRequests(crate::ratelimit::Limited),
     /// The Manager's SSO could not log the user in for another reason than the credentials: never
@@ -76,7 +83,9 @@ impl Fault {
             Fault::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Fault::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
             Fault::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Fault::UpstreamNotReady { .. } | Fault::SsoUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::UpstreamNotReady { .. } | Fault::SsoUnavailable { .. } | Fault::ManagerBusy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Fault::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Fault::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Fault::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -96,6 +105,7 @@ impl Fault {
             Fault::UpstreamUnreachable { .. }
             | Fault::UpstreamTimeout { .. }
             | Fault::UpstreamNotReady { .. }
+            | Fault::ManagerBusy { .. }
             | Fault::SsoUnavailable { .. } => Blame::Upstream,
         }
     }
@@ -111,6 +121,7 @@ impl Fault {
             Fault::UpstreamUnreachable { .. } => "Manager unreachable",
             Fault::UpstreamTimeout { .. } => "Manager timeout",
             Fault::UpstreamNotReady { .. } => "Manager not ready",
+            Fault::ManagerBusy { .. } => "Manager busy",
             Fault::Unauthorized { .. } => "Unauthorized",
             Fault::Forbidden { .. } => "Forbidden",
             Fault::TooManyRequests(_) => "Too many requests",
@@ -126,6 +137,20 @@ impl Fault {
             | Fault::Unauthorized { detail }
             | Fault::Forbidden { detail } => detail.clone(),
             Fault::NoRoute => "No Manager is published at this host and path".to_owned(),
+            Fault::ManagerBusy {
+                manager,
+                refused,
+                retry_after,
+            } => {
+                let why = match refused {
+                    crate::upstream::gate::Refused::QueueFull => "too many requests are waiting for it",
+                    crate::upstream::gate::Refused::TimedOut => "no place came free in time",
+                };
+                format!(
+                    "Manager '{manager}' is serving as many requests as the gateway lets through and {why}; retry in {} s",
+                    retry_seconds(*retry_after)
+                )
+            }
             Fault::TooManyRequests(limited) => {
                 let whose = match limited.scope {
                     "ip" => "this address",
@@ -175,7 +200,9 @@ impl Fault {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(repr.content_type()));
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         match self {
-            Fault::UpstreamNotReady { retry_after, .. } | Fault::SsoUnavailable { retry_after, .. } => {
+            Fault::UpstreamNotReady { retry_after, .. }
+            | Fault::SsoUnavailable { retry_after, .. }
+            | Fault::ManagerBusy { retry_after, .. } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
             }
             Fault::TooManyRequests(limited) => {

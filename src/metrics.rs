@@ -5,7 +5,8 @@
 
 use http::{Method, StatusCode};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The label used for requests that matched no Manager.
@@ -29,6 +30,7 @@ pub struct Metrics {
     pub cache_evictions_total: IntCounterVec,
     pub cache_coalesced_total: IntCounter,
     pub ratelimit_decisions_total: IntCounterVec,
+    pub manager_inflight: IntGaugeVec,
 }
 
 /// Latency buckets from 1 ms to 2 minutes (the default response timeout).
@@ -145,6 +147,14 @@ impl Metrics {
             &["scope", "result"],
         )
         .expect("valid metric");
+        let manager_inflight = IntGaugeVec::new(
+            Opts::new(
+                "gateway_manager_inflight",
+                "Requests at each Manager (sent, answer not yet ended), by manager",
+            ),
+            &["manager"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration_seconds.clone()),
@@ -162,6 +172,7 @@ impl Metrics {
             Box::new(cache_evictions_total.clone()),
             Box::new(cache_coalesced_total.clone()),
             Box::new(ratelimit_decisions_total.clone()),
+            Box::new(manager_inflight.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -183,6 +194,7 @@ impl Metrics {
             cache_evictions_total,
             cache_coalesced_total,
             ratelimit_decisions_total,
+            manager_inflight,
         }
     }
 

@@ -4,6 +4,7 @@
 //! Never retries a request whose body could have been sent (DESIGN.md invariant 5): only GET, HEAD
 //! and OPTIONS without a body are tried a second time, and only when the first connect failed.
 
+pub mod gate;
 pub mod router;
 
 use std::sync::Mutex;
@@ -17,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
-use crate::body::{BodyTooLarge, GatewayBody, IdleTimeoutBody, caused_by};
+use crate::body::{BodyTooLarge, GatewayBody, IdleTimeoutBody, ObservedBody, caused_by};
 use crate::config::{ManagerConfig, UpstreamTls};
 use crate::fault::{Fault, TimeoutPhase};
 use crate::metrics::Metrics;
@@ -33,6 +34,8 @@ pub struct Upstream {
     pub config: ManagerConfig,
     client: HttpClient,
     health: Mutex<Health>,
+    /// At most so many requests at the Manager at once (`[rate_limit.manager]`).
+    gate: Option<gate::Gate>,
 }
 
 /// The outcome of the latest health check.
@@ -68,6 +71,7 @@ impl Upstream {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
         Ok(Upstream {
+            gate: config.concurrency.map(gate::Gate::new),
             config,
             client,
             health: Mutex::new(Health::default()),
@@ -130,6 +134,18 @@ impl Upstream {
         request: Request<GatewayBody>,
         metrics: &Metrics,
     ) -> Result<Response<GatewayBody>, Fault> {
+        // A place at the Manager before anything is sent, held until the answer's body ends.
+        let pass = match &self.gate {
+            Some(gate) => {
+                let inflight = metrics.manager_inflight.with_label_values(&[self.name()]);
+                Some(gate.enter(inflight).await.map_err(|refused| Fault::ManagerBusy {
+                    manager: self.name().to_owned(),
+                    refused,
+                    retry_after: gate.config().wait,
+                })?)
+            }
+            None => None,
+        };
         let retry = replay_copy(&request);
         let started = Instant::now();
         let mut outcome = self.send_once(request).await;
@@ -146,7 +162,13 @@ impl Upstream {
         match outcome {
             Ok(response) => {
                 let idle = self.config.timeouts.body_idle;
-                Ok(response.map(|body| GatewayBody::new(IdleTimeoutBody::new(body, idle))))
+                Ok(response.map(|body| {
+                    let body = GatewayBody::new(IdleTimeoutBody::new(body, idle));
+                    match pass {
+                        Some(pass) => GatewayBody::new(ObservedBody::new(body, move |_, _| drop(pass))),
+                        None => body,
+                    }
+                }))
             }
             Err(failure) => {
                 let fault = self.classify(&failure);

@@ -35,6 +35,16 @@ pub struct FileRateLimit {
     pub costs: FileRateCosts,
     #[serde(default)]
     pub user: Vec<FileRateUser>,
+    #[serde(default)]
+    pub manager: FileConcurrency,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConcurrency {
+    pub inflight: Option<u64>,
+    pub queue: Option<u64>,
+    pub wait: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

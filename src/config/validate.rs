@@ -11,9 +11,9 @@ use http::uri::Scheme;
 
 use super::file::{FileCache, FileConfig, FileListen, FileManager, FileRateLimit, FileRateQuota, FileSecret};
 use super::{
-    AdminConfig, AuthConfig, CacheConfig, CacheTtl, Config, ConfigError, Limits, ListenConfig, LogConfig,
-    LogFormat, ManagerConfig, PolicyConfig, PolicyMode, RateCosts, RateLimitConfig, RateQuota, Secret,
-    TlsFiles, UpstreamTimeouts, UpstreamTls,
+    AdminConfig, AuthConfig, CacheConfig, CacheTtl, Concurrency, Config, ConfigError, Limits, ListenConfig,
+    LogConfig, LogFormat, ManagerConfig, PolicyConfig, PolicyMode, RateCosts, RateLimitConfig, RateQuota,
+    Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
 };
 
 // Defaults, documented key by key in config/gateway.toml.
@@ -52,6 +52,12 @@ const DEFAULT_COSTS: RateCosts = RateCosts {
     action: 5,
 };
 const DEFAULT_RATE_MAX_KEYS: u64 = 100_000;
+/// A Manager serves this many API requests at once well; more wait a little, then are refused.
+const DEFAULT_CONCURRENCY: Concurrency = Concurrency {
+    inflight: 64,
+    queue: 512,
+    wait: Duration::from_secs(10),
+};
 const DEFAULT_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 const DEFAULT_CACHE_MAX_ENTRY_BYTES: u64 = 1024 * 1024;
 /// Short: statuses change in the engine without a write through the gateway (a VM comes up).
@@ -328,7 +334,10 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
     });
     let cache = file.cache.map(|cache| validate_cache(&mut problems, cache));
     let rate_limit = validate_rate_limit(&mut problems, file.rate_limit);
-    let managers = validate_managers(&mut problems, file.manager, base);
+    let mut managers = validate_managers(&mut problems, file.manager, base);
+    for manager in &mut managers {
+        manager.concurrency = rate_limit.as_ref().map(|limits| limits.manager);
+    }
     match listen {
         Some(listen) if problems.0.is_empty() => Ok(Config {
             listen,
@@ -383,12 +392,34 @@ fn validate_rate_limit(problems: &mut Problems, limits: FileRateLimit) -> Option
         DEFAULT_RATE_MAX_KEYS,
         100_000_000,
     );
+    let manager = Concurrency {
+        inflight: problems.count(
+            "rate_limit.manager.inflight",
+            limits.manager.inflight,
+            DEFAULT_CONCURRENCY.inflight as u64,
+            100_000,
+        ) as usize,
+        queue: match limits.manager.queue {
+            Some(queue) if queue > 1_000_000 => {
+                problems.push("rate_limit.manager.queue", "must be at most 1000000");
+                DEFAULT_CONCURRENCY.queue
+            }
+            Some(queue) => queue as usize,
+            None => DEFAULT_CONCURRENCY.queue,
+        },
+        wait: problems.duration(
+            "rate_limit.manager.wait",
+            limits.manager.wait.as_deref(),
+            DEFAULT_CONCURRENCY.wait,
+        ),
+    };
     (limits.enabled != Some(false)).then_some(RateLimitConfig {
         per_ip,
         per_user,
         costs,
         users,
         max_keys: max_keys as usize,
+        manager,
     })
 }
 
@@ -631,6 +662,7 @@ fn validate_managers(problems: &mut Problems, managers: Vec<FileManager>, base: 
             prefix,
             timeouts,
             health_interval,
+            concurrency: None,
         });
     }
     out

@@ -156,3 +156,39 @@ async fn limits_can_be_turned_off() {
         );
     }
 }
+
+/// A Manager gets at most `inflight` requests at once; with its queue full, the next request is
+/// a 503 fault with Retry-After that is never sent; the gauge follows.
+#[tokio::test]
+async fn a_busy_manager_refuses_with_503() {
+    let upstream = TestUpstream::start("engine").await;
+    let text = config_text("", &manager("engine", &upstream.url(), ""))
+        + "\n[rate_limit.manager]\ninflight = 1\nqueue = 0\nwait = \"7s\"\n";
+    let gateway = start_gateway(&text).await;
+    let addr = gateway.public_addr();
+    let held = tokio::spawn(get(addr, "/ovirt-engine/api/hold"));
+    upstream.wait_held().await;
+    assert_eq!(
+        counter(
+            &metrics(&gateway).await,
+            "gateway_manager_inflight{manager=\"engine\"}"
+        ),
+        1
+    );
+    let seen = upstream.seen().len();
+    let (status, headers, body) = get(addr, "/ovirt-engine/api/vms").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "7");
+    assert_eq!(fault_reason(&body), "Manager busy");
+    assert_eq!(upstream.seen().len(), seen);
+    upstream.release();
+    assert_eq!(held.await.unwrap().0, StatusCode::OK);
+    assert_eq!(get(addr, "/ovirt-engine/api/vms").await.0, StatusCode::OK);
+    eventually(std::time::Duration::from_secs(10), async || {
+        counter(
+            &metrics(&gateway).await,
+            "gateway_manager_inflight{manager=\"engine\"}",
+        ) == 0
+    })
+    .await;
+}

@@ -16,7 +16,9 @@ import base64
 import http.client
 import json
 import os
+import re
 import ssl
+import time
 import unittest
 import urllib.parse
 import xml.etree.ElementTree as ElementTree
@@ -447,6 +449,36 @@ class PolicyTests(unittest.TestCase):
                     admin.system_service().vms_service().vm_service(vm.id).remove()
                 except sdk.NotFoundError:
                     pass
+
+
+class RateLimitTests(unittest.TestCase):
+    """Through the gateway, a user who asks too much too fast gets an Error carrying the 429
+    fault's text, and is let through again after the time it names."""
+
+    def test_runaway_listing_is_refused_then_let_through(self):
+        """bob lists VMs in a tight loop: through the gateway (default limits: 200 units at once,
+        a listing costs 2) a call within the first 150 raises Error with 'Too many requests';
+        after the seconds the fault names, the next call succeeds. Directly, all 150 succeed."""
+        with connect(*BOB) as bob:
+            vms = bob.system_service().vms_service()
+            refused = None
+            for _ in range(150):
+                try:
+                    vms.list(max=1)
+                except sdk.Error as error:
+                    refused = str(error)
+                    break
+            if not THROUGH_GATEWAY:
+                self.assertIsNone(refused)
+                return
+            self.assertIsNotNone(refused, 'no call was refused')
+            self.assertIn('Too many requests', refused)
+            self.assertIn('429', refused)
+            wait = re.search(r'retry in (\d+) s', refused)
+            self.assertIsNotNone(wait, refused)
+            # The fault's promise, not a synchronisation: after that long the call goes through.
+            time.sleep(int(wait.group(1)))
+            self.assertEqual(len(vms.list(max=1)), 1)
 
 
 class TokenTests(unittest.TestCase):
