@@ -56,6 +56,20 @@ pub struct RateLimitConfig {
     pub max_keys: usize,
     /// Each Manager's concurrency gate.
     pub manager: Concurrency,
+    pub logins: LoginThrottle,
+}
+
+/// Lockouts after failed logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottle {
+    /// Failed logins of one user from one address within `window` that lock them out.
+    pub failures: u32,
+    /// Failed logins from one address, whichever users, within `window` that lock it out.
+    pub address_failures: u32,
+    pub window: Duration,
+    /// The first lockout; each further one doubles, up to `max_lockout`.
+    pub lockout: Duration,
+    pub max_lockout: Duration,
 }
 
 /// Requests at one Manager at once, and how many may wait, how long.

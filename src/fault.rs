@@ -63,6 +63,9 @@ pub enum Fault {
         refused: crate::upstream::gate::Refused,
         retry_after: Duration,
     },
+    /// Too many failed logins of this user from this address, or from this address: the login is
+    /// refused before the Manager is asked (429, not 401: the credentials were not even tried).
+    LoginLocked { retry_after: Duration },
     /// A rate limit refused the request (docs/rate-limiting.md): 429, never 401 or 403.
     TooManyRequests(crate::ratelimit::Limited),
     /// The Manager's SSO could not log the user in for another reason than the credentials: never
@@ -87,7 +90,7 @@ impl Fault {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Fault::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Fault::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Fault::TooManyRequests(_) | Fault::LoginLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Fault::Forbidden { .. } => StatusCode::FORBIDDEN,
         }
     }
@@ -100,7 +103,8 @@ impl Fault {
             | Fault::HeadersTooLarge { .. }
             | Fault::BodyTooLarge { .. }
             | Fault::Forbidden { .. }
-            | Fault::TooManyRequests(_) => Blame::Client,
+            | Fault::TooManyRequests(_)
+            | Fault::LoginLocked { .. } => Blame::Client,
             Fault::Unauthorized { .. } => Blame::Credentials,
             Fault::UpstreamUnreachable { .. }
             | Fault::UpstreamTimeout { .. }
@@ -125,6 +129,7 @@ impl Fault {
             Fault::Unauthorized { .. } => "Unauthorized",
             Fault::Forbidden { .. } => "Forbidden",
             Fault::TooManyRequests(_) => "Too many requests",
+            Fault::LoginLocked { .. } => "Too many failed logins",
             Fault::SsoUnavailable { .. } => "Manager SSO unavailable",
         }
     }
@@ -151,6 +156,10 @@ impl Fault {
                     retry_seconds(*retry_after)
                 )
             }
+            Fault::LoginLocked { retry_after } => format!(
+                "Too many failed logins of this user from this address, or from this address; retry in {} s",
+                retry_seconds(*retry_after)
+            ),
             Fault::TooManyRequests(limited) => {
                 let whose = match limited.scope {
                     "ip" => "this address",
@@ -202,8 +211,9 @@ impl Fault {
         match self {
             Fault::UpstreamNotReady { retry_after, .. }
             | Fault::SsoUnavailable { retry_after, .. }
-            | Fault::ManagerBusy { retry_after, .. } => {
-                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+            | Fault::ManagerBusy { retry_after, .. }
+            | Fault::LoginLocked { retry_after } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_seconds(*retry_after).max(1)));
             }
             Fault::TooManyRequests(limited) => {
                 let header = |text: String| HeaderValue::try_from(text).expect("ASCII");
@@ -235,7 +245,7 @@ impl Fault {
 }
 
 /// Whole seconds to wait, rounded up: a client that waits that long is let through.
-fn retry_seconds(wait: Duration) -> u64 {
+pub fn retry_seconds(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 

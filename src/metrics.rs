@@ -31,6 +31,7 @@ pub struct Metrics {
     pub cache_coalesced_total: IntCounter,
     pub ratelimit_decisions_total: IntCounterVec,
     pub manager_inflight: IntGaugeVec,
+    pub login_lockouts_total: IntCounter,
 }
 
 /// Latency buckets from 1 ms to 2 minutes (the default response timeout).
@@ -155,6 +156,11 @@ impl Metrics {
             &["manager"],
         )
         .expect("valid metric");
+        let login_lockouts_total = IntCounter::new(
+            "gateway_login_lockouts_total",
+            "Lockouts after failed logins (of a user from an address, or of an address)",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration_seconds.clone()),
@@ -173,6 +179,7 @@ impl Metrics {
             Box::new(cache_coalesced_total.clone()),
             Box::new(ratelimit_decisions_total.clone()),
             Box::new(manager_inflight.clone()),
+            Box::new(login_lockouts_total.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -195,6 +202,7 @@ impl Metrics {
             cache_coalesced_total,
             ratelimit_decisions_total,
             manager_inflight,
+            login_lockouts_total,
         }
     }
 

@@ -110,9 +110,10 @@ async fn run(
         return Ok(answer_sso(endpoint, state, ctx, &[upstream], request).await);
     }
     let mut request = request;
+    let logins = state.rate_limit.as_ref().map(|limits| limits.logins());
     // authenticate once the Manager is known: sessions and upstream tokens are per Manager.
     let (identity, set_cookie) =
-        authenticate::authenticate(&state.auth, &upstream, &api_path, ctx, &mut request).await?;
+        authenticate::authenticate(&state.auth, logins, &upstream, &api_path, ctx, &mut request).await?;
     // limit(principal) once the user is known, before the policy decision and anything that
     // could reach the Manager (attribute lookups included).
     limit::by_user(state.rate_limit.as_ref(), ctx, request.method(), &api_path)?;
@@ -181,7 +182,9 @@ async fn answer_sso(
     covered: &[Arc<Upstream>],
     request: Request<GatewayBody>,
 ) -> Response<GatewayBody> {
-    let (response, user) = sso_endpoint::answer(endpoint, &state.auth, covered, request).await;
+    let logins = state.rate_limit.as_ref().map(|limits| limits.logins());
+    let (response, user) =
+        sso_endpoint::answer(endpoint, &state.auth, logins, ctx.client.ip(), covered, request).await;
     ctx.principal = user.map(|user| Principal {
         user,
         upstream_user_id: None,

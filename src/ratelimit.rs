@@ -14,6 +14,8 @@
 //! again (the RateLimit headers), which with governor would mean replacing its clock, its store
 //! and reading its internals, leaving it nothing but this arithmetic.
 
+pub mod logins;
+
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
@@ -205,6 +207,7 @@ pub struct Allowance {
 pub struct RateLimiter {
     config: RateLimitConfig,
     buckets: Arc<dyn Buckets>,
+    logins: logins::Logins,
     metrics: Arc<Metrics>,
 }
 
@@ -212,10 +215,16 @@ impl RateLimiter {
     pub fn new(config: RateLimitConfig, metrics: Arc<Metrics>) -> RateLimiter {
         let buckets = Arc::new(LocalBuckets::new(config.max_keys));
         RateLimiter {
+            logins: logins::Logins::new(config.logins, config.max_keys, metrics.clone()),
             config,
             buckets,
             metrics,
         }
+    }
+
+    /// Failed-login lockouts.
+    pub fn logins(&self) -> &logins::Logins {
+        &self.logins
     }
 
     /// One unit from the client address's bucket.

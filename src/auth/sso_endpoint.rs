@@ -5,6 +5,7 @@
 //! A password grant logs in at every Manager the host covers; the answer's `access_token` is the
 //! gateway's token (a JWT naming the login), never a Manager's.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use super::sso_wire::{
 };
 use super::{Authenticator, LoginFailure};
 use crate::body::GatewayBody;
+use crate::ratelimit::logins::Logins;
 use crate::upstream::Upstream;
 
 /// SSO requests are small forms; larger bodies are not SSO requests.
@@ -46,6 +48,8 @@ impl Endpoint {
 pub async fn answer(
     endpoint: Endpoint,
     auth: &Authenticator,
+    logins: Option<&Logins>,
+    client: IpAddr,
     upstreams: &[Arc<Upstream>],
     request: Request<GatewayBody>,
 ) -> (Response<GatewayBody>, Option<String>) {
@@ -60,7 +64,7 @@ pub async fn answer(
     };
     let (query, headers) = (parts.uri.query(), &parts.headers);
     match endpoint {
-        Endpoint::Token => token(auth, upstreams, query, headers, &body).await,
+        Endpoint::Token => token(auth, logins, client, upstreams, query, headers, &body).await,
         Endpoint::TokenInfo => {
             let response = match token_to_validate(query, headers, &body) {
                 Ok(token) if auth.login_of(&token).await.is_some() => {
@@ -84,6 +88,8 @@ pub async fn answer(
 
 async fn token(
     auth: &Authenticator,
+    logins: Option<&Logins>,
+    client: IpAddr,
     upstreams: &[Arc<Upstream>],
     query: Option<&str>,
     headers: &HeaderMap,
@@ -113,7 +119,31 @@ async fn token(
         );
         return (error.response(), user);
     }
-    match auth.log_in(upstreams, &grant.username, &grant.password).await {
+    // A locked-out user (or address) is refused before any Manager is asked.
+    if let Some(logins) = logins
+        && let Err(retry_after) = logins.check(&grant.username, client)
+    {
+        let message = format!(
+            "Too many failed logins of this user from this address, or from this address; retry in {} s",
+            crate::fault::retry_seconds(retry_after)
+        );
+        let mut response = SsoError::new(&grant.scope, "access_denied", message).response();
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(crate::fault::retry_seconds(retry_after)),
+        );
+        return (response, user);
+    }
+    let outcome = auth.log_in(upstreams, &grant.username, &grant.password).await;
+    if let Some(logins) = logins {
+        match &outcome {
+            Ok(_) => logins.succeeded(&grant.username, client),
+            Err(LoginFailure::Refused(_)) => logins.failed(&grant.username, client),
+            Err(LoginFailure::Unavailable(_)) => {}
+        }
+    }
+    match outcome {
         Ok((token, exp_millis)) => (
             json_response(StatusCode::OK, &token_body(&token, &grant.scope, exp_millis)),
             user,

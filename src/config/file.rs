@@ -37,6 +37,18 @@ pub struct FileRateLimit {
     pub user: Vec<FileRateUser>,
     #[serde(default)]
     pub manager: FileConcurrency,
+    #[serde(default)]
+    pub logins: FileLoginThrottle,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLoginThrottle {
+    pub failures: Option<u64>,
+    pub address_failures: Option<u64>,
+    pub window: Option<String>,
+    pub lockout: Option<String>,
+    pub max_lockout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,8 +12,8 @@ use http::uri::Scheme;
 use super::file::{FileCache, FileConfig, FileListen, FileManager, FileRateLimit, FileRateQuota, FileSecret};
 use super::{
     AdminConfig, AuthConfig, CacheConfig, CacheTtl, Concurrency, Config, ConfigError, Limits, ListenConfig,
-    LogConfig, LogFormat, ManagerConfig, PolicyConfig, PolicyMode, RateCosts, RateLimitConfig, RateQuota,
-    Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
+    LogConfig, LogFormat, LoginThrottle, ManagerConfig, PolicyConfig, PolicyMode, RateCosts, RateLimitConfig,
+    RateQuota, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
 };
 
 // Defaults, documented key by key in config/gateway.toml.
@@ -57,6 +57,15 @@ const DEFAULT_CONCURRENCY: Concurrency = Concurrency {
     inflight: 64,
     queue: 512,
     wait: Duration::from_secs(10),
+};
+/// Five wrong passwords in five minutes lock a user out from that address for 30 s, then 1 min,
+/// 2 min, ... up to 1 h; twenty from one address, whichever users, lock the address out.
+const DEFAULT_LOGINS: LoginThrottle = LoginThrottle {
+    failures: 5,
+    address_failures: 20,
+    window: Duration::from_secs(300),
+    lockout: Duration::from_secs(30),
+    max_lockout: Duration::from_secs(3600),
 };
 const DEFAULT_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 const DEFAULT_CACHE_MAX_ENTRY_BYTES: u64 = 1024 * 1024;
@@ -413,6 +422,42 @@ fn validate_rate_limit(problems: &mut Problems, limits: FileRateLimit) -> Option
             DEFAULT_CONCURRENCY.wait,
         ),
     };
+    let file = limits.logins;
+    let logins = LoginThrottle {
+        failures: problems.count(
+            "rate_limit.logins.failures",
+            file.failures,
+            DEFAULT_LOGINS.failures.into(),
+            MAX,
+        ) as u32,
+        address_failures: problems.count(
+            "rate_limit.logins.address_failures",
+            file.address_failures,
+            DEFAULT_LOGINS.address_failures.into(),
+            MAX,
+        ) as u32,
+        window: problems.duration(
+            "rate_limit.logins.window",
+            file.window.as_deref(),
+            DEFAULT_LOGINS.window,
+        ),
+        lockout: problems.duration(
+            "rate_limit.logins.lockout",
+            file.lockout.as_deref(),
+            DEFAULT_LOGINS.lockout,
+        ),
+        max_lockout: problems.duration(
+            "rate_limit.logins.max_lockout",
+            file.max_lockout.as_deref(),
+            DEFAULT_LOGINS.max_lockout,
+        ),
+    };
+    if logins.max_lockout < logins.lockout {
+        problems.push(
+            "rate_limit.logins.max_lockout",
+            "must be at least rate_limit.logins.lockout",
+        );
+    }
     (limits.enabled != Some(false)).then_some(RateLimitConfig {
         per_ip,
         per_user,
@@ -420,6 +465,7 @@ fn validate_rate_limit(problems: &mut Problems, limits: FileRateLimit) -> Option
         users,
         max_keys: max_keys as usize,
         manager,
+        logins,
     })
 }
 

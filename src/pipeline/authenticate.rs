@@ -20,6 +20,7 @@ use crate::auth::persistent::{self, Prefer};
 use crate::auth::{Authenticator, BasicCredentials, Principal};
 use crate::body::GatewayBody;
 use crate::fault::Fault;
+use crate::ratelimit::logins::Logins;
 use crate::upstream::Upstream;
 
 /// Who the request was authenticated as, for what `pipeline::run` does when the Manager refuses
@@ -35,6 +36,7 @@ pub enum Identity {
 
 pub async fn authenticate(
     auth: &Authenticator,
+    logins: Option<&Logins>,
     upstream: &Arc<Upstream>,
     api_path: &ApiPath,
     ctx: &mut RequestContext,
@@ -92,7 +94,21 @@ pub async fn authenticate(
         user: credentials.user.clone(),
         upstream_user_id: None,
     });
-    let session = auth.session(upstream, &credentials).await?;
+    // A locked-out user (or address) is refused before the Manager could be asked.
+    if let Some(logins) = logins
+        && let Err(retry_after) = logins.check(&credentials.user, ctx.client.ip())
+    {
+        return Err(Fault::LoginLocked { retry_after });
+    }
+    let session = auth.session(upstream, &credentials).await;
+    if let Some(logins) = logins {
+        match &session {
+            Ok(_) => logins.succeeded(&credentials.user, ctx.client.ip()),
+            Err(Fault::Unauthorized { .. }) => logins.failed(&credentials.user, ctx.client.ip()),
+            Err(_) => {}
+        }
+    }
+    let session = session?;
     ctx.principal = Some(Principal {
         user: session.user.clone(),
         upstream_user_id: session.user_id.clone(),

@@ -192,3 +192,67 @@ async fn a_busy_manager_refuses_with_503() {
     })
     .await;
 }
+
+/// Failed logins lock the user out from that address: with Basic and at the SSO endpoint, the
+/// next login, even with the right password, is a 429 before the Manager is asked.
+#[tokio::test]
+async fn failed_logins_lock_out_before_the_manager_is_asked() {
+    let sim = simulator().await;
+    let gateway = gateway(
+        &sim,
+        "[rate_limit.logins]\nfailures = 3\nlockout = \"1h\"\nmax_lockout = \"1h\"\n",
+    )
+    .await;
+    let addr = gateway.public_addr();
+    let wrong = |user: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"))
+        )
+    };
+    let basic_get = |authorization: String| {
+        http::Request::get(format!("http://{addr}/ovirt-engine/api"))
+            .header("authorization", authorization)
+            .body(GatewayBody::empty())
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            send(basic_get(wrong("alice@internal"))).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let before = sim_stats(&sim).await["sso_logins"].clone();
+    let (status, headers, body) = send(basic_get(basic("alice@internal"))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["retry-after"], "3600");
+    assert_eq!(fault_reason(&body), "Too many failed logins");
+    assert_eq!(sim_stats(&sim).await["sso_logins"], before);
+    // bob is not affected.
+    assert_eq!(send(basic_get(basic("bob@internal"))).await.0, StatusCode::OK);
+
+    let login = |password: &str| {
+        http::Request::post(format!("http://{addr}/ovirt-engine/sso/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(full(format!(
+                "grant_type=password&scope=ovirt-app-api&username=carol%40internal&password={password}"
+            )))
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(send(login("wrong")).await.0, StatusCode::BAD_REQUEST);
+    }
+    let before = sim_stats(&sim).await["sso_logins"].clone();
+    let (status, headers, body) = send(login("carol")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["retry-after"], "3600");
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["error_code"], "access_denied");
+    assert_eq!(sim_stats(&sim).await["sso_logins"], before);
+    assert_eq!(
+        counter(&metrics(&gateway).await, "gateway_login_lockouts_total"),
+        2
+    );
+}

@@ -1,0 +1,192 @@
+//! Login throttling (docs/rate-limiting.md, "Failed logins"): failed logins are counted per
+//! (user, client address) and per client address; `failures` (or `address_failures`) within
+//! `window` lock that key out for `lockout`, doubled at each further lockout up to
+//! `max_lockout`. While locked, a login is refused before the Manager is asked, so guessing
+//! passwords through the gateway cannot lock the account in the directory behind the Manager.
+//! A successful login clears its (user, address) record.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::LoginThrottle;
+use crate::metrics::Metrics;
+
+#[derive(Debug, Default)]
+struct Record {
+    /// Failures since `since`.
+    failures: u32,
+    since: Option<Instant>,
+    locked_until: Option<Instant>,
+    /// Lockouts so far: each doubles the next.
+    lockouts: u32,
+}
+
+pub struct Logins {
+    config: LoginThrottle,
+    records: Mutex<HashMap<String, Record>>,
+    max_keys: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Logins {
+    pub fn new(config: LoginThrottle, max_keys: usize, metrics: Arc<Metrics>) -> Logins {
+        Logins {
+            config,
+            records: Mutex::default(),
+            max_keys,
+            metrics,
+        }
+    }
+
+    /// `Err(wait)` while `user` from `address`, or anyone from `address`, is locked out.
+    pub fn check(&self, user: &str, address: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let wait = [pair(user, address), alone(address)]
+            .iter()
+            .filter_map(|key| records.get(key)?.locked_until)
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+            .max();
+        match wait {
+            Some(wait) => Err(wait),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a refused login.
+    pub fn failed(&self, user: &str, address: IpAddr) {
+        let now = Instant::now();
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if records.len() >= self.max_keys {
+            // Records with nothing to remember go first.
+            let window = self.config.window;
+            records.retain(|_, r| {
+                r.locked_until.is_some_and(|until| until > now)
+                    || r.since.is_some_and(|since| now - since < window)
+            });
+        }
+        for (key, threshold) in [
+            (pair(user, address), self.config.failures),
+            (alone(address), self.config.address_failures),
+        ] {
+            if records.len() >= self.max_keys && !records.contains_key(&key) {
+                continue;
+            }
+            let record = records.entry(key).or_default();
+            if record.since.is_none_or(|since| now - since >= self.config.window) {
+                record.failures = 0;
+                record.since = Some(now);
+            }
+            record.failures += 1;
+            if record.failures >= threshold {
+                let lockout = self
+                    .config
+                    .lockout
+                    .saturating_mul(1 << record.lockouts.min(20))
+                    .min(self.config.max_lockout);
+                record.locked_until = Some(now + lockout);
+                record.lockouts += 1;
+                record.failures = 0;
+                record.since = None;
+                self.metrics.login_lockouts_total.inc();
+            }
+        }
+    }
+
+    /// A successful login: its (user, address) starts afresh.
+    pub fn succeeded(&self, user: &str, address: IpAddr) {
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        records.remove(&pair(user, address));
+    }
+}
+
+fn pair(user: &str, address: IpAddr) -> String {
+    format!("{user} {address}")
+}
+
+fn alone(address: IpAddr) -> String {
+    address.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logins() -> Logins {
+        Logins::new(
+            LoginThrottle {
+                failures: 3,
+                address_failures: 5,
+                window: Duration::from_secs(60),
+                lockout: Duration::from_secs(10),
+                max_lockout: Duration::from_secs(30),
+            },
+            1000,
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    /// `failures` within the window lock the (user, address) out for `lockout`, then twice as
+    /// long, up to `max_lockout`; other users and addresses are not affected.
+    #[tokio::test(start_paused = true)]
+    async fn failures_lock_out_with_exponential_backoff() {
+        let logins = logins();
+        for _ in 0..2 {
+            logins.failed("a@p", ip(1));
+        }
+        assert_eq!(logins.check("a@p", ip(1)), Ok(()));
+        logins.failed("a@p", ip(1));
+        assert_eq!(logins.check("a@p", ip(1)), Err(Duration::from_secs(10)));
+        assert_eq!(logins.check("a@p", ip(2)), Ok(()));
+        assert_eq!(logins.check("b@p", ip(1)), Ok(()));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(logins.check("a@p", ip(1)), Ok(()));
+        // Each further lockout lasts twice as long, up to max_lockout.
+        for expected in [20, 30, 30] {
+            for _ in 0..3 {
+                logins.failed("a@p", ip(1));
+            }
+            assert_eq!(logins.check("a@p", ip(1)), Err(Duration::from_secs(expected)));
+            tokio::time::advance(Duration::from_secs(expected)).await;
+            assert_eq!(logins.check("a@p", ip(1)), Ok(()));
+        }
+        // Four of the user from the address, and two of the address (12 failures, 5 each).
+        assert_eq!(logins.metrics.login_lockouts_total.get(), 6);
+    }
+
+    /// Failures spread over more than the window do not add up.
+    #[tokio::test(start_paused = true)]
+    async fn the_window_forgets() {
+        let logins = logins();
+        for _ in 0..2 {
+            logins.failed("a@p", ip(1));
+        }
+        tokio::time::advance(Duration::from_secs(60)).await;
+        logins.failed("a@p", ip(1));
+        assert_eq!(logins.check("a@p", ip(1)), Ok(()));
+    }
+
+    /// Failures for many users from one address lock the address out for everyone; a success
+    /// clears only its own record.
+    #[tokio::test(start_paused = true)]
+    async fn an_address_guessing_many_users_is_locked_out() {
+        let logins = logins();
+        for user in ["a@p", "b@p", "c@p", "d@p"] {
+            logins.failed(user, ip(1));
+        }
+        logins.succeeded("a@p", ip(1));
+        assert_eq!(logins.check("e@p", ip(1)), Ok(()));
+        logins.failed("e@p", ip(1));
+        assert_eq!(logins.check("z@p", ip(1)), Err(Duration::from_secs(10)));
+        assert_eq!(logins.check("z@p", ip(2)), Ok(()));
+    }
+}
