@@ -62,20 +62,12 @@ impl Logins {
     pub fn failed(&self, user: &str, address: IpAddr) {
         let now = Instant::now();
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        if records.len() >= self.max_keys {
-            // Records with nothing to remember go first.
-            let window = self.config.window;
-            records.retain(|_, r| {
-                r.locked_until.is_some_and(|until| until > now)
-                    || r.since.is_some_and(|since| now - since < window)
-            });
-        }
         for (key, threshold) in [
             (pair(user, address), self.config.failures),
             (alone(address), self.config.address_failures),
         ] {
             if records.len() >= self.max_keys && !records.contains_key(&key) {
-                continue;
+                self.make_room(&mut records, now);
             }
             let record = records.entry(key).or_default();
             if record.since.is_none_or(|since| now - since >= self.config.window) {
@@ -95,6 +87,28 @@ impl Logins {
                 record.since = None;
                 self.metrics.login_lockouts_total.inc();
             }
+        }
+    }
+
+    /// Records with nothing left to remember go first; if that is not enough, half of the rest:
+    /// failure counts before lockouts, those forgotten soonest first.
+    fn make_room(&self, records: &mut HashMap<String, Record>, now: Instant) {
+        let window = self.config.window;
+        let rank = |r: &Record| {
+            let locked = r.locked_until.is_some_and(|until| until > now);
+            let forgotten_at = r
+                .locked_until
+                .into_iter()
+                .chain(r.since.map(|since| since + window))
+                .max();
+            (locked, forgotten_at)
+        };
+        records.retain(|_, r| rank(r).1.is_some_and(|at| at > now));
+        if records.len() >= self.max_keys {
+            let mut ranks: Vec<_> = records.values().map(rank).collect();
+            ranks.sort_unstable();
+            let median = ranks[ranks.len() / 2];
+            records.retain(|_, r| rank(r) > median);
         }
     }
 
@@ -173,6 +187,20 @@ mod tests {
         tokio::time::advance(Duration::from_secs(60)).await;
         logins.failed("a@p", ip(1));
         assert_eq!(logins.check("a@p", ip(1)), Ok(()));
+    }
+
+    /// However many addresses fail, at most `max_keys` records are held, lockouts kept first.
+    #[tokio::test(start_paused = true)]
+    async fn records_are_bounded() {
+        let logins = Logins::new(logins().config, 100, Arc::new(Metrics::new()));
+        for _ in 0..3 {
+            logins.failed("a@p", ip(1));
+        }
+        for i in 0..10_000u32 {
+            logins.failed("b@p", IpAddr::from((0x0b00_0000 + i).to_be_bytes()));
+        }
+        assert!(logins.records.lock().unwrap().len() <= 100);
+        assert!(logins.check("a@p", ip(1)).is_err(), "the lockout was kept");
     }
 
     /// Failures for many users from one address lock the address out for everyone; a success
