@@ -52,6 +52,9 @@ pub struct RateLimitConfig {
     pub costs: RateCosts,
     /// Users with their own quota instead of `per_user`.
     pub users: Vec<(String, RateQuota)>,
+    /// Groups (of the policies' entities) whose members have this quota instead of `per_user`,
+    /// in configuration order: a user's first group listed applies.
+    pub groups: Vec<(String, RateQuota)>,
     /// Buckets held at most (addresses and users); full ones are dropped first.
     pub max_keys: usize,
     /// Each Manager's concurrency gate.

@@ -116,7 +116,13 @@ async fn run(
         authenticate::authenticate(&state.auth, logins, &upstream, &api_path, ctx, &mut request).await?;
     // limit(principal) once the user is known, before the policy decision and anything that
     // could reach the Manager (attribute lookups included).
-    limit::by_user(state.rate_limit.as_ref(), ctx, request.method(), &api_path)?;
+    limit::by_user(
+        state.rate_limit.as_ref(),
+        state.policy.as_deref(),
+        ctx,
+        request.method(),
+        &api_path,
+    )?;
     // authorize once the user is known, before anything reaches the Manager.
     authorize::authorize(
         state.policy.as_deref(),

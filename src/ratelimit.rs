@@ -232,14 +232,27 @@ impl RateLimiter {
         self.take("ip", &format!("ip {address}"), 1, self.config.per_ip)
     }
 
-    /// The request's cost from the user's bucket (their override's, when they have one).
-    pub fn by_user(&self, user: &str, class: Class) -> Result<Allowance, Limited> {
-        let quota = self
-            .config
-            .users
-            .iter()
-            .find(|(name, _)| name == user)
-            .map_or(self.config.per_user, |(_, quota)| *quota);
+    /// The request's cost from the user's bucket, under their own override, else their first
+    /// group's listed (`groups` is asked only when there are group overrides), else `per_user`.
+    pub fn by_user(
+        &self,
+        user: &str,
+        groups: impl FnOnce() -> Vec<String>,
+        class: Class,
+    ) -> Result<Allowance, Limited> {
+        let own = self.config.users.iter().find(|(name, _)| name == user);
+        let quota = match own {
+            Some((_, quota)) => *quota,
+            None if self.config.groups.is_empty() => self.config.per_user,
+            None => {
+                let groups = groups();
+                self.config
+                    .groups
+                    .iter()
+                    .find(|(name, _)| groups.contains(name))
+                    .map_or(self.config.per_user, |(_, quota)| *quota)
+            }
+        };
         let cost = match class {
             Class::Collection => self.config.costs.collection,
             Class::Entity => self.config.costs.entity,
@@ -376,6 +389,52 @@ mod tests {
             assert!(allowed(buckets.take(&format!("new {i}"), 2, q, Instant::now())));
         }
         assert!(buckets.len() <= 1_000 + SHARDS);
+    }
+
+    /// A user's own override first, then their first group listed, then `per_user`; groups are
+    /// looked up only when there are group overrides.
+    #[tokio::test(start_paused = true)]
+    async fn overrides_by_user_then_group() {
+        let config = |groups: Vec<(String, RateQuota)>| RateLimitConfig {
+            per_ip: quota(100, 100),
+            per_user: quota(1, 1),
+            costs: crate::config::RateCosts {
+                collection: 1,
+                entity: 1,
+                write: 1,
+                action: 1,
+            },
+            users: vec![("robot@p".into(), quota(1, 5))],
+            groups,
+            max_keys: 100,
+            manager: crate::config::Concurrency {
+                inflight: 1,
+                queue: 1,
+                wait: Duration::from_secs(1),
+            },
+            logins: crate::config::LoginThrottle {
+                failures: 1,
+                address_failures: 1,
+                window: Duration::from_secs(1),
+                lockout: Duration::from_secs(1),
+                max_lockout: Duration::from_secs(1),
+            },
+        };
+        let groups = vec![("ops".into(), quota(1, 3)), ("staff".into(), quota(1, 4))];
+        let limiter = RateLimiter::new(config(groups), Arc::new(Metrics::new()));
+        let burst = |user: &str, groups: &[&str]| {
+            let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+            limiter
+                .by_user(user, || groups.clone(), Class::Entity)
+                .map(|allowance| allowance.quota.burst)
+        };
+        assert_eq!(burst("robot@p", &["ops"]), Ok(5));
+        assert_eq!(burst("carol@p", &["staff", "ops"]), Ok(3));
+        assert_eq!(burst("dave@p", &["staff"]), Ok(4));
+        assert_eq!(burst("alice@p", &["users"]), Ok(1));
+        let limiter = RateLimiter::new(config(Vec::new()), Arc::new(Metrics::new()));
+        let asked = limiter.by_user("alice@p", || panic!("groups are not needed"), Class::Entity);
+        assert!(asked.is_ok());
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct FileRateLimit {
     #[serde(default)]
     pub user: Vec<FileRateUser>,
     #[serde(default)]
+    pub group: Vec<FileRateUser>,
+    #[serde(default)]
     pub manager: FileConcurrency,
     #[serde(default)]
     pub logins: FileLoginThrottle,
@@ -75,6 +77,7 @@ pub struct FileRateCosts {
     pub action: Option<u64>,
 }
 
+/// `[[rate_limit.user]]` and `[[rate_limit.group]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRateUser {

@@ -343,6 +343,16 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
     });
     let cache = file.cache.map(|cache| validate_cache(&mut problems, cache));
     let rate_limit = validate_rate_limit(&mut problems, file.rate_limit);
+    if policy.is_none()
+        && rate_limit
+            .as_ref()
+            .is_some_and(|limits| !limits.groups.is_empty())
+    {
+        problems.push(
+            "rate_limit.group",
+            "groups come from the policy directory's entities: add a [policy] table",
+        );
+    }
     let mut managers = validate_managers(&mut problems, file.manager, base);
     for manager in &mut managers {
         manager.concurrency = rate_limit.as_ref().map(|limits| limits.manager);
@@ -385,6 +395,15 @@ fn validate_rate_limit(problems: &mut Problems, limits: FileRateLimit) -> Option
             burst: Some(user.burst),
         };
         users.push((user.name, quota(problems, &path, own, per_user)));
+    }
+    let mut groups = Vec::new();
+    for (i, group) in limits.group.into_iter().enumerate() {
+        let path = format!("rate_limit.group[{i}]");
+        let own = FileRateQuota {
+            rate: Some(group.rate),
+            burst: Some(group.burst),
+        };
+        groups.push((group.name, quota(problems, &path, own, per_user)));
     }
     let mut cost = |name: &str, value: Option<u64>, default: u32| {
         problems.count(&format!("rate_limit.costs.{name}"), value, default.into(), MAX) as u32
@@ -463,6 +482,7 @@ fn validate_rate_limit(problems: &mut Problems, limits: FileRateLimit) -> Option
         per_user,
         costs,
         users,
+        groups,
         max_keys: max_keys as usize,
         manager,
         logins,
@@ -992,6 +1012,13 @@ ca_file = "engine-ca.pem"
             "{MINIMAL}\n[rate_limit.per_user]\nrate = 0\n[rate_limit.costs]\naction = 2000000\n\
              [[rate_limit.user]]\nname = \"robot\"\nrate = 5\nburst = 0\n"
         ));
+        let groups = errors(&format!(
+            "{MINIMAL}\n[[rate_limit.group]]\nname = \"ops\"\nrate = 5\nburst = 10\n"
+        ));
+        assert_eq!(
+            groups,
+            ["rate_limit.group: groups come from the policy directory's entities: add a [policy] table"]
+        );
         assert_eq!(
             found,
             [

@@ -8,6 +8,7 @@ use http::Method;
 use super::context::RequestContext;
 use crate::api_path::ApiPath;
 use crate::fault::Fault;
+use crate::policy::Enforcer;
 use crate::ratelimit::{Class, RateLimiter};
 
 pub fn by_address(limiter: Option<&RateLimiter>, ctx: &RequestContext) -> Result<(), Fault> {
@@ -20,15 +21,25 @@ pub fn by_address(limiter: Option<&RateLimiter>, ctx: &RequestContext) -> Result
     }
 }
 
+/// `policy` knows the user's groups (its entities), for group overrides.
 pub fn by_user(
     limiter: Option<&RateLimiter>,
+    policy: Option<&Enforcer>,
     ctx: &RequestContext,
     method: &Method,
     path: &ApiPath,
 ) -> Result<(), Fault> {
     match (limiter, &ctx.principal) {
         (Some(limiter), Some(principal)) => limiter
-            .by_user(&principal.user, Class::of(method, path))
+            .by_user(
+                &principal.user,
+                || {
+                    policy
+                        .map(|p| p.current().groups(&principal.user))
+                        .unwrap_or_default()
+                },
+                Class::of(method, path),
+            )
             .map(|_| ())
             .map_err(Fault::TooManyRequests),
         _ => Ok(()),

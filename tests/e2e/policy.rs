@@ -25,16 +25,6 @@ fn policy_dir(files: &[(&str, &str)]) -> TempDir {
     dir
 }
 
-/// The shipped policies (policies/) in a directory of their own.
-fn shipped_policies() -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
-    dir
-}
-
 /// A gateway in front of `sim` with `[policy]` on `dir` in `mode`.
 async fn gateway(sim: &RunningSim, dir: &Path, mode: &str) -> Running {
     let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "")

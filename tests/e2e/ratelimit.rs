@@ -256,3 +256,31 @@ async fn failed_logins_lock_out_before_the_manager_is_asked() {
         2
     );
 }
+
+/// A group override applies to the members of that group in the policies' entities (carol is in
+/// ops), not to others.
+#[tokio::test]
+async fn group_overrides_follow_the_policy_groups() {
+    let sim = simulator().await;
+    let policies = shipped_policies();
+    let limits = format!(
+        "[policy]\ndir = \"{}\"\n\n[rate_limit.per_user]\nrate = 1\nburst = 4\n\
+         [rate_limit.costs]\ncollection = 2\n\
+         [[rate_limit.group]]\nname = \"ops\"\nrate = 1\nburst = 40\n",
+        policies.path().display()
+    );
+    let gateway = gateway(&sim, &limits).await;
+    let addr = gateway.public_addr();
+    for _ in 0..10 {
+        assert_eq!(
+            get_as(addr, "carol@internal", "/vms", "application/xml").await.0,
+            StatusCode::OK
+        );
+    }
+    for expected in [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS] {
+        assert_eq!(
+            get_as(addr, "alice@internal", "/vms", "application/xml").await.0,
+            expected
+        );
+    }
+}

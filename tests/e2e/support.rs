@@ -522,3 +522,13 @@ pub fn counter(metrics: &str, series: &str) -> u64 {
         .find_map(|line| line.strip_prefix(series))
         .map_or(0, |value| value.trim().parse().unwrap())
 }
+
+/// The shipped policies (policies/) in a directory of their own.
+pub fn shipped_policies() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
