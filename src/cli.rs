@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway with a configuration file until SIGTERM or SIGINT (SIGHUP reloads the
-    /// listener's TLS certificate and key, and the policies).
+    /// listener's TLS certificate and key, the policies and the rate limits).
     Serve {
         /// The TOML configuration file (see config/gateway.toml for every key).
         #[arg(long, short)]
@@ -380,7 +380,7 @@ fn serve(path: &Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        signals.wait(&running).await;
+        signals.wait(&running, path).await;
         tracing::info!("shutting down");
         running.shutdown().await;
         tracing::info!("stopped");
@@ -416,9 +416,9 @@ impl Signals {
         }
     }
 
-    /// Returns on SIGTERM or SIGINT; reloads the certificate and the policies on every SIGHUP in
-    /// between.
-    async fn wait(mut self, running: &crate::Running) {
+    /// Returns on SIGTERM or SIGINT; reloads the certificate, the policies and the rate limits
+    /// (from the configuration file at `path`) on every SIGHUP in between.
+    async fn wait(mut self, running: &crate::Running, path: &Path) {
         loop {
             tokio::select! {
                 _ = self.hangup.recv() => {
@@ -429,6 +429,13 @@ impl Signals {
                     // Errors are logged (file:line) by the reload itself; validation may take a
                     // while, so this worker's other tasks move elsewhere meanwhile.
                     let _ = tokio::task::block_in_place(|| running.reload_policies());
+                    // The configuration file again: an invalid one is reported key by key and
+                    // changes nothing.
+                    match Config::load(path).map_err(|e| e.to_string()).and_then(|c| running.reload_rate_limits(&c)) {
+                        Ok(later) if later.is_empty() => tracing::info!("SIGHUP: rate limits reloaded"),
+                        Ok(later) => tracing::warn!(keys = ?later, "SIGHUP: rate limits reloaded; these keys take effect at the next start"),
+                        Err(error) => tracing::error!(%error, "SIGHUP: rate limits not reloaded"),
+                    }
                 }
                 _ = self.terminate.recv() => return,
                 _ = self.interrupt.recv() => return,

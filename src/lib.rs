@@ -151,6 +151,10 @@ impl Gateway {
             });
             background.spawn(admin::serve(listener, state, shutdown_rx.clone()));
         }
+        let rate_limit = config
+            .rate_limit
+            .clone()
+            .map(|limits| Arc::new(ratelimit::RateLimiter::new(limits, metrics.clone())));
         let state = Arc::new(GatewayState {
             limits: config.listen.limits.clone(),
             router: Router::new(&config.managers),
@@ -161,10 +165,7 @@ impl Gateway {
                 .cache
                 .clone()
                 .map(|cache| cache::Cache::new(cache, metrics.clone())),
-            rate_limit: config
-                .rate_limit
-                .clone()
-                .map(|limits| ratelimit::RateLimiter::new(limits, metrics.clone())),
+            rate_limit: rate_limit.clone(),
             metrics,
         });
         let acceptor = cert
@@ -178,6 +179,7 @@ impl Gateway {
             cert,
             auth,
             policy,
+            rate_limit,
             shutdown,
             server,
             background,
@@ -202,6 +204,7 @@ pub struct Running {
     cert: Option<Arc<ReloadableCert>>,
     auth: Arc<Authenticator>,
     policy: Option<Arc<Enforcer>>,
+    rate_limit: Option<Arc<ratelimit::RateLimiter>>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     background: JoinSet<()>,
@@ -230,6 +233,17 @@ impl Running {
     /// the current one; on error the current one stays. `Ok(None)` without `[policy]`.
     pub fn reload_policies(&self) -> Result<Option<usize>, Vec<policy::Problem>> {
         self.policy.as_ref().map(|policy| policy.reload()).transpose()
+    }
+
+    /// Applies the rate limits of a newly read configuration (SIGHUP): quotas, costs, overrides
+    /// and login lockouts, for the requests that follow. Returns the changed keys that wait for
+    /// the next start; an error when limits would be turned on or off, which also needs one.
+    pub fn reload_rate_limits(&self, config: &Config) -> Result<Vec<&'static str>, String> {
+        match (&self.rate_limit, &config.rate_limit) {
+            (Some(limiter), Some(limits)) => Ok(limiter.reload(limits.clone())),
+            (None, None) => Ok(Vec::new()),
+            _ => Err("rate_limit.enabled changed: turning limits on or off needs a restart".into()),
+        }
     }
 
     /// Stops accepting, lets requests in flight finish within `listen.shutdown_grace`, then closes

@@ -49,7 +49,7 @@ pub struct GatewayState {
     pub auth: Arc<Authenticator>,
     pub policy: Option<Arc<crate::policy::Enforcer>>,
     pub cache: Option<Arc<crate::cache::Cache>>,
-    pub rate_limit: Option<crate::ratelimit::RateLimiter>,
+    pub rate_limit: Option<Arc<crate::ratelimit::RateLimiter>>,
 }
 
 /// Answers one request. Never fails: every failure is a fault response.
@@ -89,7 +89,7 @@ async fn run(
     let request = prepare::prepare(&state.limits, ctx, request)?;
     // limit(ip) before anything is done for the request: floods of logins or of anything else
     // from one address stop here.
-    limit::by_address(state.rate_limit.as_ref(), ctx)?;
+    limit::by_address(state.rate_limit.as_deref(), ctx)?;
     // The gateway's own SSO endpoints, on every host: the SDK derives them from scheme://host:port
     // alone, so they are answered before routing, which would need a Manager at that path.
     if let Some(endpoint) = Endpoint::of_path(request.uri().path()) {
@@ -117,7 +117,7 @@ async fn run(
     // limit(principal) once the user is known, before the policy decision and anything that
     // could reach the Manager (attribute lookups included).
     limit::by_user(
-        state.rate_limit.as_ref(),
+        state.rate_limit.as_deref(),
         state.policy.as_deref(),
         ctx,
         request.method(),

@@ -18,7 +18,7 @@ pub mod logins;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use http::Method;
@@ -205,7 +205,8 @@ pub struct Allowance {
 }
 
 pub struct RateLimiter {
-    config: RateLimitConfig,
+    /// Swapped whole on reload; the buckets stay.
+    config: RwLock<Arc<RateLimitConfig>>,
     buckets: Arc<dyn Buckets>,
     logins: logins::Logins,
     metrics: Arc<Metrics>,
@@ -216,10 +217,33 @@ impl RateLimiter {
         let buckets = Arc::new(LocalBuckets::new(config.max_keys));
         RateLimiter {
             logins: logins::Logins::new(config.logins, config.max_keys, metrics.clone()),
-            config,
+            config: RwLock::new(Arc::new(config)),
             buckets,
             metrics,
         }
+    }
+
+    fn config(&self) -> Arc<RateLimitConfig> {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Applies a new configuration to the requests that follow: quotas, costs, overrides and
+    /// login lockouts; buckets and records keep their state. Returns the keys that changed but
+    /// only take effect at the next start (`max_keys`, `manager`).
+    pub fn reload(&self, config: RateLimitConfig) -> Vec<&'static str> {
+        let mut config = config;
+        let current = self.config();
+        let mut later = Vec::new();
+        if config.max_keys != current.max_keys {
+            later.push("rate_limit.max_keys");
+            config.max_keys = current.max_keys;
+        }
+        if config.manager != current.manager {
+            later.push("rate_limit.manager");
+        }
+        self.logins.set_config(config.logins);
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+        later
     }
 
     /// Failed-login lockouts.
@@ -229,7 +253,8 @@ impl RateLimiter {
 
     /// One unit from the client address's bucket.
     pub fn by_address(&self, address: std::net::IpAddr) -> Result<Allowance, Limited> {
-        self.take("ip", &format!("ip {address}"), 1, self.config.per_ip)
+        let quota = self.config().per_ip;
+        self.take("ip", &format!("ip {address}"), 1, quota)
     }
 
     /// The request's cost from the user's bucket, under their own override, else their first
@@ -240,24 +265,25 @@ impl RateLimiter {
         groups: impl FnOnce() -> Vec<String>,
         class: Class,
     ) -> Result<Allowance, Limited> {
-        let own = self.config.users.iter().find(|(name, _)| name == user);
+        let config = self.config();
+        let own = config.users.iter().find(|(name, _)| name == user);
         let quota = match own {
             Some((_, quota)) => *quota,
-            None if self.config.groups.is_empty() => self.config.per_user,
+            None if config.groups.is_empty() => config.per_user,
             None => {
                 let groups = groups();
-                self.config
+                config
                     .groups
                     .iter()
                     .find(|(name, _)| groups.contains(name))
-                    .map_or(self.config.per_user, |(_, quota)| *quota)
+                    .map_or(config.per_user, |(_, quota)| *quota)
             }
         };
         let cost = match class {
-            Class::Collection => self.config.costs.collection,
-            Class::Entity => self.config.costs.entity,
-            Class::Write => self.config.costs.write,
-            Class::Action => self.config.costs.action,
+            Class::Collection => config.costs.collection,
+            Class::Entity => config.costs.entity,
+            Class::Write => config.costs.write,
+            Class::Action => config.costs.action,
         };
         self.take("user", &format!("user {user}"), cost, quota)
     }

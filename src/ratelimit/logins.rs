@@ -26,7 +26,7 @@ struct Record {
 }
 
 pub struct Logins {
-    config: LoginThrottle,
+    config: Mutex<LoginThrottle>,
     records: Mutex<HashMap<String, Record>>,
     max_keys: usize,
     metrics: Arc<Metrics>,
@@ -35,7 +35,7 @@ pub struct Logins {
 impl Logins {
     pub fn new(config: LoginThrottle, max_keys: usize, metrics: Arc<Metrics>) -> Logins {
         Logins {
-            config,
+            config: Mutex::new(config),
             records: Mutex::default(),
             max_keys,
             metrics,
@@ -58,29 +58,38 @@ impl Logins {
         }
     }
 
+    /// Applies to the failures and lockouts that follow.
+    pub fn set_config(&self, config: LoginThrottle) {
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    fn config(&self) -> LoginThrottle {
+        *self.config.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Counts a refused login.
     pub fn failed(&self, user: &str, address: IpAddr) {
         let now = Instant::now();
+        let config = self.config();
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         for (key, threshold) in [
-            (pair(user, address), self.config.failures),
-            (alone(address), self.config.address_failures),
+            (pair(user, address), config.failures),
+            (alone(address), config.address_failures),
         ] {
             if records.len() >= self.max_keys && !records.contains_key(&key) {
-                self.make_room(&mut records, now);
+                self.make_room(&mut records, config.window, now);
             }
             let record = records.entry(key).or_default();
-            if record.since.is_none_or(|since| now - since >= self.config.window) {
+            if record.since.is_none_or(|since| now - since >= config.window) {
                 record.failures = 0;
                 record.since = Some(now);
             }
             record.failures += 1;
             if record.failures >= threshold {
-                let lockout = self
-                    .config
+                let lockout = config
                     .lockout
                     .saturating_mul(1 << record.lockouts.min(20))
-                    .min(self.config.max_lockout);
+                    .min(config.max_lockout);
                 record.locked_until = Some(now + lockout);
                 record.lockouts += 1;
                 record.failures = 0;
@@ -92,8 +101,7 @@ impl Logins {
 
     /// Records with nothing left to remember go first; if that is not enough, half of the rest:
     /// failure counts before lockouts, those forgotten soonest first.
-    fn make_room(&self, records: &mut HashMap<String, Record>, now: Instant) {
-        let window = self.config.window;
+    fn make_room(&self, records: &mut HashMap<String, Record>, window: Duration, now: Instant) {
         let rank = |r: &Record| {
             let locked = r.locked_until.is_some_and(|until| until > now);
             let forgotten_at = r
@@ -192,7 +200,7 @@ mod tests {
     /// However many addresses fail, at most `max_keys` records are held, lockouts kept first.
     #[tokio::test(start_paused = true)]
     async fn records_are_bounded() {
-        let logins = Logins::new(logins().config, 100, Arc::new(Metrics::new()));
+        let logins = Logins::new(logins().config(), 100, Arc::new(Metrics::new()));
         for _ in 0..3 {
             logins.failed("a@p", ip(1));
         }

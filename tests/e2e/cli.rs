@@ -131,8 +131,8 @@ fn help_explains_commands() {
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("ovirt-gateway "));
 }
 
-/// `serve` logs JSON lines when asked, reloads the certificate and the policies on SIGHUP and
-/// stops cleanly on SIGTERM.
+/// `serve` logs JSON lines when asked, reloads the certificate, the policies and the rate limits
+/// on SIGHUP and stops cleanly on SIGTERM.
 #[tokio::test]
 async fn serve_handles_sighup_and_sigterm() {
     let upstream = TestUpstream::start("engine").await;
@@ -187,6 +187,20 @@ async fn serve_handles_sighup_and_sigterm() {
     wait_for("TLS certificate reloaded").await;
     let reloaded: serde_json::Value = serde_json::from_str(&wait_for("policies reloaded").await).unwrap();
     assert_eq!(reloaded["policies"], 1);
+    wait_for("SIGHUP: rate limits reloaded").await;
+    // A changed gate waits for the next start, and says so.
+    let text = std::fs::read_to_string(&path).unwrap() + "\n[rate_limit.manager]\ninflight = 3\n";
+    std::fs::write(&path, text).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let later: serde_json::Value =
+        serde_json::from_str(&wait_for("take effect at the next start").await).unwrap();
+    assert_eq!(later["keys"], "[\"rate_limit.manager\"]");
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])

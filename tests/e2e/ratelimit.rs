@@ -284,3 +284,47 @@ async fn group_overrides_follow_the_policy_groups() {
         );
     }
 }
+
+/// New limits apply to the requests that follow a reload; the buckets keep their state; turning
+/// limits off needs a restart.
+#[tokio::test]
+async fn reloaded_limits_apply_at_once() {
+    let sim = simulator().await;
+    let base = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "");
+    let with = |limits: &str| {
+        ovirt_gateway::Config::from_toml(&format!("{base}\n{limits}\n"), std::path::Path::new(".")).unwrap()
+    };
+    let gateway = start_gateway(&format!("{base}\n[rate_limit.per_ip]\nrate = 1\nburst = 2\n")).await;
+    let addr = gateway.public_addr();
+    for expected in [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS] {
+        assert_eq!(
+            get_as(addr, "admin@internal", "/clusters", "application/xml")
+                .await
+                .0,
+            expected
+        );
+    }
+    let later = gateway
+        .reload_rate_limits(&with(
+            "[rate_limit.per_ip]\nrate = 1\nburst = 20\n[rate_limit.manager]\ninflight = 2\n",
+        ))
+        .unwrap();
+    assert_eq!(later, ["rate_limit.manager"]);
+    // The bucket kept its two units used: 18 more.
+    for _ in 0..18 {
+        assert_eq!(
+            get_as(addr, "admin@internal", "/clusters", "application/xml")
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        get_as(addr, "admin@internal", "/clusters", "application/xml")
+            .await
+            .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let off = gateway.reload_rate_limits(&with("[rate_limit]\nenabled = false\n"));
+    assert!(off.unwrap_err().contains("needs a restart"));
+}
