@@ -131,6 +131,16 @@ fn help_explains_commands() {
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("ovirt-gateway "));
 }
 
+fn kill(signal: &str, pid: &str) {
+    assert!(
+        Command::new("kill")
+            .args([signal, pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
 /// `serve` logs JSON lines when asked, reloads the certificate, the policies and the rate limits
 /// on SIGHUP and stops cleanly on SIGTERM.
 #[tokio::test]
@@ -177,13 +187,7 @@ async fn serve_handles_sighup_and_sigterm() {
     assert_eq!(listening["message"], "gateway listening");
     assert_eq!(listening["tls"], true);
     let pid = child.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    kill("-HUP", &pid);
     wait_for("TLS certificate reloaded").await;
     let reloaded: serde_json::Value = serde_json::from_str(&wait_for("policies reloaded").await).unwrap();
     assert_eq!(reloaded["policies"], 1);
@@ -191,23 +195,11 @@ async fn serve_handles_sighup_and_sigterm() {
     // A changed gate waits for the next start, and says so.
     let text = std::fs::read_to_string(&path).unwrap() + "\n[rate_limit.manager]\ninflight = 3\n";
     std::fs::write(&path, text).unwrap();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    kill("-HUP", &pid);
     let later: serde_json::Value =
         serde_json::from_str(&wait_for("take effect at the next start").await).unwrap();
     assert_eq!(later["keys"], "[\"rate_limit.manager\"]");
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    kill("-TERM", &pid);
     wait_for("stopped").await;
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
