@@ -31,6 +31,7 @@ pub struct Metrics {
     pub cache_coalesced_total: IntCounter,
     pub ratelimit_decisions_total: IntCounterVec,
     pub manager_inflight: IntGaugeVec,
+    pub manager_queued: IntGaugeVec,
     pub login_lockouts_total: IntCounter,
 }
 
@@ -156,6 +157,14 @@ impl Metrics {
             &["manager"],
         )
         .expect("valid metric");
+        let manager_queued = IntGaugeVec::new(
+            Opts::new(
+                "gateway_manager_queued",
+                "Requests waiting for a place at each Manager (its concurrency gate), by manager",
+            ),
+            &["manager"],
+        )
+        .expect("valid metric");
         let login_lockouts_total = IntCounter::new(
             "gateway_login_lockouts_total",
             "Lockouts after failed logins (of a user from an address, or of an address)",
@@ -179,6 +188,7 @@ impl Metrics {
             Box::new(cache_coalesced_total.clone()),
             Box::new(ratelimit_decisions_total.clone()),
             Box::new(manager_inflight.clone()),
+            Box::new(manager_queued.clone()),
             Box::new(login_lockouts_total.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
@@ -202,6 +212,7 @@ impl Metrics {
             cache_coalesced_total,
             ratelimit_decisions_total,
             manager_inflight,
+            manager_queued,
             login_lockouts_total,
         }
     }

@@ -138,11 +138,16 @@ impl Upstream {
         let pass = match &self.gate {
             Some(gate) => {
                 let inflight = metrics.manager_inflight.with_label_values(&[self.name()]);
-                Some(gate.enter(inflight).await.map_err(|refused| Fault::ManagerBusy {
-                    manager: self.name().to_owned(),
-                    refused,
-                    retry_after: gate.config().wait,
-                })?)
+                let queued = metrics.manager_queued.with_label_values(&[self.name()]);
+                Some(
+                    gate.enter(inflight, queued)
+                        .await
+                        .map_err(|refused| Fault::ManagerBusy {
+                            manager: self.name().to_owned(),
+                            refused,
+                            retry_after: gate.config().wait,
+                        })?,
+                )
             }
             None => None,
         };

@@ -39,11 +39,12 @@ impl Drop for Pass {
 }
 
 /// Counts a waiter for as long as it waits, even when its request is abandoned.
-struct Waiting<'a>(&'a AtomicUsize);
+struct Waiting<'a>(&'a AtomicUsize, IntGauge);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+        self.1.dec();
     }
 }
 
@@ -60,8 +61,9 @@ impl Gate {
         self.config
     }
 
-    /// A place at the Manager, at once or after waiting in the queue; `inflight` counts it.
-    pub async fn enter(&self, inflight: IntGauge) -> Result<Pass, Refused> {
+    /// A place at the Manager, at once or after waiting in the queue; `inflight` counts it,
+    /// `queued` counts the wait.
+    pub async fn enter(&self, inflight: IntGauge, queued: IntGauge) -> Result<Pass, Refused> {
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -69,7 +71,8 @@ impl Gate {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
                     return Err(Refused::QueueFull);
                 }
-                let _waiting = Waiting(&self.waiting);
+                queued.inc();
+                let _waiting = Waiting(&self.waiting, queued);
                 match tokio::time::timeout(self.config.wait, self.permits.clone().acquire_owned()).await {
                     Ok(Ok(permit)) => permit,
                     _ => return Err(Refused::TimedOut),
@@ -108,25 +111,31 @@ mod tests {
     async fn inflight_then_queue_then_refused() {
         let gate = gate(2, 1);
         let inflight = gauge();
-        let first = gate.enter(inflight.clone()).await.unwrap();
-        let _second = gate.enter(inflight.clone()).await.unwrap();
+        let first = gate.enter(inflight.clone(), gauge()).await.unwrap();
+        let _second = gate.enter(inflight.clone(), gauge()).await.unwrap();
         assert_eq!(inflight.get(), 2);
         let waiter = tokio::spawn({
             let (gate, inflight) = (gate.clone(), inflight.clone());
-            async move { gate.enter(inflight).await.map(|_| ()) }
+            async move { gate.enter(inflight, gauge()).await.map(|_| ()) }
         });
         // The waiter is queued once it has run up to its wait.
         while gate.waiting.load(Ordering::SeqCst) == 0 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(gate.enter(inflight.clone()).await.err(), Some(Refused::QueueFull));
+        assert_eq!(
+            gate.enter(inflight.clone(), gauge()).await.err(),
+            Some(Refused::QueueFull)
+        );
         drop(first);
         assert_eq!(waiter.await.unwrap(), Ok(()));
         assert_eq!(gate.waiting.load(Ordering::SeqCst), 0);
         // Both places are taken again (the waiter's pass was dropped with its task: one left).
-        let _third = gate.enter(inflight.clone()).await.unwrap();
+        let _third = gate.enter(inflight.clone(), gauge()).await.unwrap();
         let started = tokio::time::Instant::now();
-        assert_eq!(gate.enter(inflight.clone()).await.err(), Some(Refused::TimedOut));
+        assert_eq!(
+            gate.enter(inflight.clone(), gauge()).await.err(),
+            Some(Refused::TimedOut)
+        );
         assert_eq!(started.elapsed(), Duration::from_secs(10));
         assert_eq!(inflight.get(), 2);
     }
@@ -135,10 +144,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn abandoned_waiters_leave_the_queue() {
         let gate = gate(1, 1);
-        let _only = gate.enter(gauge()).await.unwrap();
+        let _only = gate.enter(gauge(), gauge()).await.unwrap();
         let waiter = tokio::spawn({
             let gate = gate.clone();
-            async move { gate.enter(gauge()).await.map(|_| ()) }
+            async move { gate.enter(gauge(), gauge()).await.map(|_| ()) }
         });
         while gate.waiting.load(Ordering::SeqCst) == 0 {
             tokio::task::yield_now().await;

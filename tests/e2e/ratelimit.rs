@@ -157,38 +157,42 @@ async fn limits_can_be_turned_off() {
     }
 }
 
-/// A Manager gets at most `inflight` requests at once; with its queue full, the next request is
-/// a 503 fault with Retry-After that is never sent; the gauge follows.
+/// A Manager gets at most `inflight` requests at once; the next ones wait in its queue; with the
+/// queue full, or after waiting `wait`, a request is a 503 fault with Retry-After that is never
+/// sent; the gauges follow.
 #[tokio::test]
 async fn a_busy_manager_refuses_with_503() {
     let upstream = TestUpstream::start("engine").await;
     let text = config_text("", &manager("engine", &upstream.url(), ""))
-        + "\n[rate_limit.manager]\ninflight = 1\nqueue = 0\nwait = \"7s\"\n";
+        + "\n[rate_limit.manager]\ninflight = 1\nqueue = 1\nwait = \"1s\"\n";
     let gateway = start_gateway(&text).await;
     let addr = gateway.public_addr();
+    let series = |name: &str| format!("gateway_manager_{name}{{manager=\"engine\"}}");
     let held = tokio::spawn(get(addr, "/ovirt-engine/api/hold"));
     upstream.wait_held().await;
-    assert_eq!(
-        counter(
-            &metrics(&gateway).await,
-            "gateway_manager_inflight{manager=\"engine\"}"
-        ),
-        1
-    );
+    assert_eq!(counter(&metrics(&gateway).await, &series("inflight")), 1);
     let seen = upstream.seen().len();
+    let waiting = tokio::spawn(get(addr, "/ovirt-engine/api/vms"));
+    eventually(std::time::Duration::from_secs(10), async || {
+        counter(&metrics(&gateway).await, &series("queued")) == 1
+    })
+    .await;
     let (status, headers, body) = get(addr, "/ovirt-engine/api/vms").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(headers["retry-after"], "7");
+    assert_eq!(headers["retry-after"], "1");
     assert_eq!(fault_reason(&body), "Manager busy");
+    assert!(String::from_utf8_lossy(&body).contains("too many requests are waiting"));
+    // The waiter's second runs out while the first request is still held.
+    let (status, _, body) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(String::from_utf8_lossy(&body).contains("no place came free in time"));
     assert_eq!(upstream.seen().len(), seen);
     upstream.release();
     assert_eq!(held.await.unwrap().0, StatusCode::OK);
     assert_eq!(get(addr, "/ovirt-engine/api/vms").await.0, StatusCode::OK);
     eventually(std::time::Duration::from_secs(10), async || {
-        counter(
-            &metrics(&gateway).await,
-            "gateway_manager_inflight{manager=\"engine\"}",
-        ) == 0
+        let metrics = metrics(&gateway).await;
+        counter(&metrics, &series("inflight")) == 0 && counter(&metrics, &series("queued")) == 0
     })
     .await;
 }
