@@ -155,6 +155,7 @@ impl Gateway {
             .rate_limit
             .clone()
             .map(|limits| Arc::new(ratelimit::RateLimiter::new(limits, metrics.clone())));
+        let state_upstreams = upstreams.clone();
         let state = Arc::new(GatewayState {
             limits: config.listen.limits.clone(),
             router: Router::new(&config.managers),
@@ -180,6 +181,7 @@ impl Gateway {
             auth,
             policy,
             rate_limit,
+            upstreams: state_upstreams,
             shutdown,
             server,
             background,
@@ -205,6 +207,7 @@ pub struct Running {
     auth: Arc<Authenticator>,
     policy: Option<Arc<Enforcer>>,
     rate_limit: Option<Arc<ratelimit::RateLimiter>>,
+    upstreams: Vec<Arc<Upstream>>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     background: JoinSet<()>,
@@ -235,12 +238,17 @@ impl Running {
         self.policy.as_ref().map(|policy| policy.reload()).transpose()
     }
 
-    /// Applies the rate limits of a newly read configuration (SIGHUP): quotas, costs, overrides
-    /// and login lockouts, for the requests that follow. Returns the changed keys that wait for
+    /// Applies the rate limits of a newly read configuration (SIGHUP): quotas, costs, overrides,
+    /// login lockouts and the Managers' gates, for the requests that follow. Returns the changed keys that wait for
     /// the next start; an error when limits would be turned on or off, which also needs one.
     pub fn reload_rate_limits(&self, config: &Config) -> Result<Vec<&'static str>, String> {
         match (&self.rate_limit, &config.rate_limit) {
-            (Some(limiter), Some(limits)) => Ok(limiter.reload(limits.clone())),
+            (Some(limiter), Some(limits)) => {
+                for upstream in &self.upstreams {
+                    upstream.resize_gate(limits.manager);
+                }
+                Ok(limiter.reload(limits.clone()))
+            }
             (None, None) => Ok(Vec::new()),
             _ => Err("rate_limit.enabled changed: turning limits on or off needs a restart".into()),
         }

@@ -228,8 +228,9 @@ impl RateLimiter {
     }
 
     /// Applies a new configuration to the requests that follow: quotas, costs, overrides and
-    /// login lockouts; buckets and records keep their state. Returns the keys that changed but
-    /// only take effect at the next start (`max_keys`, `manager`).
+    /// login lockouts (the Managers' gates are resized by their upstreams); buckets and records
+    /// keep their state. Returns the keys that changed but only take effect at the next start
+    /// (`max_keys`).
     pub fn reload(&self, config: RateLimitConfig) -> Vec<&'static str> {
         let mut config = config;
         let current = self.config();
@@ -237,9 +238,6 @@ impl RateLimiter {
         if config.max_keys != current.max_keys {
             later.push("rate_limit.max_keys");
             config.max_keys = current.max_keys;
-        }
-        if config.manager != current.manager {
-            later.push("rate_limit.manager");
         }
         self.logins.set_config(config.logins);
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);

@@ -82,6 +82,13 @@ impl Upstream {
         &self.config.name
     }
 
+    /// New sizes for this Manager's concurrency gate (a reload); none when limits are off.
+    pub fn resize_gate(&self, concurrency: crate::config::Concurrency) {
+        if let Some(gate) = &self.gate {
+            gate.reconfigure(concurrency);
+        }
+    }
+
     /// The absolute URI of `path_and_query` (already carrying the upstream prefix) at this Manager.
     pub fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
         Uri::builder()

@@ -12,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::Concurrency;
 
 pub struct Gate {
-    config: Concurrency,
+    config: std::sync::Mutex<Concurrency>,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
 }
@@ -51,29 +51,50 @@ impl Drop for Waiting<'_> {
 impl Gate {
     pub fn new(config: Concurrency) -> Gate {
         Gate {
-            config,
+            config: std::sync::Mutex::new(config),
             permits: Arc::new(Semaphore::new(config.inflight)),
             waiting: AtomicUsize::new(0),
         }
     }
 
     pub fn config(&self) -> Concurrency {
-        self.config
+        *self.config.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// New sizes for the requests that follow. Fewer places are taken back as the requests
+    /// holding them end; the requests at the Manager are never cut short.
+    pub fn reconfigure(&self, new: Concurrency) {
+        let old = std::mem::replace(&mut *self.config.lock().unwrap_or_else(|p| p.into_inner()), new);
+        if new.inflight > old.inflight {
+            self.permits.add_permits(new.inflight - old.inflight);
+        } else if new.inflight < old.inflight {
+            let excess = old.inflight - new.inflight;
+            let rest = excess - self.permits.forget_permits(excess);
+            if rest > 0 {
+                let permits = self.permits.clone();
+                tokio::spawn(async move {
+                    if let Ok(taken) = permits.acquire_many_owned(rest as u32).await {
+                        taken.forget();
+                    }
+                });
+            }
+        }
     }
 
     /// A place at the Manager, at once or after waiting in the queue; `inflight` counts it,
     /// `queued` counts the wait.
     pub async fn enter(&self, inflight: IntGauge, queued: IntGauge) -> Result<Pass, Refused> {
+        let config = self.config();
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.config.queue {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= config.queue {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
                     return Err(Refused::QueueFull);
                 }
                 queued.inc();
                 let _waiting = Waiting(&self.waiting, queued);
-                match tokio::time::timeout(self.config.wait, self.permits.clone().acquire_owned()).await {
+                match tokio::time::timeout(config.wait, self.permits.clone().acquire_owned()).await {
                     Ok(Ok(permit)) => permit,
                     _ => return Err(Refused::TimedOut),
                 }
@@ -138,6 +159,30 @@ mod tests {
         );
         assert_eq!(started.elapsed(), Duration::from_secs(10));
         assert_eq!(inflight.get(), 2);
+    }
+
+    /// More places apply at once; fewer are taken back as the passes holding them end.
+    #[tokio::test(start_paused = true)]
+    async fn sizes_change_on_reconfigure() {
+        let gate = gate(1, 0);
+        let first = gate.enter(gauge(), gauge()).await.unwrap();
+        assert_eq!(gate.enter(gauge(), gauge()).await.err(), Some(Refused::QueueFull));
+        let sizes = |inflight| Concurrency {
+            inflight,
+            queue: 0,
+            wait: Duration::from_secs(10),
+        };
+        gate.reconfigure(sizes(3));
+        let second = gate.enter(gauge(), gauge()).await.unwrap();
+        let third = gate.enter(gauge(), gauge()).await.unwrap();
+        gate.reconfigure(sizes(1));
+        drop(first);
+        drop(second);
+        // Two places given back were taken away: still one too many in use.
+        tokio::task::yield_now().await;
+        assert_eq!(gate.enter(gauge(), gauge()).await.err(), Some(Refused::QueueFull));
+        drop(third);
+        assert!(gate.enter(gauge(), gauge()).await.is_ok());
     }
 
     /// A waiter whose request is abandoned leaves the queue.

@@ -192,13 +192,13 @@ async fn serve_handles_sighup_and_sigterm() {
     let reloaded: serde_json::Value = serde_json::from_str(&wait_for("policies reloaded").await).unwrap();
     assert_eq!(reloaded["policies"], 1);
     wait_for("SIGHUP: rate limits reloaded").await;
-    // A changed gate waits for the next start, and says so.
-    let text = std::fs::read_to_string(&path).unwrap() + "\n[rate_limit.manager]\ninflight = 3\n";
+    // A changed bound on the buckets waits for the next start, and says so.
+    let text = std::fs::read_to_string(&path).unwrap() + "\n[rate_limit]\nmax_keys = 3\n";
     std::fs::write(&path, text).unwrap();
     kill("-HUP", &pid);
     let later: serde_json::Value =
         serde_json::from_str(&wait_for("take effect at the next start").await).unwrap();
-    assert_eq!(later["keys"], "[\"rate_limit.manager\"]");
+    assert_eq!(later["keys"], "[\"rate_limit.max_keys\"]");
     kill("-TERM", &pid);
     wait_for("stopped").await;
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
