@@ -123,7 +123,10 @@ impl Logins {
     /// A successful login: its (user, address) starts afresh.
     pub fn succeeded(&self, user: &str, address: IpAddr) {
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        records.remove(&pair(user, address));
+        // Called for every Basic request: nothing to build while nobody has failed.
+        if !records.is_empty() {
+            records.remove(&pair(user, address));
+        }
     }
 }
 
@@ -183,6 +186,22 @@ mod tests {
         }
         // Four of the user from the address, and two of the address (12 failures, 5 each).
         assert_eq!(logins.metrics.login_lockouts_total.get(), 6);
+    }
+
+    /// A successful login starts its (user, address) afresh.
+    #[tokio::test(start_paused = true)]
+    async fn a_success_clears_the_failures() {
+        let logins = logins();
+        for _ in 0..2 {
+            logins.failed("a@p", ip(1));
+        }
+        logins.succeeded("a@p", ip(1));
+        for _ in 0..2 {
+            logins.failed("a@p", ip(1));
+        }
+        assert_eq!(logins.check("a@p", ip(1)), Ok(()));
+        logins.failed("a@p", ip(1));
+        assert!(logins.check("a@p", ip(1)).is_err());
     }
 
     /// Failures spread over more than the window do not add up.
