@@ -43,7 +43,6 @@ use moka::future::Cache;
 use moka::policy::EvictionPolicy;
 use ring::hmac;
 
-use crate::api_path::{ApiPath, EngineArea};
 use crate::config::AuthConfig;
 use crate::fault::Fault;
 use crate::metrics::Metrics;
@@ -542,25 +541,9 @@ impl Authenticator {
 }
 
 impl Authenticator {
-    /// Refuses requests whose answer would hand a Manager's token to the client: the
-    /// `remote_viewer_connection_file` action returns a console (.vv) file with an `sso-token=`
-    /// line holding the session's upstream token (OVIRT-API.md section 5). `auth.allow_console_files`
-    /// lets it through, knowingly.
-    pub fn refuse_token_leaks(&self, api_path: &ApiPath) -> Result<(), Fault> {
-        let EngineArea::Api(resource) = &api_path.area else {
-            return Ok(());
-        };
-        match resource.segments.last() {
-            Some(last) if last.name == "remoteviewerconnectionfile" && !self.config.allow_console_files => {
-                Err(Fault::Forbidden {
-                    detail: "The gateway refuses remote_viewer_connection_file: the console file it returns \
-                             embeds the Manager's SSO token, which never leaves the gateway \
-                             (auth.allow_console_files allows it)"
-                        .into(),
-                })
-            }
-            _ => Ok(()),
-        }
+    /// What becomes of console descriptors (`auth.console_files`; token_guard/console.rs).
+    pub fn console_files(&self) -> crate::config::ConsoleFiles {
+        self.config.console_files
     }
 }
 
@@ -607,7 +590,7 @@ mod tests {
                 failure_cache: std::time::Duration::from_secs(1),
                 token_key: None,
                 bearer_passthrough: false,
-                allow_console_files: false,
+                console_files: crate::config::ConsoleFiles::Refuse,
                 resend_body_bytes: 0,
             },
             Arc::new(Metrics::new()),

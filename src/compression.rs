@@ -85,3 +85,55 @@ impl Body for GzipBody {
         }
     }
 }
+/// A streaming decoder of the codings Managers may use (gzip, deflate).
+pub enum Decoder {
+    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
+}
+
+/// A Content-Encoding no decoder here knows.
+#[derive(Debug)]
+pub struct UnknownCoding;
+
+impl Decoder {
+    /// The decoder a response's Content-Encoding needs: `None` for a plain body.
+    pub fn for_response(headers: &HeaderMap) -> Result<Option<Decoder>, UnknownCoding> {
+        match headers
+            .get(CONTENT_ENCODING)
+            .map(|v| v.as_bytes().trim_ascii().to_ascii_lowercase())
+        {
+            None => Ok(None),
+            Some(coding) if coding == b"identity" => Ok(None),
+            Some(coding) if coding == b"gzip" || coding == b"x-gzip" => {
+                Ok(Some(Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new()))))
+            }
+            Some(coding) if coding == b"deflate" => Ok(Some(Decoder::Deflate(
+                flate2::write::ZlibDecoder::new(Vec::new()),
+            ))),
+            Some(_) => Err(UnknownCoding),
+        }
+    }
+
+    /// The plain bytes of a compressed chunk (possibly none yet).
+    pub fn decode(&mut self, chunk: &[u8]) -> std::io::Result<Vec<u8>> {
+        use std::io::Write;
+        match self {
+            Decoder::Gzip(d) => {
+                d.write_all(chunk)?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+            Decoder::Deflate(d) => {
+                d.write_all(chunk)?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+        }
+    }
+
+    /// The last plain bytes, once the compressed stream ended.
+    pub fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Decoder::Gzip(d) => d.finish(),
+            Decoder::Deflate(d) => d.finish(),
+        }
+    }
+}

@@ -192,6 +192,18 @@ pub enum LogFormat {
 }
 
 /// Sessions made from Basic credentials (`auth.rs`); defaults in `validate.rs`.
+/// `auth.console_files`: what the gateway does with requests for console descriptors (.vv
+/// files), which the engine writes the Manager's SSO token into (docs/security.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleFiles {
+    /// 403 fault before the request reaches the Manager.
+    Refuse,
+    /// Forwarded; the answer's `sso-token=` line is removed.
+    StripToken,
+    /// Forwarded as they are: the client gets the Manager's token.
+    Pass,
+}
+
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// A session unused for this long is dropped.
@@ -209,8 +221,8 @@ pub struct AuthConfig {
     pub token_key: Option<Secret>,
     /// Forward Bearer tokens the gateway did not issue as they are (the Manager's own tokens).
     pub bearer_passthrough: bool,
-    /// Forward the `remote_viewer_connection_file` action, whose answer embeds the Manager's token.
-    pub allow_console_files: bool,
+    /// What becomes of console descriptors, whose answer embeds the Manager's token.
+    pub console_files: ConsoleFiles,
     /// Bodies up to this size, of requests made with Basic credentials, are kept so that the
     /// request can be resent after a fresh login when the Manager refused the session's token.
     pub resend_body_bytes: u64,

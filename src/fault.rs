@@ -38,6 +38,11 @@ pub enum TimeoutPhase {
 pub enum Fault {
     /// The request is malformed in a way that is not about the path (bad header, bad Host).
     BadRequest { detail: String },
+    /// A method the API does not use (DESIGN.md invariant 13); `allow` lists those it does.
+    MethodNotAllowed { allow: &'static str },
+    /// The Manager's answer carried the request's upstream token in a header: withheld
+    /// (docs/security.md). A token in a body cuts the answer instead.
+    TokenWithheld { manager: String },
     /// A path the Manager could read differently from us (DESIGN.md invariant 2).
     AmbiguousPath { detail: String },
     /// No Manager is published at this host and path.
@@ -82,6 +87,8 @@ impl Fault {
         match self {
             Fault::BadRequest { .. } | Fault::AmbiguousPath { .. } => StatusCode::BAD_REQUEST,
             Fault::NoRoute => StatusCode::NOT_FOUND,
+            Fault::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Fault::TokenWithheld { .. } => StatusCode::BAD_GATEWAY,
             Fault::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Fault::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Fault::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
@@ -100,6 +107,7 @@ impl Fault {
             Fault::BadRequest { .. }
             | Fault::AmbiguousPath { .. }
             | Fault::NoRoute
+            | Fault::MethodNotAllowed { .. }
             | Fault::HeadersTooLarge { .. }
             | Fault::BodyTooLarge { .. }
             | Fault::Forbidden { .. }
@@ -109,6 +117,7 @@ impl Fault {
             Fault::UpstreamUnreachable { .. }
             | Fault::UpstreamTimeout { .. }
             | Fault::UpstreamNotReady { .. }
+            | Fault::TokenWithheld { .. }
             | Fault::ManagerBusy { .. }
             | Fault::SsoUnavailable { .. } => Blame::Upstream,
         }
@@ -120,6 +129,8 @@ impl Fault {
             Fault::BadRequest { .. } => "Bad request",
             Fault::AmbiguousPath { .. } => "Ambiguous request path",
             Fault::NoRoute => "Not found",
+            Fault::MethodNotAllowed { .. } => "Method not allowed",
+            Fault::TokenWithheld { .. } => "Answer withheld",
             Fault::HeadersTooLarge { .. } => "Request headers too large",
             Fault::BodyTooLarge { .. } => "Request body too large",
             Fault::UpstreamUnreachable { .. } => "Manager unreachable",
@@ -142,6 +153,12 @@ impl Fault {
             | Fault::Unauthorized { detail }
             | Fault::Forbidden { detail } => detail.clone(),
             Fault::NoRoute => "No Manager is published at this host and path".to_owned(),
+            Fault::MethodNotAllowed { allow } => {
+                format!("The gateway forwards only the methods the oVirt API uses: {allow}")
+            }
+            Fault::TokenWithheld { manager } => format!(
+                "Manager '{manager}' answered with the session's SSO token, which never leaves the gateway"
+            ),
             Fault::ManagerBusy {
                 manager,
                 refused,
@@ -230,6 +247,9 @@ impl Fault {
                         limited.retry_after,
                     )),
                 );
+            }
+            Fault::MethodNotAllowed { allow } => {
+                headers.insert(http::header::ALLOW, HeaderValue::from_static(allow));
             }
             // The engine's challenge (OVIRT-API.md section 1.7); the body is a fault, not HTML.
             Fault::Unauthorized { .. } => {

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod api_params;
 pub mod api_path;
 pub mod auth;
 pub mod body;
@@ -27,6 +28,7 @@ pub mod server;
 pub mod sim;
 pub mod time;
 pub mod tls;
+pub mod token_guard;
 pub mod upstream;
 
 use std::net::SocketAddr;

@@ -33,6 +33,8 @@ pub struct Metrics {
     pub manager_inflight: IntGaugeVec,
     pub manager_queued: IntGaugeVec,
     pub login_lockouts_total: IntCounter,
+    pub tokens_withheld_total: IntCounterVec,
+    pub requests_refused_total: IntCounterVec,
 }
 
 /// Latency buckets from 1 ms to 2 minutes (the default response timeout).
@@ -149,6 +151,23 @@ impl Metrics {
             &["scope", "result"],
         )
         .expect("valid metric");
+        let tokens_withheld_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_tokens_withheld_total",
+                "Manager answers cut because they carried the request's upstream token, by manager",
+            ),
+            &["manager"],
+        )
+        .expect("valid metric");
+        let requests_refused_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_requests_refused_total",
+                "Requests refused before routing as not recognised, by reason (method, method_override, \
+                 engine_path, console_file, id)",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         let manager_inflight = IntGaugeVec::new(
             Opts::new(
                 "gateway_manager_inflight",
@@ -190,6 +209,8 @@ impl Metrics {
             Box::new(manager_inflight.clone()),
             Box::new(manager_queued.clone()),
             Box::new(login_lockouts_total.clone()),
+            Box::new(tokens_withheld_total.clone()),
+            Box::new(requests_refused_total.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -214,6 +235,8 @@ impl Metrics {
             manager_inflight,
             manager_queued,
             login_lockouts_total,
+            tokens_withheld_total,
+            requests_refused_total,
         }
     }
 

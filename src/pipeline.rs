@@ -32,10 +32,11 @@ use http_body_util::BodyExt;
 
 use crate::api_path::ApiPath;
 use crate::body::{BodyEnd, BodyTooLarge, GatewayBody, ObservedBody, caused_by};
-use crate::config::Limits;
+use crate::config::{ConsoleFiles, Limits};
 use crate::fault::{Blame, Fault};
 use crate::metrics::{Metrics, NO_MANAGER, method_label, status_class};
 use crate::server::{ConnInfo, InFlight};
+use crate::token_guard::{Shield, console};
 use crate::upstream::Upstream;
 use crate::upstream::router::Router;
 use authenticate::Identity;
@@ -133,11 +134,31 @@ async fn run(
         request.headers(),
     )
     .await?;
-    // Before anything reaches the Manager: an answer that would carry its token is never asked for.
-    state.auth.refuse_token_leaks(&api_path)?;
+    // Before anything reaches the Manager: a console descriptor carries the token the request
+    // goes with, so it is refused, stripped or passed by one rule; every other answer is scanned
+    // for that token (token_guard.rs).
+    let console = console::is_descriptor_request(request.method(), &api_path, request.headers());
+    let shield = match (&identity, console.then(|| state.auth.console_files())) {
+        (Identity::Untouched, _) => Shield::Off,
+        (_, None) => Shield::Scan,
+        (_, Some(ConsoleFiles::Refuse)) => {
+            state
+                .metrics
+                .requests_refused_total
+                .with_label_values(&["console_file"])
+                .inc();
+            return Err(Fault::Forbidden {
+                detail: console::refusal(),
+            });
+        }
+        (_, Some(ConsoleFiles::StripToken)) => Shield::StripConsole,
+        (_, Some(ConsoleFiles::Pass)) => Shield::Off,
+    };
     // cache lookup once the request is authorized (invariant 1: a hit gets the decision a miss
     // would) and authenticated (entries are per user), before anything reaches the Manager.
-    let pending = match &state.cache {
+    // Console descriptors are never cached: they are made for one session.
+    let cache = state.cache.as_ref().filter(|_| !console);
+    let pending = match cache {
         Some(cache) => match lookup::lookup(cache, &upstream, &api_path, ctx, &request).await {
             Ok(mut hit) => {
                 if let Some(cookie) = set_cookie {
@@ -161,11 +182,17 @@ async fn run(
         ctx,
         &state.metrics,
         state.limits.compression_level,
+        shield,
         request,
     )
     .await?;
     let response = if response.status() == StatusCode::UNAUTHORIZED {
-        after_refused_token(state, ctx, &upstream, &api_path, identity, replay, response).await?
+        let refused = Refused {
+            identity,
+            replay,
+            shield,
+        };
+        after_refused_token(state, ctx, &upstream, &api_path, refused, response).await?
     } else {
         response
     };
@@ -198,16 +225,28 @@ async fn answer_sso(
     response
 }
 
+/// A request whose upstream token the Manager refused: who sent it, what was kept of it to
+/// resend, and how its answer is guarded.
+struct Refused {
+    identity: Identity,
+    replay: Option<(Request<()>, Bytes)>,
+    shield: Shield,
+}
+
 /// After the Manager answered 401 to the upstream token of an authenticated request.
 async fn after_refused_token(
     state: &GatewayState,
     ctx: &mut RequestContext,
     upstream: &Arc<Upstream>,
     api_path: &ApiPath,
-    identity: Identity,
-    replay: Option<(Request<()>, Bytes)>,
+    refused: Refused,
     response: Response<GatewayBody>,
 ) -> Result<Response<GatewayBody>, Fault> {
+    let Refused {
+        identity,
+        replay,
+        shield,
+    } = refused;
     // The Manager forgot the token (restart, expiry).
     match identity {
         // Basic: drop the session, log in again and resend once, when the request was kept. The
@@ -226,6 +265,7 @@ async fn after_refused_token(
                 ctx,
                 &state.metrics,
                 state.limits.compression_level,
+                shield,
                 copy,
             )
             .await

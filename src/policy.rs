@@ -66,8 +66,6 @@ pub struct Policies {
     index: Index,
     /// Each user named in entities.json, with every group above it.
     users: HashMap<String, Vec<Entity>>,
-    /// The resource attributes the policies read: looked up at the Manager.
-    reads: Reads,
     /// Where each policy is: `file.cedar:LINE`, by id.
     locations: HashMap<String, String>,
     /// The files read, for the reload watcher.
@@ -203,11 +201,16 @@ impl Enforcer {
     /// determined it, and counts it.
     pub async fn decide(&self, mapped: &Mapped, facts: &Facts<'_>, asker: Option<Asker<'_>>) -> Decision {
         let policies = self.current();
-        let found = match asker {
-            Some(asker) => self.lookups.find(policies.reads, mapped, &asker).await,
-            None => Found::default(),
+        let decision = match policies.decide_before_lookup(mapped, facts) {
+            Outcome::Decided(decision) => decision,
+            Outcome::NeedsAttributes(reads) => {
+                let found = match asker {
+                    Some(asker) => self.lookups.find(reads, mapped, &asker).await,
+                    None => Found::default(),
+                };
+                policies.decide(mapped, facts, found)
+            }
         };
-        let decision = policies.decide(mapped, facts, found);
         let mode = self.config.mode.label();
         let label = if decision.allowed { "allow" } else { "deny" };
         self.metrics
@@ -408,7 +411,6 @@ impl Policies {
             .map(|(id, &(file, line))| (id.clone(), format!("{}:{line}", files[file].display())))
             .collect();
         Ok(Policies {
-            reads: index.uses().attributes,
             index,
             set,
             locations,
@@ -430,11 +432,21 @@ impl Policies {
 
     /// Decides a mapped request, with what is known of the resource's attributes; default deny.
     pub fn decide(&self, mapped: &Mapped, facts: &Facts<'_>, found: Found) -> Decision {
-        let deny = |error: String| Decision {
-            allowed: false,
-            policies: Vec::new(),
-            errors: vec![error],
-        };
+        match self.judge(mapped, facts, Some(found)) {
+            Outcome::Decided(decision) => decision,
+            Outcome::NeedsAttributes(_) => unreachable!("the attributes were given"),
+        }
+    }
+
+    /// Decides a mapped request without asking the Manager anything when the resource's
+    /// attributes cannot change the outcome: when no policy that can apply reads one, when a
+    /// forbid that reads none applies (a forbid wins), or when a permit that reads none applies
+    /// and no forbid reads one. Otherwise says which attributes to look up.
+    pub fn decide_before_lookup(&self, mapped: &Mapped, facts: &Facts<'_>) -> Outcome {
+        self.judge(mapped, facts, None)
+    }
+
+    fn judge(&self, mapped: &Mapped, facts: &Facts<'_>, found: Option<Found>) -> Outcome {
         let manager = uid("Api::Manager", facts.manager);
         let resource = uid(&format!("Api::{}", mapped.kind), &mapped.id);
         let unknown;
@@ -466,18 +478,67 @@ impl Policies {
         let actions = model::action_entities(&mapped.action);
         if candidates.set.is_empty() || actions.is_empty() {
             // Nothing can apply: default deny, without building the request.
-            return Decision {
+            return Outcome::Decided(Decision {
                 allowed: false,
                 policies: Vec::new(),
                 errors: Vec::new(),
-            };
+            });
         }
+        let request = Asked {
+            mapped,
+            facts,
+            principal: &principal,
+            chain,
+            resource: &resource,
+            parents: &parents,
+            actions,
+            manager: &manager,
+            collection: collection.as_ref(),
+        };
+        let reads = candidates.uses.attributes.for_kind(mapped.kind);
+        match (found, &candidates.without_attributes) {
+            (Some(found), _) => {
+                Outcome::Decided(self.evaluate(&request, &candidates.set, candidates.uses, found))
+            }
+            (None, Some((plain, plain_uses))) if reads.any() => {
+                let decision = self.evaluate(&request, plain, *plain_uses, Found::default());
+                let forbidden = !decision.allowed && !decision.policies.is_empty();
+                let permitted = decision.allowed && !candidates.forbid_reads_attributes;
+                if forbidden || permitted {
+                    Outcome::Decided(decision)
+                } else {
+                    Outcome::NeedsAttributes(reads)
+                }
+            }
+            (None, _) => {
+                Outcome::Decided(self.evaluate(&request, &candidates.set, candidates.uses, Found::default()))
+            }
+        }
+    }
+
+    /// Cedar's decision on `set` (policies without their scopes) for a request.
+    fn evaluate(&self, asked: &Asked<'_>, set: &PolicySet, uses: uses::Uses, found: Found) -> Decision {
+        let deny = |error: String| Decision {
+            allowed: false,
+            policies: Vec::new(),
+            errors: vec![error],
+        };
+        let Asked {
+            mapped,
+            facts,
+            principal,
+            chain,
+            resource,
+            parents,
+            actions,
+            manager,
+            collection,
+        } = *asked;
         // Cedar evaluates the candidates' conditions only (their scopes matched), with the
         // entities those conditions name (uses.rs). The user, the action and the resource carry
         // all their ancestors, which answers every `principal in`, `action in` and
         // `resource in`; the ancestors themselves are built only for a condition that tests
         // another membership.
-        let uses = candidates.uses;
         let mut entities = Vec::new();
         if uses.principal || uses.hierarchy {
             entities.push(chain[0].clone());
@@ -487,7 +548,7 @@ impl Policies {
         }
         if uses.resource || uses.hierarchy {
             let attrs = found.into_attrs().into_iter().collect();
-            match Entity::new(resource.clone(), attrs, parents.into_iter().collect()) {
+            match Entity::new(resource.clone(), attrs, parents.iter().cloned().collect()) {
                 Ok(entity) => entities.push(entity),
                 Err(e) => return deny(e.to_string()),
             }
@@ -497,7 +558,7 @@ impl Policies {
             entities.extend(actions[1..].iter().cloned());
             entities.push(Entity::new_no_attrs(manager.clone(), Default::default()));
             if let Some(collection) = collection {
-                entities.push(Entity::new_no_attrs(collection, [manager].into()));
+                entities.push(Entity::new_no_attrs(collection.clone(), [manager.clone()].into()));
             }
         }
         let entities = match Entities::from_entities(entities, None) {
@@ -511,11 +572,11 @@ impl Policies {
         let action = actions[0].uid();
         // Built as the schema says (`context` and the tests check it), so not validated again
         // per request.
-        let request = match Request::new(principal, action, resource, context, None) {
+        let request = match Request::new(principal.clone(), action, resource.clone(), context, None) {
             Ok(request) => request,
             Err(e) => return deny(e.to_string()),
         };
-        let response = authorizer().is_authorized(&request, &candidates.set, &entities);
+        let response = authorizer().is_authorized(&request, set, &entities);
         Decision {
             allowed: response.decision() == CedarDecision::Allow,
             policies: response.diagnostics().reason().map(ToString::to_string).collect(),
@@ -546,6 +607,26 @@ impl Policies {
             })
             .unwrap_or_default()
     }
+}
+
+/// A decision that could be made, or the attributes it needs looked up first.
+pub enum Outcome {
+    Decided(Decision),
+    NeedsAttributes(Reads),
+}
+
+/// A request in Cedar's terms, built once for one or two evaluations.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    mapped: &'a Mapped,
+    facts: &'a Facts<'a>,
+    principal: &'a EntityUid,
+    chain: &'a [Entity],
+    resource: &'a EntityUid,
+    parents: &'a [EntityUid],
+    actions: &'a [Entity],
+    manager: &'a EntityUid,
+    collection: Option<&'a EntityUid>,
 }
 
 /// Context values of Cedar's extension types, kept: Cedar parses the function's name (`ip`,

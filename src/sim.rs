@@ -318,7 +318,14 @@ async fn handle(
         }
     };
     let response = match injected {
-        Some(plan) => plan.apply_to_body(response),
+        Some(plan) => {
+            let token = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            plan.apply_to_body(plan.leak(response, token))
+        }
         None => response,
     };
     Ok(if sim.options.gzip && path.starts_with("/ovirt-engine/api") {

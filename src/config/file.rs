@@ -127,8 +127,7 @@ pub struct FileAuth {
     pub resend_body_bytes: Option<u64>,
     #[serde(default)]
     pub bearer_passthrough: bool,
-    #[serde(default)]
-    pub allow_console_files: bool,
+    pub console_files: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

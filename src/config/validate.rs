@@ -11,9 +11,9 @@ use http::uri::Scheme;
 
 use super::file::{FileCache, FileConfig, FileListen, FileManager, FileRateLimit, FileRateQuota, FileSecret};
 use super::{
-    AdminConfig, AuthConfig, CacheConfig, CacheTtl, Concurrency, Config, ConfigError, Limits, ListenConfig,
-    LogConfig, LogFormat, LoginThrottle, ManagerConfig, PolicyConfig, PolicyMode, RateCosts, RateLimitConfig,
-    RateQuota, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
+    AdminConfig, AuthConfig, CacheConfig, CacheTtl, Concurrency, Config, ConfigError, ConsoleFiles, Limits,
+    ListenConfig, LogConfig, LogFormat, LoginThrottle, ManagerConfig, PolicyConfig, PolicyMode, RateCosts,
+    RateLimitConfig, RateQuota, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
 };
 
 // Defaults, documented key by key in config/gateway.toml.
@@ -304,7 +304,18 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
         ),
         token_key,
         bearer_passthrough: file.auth.bearer_passthrough,
-        allow_console_files: file.auth.allow_console_files,
+        console_files: match file.auth.console_files.as_deref() {
+            None | Some("refuse") => ConsoleFiles::Refuse,
+            Some("strip-token") => ConsoleFiles::StripToken,
+            Some("pass") => ConsoleFiles::Pass,
+            Some(other) => {
+                problems.push(
+                    "auth.console_files",
+                    format!("`{other}` is not one of `refuse`, `strip-token`, `pass`"),
+                );
+                ConsoleFiles::Refuse
+            }
+        },
         resend_body_bytes: file.auth.resend_body_bytes.unwrap_or(DEFAULT_RESEND_BODY_BYTES),
     };
     let policy = file.policy.map(|policy| {

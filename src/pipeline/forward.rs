@@ -5,7 +5,7 @@
 //! when the client sent none. Every other end-to-end header (Version, Filter, All-Content, Prefer,
 //! Accept-Language, Session-TTL, Expect, ...) passes untouched. Bodies stream in both directions.
 
-use http::header::{ACCEPT_ENCODING, HOST, HeaderName, HeaderValue};
+use http::header::{ACCEPT_ENCODING, AUTHORIZATION, HOST, HeaderName, HeaderValue};
 use http::{Request, Response, Version};
 
 use super::context::RequestContext;
@@ -17,6 +17,7 @@ use crate::fault::Fault;
 use crate::metrics::Metrics;
 use crate::rewrite;
 use crate::rewrite::response::Bases;
+use crate::token_guard::{self, Alarm, Shield};
 use crate::upstream::Upstream;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -24,12 +25,15 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const CORRELATION_ID: HeaderName = HeaderName::from_static("correlation-id");
 
+/// `shield` says how the answer is kept from handing the request's upstream token to the client
+/// (token_guard.rs).
 pub async fn forward(
     upstream: &Upstream,
     api_path: &ApiPath,
     ctx: &RequestContext,
     metrics: &Metrics,
     compression_level: u32,
+    shield: Shield,
     request: Request<GatewayBody>,
 ) -> Result<Response<GatewayBody>, Fault> {
     // Links point at the gateway: the client's scheme, host and public API path.
@@ -76,6 +80,19 @@ pub async fn forward(
         Some(Ok(host)) => headers.insert(X_FORWARDED_HOST, host),
         _ => headers.remove(X_FORWARDED_HOST),
     };
+    // Only codings the token guard can decode, so that every answer can be scanned.
+    if shield != Shield::Off
+        && let Some(offered) = headers.get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok())
+    {
+        match scannable_codings(offered) {
+            Some(codings) => headers.insert(ACCEPT_ENCODING, codings),
+            None => headers.remove(ACCEPT_ENCODING),
+        };
+    }
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .map(<[u8]>::to_vec);
     if !headers.contains_key(&CORRELATION_ID) {
         headers.insert(
             CORRELATION_ID,
@@ -85,5 +102,31 @@ pub async fn forward(
     let mut response = upstream.send(Request::from_parts(parts, body), metrics).await?;
     strip_hop_by_hop(response.headers_mut());
     crate::auth::persistent::drop_manager_cookies(response.headers_mut());
+    let alarm = Alarm {
+        request_id: ctx.id.clone(),
+        manager: upstream.name().to_owned(),
+        counter: metrics
+            .tokens_withheld_total
+            .with_label_values(&[upstream.name()]),
+    };
+    let response = token_guard::shield(response, shield, token.as_deref(), alarm).await?;
     Ok(rewrite::response::rewrite(response, &bases))
+}
+
+/// The client's Accept-Encoding narrowed to the codings the token guard decodes (gzip, deflate),
+/// in the client's order with its parameters; `None` when none is left.
+fn scannable_codings(offered: &str) -> Option<HeaderValue> {
+    let kept: Vec<&str> = offered
+        .split(',')
+        .map(str::trim)
+        .filter(|coding| {
+            let name = coding.split(';').next().unwrap_or("").trim();
+            ["gzip", "x-gzip", "deflate", "identity"]
+                .iter()
+                .any(|known| name.eq_ignore_ascii_case(known))
+        })
+        .collect();
+    (!kept.is_empty())
+        .then(|| HeaderValue::from_str(&kept.join(", ")).ok())
+        .flatten()
 }

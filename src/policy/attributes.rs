@@ -57,7 +57,7 @@ impl Reads {
     }
 
     /// What to look up for a resource of this kind: only what its type declares.
-    fn for_kind(self, kind: &str) -> Reads {
+    pub fn for_kind(self, kind: &str) -> Reads {
         let clustered = CLUSTERED.contains(&kind);
         Reads {
             name: self.name,
@@ -67,7 +67,7 @@ impl Reads {
         }
     }
 
-    fn any(self) -> bool {
+    pub fn any(self) -> bool {
         self.name || self.cluster || self.data_center || self.tags
     }
 }

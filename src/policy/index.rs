@@ -30,6 +30,11 @@ struct Scoped {
 pub struct Candidates {
     pub set: PolicySet,
     pub uses: Uses,
+    /// The candidates that read no resource attribute, and what they use; `None` when none
+    /// reads one (then they are `set`).
+    pub without_attributes: Option<(PolicySet, Uses)>,
+    /// Whether a candidate that reads a resource attribute is a forbid.
+    pub forbid_reads_attributes: bool,
 }
 
 /// The policies, by the actions their scope admits.
@@ -102,13 +107,6 @@ impl Index {
         Index { policies, by_action }
     }
 
-    /// What any policy uses.
-    pub fn uses(&self) -> Uses {
-        self.policies
-            .iter()
-            .fold(Uses::default(), |all, scoped| all.union(scoped.uses))
-    }
-
     /// The policies whose scope matches the request.
     pub fn candidates(&self, action: &str, principal: &Placed<'_>, resource: &Placed<'_>) -> Candidates {
         let mut uses = Uses::default();
@@ -116,6 +114,8 @@ impl Index {
             return Candidates {
                 set: PolicySet::new(),
                 uses,
+                without_attributes: None,
+                forbid_reads_attributes: false,
             };
         };
         // Each policy is in one list, and the user and its groups are distinct: no repeats.
@@ -123,19 +123,40 @@ impl Index {
             .chain(principal.ancestors)
             .filter_map(|uid| by_principal.named.get(uid))
             .flatten();
-        let matching = by_principal
+        let matching: Vec<&Scoped> = by_principal
             .any
             .iter()
             .chain(named)
             .map(|&i| &self.policies[i])
             .filter(|scoped| principal_matches(&scoped.principal, principal))
             .filter(|scoped| resource_matches(&scoped.resource, resource))
-            .map(|scoped| {
-                uses = uses.union(scoped.uses);
+            .collect();
+        let reads = |scoped: &Scoped| scoped.uses.attributes.any();
+        let mut without_attributes = None;
+        let mut forbid_reads_attributes = false;
+        if matching.iter().any(|s| reads(s)) {
+            let mut plain_uses = Uses::default();
+            let plain = matching.iter().filter(|s| !reads(s)).map(|scoped| {
+                plain_uses = plain_uses.union(scoped.uses);
                 scoped.conditions.clone()
             });
-        let set = PolicySet::from_policies(matching).expect("ids are unique in the loaded set");
-        Candidates { set, uses }
+            let plain = PolicySet::from_policies(plain).expect("ids are unique in the loaded set");
+            without_attributes = Some((plain, plain_uses));
+            forbid_reads_attributes = matching
+                .iter()
+                .any(|scoped| reads(scoped) && scoped.conditions.effect() == cedar_policy::Effect::Forbid);
+        }
+        let set = PolicySet::from_policies(matching.iter().map(|scoped| {
+            uses = uses.union(scoped.uses);
+            scoped.conditions.clone()
+        }))
+        .expect("ids are unique in the loaded set");
+        Candidates {
+            set,
+            uses,
+            without_attributes,
+            forbid_reads_attributes,
+        }
     }
 }
 

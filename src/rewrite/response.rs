@@ -17,6 +17,7 @@ use super::json::JsonRewriter;
 use super::prefix::Rule;
 use super::xml::XmlRewriter;
 use crate::body::{BoxError, GatewayBody};
+use crate::compression::Decoder;
 
 /// Where the client sees the API and where the Manager serves it.
 pub struct Bases {
@@ -146,20 +147,8 @@ pub fn rewrite(response: Response<GatewayBody>, bases: &Bases) -> Response<Gatew
         return Response::from_parts(parts, body);
     }
     // A Manager that compresses although it was not asked to: decoded before rewriting.
-    let decoder = match parts
-        .headers
-        .get(CONTENT_ENCODING)
-        .map(|v| v.as_bytes().to_ascii_lowercase())
-    {
-        None => None,
-        Some(coding) if coding == b"identity" => None,
-        Some(coding) if coding == b"gzip" || coding == b"x-gzip" => {
-            Some(Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new())))
-        }
-        Some(coding) if coding == b"deflate" => {
-            Some(Decoder::Deflate(flate2::write::ZlibDecoder::new(Vec::new())))
-        }
-        Some(_) => return Response::from_parts(parts, body),
+    let Ok(decoder) = Decoder::for_response(&parts.headers) else {
+        return Response::from_parts(parts, body);
     };
     let media = parts
         .headers
@@ -200,36 +189,6 @@ pub fn rewrite(response: Response<GatewayBody>, bases: &Bases) -> Response<Gatew
 enum Rewriter {
     Xml(XmlRewriter),
     Json(JsonRewriter),
-}
-
-enum Decoder {
-    Gzip(flate2::write::GzDecoder<Vec<u8>>),
-    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
-}
-
-impl Decoder {
-    /// The plain bytes of a compressed chunk (possibly none yet).
-    fn decode(&mut self, chunk: &[u8]) -> std::io::Result<Vec<u8>> {
-        use std::io::Write;
-        match self {
-            Decoder::Gzip(d) => {
-                d.write_all(chunk)?;
-                Ok(std::mem::take(d.get_mut()))
-            }
-            Decoder::Deflate(d) => {
-                d.write_all(chunk)?;
-                Ok(std::mem::take(d.get_mut()))
-            }
-        }
-    }
-
-    /// The last plain bytes, once the compressed stream ended.
-    fn finish(self) -> std::io::Result<Vec<u8>> {
-        match self {
-            Decoder::Gzip(d) => d.finish(),
-            Decoder::Deflate(d) => d.finish(),
-        }
-    }
 }
 
 struct RewrittenBody {

@@ -24,6 +24,7 @@ use crate::api_path::{ApiPath, EngineArea, Segment};
 use crate::body::GatewayBody;
 use crate::fault::Representation;
 
+mod console;
 mod vm;
 
 /// The collections of the API root: URL segment, collection element, and whether it is searchable.
@@ -129,6 +130,10 @@ struct Call<'a> {
     /// `scheme://host[:port]` from the Host header, for absolute URLs (Link, Location).
     origin: String,
     filtered: bool,
+    /// The bearer token the request came with, if it came with one.
+    bearer: Option<String>,
+    /// The user's index, for tokens issued for the session.
+    user_index: usize,
 }
 
 pub fn handle(sim: &Sim, request: &Request<Bytes>, tls: bool) -> Response<GatewayBody> {
@@ -185,6 +190,8 @@ pub fn handle(sim: &Sim, request: &Request<Bytes>, tls: bool) -> Response<Gatewa
         },
         origin: format!("{scheme}://{host}"),
         filtered: !user.admin,
+        bearer: auth.bearer,
+        user_index: auth.user,
     };
     let answer = call.prepare().and_then(|()| call.route(&resource.segments));
     let mut response = match answer {
@@ -235,6 +242,16 @@ fn parse_bool(value: &str) -> Option<bool> {
 }
 
 impl Call<'_> {
+    /// The SSO token of the caller's session: its bearer token, or (Basic, cookie) one the engine
+    /// would have made for the session.
+    fn session_token(&self) -> String {
+        self.bearer.clone().unwrap_or_else(|| {
+            let token = self.sim.new_secret();
+            self.sim.sso.issue(token.clone(), self.user_index);
+            token
+        })
+    }
+
     fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
@@ -302,6 +319,7 @@ impl Call<'_> {
                     (&Method::PUT, []) if kind == Kind::Vm => self.update_vm(&entity),
                     (&Method::DELETE, []) if kind == Kind::Vm => self.remove_vm(&entity),
                     (&Method::POST, [verb]) if kind.info().actions.contains(verb) => self.act(&entity, verb),
+                    (_, ["graphicsconsoles", more @ ..]) if kind == Kind::Vm => self.console(&entity, more),
                     (_, [sub, more @ ..]) => {
                         let sub = kind
                             .subcollections()

@@ -3,8 +3,14 @@
 //!
 //! `GET /sim/faults` shows the current setting; `POST /sim/faults` replaces it with a JSON object
 //! (absent fields are off): `{"latency_ms": 20 | [10, 50], "error_rate": 0.1, "error_status": 503,
-//! "reset_rate": 0.5, "reset_phase": "before_body" | "during_body", "stall_rate": 0.2}`. Faults apply
-//! to `/ovirt-engine/api` only, so SSO and the health check keep working unless a test says otherwise.
+//! "reset_rate": 0.5, "reset_phase": "before_body" | "during_body", "stall_rate": 0.2,
+//! "leak_token": "raw" | "percent" | "json"}`. Faults apply to `/ovirt-engine/api` only, so SSO and
+//! the health check keep working unless a test says otherwise.
+//!
+//! `leak_token` plays a Manager that gives the caller's bearer token away in an answer (no
+//! engine is known to, but for console descriptors: docs/security.md): every API answer ends with
+//! `<!-- sso-token=TOKEN -->`, the token as it is, percent-encoded or JSON-escaped, sent in
+//! 5-byte frames so that it is split across chunks.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -44,6 +50,16 @@ pub struct Faults {
     reset_rate: f64,
     reset_phase: ResetPhase,
     stall_rate: f64,
+    leak_token: Option<LeakForm>,
+}
+
+/// How a leaked token is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakForm {
+    Raw,
+    Percent,
+    Json,
 }
 
 impl Default for Faults {
@@ -55,6 +71,7 @@ impl Default for Faults {
             reset_rate: 0.0,
             reset_phase: ResetPhase::BeforeBody,
             stall_rate: 0.0,
+            leak_token: None,
         }
     }
 }
@@ -67,6 +84,7 @@ pub struct Plan {
     pub error_status: Option<StatusCode>,
     reset_during_body: bool,
     stall: bool,
+    leak: Option<LeakForm>,
 }
 
 impl Faults {
@@ -111,11 +129,35 @@ impl Faults {
             error_status: error
                 .then(|| StatusCode::from_u16(self.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)),
             stall,
+            leak: self.leak_token,
         }
     }
 }
 
 impl Plan {
+    /// Appends the caller's token to the body, when `leak_token` is set and there is one.
+    pub fn leak(&self, response: Response<GatewayBody>, token: Option<&str>) -> Response<GatewayBody> {
+        let (Some(form), Some(token)) = (self.leak, token) else {
+            return response;
+        };
+        let written = match form {
+            LeakForm::Raw => token.to_owned(),
+            LeakForm::Percent => token.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D"),
+            LeakForm::Json => token.replace('/', "\\/"),
+        };
+        let tail = Bytes::from(format!("\n<!-- sso-token={written} -->\n"));
+        let (mut parts, body) = response.into_parts();
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        let pieces = (0..tail.len())
+            .step_by(5)
+            .map(move |at| Ok::<_, BoxError>(Frame::data(tail.slice(at..(at + 5).min(tail.len())))));
+        let frames = futures_util::StreamExt::chain(
+            http_body_util::BodyStream::new(body),
+            futures_util::stream::iter(pieces.collect::<Vec<_>>()),
+        );
+        Response::from_parts(parts, GatewayBody::new(http_body_util::StreamBody::new(frames)))
+    }
+
     /// Breaks the body as planned: half of its first chunk, then a reset or a stall.
     pub fn apply_to_body(&self, response: Response<GatewayBody>) -> Response<GatewayBody> {
         let mode = match (self.reset_during_body, self.stall) {

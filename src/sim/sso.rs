@@ -68,7 +68,7 @@ impl Tokens {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn issue(&self, token: String, user: usize) {
+    pub(super) fn issue(&self, token: String, user: usize) {
         let live = Live {
             user,
             last_used: Instant::now(),
@@ -177,7 +177,7 @@ impl Sim {
     }
 
     /// 20 random bytes in base64, the form of the engine's tokens.
-    fn new_secret(&self) -> String {
+    pub(super) fn new_secret(&self) -> String {
         let mut rng = self.rng();
         let bytes: Vec<u8> = (0..3)
             .flat_map(|_| rng.next_u64().to_le_bytes())
@@ -236,6 +236,8 @@ pub fn logout(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
 /// Who an API request is from, and the session cookie to set when one was opened.
 pub struct Authenticated {
     pub user: usize,
+    /// The bearer token the request was authenticated with.
+    pub bearer: Option<String>,
     pub set_cookie: Option<HeaderValue>,
 }
 
@@ -256,6 +258,7 @@ pub fn authenticate(sim: &Sim, headers: &HeaderMap, tls: bool) -> Option<Authent
             if let Some(user) = sim.sso.use_session(&session) {
                 return Some(Authenticated {
                     user,
+                    bearer: None,
                     set_cookie: None,
                 });
             }
@@ -268,6 +271,7 @@ pub fn authenticate(sim: &Sim, headers: &HeaderMap, tls: bool) -> Option<Authent
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let mut bearer = None;
     let user = if let Some(encoded) = authorization.strip_prefix("Basic") {
         let decoded = STANDARD
             .decode(encoded.trim())
@@ -279,7 +283,9 @@ pub fn authenticate(sim: &Sim, headers: &HeaderMap, tls: bool) -> Option<Authent
         sim.stats.basic_logins.fetch_add(1, Ordering::Relaxed);
         user
     } else if let Some(token) = authorization.strip_prefix("Bearer") {
-        sim.sso.use_token(token.trim())?
+        let user = sim.sso.use_token(token.trim())?;
+        bearer = Some(token.trim().to_owned());
+        user
     } else {
         return None;
     };
@@ -297,7 +303,11 @@ pub fn authenticate(sim: &Sim, headers: &HeaderMap, tls: bool) -> Option<Authent
         ))
         .expect("a cookie of base64 characters is a valid header value")
     });
-    Some(Authenticated { user, set_cookie })
+    Some(Authenticated {
+        user,
+        bearer,
+        set_cookie,
+    })
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {

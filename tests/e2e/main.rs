@@ -7,6 +7,8 @@ mod auth;
 mod cache;
 mod cli;
 mod faults;
+#[cfg(feature = "sim")]
+mod hostile;
 mod lifecycle;
 mod logs;
 #[cfg(feature = "sim")]

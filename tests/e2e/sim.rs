@@ -1511,7 +1511,7 @@ async fn fault_settings_are_shown() {
             .json(),
         json!({
             "latency_ms": [10, 50], "error_rate": 0.25, "error_status": 503,
-            "reset_rate": 0.0, "reset_phase": "before_body", "stall_rate": 0.0,
+            "reset_rate": 0.0, "reset_phase": "before_body", "stall_rate": 0.0, "leak_token": null,
         })
     );
 }

@@ -1,0 +1,542 @@
+//! Keeps the Managers' tokens away from clients (docs/security.md, "Manager tokens").
+//!
+//! The upstream token a request carried must never reach its client: whoever holds it can call
+//! the Manager directly, where no policy, limit or audit of the gateway applies. Two layers:
+//!
+//! - console descriptors, the one answer of the engine known to embed the token (`console.rs`),
+//!   are handled by one rule before the request leaves: refused, stripped or passed knowingly;
+//! - every other answer body is scanned as it streams ([`guard`]) for the exact bytes of that
+//!   token, percent-encoded and JSON-escaped too. A match is never forwarded: the bytes that could
+//!   be the start of a token are held back until the next chunk shows they are not, and a match
+//!   cuts the answer (the connection is reset, or the HTTP/2 stream), with a WARN naming the
+//!   request and a metric. Compressed answers are decoded into a shadow copy that is scanned and
+//!   dropped; the compressed bytes pass as they came.
+//!
+//! This module never logs or returns the token, only the fact that it was found.
+
+pub mod console;
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use aho_corasick::AhoCorasick;
+use bytes::{Bytes, BytesMut};
+use http::Response;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, ETAG, HeaderValue};
+use http_body::{Body, Frame};
+use prometheus::IntCounter;
+
+use crate::body::{BoxError, GatewayBody};
+use crate::compression::Decoder;
+use crate::fault::Fault;
+
+/// How the answer of a forwarded request is guarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shield {
+    /// No upstream token of the gateway's went with the request (a passed-through token, which
+    /// the client holds already), or a console descriptor with `auth.console_files = "pass"`.
+    Off,
+    /// Scanned for the token as it streams.
+    Scan,
+    /// A console descriptor with `auth.console_files = "strip-token"`: read whole (at most
+    /// [`DESCRIPTOR_BYTES`]), its token line removed, then scanned like any answer.
+    StripConsole,
+}
+
+/// The most a console descriptor's answer may hold when its token line is stripped; the
+/// engine's are a few kilobytes.
+pub const DESCRIPTOR_BYTES: usize = 1024 * 1024;
+
+/// The answer to a request that carried `token`, guarded as `shield` says.
+pub async fn shield(
+    response: Response<GatewayBody>,
+    shield: Shield,
+    token: Option<&[u8]>,
+    alarm: Alarm,
+) -> Result<Response<GatewayBody>, Fault> {
+    let Some(token) = token.filter(|_| shield != Shield::Off) else {
+        return Ok(response);
+    };
+    let forms = TokenForms::of(token);
+    let response = match shield {
+        Shield::StripConsole => strip_console(response, &alarm).await?,
+        _ => response,
+    };
+    if in_headers(&forms, response.headers(), &alarm) {
+        return Err(Fault::TokenWithheld {
+            manager: alarm.manager,
+        });
+    }
+    Ok(guard(response, forms, alarm))
+}
+
+/// A console descriptor's answer without its token line.
+async fn strip_console(
+    response: Response<GatewayBody>,
+    alarm: &Alarm,
+) -> Result<Response<GatewayBody>, Fault> {
+    use http_body_util::BodyExt;
+    let (mut parts, body) = response.into_parts();
+    let unreadable = |cause: String| Fault::UpstreamUnreachable {
+        manager: alarm.manager.clone(),
+        cause,
+    };
+    let mut plain = match Decoder::for_response(&parts.headers) {
+        Ok(decoder) => decoder,
+        Err(_) => {
+            return Err(unreadable(
+                "the console descriptor came in an unknown encoding".into(),
+            ));
+        }
+    };
+    let bytes = http_body_util::Limited::new(body, DESCRIPTOR_BYTES)
+        .collect()
+        .await
+        .map_err(|e| unreadable(format!("reading the console descriptor: {e}")))?
+        .to_bytes();
+    let text = match plain.take() {
+        Some(mut decoder) => {
+            let mut text = decoder
+                .decode(&bytes)
+                .map_err(|e| unreadable(format!("decoding the console descriptor: {e}")))?;
+            text.extend(
+                decoder
+                    .finish()
+                    .map_err(|e| unreadable(format!("decoding the console descriptor: {e}")))?,
+            );
+            text
+        }
+        None => bytes.to_vec(),
+    };
+    let stripped = console::strip_token(&text);
+    parts.headers.remove(CONTENT_ENCODING);
+    parts.headers.remove(ETAG);
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(stripped.len()));
+    Ok(Response::from_parts(parts, GatewayBody::full(stripped)))
+}
+
+/// The forms in which a token could appear in an answer, ready to search for.
+pub struct TokenForms {
+    forms: Vec<Vec<u8>>,
+    search: AhoCorasick,
+    /// The longest form's length: how far back a match can start before a chunk.
+    longest: usize,
+}
+
+impl TokenForms {
+    /// The token as it is, percent-encoded (upper- and lower-case hex) and JSON-escaped.
+    pub fn of(token: &[u8]) -> TokenForms {
+        let mut forms = vec![
+            token.to_vec(),
+            percent_encoded(token, b"0123456789ABCDEF"),
+            percent_encoded(token, b"0123456789abcdef"),
+            json_escaped(token),
+        ];
+        forms.sort();
+        forms.dedup();
+        let search = AhoCorasick::new(&forms).expect("a handful of short patterns");
+        let longest = forms.iter().map(Vec::len).max().unwrap_or(0);
+        TokenForms {
+            forms,
+            search,
+            longest,
+        }
+    }
+
+    fn found_in(&self, haystack: &[u8]) -> bool {
+        self.search.is_match(haystack)
+    }
+
+    /// The length of the longest end of `data` that is the start of some form (and not a whole
+    /// one): bytes that may only be forwarded once what follows shows they are not a token.
+    fn partial_at_end(&self, data: &[u8]) -> usize {
+        let most = data.len().min(self.longest.saturating_sub(1));
+        (1..=most)
+            .rev()
+            .find(|&n| {
+                let end = &data[data.len() - n..];
+                self.forms
+                    .iter()
+                    .any(|form| form.len() > n && form.starts_with(end))
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// `%XX` for every byte but the unreserved ones (RFC 3986 section 2.3).
+fn percent_encoded(token: &[u8], hex: &[u8; 16]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(token.len() * 3);
+    for &b in token {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', hex[usize::from(b >> 4)], hex[usize::from(b & 15)]]);
+        }
+    }
+    out
+}
+
+/// As a JSON string writer may escape it: `/` as `\/`, `"` and `\` with a backslash.
+fn json_escaped(token: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(token.len() * 2);
+    for &b in token {
+        if matches!(b, b'/' | b'"' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// The answer was cut because it carried the upstream token of its request.
+#[derive(Debug, thiserror::Error)]
+#[error("the Manager's answer carried the request's upstream token; the gateway cut it")]
+pub struct TokenWithheld;
+
+/// The answer came in a coding the gateway cannot decode, so it cannot be scanned: cut.
+#[derive(Debug, thiserror::Error)]
+#[error("the Manager's answer came in a content coding the gateway cannot scan; the gateway cut it")]
+pub struct Unscannable;
+
+/// Who to tell when a token is found.
+pub struct Alarm {
+    pub request_id: String,
+    pub manager: String,
+    pub counter: IntCounter,
+}
+
+impl Alarm {
+    fn raise(&self, place: &str) {
+        self.counter.inc();
+        tracing::warn!(
+            request_id = %self.request_id,
+            manager = %self.manager,
+            place,
+            "the Manager's answer carried the request's upstream token: withheld, answer cut"
+        );
+    }
+}
+
+/// Whether any header value of the answer holds the token; raises the alarm when one does.
+pub fn in_headers(forms: &TokenForms, headers: &http::HeaderMap, alarm: &Alarm) -> bool {
+    let found = headers.values().any(|value| forms.found_in(value.as_bytes()));
+    if found {
+        alarm.raise("headers");
+    }
+    found
+}
+
+/// The answer with its body scanned as it streams.
+pub fn guard(response: Response<GatewayBody>, forms: TokenForms, alarm: Alarm) -> Response<GatewayBody> {
+    let (parts, body) = response.into_parts();
+    // A coding no decoder here reads cannot be scanned: it is refused at its first byte.
+    let decoder = Decoder::for_response(&parts.headers).map_err(|_| ());
+    let body = GuardedBody {
+        inner: body,
+        forms,
+        alarm,
+        decoder,
+        window: Vec::new(),
+        held: Held::Nothing,
+        after: None,
+        done: false,
+    };
+    Response::from_parts(parts, GatewayBody::new(body))
+}
+
+/// Bytes received and not yet forwarded.
+enum Held {
+    Nothing,
+    /// A plain body's last bytes, which could be the start of a token.
+    Plain(Bytes),
+    /// A compressed body's chunks, whose decoded end could be the start of a token.
+    Compressed(Vec<Bytes>),
+}
+
+struct GuardedBody {
+    inner: GatewayBody,
+    forms: TokenForms,
+    alarm: Alarm,
+    /// `Err` for a coding that cannot be decoded.
+    decoder: Result<Option<Decoder>, ()>,
+    /// The last plain bytes scanned (fewer than the longest form): where a token split across
+    /// chunks is found.
+    window: Vec<u8>,
+    held: Held,
+    /// A trailers frame, sent after what is held.
+    after: Option<Frame<Bytes>>,
+    done: bool,
+}
+
+impl GuardedBody {
+    /// Scans the next plain bytes of the answer; returns how many bytes at the end of the plain
+    /// stream so far could start a token.
+    fn scan(&mut self, plain: &[u8]) -> Result<usize, TokenWithheld> {
+        let keep = self.forms.longest.saturating_sub(1);
+        if !self.window.is_empty() {
+            let mut seam = self.window.clone();
+            seam.extend_from_slice(&plain[..plain.len().min(keep)]);
+            if self.forms.found_in(&seam) {
+                return Err(TokenWithheld);
+            }
+        }
+        if self.forms.found_in(plain) {
+            return Err(TokenWithheld);
+        }
+        self.window
+            .extend_from_slice(&plain[plain.len().saturating_sub(keep)..]);
+        let excess = self.window.len().saturating_sub(keep);
+        self.window.drain(..excess);
+        Ok(self.forms.partial_at_end(&self.window))
+    }
+
+    /// Takes a chunk as received; returns what may be forwarded now.
+    fn take(&mut self, data: Bytes) -> Result<Option<Bytes>, BoxError> {
+        let decoder = match &mut self.decoder {
+            Ok(decoder) => decoder,
+            Err(()) => {
+                tracing::warn!(
+                    request_id = %self.alarm.request_id,
+                    manager = %self.alarm.manager,
+                    "the Manager's answer came in a content coding the gateway cannot scan for its token: cut"
+                );
+                return Err(Unscannable.into());
+            }
+        };
+        match decoder {
+            None => {
+                let pending = self.scan(&data)?;
+                let all = match std::mem::replace(&mut self.held, Held::Nothing) {
+                    Held::Plain(before) => {
+                        let mut joined = BytesMut::with_capacity(before.len() + data.len());
+                        joined.extend_from_slice(&before);
+                        joined.extend_from_slice(&data);
+                        joined.freeze()
+                    }
+                    _ => data,
+                };
+                let cut = all.len() - pending.min(all.len());
+                if cut < all.len() {
+                    self.held = Held::Plain(all.slice(cut..));
+                }
+                Ok((cut > 0).then(|| all.slice(..cut)))
+            }
+            Some(decoder) => {
+                let plain = decoder.decode(&data)?;
+                let pending = self.scan(&plain)?;
+                let mut chunks = match std::mem::replace(&mut self.held, Held::Nothing) {
+                    Held::Compressed(chunks) => chunks,
+                    _ => Vec::new(),
+                };
+                chunks.push(data);
+                if pending > 0 {
+                    self.held = Held::Compressed(chunks);
+                    return Ok(None);
+                }
+                Ok(Some(concat(chunks)))
+            }
+        }
+    }
+
+    /// At the end of the answer: the decoder's last bytes are scanned, then everything held goes.
+    fn finish(&mut self) -> Result<Option<Bytes>, BoxError> {
+        if let Ok(decoder) = &mut self.decoder
+            && let Some(decoder) = decoder.take()
+        {
+            let plain = decoder.finish()?;
+            self.scan(&plain)?;
+        }
+        Ok(match std::mem::replace(&mut self.held, Held::Nothing) {
+            Held::Nothing => None,
+            Held::Plain(bytes) => Some(bytes),
+            Held::Compressed(chunks) => Some(concat(chunks)),
+        })
+    }
+}
+
+fn concat(chunks: Vec<Bytes>) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.into_iter().next().expect("one chunk");
+    }
+    let mut joined = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+    for chunk in chunks {
+        joined.extend_from_slice(&chunk);
+    }
+    joined.freeze()
+}
+
+impl Body for GuardedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(frame) = this.after.take() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let step = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => this.take(data),
+                    Err(trailers) => {
+                        this.after = Some(trailers);
+                        this.finish()
+                    }
+                },
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                None => {
+                    this.done = true;
+                    this.finish()
+                }
+            };
+            match step {
+                Ok(Some(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Ok(None) => {}
+                Err(error) => {
+                    this.done = true;
+                    this.after = None;
+                    if error.is::<TokenWithheld>() {
+                        this.alarm.raise("body");
+                    }
+                    return Poll::Ready(Some(Err(error)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    const TOKEN: &str = "fqbR1ftzh8wBCviLxJcYuV5o/SD+I=";
+
+    fn alarm() -> Alarm {
+        Alarm {
+            request_id: "r1".into(),
+            manager: "m".into(),
+            counter: IntCounter::new("t", "t").unwrap(),
+        }
+    }
+
+    /// Streams `chunks` through the guard; what the client gets, or `None` when it was cut.
+    async fn through(chunks: Vec<Vec<u8>>, encoding: Option<&str>) -> (Option<Vec<u8>>, u64) {
+        let frames = chunks
+            .into_iter()
+            .map(|c| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(c))));
+        let body = GatewayBody::new(http_body_util::StreamBody::new(futures_util::stream::iter(
+            frames,
+        )));
+        let mut response = Response::new(body);
+        if let Some(encoding) = encoding {
+            response
+                .headers_mut()
+                .insert("content-encoding", encoding.parse().unwrap());
+        }
+        let alarm = alarm();
+        let counter = alarm.counter.clone();
+        let guarded = guard(response, TokenForms::of(TOKEN.as_bytes()), alarm);
+        let mut body = guarded.into_body();
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => out.extend_from_slice(frame.data_ref().unwrap()),
+                Err(_) => return (None, counter.get()),
+            }
+        }
+        (Some(out), counter.get())
+    }
+
+    fn split(text: &[u8], size: usize) -> Vec<Vec<u8>> {
+        text.chunks(size).map(<[u8]>::to_vec).collect()
+    }
+
+    /// An answer without the token passes whole, whatever its chunking, and raises nothing.
+    #[tokio::test]
+    async fn clean_answers_pass_whole() {
+        let text = b"<vm><name>fqbR1ftzh8 almost the token fqbR1ftzh8wBCviLxJcYuV5o/SD+</name></vm>";
+        for size in 1..text.len() {
+            let (out, raised) = through(split(text, size), None).await;
+            assert_eq!(out.as_deref(), Some(&text[..]), "chunks of {size}");
+            assert_eq!(raised, 0);
+        }
+    }
+
+    /// The token in every form, split at every place, is cut and counted; what was forwarded
+    /// before the cut never holds the whole token.
+    #[tokio::test]
+    async fn every_form_is_cut_wherever_it_is_split() {
+        let forms = [
+            TOKEN.to_owned(),
+            TOKEN.replace('/', "%2F").replace('+', "%2B").replace('=', "%3D"),
+            TOKEN.replace('/', "%2f").replace('+', "%2b").replace('=', "%3d"),
+            TOKEN.replace('/', "\\/"),
+        ];
+        for form in forms {
+            let text = format!("[ovirt]\nhost=engine\nsso-token={form}\nadmin=1\n");
+            for size in 1..text.len() {
+                let (out, raised) = through(split(text.as_bytes(), size), None).await;
+                assert_eq!(out, None, "{form} in chunks of {size}");
+                assert_eq!(raised, 1);
+            }
+        }
+    }
+
+    /// Bytes that could start the token are held, then forwarded with what shows they are not.
+    #[tokio::test]
+    async fn partial_token_is_held_until_known() {
+        let forms = TokenForms::of(TOKEN.as_bytes());
+        assert_eq!(forms.partial_at_end(b"xx fqbR1"), 5);
+        assert_eq!(forms.partial_at_end(b"xx fqbR1x"), 0);
+        assert_eq!(forms.partial_at_end(TOKEN.as_bytes()), 0);
+        let (out, _) = through(vec![b"a fqbR1".to_vec(), b"x b".to_vec()], None).await;
+        assert_eq!(out.unwrap(), b"a fqbR1x b");
+    }
+
+    /// A gzip answer is scanned through its decoded copy and forwarded as it came.
+    #[tokio::test]
+    async fn compressed_answers_are_scanned_decoded() {
+        use std::io::Write;
+        let gzip = |text: &[u8]| {
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(text).unwrap();
+            encoder.finish().unwrap()
+        };
+        let clean = gzip(b"<vms><vm id=\"1\"/></vms>");
+        let (out, _) = through(split(&clean, 3), Some("gzip")).await;
+        assert_eq!(out.unwrap(), clean);
+        let leaking = gzip(format!("<vms><vm><description>{TOKEN}</description></vm></vms>").as_bytes());
+        for size in [1, 3, 7, leaking.len()] {
+            let (out, raised) = through(split(&leaking, size), Some("gzip")).await;
+            assert_eq!(out, None, "chunks of {size}");
+            assert_eq!(raised, 1);
+        }
+    }
+
+    /// A coding that cannot be decoded cannot be scanned: cut at its first byte.
+    #[tokio::test]
+    async fn unknown_coding_is_cut() {
+        let (out, _) = through(vec![b"....".to_vec()], Some("br")).await;
+        assert_eq!(out, None);
+    }
+
+    /// A header holding the token is found.
+    #[test]
+    fn token_in_a_header_is_found() {
+        let forms = TokenForms::of(TOKEN.as_bytes());
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-a", "harmless".parse().unwrap());
+        assert!(!in_headers(&forms, &headers, &alarm()));
+        headers.insert("set-cookie", format!("t={TOKEN}").parse().unwrap());
+        assert!(in_headers(&forms, &headers, &alarm()));
+    }
+}

@@ -1,0 +1,387 @@
+//! The gateway tried as an attacker would (docs/security.md): a logged-in low-privilege user and
+//! an anonymous client, against the simulator, with the shipped policies enforced where a
+//! policy is part of the way around. Each test shows the way open directly at the Manager and
+//! closed through the gateway.
+
+use std::net::SocketAddr;
+
+use http::{HeaderMap, StatusCode};
+use http_body_util::BodyExt;
+use ovirt_gateway::Running;
+use ovirt_gateway::sim::RunningSim;
+
+use crate::support::*;
+
+/// A gateway in front of `sim`, users logging in with Basic, rate limits off, with `extra`
+/// appended (more tables, or keys of `[auth]` after an `[auth]` header).
+async fn gateway(sim: &RunningSim, extra: &str) -> Running {
+    let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "");
+    start_gateway(&format!("{text}\n[rate_limit]\nenabled = false\n{extra}\n")).await
+}
+
+/// The same with the shipped policies enforced.
+async fn guarded(sim: &RunningSim, policies: &tempfile::TempDir, extra: &str) -> Running {
+    let policy = format!("\n[policy]\ndir = \"{}\"\n", policies.path().display());
+    gateway(sim, &format!("{policy}{extra}")).await
+}
+
+/// What a client got: the status, headers and whole body, or `Err` when the answer was cut.
+type Got = (StatusCode, HeaderMap, Result<String, String>);
+
+/// One request with `authorization` and extra headers, to `origin` (a gateway or the simulator).
+async fn exchange(
+    origin: &str,
+    method: &str,
+    path: &str,
+    authorization: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Got {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("{origin}{path}"))
+        .header("authorization", authorization);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = client()
+        .request(request.body(full(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => Ok(String::from_utf8_lossy(&collected.to_bytes()).into_owned()),
+        Err(error) => Err(error.to_string()),
+    };
+    (parts.status, parts.headers, body)
+}
+
+fn at(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+fn sim_origin(sim: &RunningSim) -> String {
+    sim.api_url().replace("/ovirt-engine/api", "")
+}
+
+/// A token of `user` at the simulator, by its SSO endpoint.
+async fn sim_token(sim: &RunningSim, user: &str) -> String {
+    let password = user.split('@').next().unwrap();
+    let request = http::Request::post(format!("{}/ovirt-engine/sso/oauth/token", sim_origin(sim)))
+        .header("accept", "application/json")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(full(format!(
+            "grant_type=password&scope=ovirt-app-api&username={}&password={password}",
+            user.replace('@', "%40")
+        )))
+        .unwrap();
+    let (_, _, body) = send(request).await;
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    answer["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The id of the first VM `user` sees.
+async fn first_vm(addr: SocketAddr, user: &str) -> String {
+    let (status, _, body) = exchange(
+        &at(addr),
+        "GET",
+        "/ovirt-engine/api/vms?max=1",
+        &basic(user),
+        &[("accept", "application/xml")],
+        "",
+    )
+    .await;
+    let body = body.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let start = body.find(" id=\"").unwrap() + 5;
+    body[start..start + 36].to_owned()
+}
+
+const SPICE: &str = "7370696365";
+
+async fn api_requests(sim: &RunningSim) -> u64 {
+    sim_stats(sim).await["api_requests"].as_u64().unwrap()
+}
+
+/// Directly, a console GET that asks for the descriptor returns the caller's own token; through
+/// the gateway every spelling of it, and the action, is a 403 fault that never reaches the
+/// Manager (shipped policies let alice read her VMs and operate them).
+#[tokio::test]
+async fn console_descriptors_are_refused_in_every_spelling() {
+    let sim = simulator().await;
+    let policies = shipped_policies();
+    let gateway = guarded(&sim, &policies, "").await;
+    let addr = gateway.public_addr();
+    let vm = first_vm(addr, "alice@internal").await;
+    let console = format!("/ovirt-engine/api/vms/{vm}/graphicsconsoles/{SPICE}");
+
+    let token = sim_token(&sim, "alice@internal").await;
+    let viewer = [("accept", "application/x-virt-viewer")];
+    let direct = exchange(
+        &sim_origin(&sim),
+        "GET",
+        &console,
+        &format!("Bearer {token}"),
+        &viewer,
+        "",
+    )
+    .await;
+    assert_eq!(direct.0, StatusCode::OK);
+    assert!(direct.2.unwrap().contains(&format!("sso-token={token}\n")));
+
+    let v4 = console.replace("/api/", "/api/v4/");
+    let query = format!("{console}?accept=application/x-virt-viewer");
+    // A matrix value can only hold the type's slash encoded, which no path may (400).
+    let matrix = format!("{console};accept=application%2Fx-virt-viewer");
+    let action = format!("{console}/remoteviewerconnectionfile");
+    let forbidden = StatusCode::FORBIDDEN;
+    let spellings: Vec<(&str, &str, &str, StatusCode)> = vec![
+        ("GET", &console, "application/x-virt-viewer", forbidden),
+        ("GET", &console, "APPLICATION/X-VIRT-VIEWER", forbidden),
+        (
+            "GET",
+            &console,
+            "application/x-virt-viewer;q=0.9, application/xml;q=0.1",
+            forbidden,
+        ),
+        ("GET", &console, "*/*", forbidden),
+        ("HEAD", &console, "application/x-virt-viewer", forbidden),
+        ("GET", &v4, "application/x-virt-viewer", forbidden),
+        ("GET", &query, "application/xml", forbidden),
+        ("GET", &matrix, "application/xml", StatusCode::BAD_REQUEST),
+        ("POST", &action, "application/xml", forbidden),
+    ];
+    let before = api_requests(&sim).await;
+    for (method, path, accept, expected) in spellings {
+        let body = if method == "POST" { "<action/>" } else { "" };
+        let (status, _, got) = exchange(
+            &at(addr),
+            method,
+            path,
+            &basic("alice@internal"),
+            &[("accept", accept), ("content-type", "application/xml")],
+            body,
+        )
+        .await;
+        assert_eq!(status, expected, "{method} {path} {accept}");
+        if method != "HEAD" && expected == forbidden {
+            let got = got.unwrap();
+            assert!(got.contains("console descriptors"), "{got}");
+        }
+    }
+    assert_eq!(api_requests(&sim).await, before);
+    // The console itself, in XML, is no descriptor.
+    let (status, _, got) = exchange(
+        &at(addr),
+        "GET",
+        &console,
+        &basic("alice@internal"),
+        &[("accept", "application/xml")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(got.unwrap().contains("<protocol>spice</protocol>"));
+    assert!(
+        counter(
+            &metrics(&gateway).await,
+            "gateway_requests_refused_total{reason=\"console_file\"}"
+        ) == 8
+    );
+}
+
+/// `strip-token`: the descriptor and the action's answer come without their token line, and a
+/// descriptor is never cached (two GETs, two requests at the Manager).
+#[tokio::test]
+async fn strip_token_serves_descriptors_without_the_token() {
+    let sim = simulator().await;
+    let gateway = gateway(&sim, "\n[cache]\n\n[auth]\nconsole_files = \"strip-token\"").await;
+    let addr = gateway.public_addr();
+    let vm = first_vm(addr, "alice@internal").await;
+    let console = format!("/ovirt-engine/api/vms/{vm}/graphicsconsoles/{SPICE}");
+    let before = api_requests(&sim).await;
+    for _ in 0..2 {
+        let (status, headers, got) = exchange(
+            &at(addr),
+            "GET",
+            &console,
+            &basic("alice@internal"),
+            &[("accept", "application/x-virt-viewer")],
+            "",
+        )
+        .await;
+        let got = got.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(got.contains(&format!("vm-guid={vm}\n")), "{got}");
+        assert!(!got.contains("sso-token"), "{got}");
+        assert_eq!(headers["content-length"], got.len().to_string().as_str());
+    }
+    assert_eq!(api_requests(&sim).await, before + 2);
+    for accept in ["application/xml", "application/json"] {
+        let (status, _, got) = exchange(
+            &at(addr),
+            "POST",
+            &format!("{console}/remoteviewerconnectionfile"),
+            &basic("alice@internal"),
+            &[("accept", accept), ("content-type", "application/xml")],
+            "<action/>",
+        )
+        .await;
+        let got = got.unwrap();
+        assert_eq!(status, StatusCode::OK, "{got}");
+        assert!(got.contains("vm-guid=") && !got.contains("sso-token"), "{got}");
+    }
+}
+
+/// `pass`: the descriptor comes as the Manager made it, the Manager's token in it (documented as
+/// handing it out), and the token guard does not cut it.
+#[tokio::test]
+async fn pass_hands_out_the_managers_token() {
+    let sim = simulator().await;
+    let gateway = gateway(&sim, "\n[auth]\nconsole_files = \"pass\"").await;
+    let addr = gateway.public_addr();
+    let vm = first_vm(addr, "alice@internal").await;
+    let console = format!("/ovirt-engine/api/vms/{vm}/graphicsconsoles/{SPICE}");
+    let (status, _, got) = exchange(
+        &at(addr),
+        "GET",
+        &console,
+        &basic("alice@internal"),
+        &[("accept", "application/x-virt-viewer")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let got = got.unwrap();
+    let token = got
+        .lines()
+        .find_map(|line| line.strip_prefix("sso-token="))
+        .unwrap_or_else(|| panic!("no token in {got}"));
+    // It is the Manager's own token: it opens the API there, past the gateway.
+    let (status, _, _) = exchange(
+        &sim_origin(&sim),
+        "GET",
+        "/ovirt-engine/api",
+        &format!("Bearer {token}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// A Manager that gives the caller's token away in any answer, in any form, split across
+/// chunks, compressed or not: directly the whole answer arrives with the token; through the
+/// gateway the answer is cut before the token, counted, and a WARN names the request.
+#[tokio::test]
+async fn a_token_in_any_answer_is_cut() {
+    for gzip in [false, true] {
+        let sim = ovirt_gateway::sim::start(ovirt_gateway::sim::SimOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            gzip,
+            ..ovirt_gateway::sim::SimOptions::default()
+        })
+        .await
+        .unwrap();
+        let gateway = gateway(&sim, "").await;
+        let addr = gateway.public_addr();
+        let vm = first_vm(addr, "admin@internal").await;
+        let path = format!("/ovirt-engine/api/vms/{vm}");
+        let token = sim_token(&sim, "admin@internal").await;
+        for form in ["raw", "percent", "json"] {
+            let faults = http::Request::post(format!("{}/sim/faults", sim_origin(&sim)))
+                .body(full(format!("{{\"leak_token\": \"{form}\"}}")))
+                .unwrap();
+            assert_eq!(send(faults).await.0, StatusCode::OK);
+            let encoding = [("accept-encoding", "gzip")];
+            let direct = exchange(
+                &sim_origin(&sim),
+                "GET",
+                &path,
+                &format!("Bearer {token}"),
+                &encoding,
+                "",
+            )
+            .await;
+            assert_eq!(direct.0, StatusCode::OK);
+            assert!(direct.2.is_ok(), "the simulator's own answer is whole");
+
+            let withheld = |m: &str| counter(m, "gateway_tokens_withheld_total{manager=\"sim\"}");
+            let before = withheld(&metrics(&gateway).await);
+            let (status, headers, got) =
+                exchange(&at(addr), "GET", &path, &basic("admin@internal"), &encoding, "").await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(
+                got.is_err(),
+                "gzip {gzip}, {form}: the answer must be cut, got {got:?}"
+            );
+            assert_eq!(withheld(&metrics(&gateway).await), before + 1);
+            let request_id = headers["correlation-id"].to_str().unwrap();
+            let logs = captured_logs();
+            assert!(
+                logs.lines().any(|l| l.contains("WARN")
+                    && l.contains(&format!("request_id={request_id}"))
+                    && l.contains("upstream token")),
+                "no WARN for {request_id}"
+            );
+        }
+    }
+}
+
+/// A decision the resource's attributes cannot change asks the Manager nothing: 30 requests
+/// alice may not make cost no request at the Manager, an admin's GET of a VM costs exactly one
+/// (its own), and only carol's start of a VM, which a policy decides by the VM's cluster, is
+/// looked up.
+#[tokio::test]
+async fn denied_and_plain_decisions_cost_no_lookup() {
+    let sim = simulator().await;
+    let policies = shipped_policies();
+    let gateway = guarded(&sim, &policies, "").await;
+    let addr = gateway.public_addr();
+    let vm = first_vm(addr, "alice@internal").await;
+    let admin_vm = first_vm(addr, "admin@internal").await;
+    let carol_vm = first_vm(addr, "carol@internal").await;
+    let before = api_requests(&sim).await;
+    for _ in 0..30 {
+        let (status, _, _) = exchange(
+            &at(addr),
+            "DELETE",
+            &format!("/ovirt-engine/api/vms/{vm}"),
+            &basic("alice@internal"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(api_requests(&sim).await, before, "denials asked the Manager");
+    let (status, _, _) = exchange(
+        &at(addr),
+        "GET",
+        &format!("/ovirt-engine/api/vms/{admin_vm}"),
+        &basic("admin@internal"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        api_requests(&sim).await,
+        before + 1,
+        "an admin GET is one request"
+    );
+    // Whatever the answer (the VM may be up already, or in another cluster), it was looked up.
+    let _answer = exchange(
+        &at(addr),
+        "POST",
+        &format!("/ovirt-engine/api/vms/{carol_vm}/start"),
+        &basic("carol@internal"),
+        &[("content-type", "application/xml")],
+        "<action/>",
+    )
+    .await;
+    assert!(
+        api_requests(&sim).await >= before + 3,
+        "the cluster lookup (VM, cluster) ran for carol"
+    );
+}
