@@ -28,7 +28,7 @@ use client::{first_vm_id, token};
 use criterion::Criterion;
 use http::Method;
 use ovirt_gateway::api_path::ApiPath;
-use ovirt_gateway::policy::{Facts, Found, Policies, mapping};
+use ovirt_gateway::policy::{ContextParams, Facts, Found, Policies, mapping};
 use ovirt_gateway::sim::{self, SimOptions};
 use ovirt_gateway::{Config, Gateway};
 use support::{runtime, seconds_and_connections, wrk};
@@ -106,9 +106,7 @@ fn decide(policies: &Policies, asked: &Asked) -> bool {
         user: asked.user,
         manager: "sim",
         method: &asked.method,
-        query: None,
-        filter_header: None,
-        all_content_header: None,
+        params: ContextParams::default(),
         client_ip: IpAddr::from([127, 0, 0, 1]),
         time: 1_800_000_000,
     };

@@ -64,6 +64,9 @@ pub enum PathError {
     EncodedSeparator(char),
     EncodedUnreserved(char),
     NotUtf8,
+    /// An id the engine reads as a UUID (Java's `UUID.fromString`) written in another form than
+    /// the canonical 8-4-4-4-12 hex digits.
+    NonCanonicalId(String),
 }
 
 impl fmt::Display for PathError {
@@ -85,6 +88,10 @@ impl fmt::Display for PathError {
                 "the request path contains a percent-encoded '{c}', which must be sent unencoded"
             ),
             PathError::NotUtf8 => write!(f, "the request path does not decode to UTF-8"),
+            PathError::NonCanonicalId(id) => write!(
+                f,
+                "the id `{id}` is a UUID the engine would read in another form; write it as 8-4-4-4-12 hex digits"
+            ),
         }
     }
 }
@@ -178,6 +185,64 @@ impl ApiPath {
             None => format!("{upstream_prefix}{}", self.engine_path),
         }
     }
+}
+
+/// A path as the engine's servlet container maps it to a servlet: every segment without its
+/// path parameters (`;x=1`, which the container strips before mapping), and without a trailing
+/// slash. Only for recognising endpoints outside the API; never forwarded.
+pub fn servlet_path(raw: &str) -> String {
+    let trimmed = raw.strip_suffix('/').unwrap_or(raw);
+    let mut out = String::with_capacity(trimmed.len());
+    for segment in trimmed.split('/').skip(1) {
+        out.push('/');
+        out.push_str(segment.split(';').next().unwrap_or(""));
+    }
+    out
+}
+
+/// The paths under `/ovirt-engine/sso` and `/ovirt-engine/services` that reach a Manager: its
+/// health check and its CA download (OVIRT-API.md section 0), read-only. The gateway answers
+/// the token, token-info and sso-logout endpoints itself; every other path there (the password
+/// login pages, token-http-auth, revoke, ...) would hand out or handle the Manager's tokens and
+/// is refused.
+pub const FORWARDED_SERVICES: [&str; 2] = [
+    "/ovirt-engine/services/health",
+    "/ovirt-engine/services/pki-resource",
+];
+
+/// Refuses ids the engine would read as a UUID other than as written: Java's `UUID.fromString`
+/// takes five dash-separated groups of hex digits of any length, each with an optional `+`
+/// (`1-1-1-1-1` is `00000001-0001-0001-0001-000000000001`), so a policy or a cache eviction keyed
+/// on the canonical form would miss them. The canonical form, in either case, passes.
+pub fn check_ids(resource: &ApiResource) -> Result<(), PathError> {
+    match resource
+        .segments
+        .iter()
+        .find(|s| java_uuid(&s.name) && !canonical_uuid(&s.name))
+    {
+        Some(segment) => Err(PathError::NonCanonicalId(segment.name.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Whether Java's `UUID.fromString` accepts `text` (JDK 9 and later: at most 36 characters,
+/// exactly four dashes, each group a `Long.parseLong(_, 16)`: an optional `+`, then hex digits).
+fn java_uuid(text: &str) -> bool {
+    text.len() <= 36
+        && text.split('-').count() == 5
+        && text.split('-').all(|group| {
+            let digits = group.strip_prefix('+').unwrap_or(group);
+            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
+/// 8-4-4-4-12 hex digits.
+pub fn canonical_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// `path` without `prefix`, when `prefix` ends at a segment boundary (`/`, `;` or the end).
@@ -397,6 +462,61 @@ mod tests {
             "/ovirt-engine/api/tags/%C3%A9t%C3%A9",
         ] {
             assert_eq!(validate(path), Ok(()), "{path}");
+        }
+    }
+
+    /// The servlet path drops every segment's path parameters and a trailing slash.
+    #[test]
+    fn servlet_path_as_the_container_maps_it() {
+        assert_eq!(
+            servlet_path("/ovirt-engine/sso/oauth/token;x=1"),
+            "/ovirt-engine/sso/oauth/token"
+        );
+        assert_eq!(
+            servlet_path("/ovirt-engine/sso/oauth/token/"),
+            "/ovirt-engine/sso/oauth/token"
+        );
+        assert_eq!(
+            servlet_path("/ovirt-engine;a=b/sso;c/oauth/token-info;d=e/"),
+            "/ovirt-engine/sso/oauth/token-info"
+        );
+        assert_eq!(
+            servlet_path("/ovirt-engine/services/health"),
+            "/ovirt-engine/services/health"
+        );
+    }
+
+    /// Forms Java's UUID.fromString reads as another UUID are refused; canonical ones in either
+    /// case, and ids that are no UUID at all, pass.
+    #[test]
+    fn only_canonical_uuids_pass() {
+        for id in [
+            "1-1-1-1-1",
+            "+1-1-1-1-1",
+            "0000001-0001-0001-0001-000000000001",
+            "+0000001-0001-0001-0001-000000000001",
+            "00000001-0001-0001-0001-+00000000001",
+            "1-2-3-4-5555555555555555",
+        ] {
+            let resource = api(&format!("/ovirt-engine/api/vms/{id}"));
+            assert_eq!(
+                check_ids(&resource),
+                Err(PathError::NonCanonicalId(id.to_owned())),
+                "{id}"
+            );
+        }
+        for id in [
+            "00000001-0001-0001-0001-000000000001",
+            "ABCDEF01-0001-0001-0001-000000000001",
+            "7370696365",
+            "4.4",
+            "1-1-1-1",
+            "1-1-1-1-1-1",
+            "g-1-1-1-1",
+            "123",
+        ] {
+            let resource = api(&format!("/ovirt-engine/api/vms/{id}"));
+            assert_eq!(check_ids(&resource), Ok(()), "{id}");
         }
     }
 

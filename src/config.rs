@@ -178,6 +178,52 @@ pub struct Limits {
     /// gzip level (1 to 9) for bodies the gateway rewrote, toward clients that accept gzip; 0: off.
     pub compression_level: u32,
     pub shutdown_grace: Duration,
+    /// Peers whose X-Forwarded-For is believed (`listen.trusted_proxies`): the client is the
+    /// address they name.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// An address block (`10.0.0.0/8`, `2001:db8::/32`; a bare address is a block of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (address, bits) = match text.split_once('/') {
+            Some((address, bits)) => (address, Some(bits.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let network: std::net::IpAddr = address.parse().ok()?;
+        let most = if network.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(most);
+        (bits <= most).then_some(Cidr { network, bits })
+    }
+
+    /// Whether `address` is in the block (IPv4-mapped IPv6 addresses as IPv4).
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let mask = |bits: u8, width: u32| {
+            if bits == 0 {
+                0
+            } else {
+                u128::MAX << (width - u32::from(bits))
+            }
+        };
+        match (self.network, address.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let m = mask(self.bits, 32) as u32;
+                u32::from(net) & m == u32::from(ip) & m
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let m = mask(self.bits, 128);
+                u128::from(net) & m == u128::from(ip) & m
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -191,7 +237,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Sessions made from Basic credentials (`auth.rs`); defaults in `validate.rs`.
 /// `auth.console_files`: what the gateway does with requests for console descriptors (.vv
 /// files), which the engine writes the Manager's SSO token into (docs/security.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +249,7 @@ pub enum ConsoleFiles {
     Pass,
 }
 
+/// Sessions made from Basic credentials (`auth.rs`); defaults in `validate.rs`.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// A session unused for this long is dropped.
@@ -250,6 +296,9 @@ pub struct ManagerConfig {
     pub prefix: String,
     pub timeouts: UpstreamTimeouts,
     pub health_interval: Duration,
+    /// Engine paths outside the API, SSO and services forwarded to this Manager as they are
+    /// (`/ovirt-engine/apidoc`); none by default.
+    pub forward_paths: Vec<String>,
     /// `[rate_limit.manager]`; `None` when rate limits are off.
     pub concurrency: Option<Concurrency>,
 }

@@ -47,6 +47,9 @@ pub enum Fault {
     AmbiguousPath { detail: String },
     /// No Manager is published at this host and path.
     NoRoute,
+    /// A path outside the API that the gateway neither answers nor forwards (DESIGN.md
+    /// invariant 13): the detail says which.
+    NotForwarded { detail: String },
     /// The request head is larger than `listen.max_header_bytes`.
     HeadersTooLarge { limit: usize },
     /// The request body is larger than `listen.max_body_bytes`.
@@ -86,7 +89,7 @@ impl Fault {
     pub fn status(&self) -> StatusCode {
         match self {
             Fault::BadRequest { .. } | Fault::AmbiguousPath { .. } => StatusCode::BAD_REQUEST,
-            Fault::NoRoute => StatusCode::NOT_FOUND,
+            Fault::NoRoute | Fault::NotForwarded { .. } => StatusCode::NOT_FOUND,
             Fault::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Fault::TokenWithheld { .. } => StatusCode::BAD_GATEWAY,
             Fault::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -107,6 +110,7 @@ impl Fault {
             Fault::BadRequest { .. }
             | Fault::AmbiguousPath { .. }
             | Fault::NoRoute
+            | Fault::NotForwarded { .. }
             | Fault::MethodNotAllowed { .. }
             | Fault::HeadersTooLarge { .. }
             | Fault::BodyTooLarge { .. }
@@ -128,7 +132,7 @@ impl Fault {
         match self {
             Fault::BadRequest { .. } => "Bad request",
             Fault::AmbiguousPath { .. } => "Ambiguous request path",
-            Fault::NoRoute => "Not found",
+            Fault::NoRoute | Fault::NotForwarded { .. } => "Not found",
             Fault::MethodNotAllowed { .. } => "Method not allowed",
             Fault::TokenWithheld { .. } => "Answer withheld",
             Fault::HeadersTooLarge { .. } => "Request headers too large",
@@ -150,6 +154,7 @@ impl Fault {
         match self {
             Fault::BadRequest { detail }
             | Fault::AmbiguousPath { detail }
+            | Fault::NotForwarded { detail }
             | Fault::Unauthorized { detail }
             | Fault::Forbidden { detail } => detail.clone(),
             Fault::NoRoute => "No Manager is published at this host and path".to_owned(),

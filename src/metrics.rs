@@ -162,8 +162,8 @@ impl Metrics {
         let requests_refused_total = IntCounterVec::new(
             Opts::new(
                 "gateway_requests_refused_total",
-                "Requests refused before routing as not recognised, by reason (method, method_override, \
-                 engine_path, console_file, id)",
+                "Requests refused as not recognised, by reason (method, method_override, path, \
+                 engine_path, console_file)",
             ),
             &["reason"],
         )

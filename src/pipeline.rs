@@ -61,7 +61,7 @@ pub async fn handle(
 ) -> Response<GatewayBody> {
     // Counted from the start, so that the idle timeout never cuts a request waiting on its Manager.
     let in_flight = conn.activity.request_started();
-    let mut ctx = RequestContext::new(&conn, &request);
+    let mut ctx = RequestContext::new(&conn, &request, &state.limits.trusted_proxies);
     let response = match run(&state, &mut ctx, request).await {
         Ok(response) => response,
         Err(fault) => {
@@ -76,7 +76,9 @@ pub async fn handle(
             fault.respond(ctx.repr)
         }
     };
-    observe(state.metrics.clone(), ctx, conn.client, in_flight, response)
+    // The client as the context knows it: behind a trusted proxy, the address it named.
+    let client = ctx.client;
+    observe(state.metrics.clone(), ctx, client, in_flight, response)
 }
 
 /// The stages, in order.
@@ -88,6 +90,16 @@ async fn run(
     // prepare first: limits apply before any other stage looks at the request, and the body is
     // wrapped before anything could start reading it.
     let request = prepare::prepare(&state.limits, ctx, request)?;
+    // Methods the API does not use and method overrides are refused before anything acts on
+    // them, SSO endpoints included.
+    prepare::recognised_method(&request).map_err(|(why, fault)| {
+        let reason = match why {
+            prepare::Unrecognised::Method => "method",
+            prepare::Unrecognised::Override => "method_override",
+        };
+        refused(state, reason);
+        fault
+    })?;
     // limit(ip) before anything is done for the request: floods of logins or of anything else
     // from one address stop here.
     limit::by_address(state.rate_limit.as_deref(), ctx)?;
@@ -104,12 +116,20 @@ async fn run(
     }
     // route before everything that needs to know the Manager or the resource; the path is parsed
     // here once, and rejected here if ambiguous, before any stage could act on it.
-    let (upstream, api_path) = route::route(&state.router, &state.upstreams, ctx, &request)?;
+    let (upstream, api_path) =
+        route::route(&state.router, &state.upstreams, ctx, &request).inspect_err(|fault| {
+            if matches!(fault, Fault::AmbiguousPath { .. }) {
+                refused(state, "path");
+            }
+        })?;
     // The same endpoints under a Manager's prefix (a client given an explicit sso_url): the
     // gateway answers them too, for that Manager; a Manager's own token would be refused anyway.
     if let Some(endpoint) = Endpoint::of_path(&api_path.engine_path) {
         return Ok(answer_sso(endpoint, state, ctx, &[upstream], request).await);
     }
+    // Only what was recognised reaches a Manager: outside the API, an allow-list.
+    route::recognised(&upstream, &api_path, request.method())
+        .inspect_err(|_| refused(state, "engine_path"))?;
     let mut request = request;
     let logins = state.rate_limit.as_ref().map(|limits| limits.logins());
     // authenticate once the Manager is known: sessions and upstream tokens are per Manager.
@@ -142,11 +162,7 @@ async fn run(
         (Identity::Untouched, _) => Shield::Off,
         (_, None) => Shield::Scan,
         (_, Some(ConsoleFiles::Refuse)) => {
-            state
-                .metrics
-                .requests_refused_total
-                .with_label_values(&["console_file"])
-                .inc();
+            refused(state, "console_file");
             return Err(Fault::Forbidden {
                 detail: console::refusal(),
             });
@@ -206,6 +222,15 @@ async fn run(
         response.headers_mut().append(SET_COOKIE, cookie);
     }
     Ok(response)
+}
+
+/// Counts a request refused as not recognised; `reason` is a bounded label.
+fn refused(state: &GatewayState, reason: &'static str) {
+    state
+        .metrics
+        .requests_refused_total
+        .with_label_values(&[reason])
+        .inc();
 }
 
 async fn answer_sso(

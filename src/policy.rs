@@ -82,15 +82,32 @@ pub struct Facts<'a> {
     /// The Manager's name in the configuration.
     pub manager: &'a str,
     pub method: &'a Method,
-    /// The raw query string.
-    pub query: Option<&'a str>,
-    /// The Filter header's value, if sent.
-    pub filter_header: Option<&'a str>,
-    /// The All-Content header's value, if sent.
-    pub all_content_header: Option<&'a str>,
+    /// The parameters the context carries, read as the engine reads them (api_params.rs).
+    pub params: ContextParams,
     pub client_ip: IpAddr,
     /// Seconds since the Unix epoch.
     pub time: u64,
+}
+
+/// `filter`, `all_content`, `search` and `follow` of a request, as the engine reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContextParams {
+    /// The request asks for a filtered view (`filter` true in any spelling).
+    pub filter: bool,
+    pub all_content: bool,
+    pub search: String,
+    pub follow: String,
+}
+
+impl ContextParams {
+    pub fn of(params: &crate::api_params::EngineParams<'_>) -> ContextParams {
+        ContextParams {
+            filter: params.filter() == Some(true),
+            all_content: params.all_content(),
+            search: params.get("search").unwrap_or_default().into_owned(),
+            follow: params.get("follow").unwrap_or_default().into_owned(),
+        }
+    }
 }
 
 /// An authorization decision and what made it.
@@ -820,23 +837,17 @@ fn context(
     keys: ContextKeys,
     extension_values: &ExtensionValues,
 ) -> Result<Context, String> {
-    let query = |name: &str| query_value(facts.query, name);
-    // The header or the parameter, as the engine reads them (OVIRT-API.md section 3).
-    let flag = |header: Option<&str>, name: &str| {
-        RestrictedExpression::new_bool(
-            header.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-                || query(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
-        )
-    };
+    let params = &facts.params;
     let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
     let value = |key: &str| match key {
         "method" => string(facts.method.as_str()),
         "manager" => string(facts.manager),
         "subcollections" => RestrictedExpression::new_set(mapped.subcollections.iter().map(|s| string(s))),
         "verb" => string(&mapped.verb),
-        "search" | "follow" => string(&query(key).unwrap_or_default()),
-        "filter" => flag(facts.filter_header, key),
-        "all_content" => flag(facts.all_content_header, key),
+        "search" => string(&params.search),
+        "follow" => string(&params.follow),
+        "filter" => RestrictedExpression::new_bool(params.filter),
+        "all_content" => RestrictedExpression::new_bool(params.all_content),
         "client_ip" => extension_values.ip(facts.client_ip),
         "time" => extension_values.time(facts.time),
         _ => unreachable!("CONTEXT names the schema's context attributes"),
@@ -848,14 +859,6 @@ fn context(
             .map(|key| ((*key).to_owned(), value(key))),
     )
     .map_err(|e| e.to_string())
-}
-
-/// A query parameter's value, decoded (`+` is a space), the first when repeated.
-fn query_value(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| crate::api_path::percent_decode_lossy(&value.replace('+', " ")))
-    })
 }
 
 /// The line (from 1) of a byte offset.
@@ -900,14 +903,13 @@ mod tests {
         policies
     }
 
-    fn facts<'a>(user: &'a str, method: &'a Method, query: Option<&'a str>) -> Facts<'a> {
+    fn facts<'a>(user: &'a str, method: &'a Method, path: &ApiPath) -> Facts<'a> {
+        let headers = http::HeaderMap::new();
         Facts {
             user,
             manager: "east",
             method,
-            query,
-            filter_header: None,
-            all_content_header: None,
+            params: ContextParams::of(&crate::api_params::EngineParams::new(path, &headers)),
             client_ip: IpAddr::from([10, 1, 2, 3]),
             time: 1_800_000_000,
         }
@@ -926,8 +928,9 @@ mod tests {
         let (path, query) = full
             .split_once('?')
             .map_or((full.as_str(), None), |(p, q)| (p, Some(q)));
-        let mapped = mapping::map(&method, &ApiPath::parse("", path, query).unwrap());
-        let decision = policies.decide(&mapped, &facts(user, &method, query), found);
+        let path = ApiPath::parse("", path, query).unwrap();
+        let mapped = mapping::map(&method, &path);
+        let decision = policies.decide(&mapped, &facts(user, &method, &path), found);
         assert!(decision.errors.is_empty(), "{:?}", decision.errors);
         (decision.allowed, decision.policies)
     }
@@ -1128,8 +1131,9 @@ mod tests {
             (Method::PATCH, "/ovirt-engine/webadmin"),
         ] {
             let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
-            let mapped = mapping::map(&method, &ApiPath::parse("", path, query).unwrap());
-            let facts = facts("alice@internal", &method, query);
+            let path = ApiPath::parse("", path, query).unwrap();
+            let mapped = mapping::map(&method, &path);
+            let facts = facts("alice@internal", &method, &path);
             let request = Request::new(
                 uid("Gateway::User", facts.user),
                 uid("Action", &mapped.action),
@@ -1137,7 +1141,7 @@ mod tests {
                 context(&mapped, &facts, ContextKeys::ALL, &ExtensionValues::default()).unwrap(),
                 Some(model::schema()),
             );
-            assert!(request.is_ok(), "{method} {path}: {request:?}");
+            assert!(request.is_ok(), "{method} {path:?}: {request:?}");
         }
     }
 
@@ -1164,6 +1168,10 @@ mod tests {
         assert!(allowed(&format!("/vms/1/nics?{query}")));
         assert!(!allowed(&format!("/vms/1/disks?{query}")));
         assert!(!allowed("/vms/1/nics?search=name%3Da+b"));
+        // filter as the engine reads it: any true spelling, the query over the matrix.
+        assert!(allowed("/vms/1/nics;filter=yes?search=name%3Da+b"));
+        assert!(allowed("/vms/1/nics?search=name%3Da+b&filter"));
+        assert!(!allowed("/vms/1/nics;filter=true?search=name%3Da+b&filter=0"));
     }
 
     /// Kept extension values follow the clock and the client; the addresses kept are bounded.
@@ -1178,15 +1186,13 @@ mod tests {
         .unwrap();
         let policies = Policies::load(dir.path()).unwrap();
         let method = Method::GET;
-        let mapped = mapping::map(
-            &method,
-            &ApiPath::parse("", "/ovirt-engine/api/vms", None).unwrap(),
-        );
+        let path = ApiPath::parse("", "/ovirt-engine/api/vms", None).unwrap();
+        let mapped = mapping::map(&method, &path);
         let allowed = |time: u64, client: [u8; 4]| {
             let facts = Facts {
                 time,
                 client_ip: IpAddr::from(client),
-                ..facts("u@p", &method, None)
+                ..facts("u@p", &method, &path)
             };
             policies.decide(&mapped, &facts, Found::default()).allowed
         };

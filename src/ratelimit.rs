@@ -143,7 +143,8 @@ fn gcra(arrival: Option<Instant>, cost: u32, quota: RateQuota, now: Instant) -> 
 /// What a request costs the user's bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// A GET of a collection (a listing or a search) or of the root.
+    /// A GET of a collection (a listing or a search) or of the root, or of anything with
+    /// `follow`, which inlines collections.
     Collection,
     /// A GET of an entity or anything below one.
     Entity,
@@ -159,8 +160,14 @@ impl Class {
             EngineArea::Api(api) => api.segments.len(),
             _ => 0,
         };
+        // `follow` as the engine reads it (query, then the last segment's matrix parameters).
+        let follows = || {
+            !crate::api_params::EngineParams::new(path, &http::HeaderMap::new())
+                .follow()
+                .is_empty()
+        };
         match *method {
-            Method::GET | Method::HEAD | Method::OPTIONS if segments <= 1 => Class::Collection,
+            Method::GET | Method::HEAD | Method::OPTIONS if segments <= 1 || follows() => Class::Collection,
             Method::GET | Method::HEAD | Method::OPTIONS => Class::Entity,
             Method::POST if is_action(path) => Class::Action,
             _ => Class::Write,
@@ -463,16 +470,24 @@ mod tests {
 
     #[test]
     fn classes_of_requests() {
-        let class = |method: Method, path: &str| {
+        let class = |method: Method, target: &str| {
+            let (path, query) = target
+                .split_once('?')
+                .map_or((target, None), |(p, q)| (p, Some(q)));
             Class::of(
                 &method,
-                &ApiPath::parse("", &format!("/ovirt-engine/api{path}"), None).unwrap(),
+                &ApiPath::parse("", &format!("/ovirt-engine/api{path}"), query).unwrap(),
             )
         };
         assert_eq!(class(Method::GET, ""), Class::Collection);
         assert_eq!(class(Method::GET, "/vms"), Class::Collection);
         assert_eq!(class(Method::GET, "/vms/1"), Class::Entity);
         assert_eq!(class(Method::GET, "/vms/1/nics"), Class::Entity);
+        assert_eq!(class(Method::GET, "/vms/1?follow=nics"), Class::Collection);
+        assert_eq!(
+            class(Method::GET, "/vms/1;follow=disk_attachments.disk"),
+            Class::Collection
+        );
         assert_eq!(class(Method::POST, "/vms"), Class::Write);
         assert_eq!(class(Method::PUT, "/vms/1"), Class::Write);
         assert_eq!(class(Method::DELETE, "/vms/1"), Class::Write);

@@ -148,6 +148,8 @@ pub struct FileListen {
     pub http2_max_concurrent_streams: Option<u64>,
     pub compression_level: Option<u32>,
     pub shutdown_grace: Option<String>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +179,8 @@ pub struct FileManager {
     pub response_timeout: Option<String>,
     pub body_idle_timeout: Option<String>,
     pub health_interval: Option<String>,
+    #[serde(default)]
+    pub forward_paths: Vec<String>,
 }
 
 /// Where a secret comes from: a bare string is a file path; a table names a file or an

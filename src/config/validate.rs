@@ -11,9 +11,9 @@ use http::uri::Scheme;
 
 use super::file::{FileCache, FileConfig, FileListen, FileManager, FileRateLimit, FileRateQuota, FileSecret};
 use super::{
-    AdminConfig, AuthConfig, CacheConfig, CacheTtl, Concurrency, Config, ConfigError, ConsoleFiles, Limits,
-    ListenConfig, LogConfig, LogFormat, LoginThrottle, ManagerConfig, PolicyConfig, PolicyMode, RateCosts,
-    RateLimitConfig, RateQuota, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
+    AdminConfig, AuthConfig, CacheConfig, CacheTtl, Cidr, Concurrency, Config, ConfigError, ConsoleFiles,
+    Limits, ListenConfig, LogConfig, LogFormat, LoginThrottle, ManagerConfig, PolicyConfig, PolicyMode,
+    RateCosts, RateLimitConfig, RateQuota, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
 };
 
 // Defaults, documented key by key in config/gateway.toml.
@@ -612,6 +612,21 @@ fn validate_listen(problems: &mut Problems, listen: FileListen, base: &Path) -> 
             listen.shutdown_grace.as_deref(),
             DEFAULT_SHUTDOWN_GRACE,
         ),
+        trusted_proxies: listen
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, text)| {
+                let cidr = Cidr::parse(text);
+                if cidr.is_none() {
+                    problems.push(
+                        format!("listen.trusted_proxies[{i}]"),
+                        format!("`{text}` is not an address or an address block such as 10.0.0.0/8"),
+                    );
+                }
+                cidr
+            })
+            .collect(),
     };
     if !listen.plain_http && tls.is_none() {
         return None;
@@ -645,6 +660,28 @@ fn secret(problems: &mut Problems, path: &str, secret: FileSecret, base: &Path) 
             None
         }
     }
+}
+
+/// What is wrong with a `forward_paths` entry, if anything: it must name a place under
+/// `/ovirt-engine` outside the API, SSO and services (which the gateway answers or guards itself),
+/// unambiguously.
+fn forward_path_problem(path: &str) -> Option<String> {
+    let Some(rest) = path.strip_prefix("/ovirt-engine/") else {
+        return Some("must start with /ovirt-engine/ (e.g. \"/ovirt-engine/apidoc\")".into());
+    };
+    if crate::api_path::validate(path).is_err()
+        || path.contains(';')
+        || path.ends_with('/')
+        || rest.is_empty()
+    {
+        return Some(
+            "must be a plain path: no empty, dot or encoded segments, no ';', no trailing '/'".into(),
+        );
+    }
+    let area = rest.split('/').next().unwrap_or("");
+    ["api", "sso", "services"]
+        .contains(&area)
+        .then(|| format!("/ovirt-engine/{area} is served by the gateway's own rules and cannot be forwarded"))
 }
 
 fn validate_managers(problems: &mut Problems, managers: Vec<FileManager>, base: &Path) -> Vec<ManagerConfig> {
@@ -707,6 +744,11 @@ fn validate_managers(problems: &mut Problems, managers: Vec<FileManager>, base: 
             manager.health_interval.as_deref(),
             DEFAULT_HEALTH_INTERVAL,
         );
+        for (j, path) in manager.forward_paths.iter().enumerate() {
+            if let Some(message) = forward_path_problem(path) {
+                problems.push(format!("manager[{i}].forward_paths[{j}]"), message);
+            }
+        }
         let Some((scheme, authority, upstream_prefix)) =
             parse_manager_url(problems, &at("url"), &manager.url)
         else {
@@ -739,6 +781,7 @@ fn validate_managers(problems: &mut Problems, managers: Vec<FileManager>, base: 
             prefix,
             timeouts,
             health_interval,
+            forward_paths: manager.forward_paths,
             concurrency: None,
         });
     }

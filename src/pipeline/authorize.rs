@@ -8,11 +8,12 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
 use super::RequestContext;
+use crate::api_params::EngineParams;
 use crate::api_path::ApiPath;
 use crate::config::PolicyMode;
 use crate::fault::Fault;
 use crate::metrics::Metrics;
-use crate::policy::{Asker, Enforcer, Facts, Mapped, mapping};
+use crate::policy::{Asker, ContextParams, Enforcer, Facts, Mapped, mapping};
 use crate::upstream::Upstream;
 
 /// `headers` are the request's after authentication: their Authorization is the user's token at
@@ -36,14 +37,11 @@ pub async fn authorize(
         });
     };
     let mapped = mapping::map(&ctx.method, path);
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let facts = Facts {
         user: &principal.user,
         manager: upstream.name(),
         method: &ctx.method,
-        query: path.query.as_deref(),
-        filter_header: header("filter"),
-        all_content_header: header("all-content"),
+        params: ContextParams::of(&EngineParams::new(path, headers)),
         client_ip: ctx.client.ip(),
         time: SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -1,21 +1,27 @@
 //! What the stages of one request share: identity of the request and of its connection, the
 //! client's representation for faults, and what later stages learned (the Manager, the principal).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::{Method, Request};
+use http::{HeaderMap, Method, Request};
 use tokio::time::Instant;
 
 use crate::auth::Principal;
+use crate::config::Cidr;
 use crate::fault::Representation;
 use crate::server::ConnInfo;
 
 pub struct RequestContext {
     /// Unique per request; sent to the Manager as Correlation-Id when the client sent none.
     pub id: String,
+    /// The client: the peer, or, when the peer is a trusted proxy, the address its
+    /// X-Forwarded-For names (port 0). Limits, logs and `context.client_ip` use it.
     pub client: SocketAddr,
+    /// The X-Forwarded-For chain to send on: what trusted proxies said, then the peer. Without
+    /// trusted proxies, the peer alone (whatever the client sent is dropped).
+    pub forwarded_for: String,
     /// Whether the client connection is TLS (decides X-Forwarded-Proto).
     pub tls: bool,
     pub started: Instant,
@@ -36,7 +42,7 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn new<B>(conn: &ConnInfo, request: &Request<B>) -> RequestContext {
+    pub fn new<B>(conn: &ConnInfo, request: &Request<B>, trusted: &[Cidr]) -> RequestContext {
         let uri = request.uri();
         let host = request
             .headers()
@@ -44,9 +50,11 @@ impl RequestContext {
             .and_then(|h| h.to_str().ok())
             .or_else(|| uri.authority().map(|a| a.as_str()))
             .map(str::to_owned);
+        let (client, forwarded_for) = client_of(conn.client, request.headers(), trusted);
         RequestContext {
             id: next_request_id(),
-            client: conn.client,
+            client,
+            forwarded_for,
             tls: conn.tls,
             started: Instant::now(),
             method: request.method().clone(),
@@ -61,6 +69,49 @@ impl RequestContext {
     }
 }
 
+/// The client and the X-Forwarded-For chain to send: the peer, unless it is a trusted proxy;
+/// then, walking its X-Forwarded-For from the right, the first address that is not a trusted
+/// proxy (an entry that is no address ends the walk at the proxy that wrote it).
+fn client_of(peer: SocketAddr, headers: &HeaderMap, trusted: &[Cidr]) -> (SocketAddr, String) {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|cidr| cidr.contains(ip));
+    if !is_trusted(peer.ip()) {
+        return (peer, peer.ip().to_string());
+    }
+    let chain: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .collect();
+    let mut client = peer.ip();
+    for entry in chain.iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let peer_ip = peer.ip().to_string();
+    let forwarded_for = chain
+        .iter()
+        .copied()
+        .chain(std::iter::once(peer_ip.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let client = if client == peer.ip() {
+        peer
+    } else {
+        SocketAddr::new(client, 0)
+    };
+    (client, forwarded_for)
+}
+
 /// `max,search` from `max=10&search=name%3Dx`.
 fn query_keys(query: &str) -> String {
     query
@@ -70,6 +121,8 @@ fn query_keys(query: &str) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// A process-unique id: a random per-process prefix and a counter, 16 hex digits, valid as an
 /// engine Correlation-Id (`[0-9a-zA-Z_-]`, at most 36 characters: OVIRT-API.md section 3).
@@ -94,6 +147,58 @@ mod tests {
             query_keys("max=10&search=name%3Dsecret&follow"),
             "max,search,follow"
         );
+    }
+
+    fn xff(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(X_FORWARDED_FOR, value.parse().unwrap());
+        headers
+    }
+
+    /// An untrusted peer is the client, whatever it claims; the chain it sent is dropped.
+    #[test]
+    fn untrusted_peer_is_the_client() {
+        let peer: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
+        assert_eq!(
+            client_of(peer, &xff("6.6.6.6"), &trusted),
+            (peer, "192.0.2.7".to_owned())
+        );
+        assert_eq!(
+            client_of(peer, &xff("6.6.6.6"), &[]),
+            (peer, "192.0.2.7".to_owned())
+        );
+    }
+
+    /// Behind trusted proxies the client is the first untrusted address from the right.
+    #[test]
+    fn trusted_chain_names_the_client() {
+        let peer: SocketAddr = "10.0.0.2:4000".parse().unwrap();
+        let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
+        let (client, chain) = client_of(peer, &xff("6.6.6.6, 198.51.100.9, 10.0.0.1"), &trusted);
+        assert_eq!(client.ip(), "198.51.100.9".parse::<IpAddr>().unwrap());
+        assert_eq!(chain, "6.6.6.6, 198.51.100.9, 10.0.0.1, 10.0.0.2");
+        let (client, _) = client_of(peer, &xff("garbage, 10.0.0.1"), &trusted);
+        assert_eq!(client.ip(), "10.0.0.1".parse::<IpAddr>().unwrap());
+        let (client, _) = client_of(peer, &HeaderMap::new(), &trusted);
+        assert_eq!(client, peer);
+    }
+
+    /// Blocks contain what they should, both sides of the boundary, IPv4-mapped included.
+    #[test]
+    fn cidr_blocks() {
+        let block = Cidr::parse("10.1.0.0/16").unwrap();
+        assert!(block.contains("10.1.255.255".parse().unwrap()));
+        assert!(!block.contains("10.2.0.0".parse().unwrap()));
+        assert!(block.contains("::ffff:10.1.0.1".parse().unwrap()));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(Cidr::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert_eq!(Cidr::parse("10.0.0.0/33"), None);
+        assert_eq!(Cidr::parse("ten"), None);
     }
 
     /// Request ids are unique and fit the engine's Correlation-Id rules.

@@ -24,6 +24,8 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const CORRELATION_ID: HeaderName = HeaderName::from_static("correlation-id");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// `shield` says how the answer is kept from handing the request's upstream token to the client
 /// (token_guard.rs).
@@ -63,14 +65,13 @@ pub async fn forward(
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     headers.remove(HOST);
-    let client_ip = ctx.client.ip().to_string();
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(earlier) => format!("{earlier}, {client_ip}"),
-        None => client_ip,
-    };
+    // Forwarding headers are the gateway's: what a client claims is dropped, what trusted
+    // proxies said is kept in the chain (RequestContext::forwarded_for).
+    headers.remove(FORWARDED);
+    headers.remove(X_REAL_IP);
     headers.insert(
         X_FORWARDED_FOR,
-        HeaderValue::try_from(forwarded_for).expect("ASCII list of addresses"),
+        HeaderValue::try_from(ctx.forwarded_for.as_str()).expect("ASCII list of addresses"),
     );
     headers.insert(
         X_FORWARDED_PROTO,

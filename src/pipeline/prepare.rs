@@ -3,6 +3,7 @@
 //! Reads the request head; replaces the body with a counting, limited one. Short-circuits with 431
 //! (head too large) or 413 (declared body too large; a body that grows past the limit while
 //! streaming fails the exchange, which the forward stage turns into 413). Never reads the body.
+//! [`recognised_method`] refuses what the API does not use before anything else looks at it.
 
 use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName};
 use http::{HeaderMap, Request};
@@ -12,6 +13,47 @@ use super::context::RequestContext;
 use crate::body::{GatewayBody, LimitedBody};
 use crate::config::Limits;
 use crate::fault::Fault;
+
+/// The methods of the oVirt API (and OPTIONS, which JAX-RS answers for every resource).
+pub const API_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
+
+/// Headers that ask a server to run the request as another method than the one sent: what the
+/// gateway authorized would not be what the Manager (or a front end) did.
+const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+/// Why a method is refused, for the count of refusals.
+pub enum Unrecognised {
+    Method,
+    Override,
+}
+
+/// Refuses methods the API does not use (405 with Allow: TRACE, for one, would echo the
+/// request, Manager token included, from a front end that answers it) and method overrides
+/// (400), whatever the path (DESIGN.md invariant 13).
+pub fn recognised_method<B>(request: &Request<B>) -> Result<(), (Unrecognised, Fault)> {
+    use http::Method;
+    if !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::DELETE | Method::OPTIONS
+    ) {
+        return Err((
+            Unrecognised::Method,
+            Fault::MethodNotAllowed { allow: API_METHODS },
+        ));
+    }
+    if let Some(name) = METHOD_OVERRIDES
+        .iter()
+        .find(|name| request.headers().contains_key(**name))
+    {
+        return Err((
+            Unrecognised::Override,
+            Fault::BadRequest {
+                detail: format!("The gateway refuses {name}: a request runs as the method it was sent with"),
+            },
+        ));
+    }
+    Ok(())
+}
 
 pub fn prepare(
     limits: &Limits,

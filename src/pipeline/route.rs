@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use http::Request;
+use http::{Method, Request};
 
 use super::context::RequestContext;
-use crate::api_path::{self, ApiPath};
+use crate::api_path::{self, ApiPath, EngineArea};
 use crate::body::GatewayBody;
 use crate::fault::Fault;
 use crate::upstream::Upstream;
@@ -31,5 +31,41 @@ pub fn route(
     ctx.manager = Some(upstream.name().to_owned());
     let api_path =
         ApiPath::parse(found.prefix, found.engine_path, request.uri().query()).ok_or(Fault::NoRoute)?;
+    if let EngineArea::Api(resource) = &api_path.area {
+        api_path::check_ids(resource).map_err(|e| Fault::AmbiguousPath {
+            detail: e.to_string(),
+        })?;
+    }
     Ok((upstream, api_path))
+}
+
+/// Refuses a path outside the API unless it is on the allow-list (`FORWARDED_SERVICES`, read
+/// only, or the Manager's `forward_paths`), in the spelling the servlet container maps: 404 fault
+/// (DESIGN.md invariant 13). The gateway's own SSO endpoints are answered before this.
+pub fn recognised(upstream: &Upstream, api_path: &ApiPath, method: &Method) -> Result<(), Fault> {
+    let servlet = api_path::servlet_path(&api_path.engine_path);
+    let under = |prefix: &str| {
+        servlet
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    let allowed = match api_path.area {
+        EngineArea::Api(_) => true,
+        EngineArea::Sso | EngineArea::Services => {
+            api_path::FORWARDED_SERVICES.contains(&servlet.as_str())
+                && matches!(*method, Method::GET | Method::HEAD)
+        }
+        EngineArea::Other => upstream.config.forward_paths.iter().any(|p| under(p)),
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(Fault::NotForwarded {
+        detail: format!(
+            "The gateway does not forward {method} {servlet} to Manager '{}': only the API, its own \
+             SSO endpoints, the health check and the CA download (and the Manager's forward_paths) \
+             are served",
+            upstream.name()
+        ),
+    })
 }

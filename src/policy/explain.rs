@@ -64,9 +64,10 @@ pub fn explain(config: &Config, question: &Question) -> Result<Explanation, Stri
         user: &question.user,
         manager,
         method: &question.method,
-        query,
-        filter_header: None,
-        all_content_header: None,
+        params: super::ContextParams::of(&crate::api_params::EngineParams::new(
+            &api_path,
+            &http::HeaderMap::new(),
+        )),
         client_ip: question.client_ip,
         time: SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -116,12 +116,7 @@ pub fn map(method: &Method, path: &ApiPath) -> Mapped {
 /// An id as the Manager reads it: UUIDs case-insensitively (the engine parses them with
 /// `UUID.fromString`), so `/vms/ABC...` is the same VM as `/vms/abc...`; written lowercase.
 pub fn canonical_id(id: &str) -> String {
-    let uuid = id.len() == 36
-        && id.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        });
-    if uuid {
+    if crate::api_path::canonical_uuid(id) {
         id.to_ascii_lowercase()
     } else {
         id.to_owned()

@@ -232,15 +232,6 @@ fn correlation_id(headers: &HeaderMap, params: &[(String, String)], sim: &Sim) -
     HeaderValue::from_str(&id).expect("alphanumerics, '-' and '_' are a valid header value")
 }
 
-/// The engine's boolean parameters: `t|true|y|yes|1`, `f|false|n|no|0`; an empty value is true.
-fn parse_bool(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "" | "t" | "true" | "y" | "yes" | "1" => Some(true),
-        "f" | "false" | "n" | "no" | "0" => Some(false),
-        _ => None,
-    }
-}
-
 impl Call<'_> {
     /// The SSO token of the caller's session: its bearer token, or (Basic, cookie) one the engine
     /// would have made for the session.
@@ -259,7 +250,8 @@ impl Call<'_> {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A boolean parameter; `header` is also consulted for `filter` and `All-Content`.
+    /// A boolean parameter; `header` is also consulted for `filter` and `All-Content`. As the
+    /// engine's getBooleanParameter: an empty value is true, text that is no boolean is ignored.
     fn flag(&self, name: &str, header: Option<&str>) -> Result<Option<bool>, Failure> {
         let value = self.param(name).map(str::to_owned).or_else(|| {
             header
@@ -267,12 +259,7 @@ impl Call<'_> {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         });
-        match value {
-            None => Ok(None),
-            Some(value) => parse_bool(&value)
-                .map(Some)
-                .ok_or_else(|| bad_request(format!("Invalid value '{value}' for parameter '{name}'"))),
-        }
+        Ok(value.and_then(|value| crate::api_params::boolean(&value, true)))
     }
 
     fn prepare(&mut self) -> Result<(), Failure> {

@@ -199,12 +199,24 @@ impl Kind {
                 .ok()
                 .filter(|_| text.bytes().all(|b| b.is_ascii_digit()));
         }
+        // As the engine reads ids, with Java's UUID.fromString (JDK 9 and later): at most 36
+        // characters, five dash-separated groups of hex digits, each with an optional `+` and
+        // of any length, masked to its field's width (`1-1-1-1-1` is
+        // 00000001-0001-0001-0001-000000000001).
         let groups: Vec<&str> = text.split('-').collect();
-        let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-        if lengths != [8, 4, 4, 4, 12] || !text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        if text.len() > 36 || groups.len() != 5 {
             return None;
         }
-        Id::from_str_radix(&groups.concat(), 16).ok()
+        let mut id: Id = 0;
+        for (group, bits) in groups.iter().zip([32u32, 16, 16, 16, 48]) {
+            let digits = group.strip_prefix('+').unwrap_or(group);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            let value = i64::from_str_radix(digits, 16).ok()? as u64;
+            id = (id << bits) | Id::from(value & ((1u64 << bits) - 1));
+        }
+        Some(id)
     }
 }
 
@@ -474,8 +486,25 @@ mod tests {
     #[test]
     fn malformed_ids_are_refused() {
         assert_eq!(Kind::Vm.parse_id("123"), None);
-        assert_eq!(Kind::Vm.parse_id("0000000-00000-0000-0000-000000000000"), None);
         assert_eq!(Kind::Vm.parse_id("g0000000-0000-0000-0000-000000000000"), None);
+        assert_eq!(Kind::Vm.parse_id("1-1-1-1"), None);
+        assert_eq!(Kind::Vm.parse_id("1--1-1-1"), None);
+        assert_eq!(Kind::Vm.parse_id("00000000-0000-0000-0000-0000000000000"), None);
+        assert_eq!(Kind::Event.parse_id("12"), Some(12));
+        assert_eq!(Kind::Event.parse_id("+12"), None);
+    }
+
+    /// Ids in the other forms Java's UUID.fromString reads, as the engine reads them.
+    #[test]
+    fn java_forms_of_an_id() {
+        let one = Kind::Vm.parse_id("00000001-0001-0001-0001-000000000001");
+        assert_eq!(Kind::Vm.parse_id("1-1-1-1-1"), one);
+        assert_eq!(Kind::Vm.parse_id("+1-+1-1-1-+1"), one);
+        assert_eq!(Kind::Vm.parse_id("0000000-00000-0000-0000-000000000000"), Some(0));
+        assert_eq!(
+            Kind::Vm.parse_id("10000000f-0-0-0-0"),
+            Kind::Vm.parse_id("0000000f-0-0-0-0")
+        );
         assert_eq!(Kind::Event.parse_id("12"), Some(12));
         assert_eq!(Kind::Event.parse_id("+12"), None);
     }

@@ -385,3 +385,312 @@ async fn denied_and_plain_decisions_cost_no_lookup() {
         "the cluster lookup (VM, cluster) ran for carol"
     );
 }
+
+/// The shipped policies and one more file in a directory of their own.
+fn policies_with(name: &str, text: &str) -> tempfile::TempDir {
+    let dir = shipped_policies();
+    std::fs::write(dir.path().join(name), text).unwrap();
+    dir
+}
+
+/// Parameters as the engine reads them: every spelling of all_content that the engine honours
+/// meets a policy that forbids it, and `Filter: true` with `?filter=false` is unfiltered.
+#[tokio::test]
+async fn parameters_are_read_as_the_engine_reads_them() {
+    let sim = simulator().await;
+    let policies = policies_with(
+        "hostile.cedar",
+        "@id(\"no-all-content\")\nforbid (principal, action, resource) when { context.all_content };\n\
+         @id(\"admins-filtered\")\nforbid (principal in Gateway::Group::\"admins\", action, resource is Api::Collection)\n\
+         unless { context.filter };\n",
+    );
+    let gateway = guarded(&sim, &policies, "").await;
+    let addr = gateway.public_addr();
+    let vm = first_vm(addr, "alice@internal").await;
+    let entity = format!("/ovirt-engine/api/vms/{vm}");
+    let asks: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (format!("{entity}?all_content=1"), vec![]),
+        (format!("{entity}?all_content=yes"), vec![]),
+        (format!("{entity}?all_content"), vec![]),
+        (format!("{entity}?all%5Fcontent=T"), vec![]),
+        (format!("{entity};all_content=true"), vec![]),
+        (entity.clone(), vec![("all-content", "yes")]),
+        (entity.clone(), vec![("all-content", "Y")]),
+    ];
+    for (path, headers) in &asks {
+        let (status, _, _) = exchange(&at(addr), "GET", path, &basic("alice@internal"), headers, "").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path} {headers:?}");
+    }
+    let plain = [
+        (
+            format!("{entity}?all_content=false"),
+            vec![("all-content", "true")],
+        ),
+        (format!("{entity}?all_content=maybe"), vec![]),
+        (entity.clone(), vec![]),
+    ];
+    for (path, headers) in &plain {
+        let (status, _, _) = exchange(&at(addr), "GET", path, &basic("alice@internal"), headers, "").await;
+        assert_eq!(status, StatusCode::OK, "{path} {headers:?}");
+    }
+    let admin = basic("admin@internal");
+    let filtered = [("filter", "true")];
+    let ok = exchange(
+        &at(addr),
+        "GET",
+        "/ovirt-engine/api/vms?max=1",
+        &admin,
+        &filtered,
+        "",
+    )
+    .await;
+    assert_eq!(ok.0, StatusCode::OK);
+    // The query wins over the header: the engine answers this one unfiltered.
+    let path = "/ovirt-engine/api/vms?max=1&filter=false";
+    let (status, _, _) = exchange(&at(addr), "GET", path, &admin, &filtered, "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = exchange(
+        &at(addr),
+        "GET",
+        "/ovirt-engine/api/vms;filter=t",
+        &admin,
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Under /ovirt-engine/sso and /ovirt-engine/services only the gateway's own endpoints (in
+/// every spelling the servlet container maps to them) and the read-only allow-list are served;
+/// the rest, and other engine areas, are 404 faults that never reach the Manager.
+#[tokio::test]
+async fn only_recognised_engine_paths_are_served() {
+    let sim = simulator().await;
+    let gateway = gateway(&sim, "").await;
+    let addr = gateway.public_addr();
+    let form = "grant_type=password&scope=ovirt-app-api&username=alice%40internal&password=alice";
+    let form_headers = [
+        ("accept", "application/json"),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    for path in [
+        "/ovirt-engine/sso/oauth/token;x=1",
+        "/ovirt-engine/sso/oauth/token/",
+        "/ovirt-engine/sso;a=b/oauth/token",
+    ] {
+        let logins = sim_stats(&sim).await["sso_logins"].as_u64().unwrap();
+        let (status, _, got) = exchange(&at(addr), "POST", path, "", &form_headers, form).await;
+        let got = got.unwrap();
+        assert_eq!(status, StatusCode::OK, "{path}: {got}");
+        let answer: serde_json::Value = serde_json::from_str(&got).unwrap();
+        let token = answer["access_token"].as_str().unwrap();
+        assert_eq!(
+            token.split('.').count(),
+            3,
+            "{path}: the gateway's own token, a JWT"
+        );
+        assert_eq!(sim_stats(&sim).await["sso_logins"].as_u64().unwrap(), logins + 1);
+    }
+    let before = api_requests(&sim).await;
+    let logins = sim_stats(&sim).await["sso_logins"].as_u64().unwrap();
+    for (method, path) in [
+        ("POST", "/ovirt-engine/sso/oauth/token-http-auth"),
+        ("POST", "/ovirt-engine/sso/oauth/revoke"),
+        ("GET", "/ovirt-engine/sso/login.html"),
+        ("POST", "/ovirt-engine/services/health"),
+        ("GET", "/ovirt-engine/services/other"),
+        ("GET", "/ovirt-engine/webadmin/"),
+        ("GET", "/ovirt-engine/"),
+    ] {
+        let (status, _, got) = exchange(&at(addr), method, path, "", &form_headers, form).await;
+        let got = got.unwrap();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+        assert!(got.contains("does not forward"), "{method} {path}: {got}");
+    }
+    assert_eq!(sim_stats(&sim).await["sso_logins"].as_u64().unwrap(), logins);
+    assert_eq!(api_requests(&sim).await, before);
+    let (status, _, got) = exchange(&at(addr), "GET", "/ovirt-engine/services/health", "", &[], "").await;
+    assert_eq!(
+        (status, got.unwrap().as_str()),
+        (StatusCode::OK, "DB Up!Welcome to Health Status!")
+    );
+    // A configured forward path goes to the Manager (the simulator has no web UI: its empty 404).
+    let text = config_text(
+        "",
+        &manager(
+            "sim",
+            &sim.api_url(),
+            "forward_paths = [\"/ovirt-engine/webadmin\"]",
+        ),
+    )
+    .replace(PASSTHROUGH, "");
+    let forwarding = start_gateway(&text).await;
+    let (status, _, got) = exchange(
+        &at(forwarding.public_addr()),
+        "GET",
+        "/ovirt-engine/webadmin/",
+        "",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!((status, got.unwrap().as_str()), (StatusCode::NOT_FOUND, ""));
+}
+
+/// Methods the API does not use get a 405 fault with Allow, method overrides a 400 fault; none
+/// reaches the Manager, on the API or the SSO endpoints.
+#[tokio::test]
+async fn only_api_methods_reach_a_manager() {
+    let sim = simulator().await;
+    let gateway = gateway(&sim, "").await;
+    let addr = gateway.public_addr();
+    let vm = first_vm(addr, "admin@internal").await;
+    let entity = format!("/ovirt-engine/api/vms/{vm}");
+    let before = api_requests(&sim).await;
+    for (method, path) in [
+        ("TRACE", entity.as_str()),
+        ("PATCH", entity.as_str()),
+        ("PROPFIND", "/ovirt-engine/api"),
+        ("TRACE", "/ovirt-engine/sso/oauth/token"),
+    ] {
+        let (status, headers, got) =
+            exchange(&at(addr), method, path, &basic("admin@internal"), &[], "").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(headers["allow"], "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+        assert!(got.unwrap().contains("<reason>Method not allowed</reason>"));
+    }
+    for name in ["x-http-method-override", "X-HTTP-Method", "x-method-override"] {
+        let (status, _, got) = exchange(
+            &at(addr),
+            "POST",
+            &format!("{entity}/start"),
+            &basic("admin@internal"),
+            &[(name, "DELETE"), ("content-type", "application/xml")],
+            "<action/>",
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(
+            got.unwrap()
+                .to_ascii_lowercase()
+                .contains(&name.to_ascii_lowercase())
+        );
+    }
+    assert_eq!(api_requests(&sim).await, before);
+}
+
+/// Ids the engine reads as the same UUID in another form: the simulator (as the engine) serves
+/// the VM; the gateway refuses them with a 400 fault before any policy or cache sees them.
+#[tokio::test]
+async fn uuids_in_other_forms_are_refused() {
+    let sim = simulator().await;
+    let gateway = gateway(&sim, "").await;
+    let addr = gateway.public_addr();
+    let (_, _, listing) = exchange(
+        &at(addr),
+        "GET",
+        "/ovirt-engine/api/vms",
+        &basic("admin@internal"),
+        &[("accept", "application/json")],
+        "",
+    )
+    .await;
+    let listing: serde_json::Value = serde_json::from_str(&listing.unwrap()).unwrap();
+    let id = listing["vm"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|vm| vm["id"].as_str().unwrap().to_owned())
+        .find(|id| id.split('-').any(|group| group.starts_with('0')))
+        .expect("a VM id with a group that starts with 0");
+    let group = id.split('-').position(|group| group.starts_with('0')).unwrap();
+    let other: Vec<String> = id
+        .split('-')
+        .enumerate()
+        .map(|(i, g)| {
+            if i == group {
+                format!("+{}", &g[1..])
+            } else {
+                g.to_owned()
+            }
+        })
+        .collect();
+    let other = other.join("-");
+    let token = sim_token(&sim, "admin@internal").await;
+    let path = format!("/ovirt-engine/api/vms/{other}");
+    let (status, _, got) = exchange(
+        &sim_origin(&sim),
+        "GET",
+        &path,
+        &format!("Bearer {token}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the engine reads {other} as {id}");
+    assert!(got.unwrap().contains(&id));
+    let before = api_requests(&sim).await;
+    for path in [
+        path.clone(),
+        "/ovirt-engine/api/vms/1-1-1-1-1".to_owned(),
+        format!("/ovirt-engine/api/vms/{id}/nics/+1-1-1-1-1"),
+    ] {
+        let (status, _, got) = exchange(&at(addr), "GET", &path, &basic("admin@internal"), &[], "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(got.unwrap().contains("8-4-4-4-12"));
+    }
+    assert_eq!(api_requests(&sim).await, before);
+}
+
+/// Forwarding headers are the gateway's: a client's are dropped; a trusted proxy's chain is
+/// extended, and the client it names is the one the access log and the policies see.
+#[tokio::test]
+async fn forwarding_headers_are_set_by_the_gateway() {
+    let upstream = TestUpstream::start("engine").await;
+    let claims = [
+        ("x-forwarded-for", "6.6.6.6"),
+        ("forwarded", "for=6.6.6.6"),
+        ("x-real-ip", "6.6.6.6"),
+    ];
+    let plain = gateway_for(&upstream, "").await;
+    let (status, _, _) = exchange(
+        &at(plain.public_addr()),
+        "GET",
+        "/ovirt-engine/api/vms",
+        SECRET_BEARER,
+        &claims,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let seen = upstream.last_seen().headers;
+    assert_eq!(seen["x-forwarded-for"], ["127.0.0.1"]);
+    assert!(!seen.contains_key("forwarded") && !seen.contains_key("x-real-ip"));
+
+    let behind = gateway_for(&upstream, "trusted_proxies = [\"127.0.0.0/8\"]").await;
+    let claims = [
+        ("x-forwarded-for", "6.6.6.6, 198.51.100.7"),
+        ("x-real-ip", "6.6.6.6"),
+    ];
+    let (status, _, _) = exchange(
+        &at(behind.public_addr()),
+        "GET",
+        "/ovirt-engine/api/vms",
+        SECRET_BEARER,
+        &claims,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let seen = upstream.last_seen().headers;
+    assert_eq!(seen["x-forwarded-for"], ["6.6.6.6, 198.51.100.7, 127.0.0.1"]);
+    assert!(!seen.contains_key("x-real-ip"));
+    let id = seen["correlation-id"][0].clone();
+    let logs = captured_logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains(&format!("request_id={id}")) && l.contains("access"))
+        .expect("an access-log line");
+    assert!(line.contains("client=198.51.100.7:0"), "{line}");
+}
