@@ -134,10 +134,7 @@ async fn relay(chunks: &[bytes::Bytes], scanned: bool) {
 
 fn guarding(c: &mut Criterion) {
     let (xml, _) = listings();
-    let chunks: Vec<bytes::Bytes> = xml
-        .chunks(CHUNK)
-        .map(bytes::Bytes::copy_from_slice)
-        .collect();
+    let chunks: Vec<bytes::Bytes> = xml.chunks(CHUNK).map(bytes::Bytes::copy_from_slice).collect();
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let mut group = c.benchmark_group("guard");
     group.throughput(Throughput::Bytes(xml.len() as u64));
