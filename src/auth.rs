@@ -55,7 +55,7 @@ pub type SessionKey = [u8; 32];
 
 /// A user's login at one Manager.
 pub struct Session {
-    /// `user@profile`, as the client sent it.
+    /// `user@profile`, the user as the Manager reports it (`ManagerUser::name`).
     pub user: String,
     pub token: UpstreamToken,
     /// The user's id at the Manager.
@@ -78,6 +78,8 @@ pub struct ManagerToken {
     upstream: Arc<Upstream>,
     pub token: UpstreamToken,
     pub user_id: Option<String>,
+    /// The user's name as this Manager reports it (`ManagerUser::name`).
+    name: String,
 }
 
 /// Credentials from an `Authorization: Basic` header, for the life of one request.
@@ -286,13 +288,13 @@ impl Authenticator {
                 password_grant(upstream, &self.metrics, &credentials.user, &credentials.password).await;
             self.count_login(upstream, &outcome);
             let token = outcome?;
-            let user_id = authenticated_user(upstream, &self.metrics, &token).await;
+            let reported = authenticated_user(upstream, &self.metrics, &token).await;
             self.metrics.sessions.inc();
             fresh.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok::<_, LoginError>(Arc::new(Session {
-                user: credentials.user.clone(),
+                user: reported.name(&credentials.user),
                 token,
-                user_id,
+                user_id: reported.id,
                 upstream: upstream.clone(),
             }))
         };
@@ -359,11 +361,12 @@ impl Authenticator {
                 Ok(_) => {}
             }
             let token = outcome?;
-            let user_id = authenticated_user(upstream, &self.metrics, &token).await;
+            let reported = authenticated_user(upstream, &self.metrics, &token).await;
             Ok::<_, LoginError>(ManagerToken {
                 upstream: upstream.clone(),
                 token,
-                user_id,
+                user_id: reported.id.clone(),
+                name: reported.name(user),
             })
         }))
         .await;
@@ -379,6 +382,9 @@ impl Authenticator {
                 Err(LoginError::Unavailable(_)) => {}
             }
         }
+        // One principal per person: the name the (first) Manager reports, not the spelling typed.
+        let user = tokens.first().map_or(user, |t| t.name.as_str()).to_owned();
+        let user = user.as_str();
         let login = Arc::new(Login {
             user: user.to_owned(),
             tokens,

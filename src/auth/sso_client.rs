@@ -85,29 +85,70 @@ pub async fn password_grant(
     parse_answer(status, &body)
 }
 
-/// The Manager's id of the token's user, from the API root's `authenticated_user` (OVIRT-API.md
-/// section 4.1), asked once per session; `None` (with a warning) when the Manager does not say.
+/// Who the Manager says a token's user is: its id, from the API root's `authenticated_user`
+/// (OVIRT-API.md section 4.1), and its `principal` (the user name as the directory holds it),
+/// from `/users/ID`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManagerUser {
+    pub id: Option<String>,
+    pub principal: Option<String>,
+}
+
+impl ManagerUser {
+    /// The user's name for the gateway: `principal@profile`, the profile as the client typed it
+    /// (the engine's `user_name` names the authz extension, not the profile); the typed name when
+    /// the Manager did not say.
+    pub fn name(&self, typed: &str) -> String {
+        match (&self.principal, typed.rsplit_once('@')) {
+            (Some(principal), Some((_, profile))) => format!("{principal}@{profile}"),
+            _ => typed.to_owned(),
+        }
+    }
+}
+
+/// Asks the Manager who the token's user is, once per session (two GETs); what it does not say
+/// stays `None`, with a warning.
 pub async fn authenticated_user(
     upstream: &Upstream,
     metrics: &Metrics,
     token: &UpstreamToken,
-) -> Option<String> {
-    let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::AUTHORIZATION, token.bearer());
-    let outcome = upstream
-        .get_api_json("", headers, metrics, MAX_ANSWER)
-        .await
-        .and_then(|(_, root)| {
-            root["authenticated_user"]["id"]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| "the API root names no authenticated_user".to_owned())
-        });
-    match outcome {
-        Ok(id) => Some(id),
+) -> ManagerUser {
+    let ask = |path: String| {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, token.bearer());
+        async move { upstream.get_api_json(&path, headers, metrics, MAX_ANSWER).await }
+    };
+    let id = ask(String::new()).await.and_then(|(_, root)| {
+        root["authenticated_user"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| "the API root names no authenticated_user".to_owned())
+    });
+    let id = match id {
+        Ok(id) => id,
         Err(error) => {
             tracing::warn!(manager = %upstream.name(), %error, "could not learn the user's id at the Manager");
-            None
+            return ManagerUser::default();
+        }
+    };
+    let principal = ask(format!("/users/{id}")).await.and_then(|(status, user)| {
+        user["principal"]
+            .as_str()
+            .filter(|p| !p.is_empty() && !p.contains(['@', ' ']))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the user's entity ({status}) names no principal"))
+    });
+    match principal {
+        Ok(principal) => ManagerUser {
+            id: Some(id),
+            principal: Some(principal),
+        },
+        Err(error) => {
+            tracing::warn!(manager = %upstream.name(), %error, "could not learn the user's name at the Manager");
+            ManagerUser {
+                id: Some(id),
+                principal: None,
+            }
         }
     }
 }

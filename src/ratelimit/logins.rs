@@ -130,8 +130,11 @@ impl Logins {
     }
 }
 
+/// A user's record from an address. The name is case-folded: directories behind the engine
+/// commonly match user names without case, so `Alice@Internal` must not be a second budget of
+/// guesses for `alice@internal` (docs/security.md, "One principal per person").
 fn pair(user: &str, address: IpAddr) -> String {
-    format!("{user} {address}")
+    format!("{} {address}", user.to_lowercase())
 }
 
 fn alone(address: IpAddr) -> String {

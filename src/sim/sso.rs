@@ -167,7 +167,7 @@ impl Sim {
         } else {
             self.users
                 .iter()
-                .position(|u| u.login == username && u.password == password)
+                .position(|u| same_login(&u.login, username) && u.password == password)
                 .ok_or(LoginError::BadPassword)
         };
         if outcome.is_err() {
@@ -231,6 +231,17 @@ pub fn logout(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
         sim.stats.revoked_tokens.fetch_add(1, Ordering::Relaxed);
     }
     logout_response(token.is_some())
+}
+
+/// Whether a typed `user@profile` names this login: the user part without regard to case, as
+/// the directories behind an engine (LDAP, Active Directory) match names; the profile exactly.
+fn same_login(login: &str, typed: &str) -> bool {
+    match (login.rsplit_once('@'), typed.rsplit_once('@')) {
+        (Some((user, profile)), Some((typed_user, typed_profile))) => {
+            user.eq_ignore_ascii_case(typed_user) && profile == typed_profile
+        }
+        _ => false,
+    }
 }
 
 /// Who an API request is from, and the session cookie to set when one was opened.

@@ -102,6 +102,8 @@ impl User {
             Kind::Cluster => s.clusters.contains(&entity.id),
             Kind::DataCenter => s.data_centers.contains(&entity.id),
             Kind::Template => entity.id == BLANK_ID,
+            // [inferred] A user sees their own user entity (the engine's user portal reads it).
+            Kind::User => entity.id == self.id,
             _ => false,
         }
     }

@@ -542,7 +542,7 @@ async fn oldest_login_of_a_user_makes_room() {
 }
 
 /// The principal carries the user's id at the Manager, learned once per session from the API
-/// root, and the access log names it.
+/// root (and its name from the user's entity), and the access log names it.
 #[tokio::test]
 async fn principal_knows_the_upstream_user_id() {
     let (sim, _dir) = simulator_with_users(1).await;
@@ -557,8 +557,8 @@ async fn principal_knows_the_upstream_user_id() {
         logs.contains(&format!("upstream_user_id=\"{id}\"")),
         "no access-log line names {id}:\n{logs}"
     );
-    // One login and one root lookup for the session, then the two requests.
-    assert_eq!(sim_stats(&sim).await["api_requests"], 3);
+    // For the session one root and one user lookup, then the two requests.
+    assert_eq!(sim_stats(&sim).await["api_requests"], 4);
 }
 
 /// Under a Manager's public prefix, the SSO endpoint is the gateway's too, for that Manager: the

@@ -694,3 +694,66 @@ async fn forwarding_headers_are_set_by_the_gateway() {
         .expect("an access-log line");
     assert!(line.contains("client=198.51.100.7:0"), "{line}");
 }
+
+/// One principal per person: `ALICE@internal`, which the Manager logs in as alice (its
+/// directory matches names without case), is alice for the policies, the rate limits and the
+/// access log; and her failed logins in any spelling share one lockout budget.
+#[tokio::test]
+async fn one_principal_per_person() {
+    let sim = simulator().await;
+    let policies = shipped_policies();
+    // Rate limits on (login lockouts are part of them), unlike the other tests here.
+    let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "")
+        + &format!(
+            "\n[policy]\ndir = \"{}\"\n\n[rate_limit.logins]\nfailures = 3\n",
+            policies.path().display()
+        );
+    let gateway = start_gateway(&text).await;
+    let addr = gateway.public_addr();
+    let shouting = {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ALICE@internal:alice")
+        )
+    };
+    // The shipped policies name alice in group users (entities.json): she may read VMs.
+    let (status, headers, _) = exchange(
+        &at(addr),
+        "GET",
+        "/ovirt-engine/api/vms?max=1",
+        &shouting,
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "ALICE is alice for the policies");
+    let id = headers["correlation-id"].to_str().unwrap().to_owned();
+    let logs = captured_logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains(&format!("request_id={id}")) && l.contains("access"))
+        .expect("an access-log line");
+    assert!(line.contains("user=\"alice@internal\""), "{line}");
+    // Three wrong passwords in three spellings lock every spelling out.
+    for user in ["Alice@internal", "aLiCe@internal", "alice@internal"] {
+        let wrong = {
+            use base64::Engine;
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"))
+            )
+        };
+        let (status, _, _) = exchange(&at(addr), "GET", "/ovirt-engine/api", &wrong, &[], "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{user}");
+    }
+    let wrong = {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ALICE@internal:wrong-again")
+        )
+    };
+    let (status, _, _) = exchange(&at(addr), "GET", "/ovirt-engine/api", &wrong, &[], "").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
