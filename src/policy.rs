@@ -477,9 +477,17 @@ impl Policies {
         let principal = chain[0].uid();
         let groups: Vec<EntityUid> = chain[1..].iter().map(Entity::uid).collect();
         let collection = mapped.collection.as_ref().map(|c| uid("Api::Collection", c));
+        // The resource is in its Manager, its type's collection and every entity it was reached
+        // below (`Api::DataCenter::"DC"` for `/datacenters/DC/storagedomains/SD`).
+        let enclosing: Vec<EntityUid> = mapped
+            .parents
+            .iter()
+            .map(|(kind, id)| uid(&format!("Api::{kind}"), id))
+            .collect();
         let parents: Vec<EntityUid> = [Some(manager.clone()), collection.clone()]
             .into_iter()
             .flatten()
+            .chain(enclosing.iter().cloned())
             .collect();
         let candidates = self.index.candidates(
             &mapped.action,
@@ -577,7 +585,28 @@ impl Policies {
             if let Some(collection) = collection {
                 entities.push(Entity::new_no_attrs(collection.clone(), [manager.clone()].into()));
             }
+            // Each enclosing entity is in its Manager, its collection and those above it.
+            for (i, (kind, _)) in mapped.parents.iter().enumerate() {
+                let mut above: std::collections::HashSet<EntityUid> = [manager.clone()].into();
+                if let Some(name) = model::collection_of(kind) {
+                    let collection = uid("Api::Collection", name);
+                    entities.push(Entity::new_no_attrs(collection.clone(), [manager.clone()].into()));
+                    above.insert(collection);
+                }
+                above.extend(
+                    parents[parents.len() - mapped.parents.len()..][..i]
+                        .iter()
+                        .cloned(),
+                );
+                entities.push(Entity::new_no_attrs(
+                    parents[parents.len() - mapped.parents.len() + i].clone(),
+                    above,
+                ));
+            }
         }
+        // An entity named twice (a collection above two levels) is given once.
+        let mut seen = std::collections::HashSet::new();
+        entities.retain(|entity| seen.insert(entity.uid()));
         let entities = match Entities::from_entities(entities, None) {
             Ok(entities) => entities,
             Err(e) => return deny(e.to_string()),
@@ -985,6 +1014,24 @@ mod tests {
                 &["nobody-removes-storage-domains"],
             ),
             ("admin@internal", "DELETE", "/disks/1", none(), true, &["admins"]),
+            // Sub-resources are the entity acted on: detaching a storage domain is removing one
+            // from its data center; removing a disk of a storage domain is no storage domain's.
+            (
+                "admin@internal",
+                "DELETE",
+                "/datacenters/1/storagedomains/2",
+                none(),
+                false,
+                &["nobody-removes-storage-domains"],
+            ),
+            (
+                "admin@internal",
+                "DELETE",
+                "/storagedomains/2/disks/3",
+                none(),
+                true,
+                &["admins"],
+            ),
             ("admin@internal", "GET", "/frobs", none(), false, &[]),
             ("admin@internal", "PATCH", "/vms/1", none(), false, &[]),
             // auditors: read only.

@@ -138,6 +138,10 @@ fn describe(
             format!(", sub-collections {:?}", mapped.subcollections)
         }
     );
+    // The parent chain, innermost first: what the resource was reached below.
+    for (kind, id) in mapped.parents.iter().rev() {
+        let _ = writeln!(out, "  below:   Api::{kind}::\"{id}\"");
+    }
     if !mapped.verb.is_empty() {
         let _ = writeln!(out, "verb:      {}", mapped.verb);
     }

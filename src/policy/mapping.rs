@@ -6,6 +6,9 @@
 //! - `/vms/ID` → `get`, `update` (PUT), `remove` (DELETE) on `Api::Vm::"ID"`.
 //! - `/vms/ID/nics[/NID...]` → the same actions on `Api::Vm::"ID"`, sub-collections `["nics"]`
 //!   (a POST to a sub-collection is `add`).
+//! - `/datacenters/DC/storagedomains/SD` (an entity of a schema type below another,
+//!   `model::SUB_ENTITIES`) → the action on `Api::StorageDomain::"SD"`, whose parents are
+//!   `Api::DataCenter::"DC"` (and what that one is below); sub-collections below it are its own.
 //! - a POST whose last segment is an action verb of the API (`/vms/ID/start`,
 //!   `/vms/ID/nics/NID/activate`, `/events/undelete`) → that verb on the entity (or on the
 //!   collection, or on the root).
@@ -28,8 +31,11 @@ pub struct Mapped {
     pub kind: &'static str,
     /// The entity's id, the collection's name, `""` for the root, the engine path for `Unknown`.
     pub id: String,
-    /// The top-level collection of an entity (its parent), `None` for the root and `Unknown`.
+    /// The top-level collection of an entity's type, `None` for the root and `Unknown`.
     pub collection: Option<String>,
+    /// The entities the resource was reached below, outermost first: (type, id), e.g.
+    /// `("DataCenter", "DC")` for `/datacenters/DC/storagedomains/SD`.
+    pub parents: Vec<(&'static str, String)>,
     /// Sub-collections below the entity, in path order (`["nics"]`).
     pub subcollections: Vec<String>,
     /// The action verb of the request, `""` when it is not one.
@@ -43,6 +49,7 @@ impl Mapped {
             kind: "Unknown",
             id: path.engine_path.clone(),
             collection: None,
+            parents: Vec::new(),
             subcollections: Vec::new(),
             verb: String::new(),
         }
@@ -86,6 +93,7 @@ pub fn map(method: &Method, path: &ApiPath) -> Mapped {
         kind,
         id: id.to_owned(),
         collection: collection.map(str::to_owned),
+        parents: Vec::new(),
         subcollections,
         verb: verb.clone(),
     };
@@ -104,9 +112,23 @@ pub fn map(method: &Method, path: &ApiPath) -> Mapped {
                     m
                 }
                 [id, below @ ..] => {
-                    // Below the entity, names and ids alternate: nics/NID/statistics.
-                    let subcollections = below.iter().step_by(2).map(|s| (*s).to_owned()).collect();
-                    mapped(kind, &canonical_id(id), Some(collection), subcollections)
+                    // Below the entity, names and ids alternate: nics/NID/statistics. A pair
+                    // whose entities have a schema type of their own is the entity acted on,
+                    // below the one before it.
+                    let (mut kind, mut id, mut collection) = (kind, canonical_id(id), *collection);
+                    let mut parents = Vec::new();
+                    let mut rest = below;
+                    while let [segment, child, more @ ..] = rest {
+                        let Some(child_kind) = model::sub_entity(kind, segment) else {
+                            break;
+                        };
+                        parents.push((kind, std::mem::replace(&mut id, canonical_id(child))));
+                        (kind, collection, rest) = (child_kind, *segment, more);
+                    }
+                    let subcollections = rest.iter().step_by(2).map(|s| (*s).to_owned()).collect();
+                    let mut m = mapped(kind, &id, Some(collection), subcollections);
+                    m.parents = parents;
+                    m
                 }
             }
         }
@@ -134,14 +156,18 @@ mod tests {
     }
 
     fn summary(m: &Mapped) -> String {
-        format!(
+        let mut text = format!(
             "{} {}::{} {:?} {}",
             m.action,
             m.kind,
             m.id,
             m.subcollections,
             m.collection.as_deref().unwrap_or("-")
-        )
+        );
+        for (kind, id) in &m.parents {
+            text.push_str(&format!(" in {kind}::{id}"));
+        }
+        text
     }
 
     /// One case per kind of request, as in docs/policies.md.
@@ -204,6 +230,36 @@ mod tests {
                 Method::DELETE,
                 "/ovirt-engine/api/storagedomains/1",
                 "remove StorageDomain::1 [] storagedomains",
+            ),
+            (
+                Method::DELETE,
+                "/ovirt-engine/api/datacenters/1/storagedomains/2",
+                "remove StorageDomain::2 [] storagedomains in DataCenter::1",
+            ),
+            (
+                Method::DELETE,
+                "/ovirt-engine/api/storagedomains/2/disks/3",
+                "remove Disk::3 [] disks in StorageDomain::2",
+            ),
+            (
+                Method::GET,
+                "/ovirt-engine/api/storagedomains/2/vms/4/disks/5/permissions/6",
+                "get Permission::6 [] permissions in StorageDomain::2 in Vm::4 in Disk::5",
+            ),
+            (
+                Method::POST,
+                "/ovirt-engine/api/storagedomains/2/disks/3/move",
+                "move Disk::3 [] disks in StorageDomain::2",
+            ),
+            (
+                Method::GET,
+                "/ovirt-engine/api/datacenters/1/storagedomains",
+                "get DataCenter::1 [\"storagedomains\"] datacenters",
+            ),
+            (
+                Method::GET,
+                "/ovirt-engine/api/vms/1/nics/2/statistics",
+                "get Vm::1 [\"nics\", \"statistics\"] vms",
             ),
             (
                 Method::POST,

@@ -54,6 +54,76 @@ pub const COLLECTIONS: [(&str, &str); 40] = [
     ("vnicprofiles", "VnicProfile"),
 ];
 
+/// Entities of the schema's types reached below another one: (the enclosing entity's type, the
+/// sub-collection's URL segment, the type of its entities), from the API model's service tree
+/// (ovirt-engine-sdk 4.6.3 services.py, each `*_service(id)` locator with the type its `get` or
+/// its collection's `add` reads). `DELETE /datacenters/DC/storagedomains/SD` detaches a storage
+/// domain: it acts on `Api::StorageDomain::"SD"`, in `Api::DataCenter::"DC"`. Every segment is
+/// also the top-level collection of its type. Sub-collections of other types (a VM's nics,
+/// snapshots, disk attachments) stay sub-collections of the entity above them.
+pub const SUB_ENTITIES: [(&str, &str, &str); 44] = [
+    ("AffinityLabel", "hosts", "Host"),
+    ("AffinityLabel", "vms", "Vm"),
+    ("Cluster", "cpuprofiles", "CpuProfile"),
+    ("Cluster", "networkfilters", "NetworkFilter"),
+    ("Cluster", "networks", "Network"),
+    ("Cluster", "permissions", "Permission"),
+    ("CpuProfile", "permissions", "Permission"),
+    ("DataCenter", "clusters", "Cluster"),
+    ("DataCenter", "networks", "Network"),
+    ("DataCenter", "permissions", "Permission"),
+    ("DataCenter", "storagedomains", "StorageDomain"),
+    ("Disk", "permissions", "Permission"),
+    ("DiskProfile", "permissions", "Permission"),
+    ("Domain", "groups", "Group"),
+    ("Domain", "users", "User"),
+    ("Group", "permissions", "Permission"),
+    ("Group", "roles", "Role"),
+    ("Group", "tags", "Tag"),
+    ("Host", "affinitylabels", "AffinityLabel"),
+    ("Host", "katelloerrata", "KatelloErratum"),
+    ("Host", "permissions", "Permission"),
+    ("Host", "tags", "Tag"),
+    ("MacPool", "permissions", "Permission"),
+    ("Network", "permissions", "Permission"),
+    ("Network", "vnicprofiles", "VnicProfile"),
+    ("StorageDomain", "diskprofiles", "DiskProfile"),
+    ("StorageDomain", "disks", "Disk"),
+    ("StorageDomain", "permissions", "Permission"),
+    ("StorageDomain", "storageconnections", "StorageConnection"),
+    ("StorageDomain", "templates", "Template"),
+    ("StorageDomain", "vms", "Vm"),
+    ("Template", "disks", "Disk"),
+    ("Template", "permissions", "Permission"),
+    ("Template", "tags", "Tag"),
+    ("User", "permissions", "Permission"),
+    ("User", "roles", "Role"),
+    ("User", "tags", "Tag"),
+    ("Vm", "affinitylabels", "AffinityLabel"),
+    ("Vm", "disks", "Disk"),
+    ("Vm", "katelloerrata", "KatelloErratum"),
+    ("Vm", "permissions", "Permission"),
+    ("Vm", "tags", "Tag"),
+    ("VmPool", "permissions", "Permission"),
+    ("VnicProfile", "permissions", "Permission"),
+];
+
+/// The top-level collection of a type's entities.
+pub fn collection_of(kind: &str) -> Option<&'static str> {
+    COLLECTIONS
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map(|(name, _)| *name)
+}
+
+/// The type of the entities of `segment` below an entity of type `parent`, when the schema has one.
+pub fn sub_entity(parent: &str, segment: &str) -> Option<&'static str> {
+    SUB_ENTITIES
+        .iter()
+        .find(|(p, s, _)| *p == parent && *s == segment)
+        .map(|(_, _, kind)| *kind)
+}
+
 /// The actions a request maps to when it is not an action verb; `other` is any method the API does
 /// not use.
 pub const METHOD_ACTIONS: [&str; 6] = ["list", "get", "add", "update", "remove", "other"];
@@ -144,6 +214,20 @@ mod tests {
             assert!(types.contains(kind), "{kind}");
         }
         assert_eq!(types.len(), COLLECTIONS.len() + 6);
+        // Every sub-entity's segment is its type's top-level collection, and the schema puts it
+        // in the type above it (a policy's `resource in Api::DataCenter::"DC"` validates).
+        for (parent, segment, kind) in SUB_ENTITIES {
+            assert_eq!(entity_type(segment), Some(kind), "{parent}/{segment}");
+            let api = &SCHEMA_TEXT[SCHEMA_TEXT.find("namespace Api").expect("the Api namespace")..];
+            let line = api
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("entity {kind} in [")))
+                .unwrap_or_else(|| panic!("no entity {kind}"));
+            assert!(
+                line.contains(&format!(", {parent}")),
+                "{kind} is not in {parent}: {line}"
+            );
+        }
         assert_eq!(verbs().len(), 85);
         for verb in [
             "start",

@@ -350,6 +350,24 @@ fn policy_explain_names_the_deciding_policies() {
         "{out}"
     );
     assert!(out.contains("storage.cedar:3)"), "{out}");
+    // Detaching a storage domain from its data center acts on the storage domain; the chain shows.
+    let (code, out) = explain(&[
+        "--user",
+        "admin@internal",
+        "--method",
+        "DELETE",
+        "--path",
+        "/east/ovirt-engine/api/datacenters/5/storagedomains/1",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("resource:  Api::StorageDomain::\"1\" in Api::Collection::\"storagedomains\"\n  below:   Api::DataCenter::\"5\"\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("forbidden by\n  nobody-removes-storage-domains ("),
+        "{out}"
+    );
     let start = format!("{vm}/start");
     let (code, out) = explain(&[
         "--user",

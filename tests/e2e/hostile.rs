@@ -757,3 +757,46 @@ async fn one_principal_per_person() {
     let (status, _, _) = exchange(&at(addr), "GET", "/ovirt-engine/api", &wrong, &[], "").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// The first id in a JSON listing of `collection` as admin.
+async fn first_id(addr: SocketAddr, collection: &str) -> String {
+    let (_, _, got) = exchange(
+        &at(addr),
+        "GET",
+        &format!("/ovirt-engine/api/{collection}?max=1"),
+        &basic("admin@internal"),
+        &[("accept", "application/json")],
+        "",
+    )
+    .await;
+    let listing: serde_json::Value = serde_json::from_str(&got.unwrap()).unwrap();
+    let (_, items) = listing.as_object().unwrap().iter().next().unwrap();
+    items[0]["id"].as_str().unwrap().to_owned()
+}
+
+/// A sub-resource is decided as what it is: detaching a storage domain from its data center is
+/// the storage domain's removal, which the shipped policies forbid to everyone; removing a disk
+/// of a storage domain is not, and reaches the Manager.
+#[tokio::test]
+async fn sub_resources_are_typed_as_what_they_are() {
+    let sim = simulator().await;
+    let policies = shipped_policies();
+    let gateway = guarded(&sim, &policies, "").await;
+    let addr = gateway.public_addr();
+    let dc = first_id(addr, "datacenters").await;
+    let sd = first_id(addr, "storagedomains").await;
+    let before = api_requests(&sim).await;
+    let detach = format!("/ovirt-engine/api/datacenters/{dc}/storagedomains/{sd}");
+    let (status, _, got) = exchange(&at(addr), "DELETE", &detach, &basic("admin@internal"), &[], "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(got.unwrap().contains("`remove` on a StorageDomain"));
+    assert_eq!(api_requests(&sim).await, before);
+    let disk = format!("/ovirt-engine/api/storagedomains/{sd}/disks/00000000-0000-0000-0000-000000000001");
+    let (status, _, _) = exchange(&at(addr), "DELETE", &disk, &basic("admin@internal"), &[], "").await;
+    assert_ne!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        api_requests(&sim).await,
+        before + 1,
+        "the disk's removal reached the Manager"
+    );
+}
