@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod api_model;
 pub mod api_params;
 pub mod api_path;
 pub mod auth;

@@ -96,7 +96,8 @@ pub struct ContextParams {
     pub filter: bool,
     pub all_content: bool,
     pub search: String,
-    pub follow: String,
+    /// The link paths of `follow`, each with its names joined by dots.
+    pub follow: Vec<String>,
 }
 
 impl ContextParams {
@@ -105,7 +106,7 @@ impl ContextParams {
             filter: params.filter() == Some(true),
             all_content: params.all_content(),
             search: params.get("search").unwrap_or_default().into_owned(),
-            follow: params.get("follow").unwrap_or_default().into_owned(),
+            follow: params.follow().iter().map(|path| path.join(".")).collect(),
         }
     }
 }
@@ -874,7 +875,7 @@ fn context(
         "subcollections" => RestrictedExpression::new_set(mapped.subcollections.iter().map(|s| string(s))),
         "verb" => string(&mapped.verb),
         "search" => string(&params.search),
-        "follow" => string(&params.follow),
+        "follow" => RestrictedExpression::new_set(params.follow.iter().map(|s| string(s))),
         "filter" => RestrictedExpression::new_bool(params.filter),
         "all_content" => RestrictedExpression::new_bool(params.all_content),
         "client_ip" => extension_values.ip(facts.client_ip),

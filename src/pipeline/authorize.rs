@@ -37,31 +37,56 @@ pub async fn authorize(
         });
     };
     let mapped = mapping::map(&ctx.method, path);
+    let params = EngineParams::new(path, headers);
+    let follow = params.follow();
     let facts = Facts {
         user: &principal.user,
         manager: upstream.name(),
         method: &ctx.method,
-        params: ContextParams::of(&EngineParams::new(path, headers)),
+        params: ContextParams::of(&params),
         client_ip: ctx.client.ip(),
         time: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
-    let asker = headers.get(AUTHORIZATION).map(|authorization| Asker {
-        upstream,
-        metrics,
-        user: &principal.user,
-        authorization,
-        filter: headers.get("filter"),
-    });
-    let decision = enforcer.decide(&mapped, &facts, asker).await;
-    if decision.allowed || enforcer.mode() == PolicyMode::Shadow {
-        Ok(())
-    } else {
-        Err(Fault::Forbidden {
-            detail: denial(&mapped),
+    let asker = || {
+        headers.get(AUTHORIZATION).map(|authorization| Asker {
+            upstream,
+            metrics,
+            user: &principal.user,
+            authorization,
+            filter: headers.get("filter"),
         })
+    };
+    let shadow = enforcer.mode() == PolicyMode::Shadow;
+    let decision = enforcer.decide(&mapped, &facts, asker()).await;
+    if !decision.allowed && !shadow {
+        return Err(Fault::Forbidden {
+            detail: denial(&mapped),
+        });
     }
+    // What `follow` inlines is read too: each link is authorized as a read of what it reaches.
+    let reads = match mapping::followed(&mapped, &follow) {
+        Ok(reads) => reads,
+        Err(_) if shadow => Vec::new(),
+        Err(unknown) => {
+            return Err(Fault::Forbidden {
+                detail: format!(
+                    "`follow` names `{}`, which is no link of a {} the gateway knows, so its policies cannot decide it",
+                    unknown.link, unknown.owner
+                ),
+            });
+        }
+    };
+    for read in reads {
+        let decision = enforcer.decide(&read.mapped, &facts, asker()).await;
+        if !decision.allowed && !shadow {
+            return Err(Fault::Forbidden {
+                detail: format!("{}, which `follow={}` inlines", denial(&read.mapped), read.link),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What was refused, in the client's terms: the action and the kind of resource.

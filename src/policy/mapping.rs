@@ -135,6 +135,102 @@ pub fn map(method: &Method, path: &ApiPath) -> Mapped {
     }
 }
 
+/// A read that `follow` makes: the link path as written and what it reaches, as a `get`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowedRead {
+    pub link: String,
+    pub mapped: Mapped,
+}
+
+/// A `follow` path naming a link the API model does not have where it is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownLink {
+    pub link: String,
+    /// The model type whose links were searched.
+    pub owner: String,
+}
+
+/// What each `follow` link path of a request reaches, as reads to authorize (docs/policies.md,
+/// "Follow"): an entity of a schema type reached by a link is `get` on that type, with the id
+/// `""` (not known before the answer), below the entity it was reached from when the API model
+/// nests it there (`SUB_ENTITIES`); anything else is `get` on the nearest schema-typed entity
+/// with the link as a sub-collection (`disk_attachments` is the sub-collection `diskattachments`).
+/// Links are looked up in the API model (api_model.rs), never guessed.
+pub fn followed(mapped: &Mapped, follow: &[Vec<String>]) -> Result<Vec<FollowedRead>, UnknownLink> {
+    use crate::api_model::{link, model_type, schema_type};
+    if follow.is_empty() {
+        return Ok(Vec::new());
+    }
+    let unknown = |link: &[String], owner: &str| UnknownLink {
+        link: link.join("."),
+        owner: owner.to_owned(),
+    };
+    // What the request's answer is: a listing of a collection's entities, or an entity, or what
+    // its sub-collections lead to.
+    let mut start = match mapped.kind {
+        "Collection" => Mapped {
+            kind: model::entity_type(&mapped.id).ok_or_else(|| unknown(&follow[0], &mapped.id))?,
+            id: String::new(),
+            collection: Some(mapped.id.clone()),
+            parents: Vec::new(),
+            subcollections: Vec::new(),
+            ..mapped.clone()
+        },
+        "Root" | "Unknown" => return Err(unknown(&follow[0], mapped.kind)),
+        _ => mapped.clone(),
+    };
+    start.action = "get".to_owned();
+    start.verb = String::new();
+    let mut start_type: &str = model_type(start.kind);
+    for segment in &mapped.subcollections {
+        start_type = crate::api_model::LINKS
+            .iter()
+            .find(|(owner, name, _)| *owner == start_type && name.replace('_', "") == *segment)
+            .map(|(_, _, target)| *target)
+            .ok_or_else(|| unknown(&follow[0], start_type))?;
+    }
+    let mut reads: Vec<FollowedRead> = Vec::new();
+    for path in follow {
+        let mut owner = start.clone();
+        let mut current = start_type;
+        for name in path {
+            let target = link(current, name).ok_or_else(|| unknown(path, current))?;
+            let segment = name.replace('_', "");
+            match schema_type(target) {
+                Some(kind) => {
+                    let nested = owner.subcollections.is_empty()
+                        && model::sub_entity(owner.kind, &segment) == Some(kind);
+                    let parents = if nested {
+                        let mut parents = owner.parents.clone();
+                        parents.push((owner.kind, owner.id.clone()));
+                        parents
+                    } else {
+                        Vec::new()
+                    };
+                    owner = Mapped {
+                        kind,
+                        id: String::new(),
+                        collection: model::collection_of(kind).map(str::to_owned),
+                        parents,
+                        subcollections: Vec::new(),
+                        ..owner
+                    };
+                }
+                None => owner.subcollections.push(segment),
+            }
+            let read = FollowedRead {
+                link: path.join("."),
+                mapped: owner.clone(),
+            };
+            if !reads.iter().any(|r| r.mapped == read.mapped) {
+                reads.push(read);
+            }
+            current = target;
+        }
+    }
+    Ok(reads)
+}
+
 /// An id as the Manager reads it: UUIDs case-insensitively (the engine parses them with
 /// `UUID.fromString`), so `/vms/ABC...` is the same VM as `/vms/abc...`; written lowercase.
 pub fn canonical_id(id: &str) -> String {
@@ -148,6 +244,65 @@ pub fn canonical_id(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reads(method: Method, path: &str, follow: &[&str]) -> Result<Vec<String>, UnknownLink> {
+        let mapped = map_path(method, path);
+        let follow: Vec<Vec<String>> = follow
+            .iter()
+            .map(|f| f.split('.').map(str::to_owned).collect())
+            .collect();
+        Ok(followed(&mapped, &follow)?
+            .iter()
+            .map(|r| format!("{}: {}", r.link, summary(&r.mapped)))
+            .collect())
+    }
+
+    /// Each followed link is a read of what it reaches, typed by the API model.
+    #[test]
+    fn followed_links_are_reads_of_what_they_reach() {
+        assert_eq!(
+            reads(
+                Method::GET,
+                "/ovirt-engine/api/vms/1",
+                &["disk_attachments.disk", "nics"]
+            )
+            .unwrap(),
+            [
+                "disk_attachments.disk: get Vm::1 [\"diskattachments\"] vms",
+                "disk_attachments.disk: get Disk:: [] disks",
+                "nics: get Vm::1 [\"nics\"] vms",
+            ]
+        );
+        assert_eq!(
+            reads(Method::GET, "/ovirt-engine/api/vms", &["tags"]).unwrap(),
+            ["tags: get Tag:: [] tags in Vm::"]
+        );
+        assert_eq!(
+            reads(Method::GET, "/ovirt-engine/api/vms/1/nics/2", &["vnic_profile"]).unwrap(),
+            ["vnic_profile: get VnicProfile:: [] vnicprofiles"]
+        );
+        assert_eq!(
+            reads(
+                Method::GET,
+                "/ovirt-engine/api/datacenters/1/storagedomains/2",
+                &["disks"]
+            )
+            .unwrap(),
+            ["disks: get Disk:: [] disks in DataCenter::1 in StorageDomain::2"]
+        );
+        assert_eq!(
+            reads(Method::GET, "/ovirt-engine/api/vms/1", &["frobs"]),
+            Err(UnknownLink {
+                link: "frobs".into(),
+                owner: "Vm".into()
+            })
+        );
+        assert!(reads(Method::GET, "/ovirt-engine/api", &["vms"]).is_err());
+        assert_eq!(
+            reads(Method::GET, "/ovirt-engine/api/vms/1", &[]).unwrap(),
+            Vec::<String>::new()
+        );
+    }
 
     fn map_path(method: Method, path: &str) -> Mapped {
         crate::api_path::validate(path).unwrap();

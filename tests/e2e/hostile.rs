@@ -800,3 +800,81 @@ async fn sub_resources_are_typed_as_what_they_are() {
         "the disk's removal reached the Manager"
     );
 }
+
+/// `follow` inlines other entities: alice, whom the shipped policies let read VMs but not
+/// disks, gets a whole disk directly with `follow=disk_attachments.disk`; through the gateway
+/// each followed link is a read of what it reaches, so that one is a 403 fault naming it, in
+/// either spelling and on listings, while links inside the VM pass.
+#[tokio::test]
+async fn follow_is_authorized_link_by_link() {
+    let sim = simulator().await;
+    let policies = shipped_policies();
+    let gateway = guarded(&sim, &policies, "").await;
+    let addr = gateway.public_addr();
+    let vm = first_vm(addr, "alice@internal").await;
+    let token = sim_token(&sim, "alice@internal").await;
+    let entity = format!("/ovirt-engine/api/vms/{vm}");
+    let direct = exchange(
+        &sim_origin(&sim),
+        "GET",
+        &format!("{entity}?follow=disk_attachments.disk"),
+        &format!("Bearer {token}"),
+        &[],
+        "",
+    )
+    .await;
+    assert!(
+        direct.2.unwrap().contains("<provisioned_size>"),
+        "the simulator inlines the disk"
+    );
+    let before = api_requests(&sim).await;
+    for path in [
+        format!("{entity}?follow=disk_attachments.disk"),
+        format!("{entity};follow=disk_attachments.disk"),
+        format!("{entity}?follow=nics,disk_attachments.disk"),
+        "/ovirt-engine/api/vms?follow=disk_attachments.disk".to_owned(),
+    ] {
+        let (status, _, got) = exchange(&at(addr), "GET", &path, &basic("alice@internal"), &[], "").await;
+        let got = got.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            got.contains("`get` on a Disk, which `follow=disk_attachments.disk` inlines"),
+            "{got}"
+        );
+    }
+    let (status, _, got) = exchange(
+        &at(addr),
+        "GET",
+        &format!("{entity}?follow=frobs"),
+        &basic("alice@internal"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(got.unwrap().contains("`frobs`"));
+    assert_eq!(
+        api_requests(&sim).await,
+        before,
+        "no denied follow reached the Manager"
+    );
+    for path in [
+        format!("{entity}?follow=nics"),
+        format!("{entity}?follow=disk_attachments"),
+    ] {
+        let (status, _, _) = exchange(&at(addr), "GET", &path, &basic("alice@internal"), &[], "").await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    // An admin may read disks: the same follow passes.
+    let (status, _, got) = exchange(
+        &at(addr),
+        "GET",
+        &format!("{entity}?follow=disk_attachments.disk"),
+        &basic("admin@internal"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(got.unwrap().contains("<provisioned_size>"));
+}
