@@ -1,4 +1,4 @@
-//! Cache-hit throughput (issue 7), in one run, for a 20 KB answer of the simulator (nine VMs,
+//! Cache-hit throughput (docs/caching.md), in one run, for a 20 KB answer of the simulator (nine VMs,
 //! `/vms?max=9`: no single entity of the simulator is that large) and a small entity:
 //!
 //! 1. direct to the simulator with its own token: the baseline;

@@ -1,4 +1,4 @@
-//! Policy decision cost (issue 6), in one run:
+//! Policy decision cost (docs/policies.md, "Cost"), in one run:
 //!
 //! 1. criterion: mapping and deciding a request with the shipped policies plus 1,000 generated
 //!    ones loaded (1,007), and with the shipped policies alone: carol starting a VM of cluster-1,

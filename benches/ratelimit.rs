@@ -1,4 +1,4 @@
-//! Rate-limit state under a flood of distinct client addresses (issue 8): a million addresses,
+//! Rate-limit state under a flood of distinct client addresses (docs/rate-limiting.md): a million addresses,
 //! each sending one request, then a million failed logins from a million addresses, through the
 //! gateway's limiter with its default configuration (`max_keys` 100,000). Prints the process's
 //! resident memory as the flood goes on, the keys held, and the cost of one decision, against

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory while rewriting (issue 5): listings of more than 500 MB through a gateway that rewrites
+# Memory while rewriting (docs/rewriting.md): listings of more than 500 MB through a gateway that rewrites
 # every href (the Manager is published under /east), and the gateway's peak resident set size
 # (VmHWM), which must stay under 64 MiB. The simulator runs as its own process so that its
 # inventory is not counted; the same listing fetched from it directly is the baseline.

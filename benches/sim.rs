@@ -10,7 +10,7 @@
 //! 3. a 100,000-VM simulator: its resident memory after generation and after streaming the whole
 //!    listing once (streaming means the listing does not add its own size).
 //!
-//! Goals (issue 3): 20,000 requests/s or more for 1, 100 MB/s or more for 2. Results go into
+//! Goals (docs/simulator.md): 20,000 requests/s or more for 1, 100 MB/s or more for 2. Results go into
 //! docs/performance.md by hand.
 
 #[path = "support/client.rs"]

@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use http::Response;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, ETAG, HeaderValue};
 use http_body::{Body, Frame};
-use prometheus::IntCounter;
+use prometheus::IntCounterVec;
 
 use crate::body::{BoxError, GatewayBody};
 use crate::compression::Decoder;
@@ -223,12 +223,13 @@ pub struct Unscannable;
 pub struct Alarm {
     pub request_id: String,
     pub manager: String,
-    pub counter: IntCounter,
+    /// `gateway_tokens_withheld_total`, by manager (looked up only when raised).
+    pub counter: IntCounterVec,
 }
 
 impl Alarm {
     fn raise(&self, place: &str) {
-        self.counter.inc();
+        self.counter.with_label_values(&[&self.manager]).inc();
         tracing::warn!(
             request_id = %self.request_id,
             manager = %self.manager,
@@ -443,7 +444,7 @@ mod tests {
         Alarm {
             request_id: "r1".into(),
             manager: "m".into(),
-            counter: IntCounter::new("t", "t").unwrap(),
+            counter: IntCounterVec::new(prometheus::Opts::new("t", "t"), &["manager"]).unwrap(),
         }
     }
 
@@ -462,7 +463,7 @@ mod tests {
                 .insert("content-encoding", encoding.parse().unwrap());
         }
         let alarm = alarm();
-        let counter = alarm.counter.clone();
+        let counter = alarm.counter.with_label_values(&["m"]);
         let guarded = guard(response, TokenForms::of(TOKEN.as_bytes()), alarm);
         let mut body = guarded.into_body();
         let mut out = Vec::new();

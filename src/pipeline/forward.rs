@@ -90,8 +90,9 @@ pub async fn forward(
             None => headers.remove(ACCEPT_ENCODING),
         };
     }
-    let token = headers
-        .get(AUTHORIZATION)
+    let token = (shield != Shield::Off)
+        .then(|| headers.get(AUTHORIZATION))
+        .flatten()
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .map(<[u8]>::to_vec);
     if !headers.contains_key(&CORRELATION_ID) {
@@ -103,14 +104,19 @@ pub async fn forward(
     let mut response = upstream.send(Request::from_parts(parts, body), metrics).await?;
     strip_hop_by_hop(response.headers_mut());
     crate::auth::persistent::drop_manager_cookies(response.headers_mut());
-    let alarm = Alarm {
-        request_id: ctx.id.clone(),
-        manager: upstream.name().to_owned(),
-        counter: metrics
-            .tokens_withheld_total
-            .with_label_values(&[upstream.name()]),
+    // Guarded only when the request carried one of the gateway's upstream tokens: nothing is
+    // built for the others.
+    let response = match token {
+        Some(token) => {
+            let alarm = Alarm {
+                request_id: ctx.id.clone(),
+                manager: upstream.name().to_owned(),
+                counter: metrics.tokens_withheld_total.clone(),
+            };
+            token_guard::shield(response, shield, Some(&token), alarm).await?
+        }
+        None => response,
     };
-    let response = token_guard::shield(response, shield, token.as_deref(), alarm).await?;
     Ok(rewrite::response::rewrite(response, &bases))
 }
 

@@ -252,25 +252,25 @@ impl Call<'_> {
 
     /// A boolean parameter; `header` is also consulted for `filter` and `All-Content`. As the
     /// engine's getBooleanParameter: an empty value is true, text that is no boolean is ignored.
-    fn flag(&self, name: &str, header: Option<&str>) -> Result<Option<bool>, Failure> {
+    fn flag(&self, name: &str, header: Option<&str>) -> Option<bool> {
         let value = self.param(name).map(str::to_owned).or_else(|| {
             header
                 .and_then(|h| self.headers.get(h))
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         });
-        Ok(value.and_then(|value| crate::api_params::boolean(&value, true)))
+        value.and_then(|value| crate::api_params::boolean(&value, true))
     }
 
     fn prepare(&mut self) -> Result<(), Failure> {
         // Non-admins are filtered by default (ENGINE_API_FILTER_BY_DEFAULT); one that asks for an
         // unfiltered view fails permission validation.
-        match self.flag("filter", Some("filter"))? {
+        match self.flag("filter", Some("filter")) {
             Some(true) => self.filtered = true,
             Some(false) if !self.user.admin => return Err(forbidden()),
             _ => {}
         }
-        self.view.all_content = self.flag("all_content", Some("all-content"))?.unwrap_or(false);
+        self.view.all_content = self.flag("all_content", Some("all-content")).unwrap_or(false);
         if let Some(follow) = self.param("follow") {
             self.view.follow = follow
                 .split(',')
@@ -523,7 +523,7 @@ impl Call<'_> {
                 )));
             }
         }
-        let case_sensitive = self.flag("case_sensitive", None)?.unwrap_or(false);
+        let case_sensitive = self.flag("case_sensitive", None).unwrap_or(false);
         let max = match self.param("max") {
             None => None,
             Some(text) => match text.parse::<i64>() {
