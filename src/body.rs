@@ -13,6 +13,8 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use tokio::time::{Instant, Sleep};
 
+use crate::fault::Fault;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every body the gateway hands to hyper, on either side.
@@ -56,28 +58,95 @@ impl Body for GatewayBody {
     }
 }
 
-/// The client sent more body bytes than `listen.max_body_bytes` allows.
+/// Why a client's request body failed. Always the client's doing (fault blame `Client`),
+/// wherever the gateway was reading it: the SSO form, the copy kept to resend, or the stream
+/// toward the Manager.
 #[derive(Debug, thiserror::Error)]
-#[error("request body exceeds {limit} bytes")]
-pub struct BodyTooLarge {
-    pub limit: u64,
+pub enum RequestBodyError {
+    /// More bytes than `listen.max_body_bytes`.
+    #[error("request body exceeds {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// No bytes for `listen.body_timeout`.
+    #[error("no request body data for {0:?}")]
+    Stalled(Duration),
+    /// On average fewer than `listen.min_body_rate` bytes per second, past the first
+    /// `listen.body_timeout`.
+    #[error("request body arrived slower than {0} bytes per second")]
+    TooSlow(u64),
+    /// The body broke off or its framing was malformed (a bad chunk size, say).
+    #[error("reading the request body: {0}")]
+    Malformed(BoxError),
 }
 
-/// A request body that counts what passes and fails once more than `limit` bytes arrived.
-/// The count is shared so that the access log can read it after the body was handed on.
-pub struct LimitedBody<B> {
-    inner: B,
-    limit: u64,
-    seen: Arc<AtomicU64>,
-}
-
-impl<B> LimitedBody<B> {
-    pub fn new(inner: B, limit: u64, seen: Arc<AtomicU64>) -> Self {
-        LimitedBody { inner, limit, seen }
+impl RequestBodyError {
+    pub fn fault(&self) -> Fault {
+        match self {
+            RequestBodyError::TooLarge { limit } => Fault::BodyTooLarge { limit: *limit },
+            RequestBodyError::Stalled(_) | RequestBodyError::TooSlow(_) => Fault::RequestTimeout {
+                detail: format!("The gateway stopped waiting for the request body: {self}"),
+            },
+            RequestBodyError::Malformed(_) => Fault::BadRequest {
+                detail: format!("The request body could not be read: {self}"),
+            },
+        }
     }
 }
 
-impl<B> Body for LimitedBody<B>
+/// How fast a request body must arrive (`listen.body_timeout`, `listen.min_body_rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyPace {
+    /// The longest pause between two pieces, and the grace before the rate applies.
+    pub idle: Duration,
+    /// Bytes per second on average since the body started, once `idle` has passed; 0: none.
+    pub min_rate: u64,
+}
+
+/// A client's request body: counted (the count is shared so that the access log can read it
+/// after the body was handed on), held to `listen.max_body_bytes`, and to its pace. The clock
+/// runs from the request head, whether or not anyone is reading yet: a body that should have
+/// arrived by the time it is read fails at once. Every failure is a [`RequestBodyError`].
+pub struct RequestBody<B> {
+    inner: B,
+    limit: u64,
+    seen: Arc<AtomicU64>,
+    pace: BodyPace,
+    started: Instant,
+    last: Instant,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<B> RequestBody<B> {
+    pub fn new(inner: B, limit: u64, pace: BodyPace, seen: Arc<AtomicU64>) -> Self {
+        let now = Instant::now();
+        RequestBody {
+            inner,
+            limit,
+            seen,
+            pace,
+            started: now,
+            last: now,
+            timer: Box::pin(tokio::time::sleep_until(now + pace.idle)),
+        }
+    }
+
+    /// When the body fails if nothing more arrives: a pause of `idle`, or falling below the
+    /// rate for the bytes seen so far.
+    fn deadline(&self) -> (Instant, RequestBodyError) {
+        let pause = self.last + self.pace.idle;
+        if self.pace.min_rate > 0 {
+            let seen = self.seen.load(Ordering::Relaxed);
+            let due = self.started
+                + self.pace.idle
+                + Duration::from_secs_f64(seen as f64 / self.pace.min_rate as f64);
+            if due < pause {
+                return (due, RequestBodyError::TooSlow(self.pace.min_rate));
+            }
+        }
+        (pause, RequestBodyError::Stalled(self.pace.idle))
+    }
+}
+
+impl<B> Body for RequestBody<B>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
@@ -89,20 +158,27 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        Poll::Ready(match frame {
-            Some(Ok(frame)) => {
-                let len = frame.data_ref().map_or(0, |data| data.len() as u64);
-                let total = self.seen.fetch_add(len, Ordering::Relaxed) + len;
-                if total > self.limit {
-                    Some(Err(Box::new(BodyTooLarge { limit: self.limit })))
-                } else {
-                    Some(Ok(frame))
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            let result = match frame {
+                Some(Ok(frame)) => {
+                    let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+                    let total = self.seen.fetch_add(len, Ordering::Relaxed) + len;
+                    self.last = Instant::now();
+                    let (deadline, _) = self.deadline();
+                    self.timer.as_mut().reset(deadline);
+                    if total > self.limit {
+                        Some(Err(RequestBodyError::TooLarge { limit: self.limit }.into()))
+                    } else {
+                        Some(Ok(frame))
+                    }
                 }
-            }
-            Some(Err(error)) => Some(Err(error.into())),
-            None => None,
-        })
+                Some(Err(error)) => Some(Err(RequestBodyError::Malformed(error.into()).into())),
+                None => None,
+            };
+            return Poll::Ready(result);
+        }
+        ready!(self.timer.as_mut().poll(cx));
+        Poll::Ready(Some(Err(self.deadline().1.into())))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -268,22 +344,83 @@ mod tests {
         StreamBody::new(futures_util::stream::iter(frames))
     }
 
+    const PACE: BodyPace = BodyPace {
+        idle: Duration::from_secs(10),
+        min_rate: 100,
+    };
+
     /// A body of exactly the limit passes whole.
     #[tokio::test]
     async fn limited_body_at_limit_passes() {
         let seen = Arc::new(AtomicU64::new(0));
-        let body = LimitedBody::new(chunks(&[b"abc", b"de"]), 5, seen.clone());
+        let body = RequestBody::new(chunks(&[b"abc", b"de"]), 5, PACE, seen.clone());
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(&bytes[..], b"abcde");
         assert_eq!(seen.load(Ordering::Relaxed), 5);
     }
 
-    /// One byte over the limit fails with `BodyTooLarge`.
+    /// One byte over the limit fails with `TooLarge`.
     #[tokio::test]
     async fn limited_body_over_limit_fails() {
-        let body = LimitedBody::new(chunks(&[b"abc", b"def"]), 5, Arc::new(AtomicU64::new(0)));
+        let body = RequestBody::new(chunks(&[b"abc", b"def"]), 5, PACE, Arc::new(AtomicU64::new(0)));
         let error = body.collect().await.err().unwrap();
-        assert_eq!(caused_by::<BodyTooLarge>(error.as_ref()).unwrap().limit, 5);
+        assert!(matches!(
+            caused_by::<RequestBodyError>(error.as_ref()),
+            Some(RequestBodyError::TooLarge { limit: 5 })
+        ));
+    }
+
+    /// A body sending pieces, `gap` apart, of `size` bytes each, for ever.
+    fn trickle(gap: Duration, size: usize) -> impl Body<Data = Bytes, Error = BoxError> + Unpin + use<> {
+        let pieces = futures_util::stream::unfold((), move |()| async move {
+            tokio::time::sleep(gap).await;
+            Some((Ok(Frame::data(Bytes::from(vec![b'x'; size]))), ()))
+        });
+        StreamBody::new(Box::pin(pieces))
+    }
+
+    /// What a request body failed with, and when, counted from its start.
+    async fn failure(body: impl Body<Data = Bytes, Error = BoxError> + Unpin) -> (String, Duration) {
+        let started = Instant::now();
+        let body = RequestBody::new(body, u64::MAX, PACE, Arc::new(AtomicU64::new(0)));
+        let error = body.collect().await.err().unwrap();
+        let why = caused_by::<RequestBodyError>(error.as_ref()).unwrap();
+        (why.to_string(), started.elapsed())
+    }
+
+    /// A body that stops fails after the pause allowed; a body that trickles, once it has fallen
+    /// below the rate past the grace; a body that keeps the rate never fails.
+    #[tokio::test(start_paused = true)]
+    async fn request_body_is_held_to_its_pace() {
+        let stalled = StreamBody::new(futures_util::stream::pending::<Result<Frame<Bytes>, BoxError>>());
+        let (why, after) = failure(stalled).await;
+        assert_eq!(why, "no request body data for 10s");
+        assert_eq!(after, Duration::from_secs(10));
+        // 9 bytes a second against 100 after a grace of 10 s: the 90 bytes seen at 10 s are due
+        // by 10.9 s, and the next piece would come at 11 s.
+        let (why, after) = failure(trickle(Duration::from_secs(1), 9)).await;
+        assert_eq!(why, "request body arrived slower than 100 bytes per second");
+        assert_eq!(after, Duration::from_millis(10_900));
+        // 100 bytes every half second keeps well over the rate: still going after a minute.
+        let keeping = RequestBody::new(
+            trickle(Duration::from_millis(500), 100),
+            u64::MAX,
+            PACE,
+            Arc::new(AtomicU64::new(0)),
+        );
+        let read = tokio::time::timeout(Duration::from_secs(60), keeping.collect()).await;
+        assert!(read.is_err(), "a body keeping its pace was cut");
+    }
+
+    /// The clock runs from the head: a body read late fails at once when it is overdue.
+    #[tokio::test(start_paused = true)]
+    async fn request_body_clock_runs_unread() {
+        let stalled = StreamBody::new(futures_util::stream::pending::<Result<Frame<Bytes>, BoxError>>());
+        let body = RequestBody::new(stalled, u64::MAX, PACE, Arc::new(AtomicU64::new(0)));
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let started = Instant::now();
+        assert!(body.collect().await.is_err());
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     /// A body that stops sending fails after the idle time.

@@ -170,7 +170,14 @@ pub struct Limits {
     pub max_body_bytes: u64,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// How fast a request body must come (`listen.body_timeout`, `listen.min_body_rate`).
+    pub body_pace: crate::body::BodyPace,
+    /// The longest a write toward a client may make no progress (`listen.send_timeout`).
+    pub send_timeout: Duration,
     pub max_connections: usize,
+    /// Connections none of whose requests has authenticated yet: at most this many in all, and
+    /// per client address (docs/security.md, "Connection budgets").
+    pub anonymous: AnonymousBudget,
     /// Serve HTTP/2 (ALPN `h2`, and prior knowledge on plain HTTP). Off by default: the Python
     /// SDK's libcurl stalls up to a second per request over HTTP/2 (docs/architecture.md).
     pub http2: bool,
@@ -181,6 +188,13 @@ pub struct Limits {
     /// Peers whose X-Forwarded-For is believed (`listen.trusted_proxies`): the client is the
     /// address they name.
     pub trusted_proxies: Vec<Cidr>,
+}
+
+/// How many connections may be open before one of their requests authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnonymousBudget {
+    pub total: usize,
+    pub per_address: usize,
 }
 
 /// An address block (`10.0.0.0/8`, `2001:db8::/32`; a bare address is a block of one).

@@ -54,6 +54,9 @@ pub enum Fault {
     HeadersTooLarge { limit: usize },
     /// The request body is larger than `listen.max_body_bytes`.
     BodyTooLarge { limit: u64 },
+    /// The request body stalled or came too slowly (`listen.body_timeout`,
+    /// `listen.min_body_rate`); the connection is closed with the answer.
+    RequestTimeout { detail: String },
     /// The Manager could not be connected to, or broke the exchange.
     UpstreamUnreachable { manager: String, cause: String },
     /// The Manager did not answer within the configured time.
@@ -94,6 +97,7 @@ impl Fault {
             Fault::TokenWithheld { .. } => StatusCode::BAD_GATEWAY,
             Fault::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Fault::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Fault::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Fault::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
             Fault::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Fault::UpstreamNotReady { .. } | Fault::SsoUnavailable { .. } | Fault::ManagerBusy { .. } => {
@@ -114,6 +118,7 @@ impl Fault {
             | Fault::MethodNotAllowed { .. }
             | Fault::HeadersTooLarge { .. }
             | Fault::BodyTooLarge { .. }
+            | Fault::RequestTimeout { .. }
             | Fault::Forbidden { .. }
             | Fault::TooManyRequests(_)
             | Fault::LoginLocked { .. } => Blame::Client,
@@ -137,6 +142,7 @@ impl Fault {
             Fault::TokenWithheld { .. } => "Answer withheld",
             Fault::HeadersTooLarge { .. } => "Request headers too large",
             Fault::BodyTooLarge { .. } => "Request body too large",
+            Fault::RequestTimeout { .. } => "Request timeout",
             Fault::UpstreamUnreachable { .. } => "Manager unreachable",
             Fault::UpstreamTimeout { .. } => "Manager timeout",
             Fault::UpstreamNotReady { .. } => "Manager not ready",
@@ -155,6 +161,7 @@ impl Fault {
             Fault::BadRequest { detail }
             | Fault::AmbiguousPath { detail }
             | Fault::NotForwarded { detail }
+            | Fault::RequestTimeout { detail }
             | Fault::Unauthorized { detail }
             | Fault::Forbidden { detail } => detail.clone(),
             Fault::NoRoute => "No Manager is published at this host and path".to_owned(),
@@ -255,6 +262,10 @@ impl Fault {
             }
             Fault::MethodNotAllowed { allow } => {
                 headers.insert(http::header::ALLOW, HeaderValue::from_static(allow));
+            }
+            // The rest of the body may still come, or never: the connection cannot be reused.
+            Fault::RequestTimeout { .. } => {
+                headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             }
             // The engine's challenge (OVIRT-API.md section 1.7); the body is a fault, not HTML.
             Fault::Unauthorized { .. } => {
@@ -407,6 +418,10 @@ mod tests {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ),
             (Fault::BodyTooLarge { limit: 1 }, StatusCode::PAYLOAD_TOO_LARGE),
+            (
+                Fault::RequestTimeout { detail: "d".into() },
+                StatusCode::REQUEST_TIMEOUT,
+            ),
             (
                 Fault::UpstreamUnreachable {
                     manager: "m".into(),

@@ -16,6 +16,7 @@ pub mod cache;
 pub mod cli;
 pub mod compression;
 pub mod config;
+pub mod connection;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod fault;

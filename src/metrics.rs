@@ -35,6 +35,9 @@ pub struct Metrics {
     pub login_lockouts_total: IntCounter,
     pub tokens_withheld_total: IntCounterVec,
     pub requests_refused_total: IntCounterVec,
+    pub connections_refused_total: IntCounterVec,
+    pub anonymous_connections: IntGauge,
+    pub client_timeouts_total: IntCounterVec,
 }
 
 /// Latency buckets from 1 ms to 2 minutes (the default response timeout).
@@ -168,6 +171,29 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let connections_refused_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_connections_refused_total",
+                "Client connections closed before they authenticated, by reason (anonymous_per_address: \
+                 at once; anonymous_evicted: the oldest, for a newer one)",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let anonymous_connections = IntGauge::new(
+            "gateway_anonymous_connections",
+            "Client connections open none of whose requests has authenticated yet",
+        )
+        .expect("valid metric");
+        let client_timeouts_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_client_timeouts_total",
+                "Clients cut off for being too slow, by phase (body: sending a request body; \
+                 send: reading an answer)",
+            ),
+            &["phase"],
+        )
+        .expect("valid metric");
         let manager_inflight = IntGaugeVec::new(
             Opts::new(
                 "gateway_manager_inflight",
@@ -211,6 +237,9 @@ impl Metrics {
             Box::new(login_lockouts_total.clone()),
             Box::new(tokens_withheld_total.clone()),
             Box::new(requests_refused_total.clone()),
+            Box::new(connections_refused_total.clone()),
+            Box::new(anonymous_connections.clone()),
+            Box::new(client_timeouts_total.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -237,6 +266,9 @@ impl Metrics {
             login_lockouts_total,
             tokens_withheld_total,
             requests_refused_total,
+            connections_refused_total,
+            anonymous_connections,
+            client_timeouts_total,
         }
     }
 

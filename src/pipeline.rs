@@ -31,11 +31,11 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 
 use crate::api_path::ApiPath;
-use crate::body::{BodyEnd, BodyTooLarge, GatewayBody, ObservedBody, caused_by};
+use crate::body::{BodyEnd, GatewayBody, ObservedBody, RequestBodyError, caused_by};
 use crate::config::{ConsoleFiles, Limits};
+use crate::connection::{ConnInfo, InFlight};
 use crate::fault::{Blame, Fault};
 use crate::metrics::{Metrics, NO_MANAGER, method_label, status_class};
-use crate::server::{ConnInfo, InFlight};
 use crate::token_guard::{Shield, console};
 use crate::upstream::Upstream;
 use crate::upstream::router::Router;
@@ -76,6 +76,9 @@ pub async fn handle(
             fault.respond(ctx.repr)
         }
     };
+    if ctx.authenticated {
+        conn.activity.authenticated();
+    }
     // The client as the context knows it: behind a trusted proxy, the address it named.
     let client = ctx.client;
     observe(state.metrics.clone(), ctx, client, in_flight, response)
@@ -135,6 +138,7 @@ async fn run(
     // authenticate once the Manager is known: sessions and upstream tokens are per Manager.
     let (identity, set_cookie) =
         authenticate::authenticate(&state.auth, logins, &upstream, &api_path, ctx, &mut request).await?;
+    ctx.authenticated = !matches!(identity, Identity::Untouched);
     // limit(principal) once the user is known, before the policy decision and anything that
     // could reach the Manager (attribute lookups included).
     limit::by_user(
@@ -202,6 +206,11 @@ async fn run(
         request,
     )
     .await?;
+    // A token passed through is the Manager's to accept.
+    if matches!(identity, Identity::Untouched) && matches!(api_path.area, crate::api_path::EngineArea::Api(_))
+    {
+        ctx.authenticated = response.status() != StatusCode::UNAUTHORIZED;
+    }
     let response = if response.status() == StatusCode::UNAUTHORIZED {
         let refused = Refused {
             identity,
@@ -243,6 +252,7 @@ async fn answer_sso(
     let logins = state.rate_limit.as_ref().map(|limits| limits.logins());
     let (response, user) =
         sso_endpoint::answer(endpoint, &state.auth, logins, ctx.client.ip(), covered, request).await;
+    ctx.authenticated = user.is_some();
     ctx.principal = user.map(|user| Principal {
         user,
         upstream_user_id: None,
@@ -320,14 +330,7 @@ async fn keep_for_resend(
     let bytes = body
         .collect()
         .await
-        .map_err(|error| match caused_by::<BodyTooLarge>(&*error) {
-            Some(too_large) => Fault::BodyTooLarge {
-                limit: too_large.limit,
-            },
-            None => Fault::BadRequest {
-                detail: format!("reading the request body: {error}"),
-            },
-        })?;
+        .map_err(|error| request_body_fault(&*error))?;
     let bytes = bytes.to_bytes();
     let mut head = Request::new(());
     *head.method_mut() = parts.method.clone();
@@ -336,6 +339,16 @@ async fn keep_for_resend(
     *head.headers_mut() = parts.headers.clone();
     let request = Request::from_parts(parts, GatewayBody::full(bytes.clone()));
     Ok((request, Some((head, bytes))))
+}
+
+/// The fault for a request body that failed while the gateway read it.
+pub fn request_body_fault(error: &(dyn std::error::Error + 'static)) -> Fault {
+    match caused_by::<RequestBodyError>(error) {
+        Some(why) => why.fault(),
+        None => Fault::BadRequest {
+            detail: format!("The request body could not be read: {error}"),
+        },
+    }
 }
 
 /// Wraps the response body so that the access log and the request metrics are written when the
@@ -349,6 +362,9 @@ fn observe(
     response: Response<GatewayBody>,
 ) -> Response<GatewayBody> {
     let status = response.status();
+    if status == StatusCode::REQUEST_TIMEOUT {
+        metrics.client_timeouts_total.with_label_values(&["body"]).inc();
+    }
     let on_end = move |bytes_out: u64, end: BodyEnd| {
         drop(in_flight);
         let manager = ctx.manager.as_deref().unwrap_or(NO_MANAGER);

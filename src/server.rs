@@ -6,8 +6,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -17,65 +16,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Limits;
+use crate::connection::{Anonymous, AnonymousPlace, ConnActivity, ConnInfo, OverBudget, SendDeadline};
 use crate::pipeline::{self, GatewayState};
-
-/// What the request path knows about the connection a request came on.
-#[derive(Clone)]
-pub struct ConnInfo {
-    pub client: SocketAddr,
-    pub tls: bool,
-    pub activity: Arc<ConnActivity>,
-}
-
-/// Requests in flight on one connection and since when it has had none, for the idle timeout.
-pub struct ConnActivity {
-    in_flight: AtomicUsize,
-    idle_since: Mutex<Instant>,
-}
-
-/// Held while a request is in flight; the connection counts as idle again when the last is dropped.
-pub struct InFlight(Arc<ConnActivity>);
-
-impl ConnActivity {
-    fn new() -> Arc<ConnActivity> {
-        Arc::new(ConnActivity {
-            in_flight: AtomicUsize::new(0),
-            idle_since: Mutex::new(Instant::now()),
-        })
-    }
-
-    pub fn request_started(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlight(self.clone())
-    }
-
-    /// Resolves once the connection has had no request in flight for `idle`.
-    async fn idle_for(&self, idle: Duration) {
-        loop {
-            let busy = self.in_flight.load(Ordering::SeqCst) > 0;
-            let deadline = if busy {
-                Instant::now() + idle
-            } else {
-                *self.idle_since.lock().unwrap_or_else(|p| p.into_inner()) + idle
-            };
-            if !busy && deadline <= Instant::now() {
-                return;
-            }
-            tokio::time::sleep_until(deadline).await;
-        }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        *self.0.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// hyper's own head limits sit above ours so that a moderately oversized head gets our 431 fault;
 /// only a grossly oversized one meets hyper's bare 431 or a reset.
@@ -115,6 +60,7 @@ pub async fn serve(
     let limits = state.limits.clone();
     let builder = Arc::new(http_builder(&limits));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let anonymous = Anonymous::new(limits.anonymous, state.metrics.anonymous_connections.clone());
     let mut connections = JoinSet::new();
     loop {
         let accept = async {
@@ -130,11 +76,29 @@ pub async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             (accepted, permit) = accept => match accepted {
                 Ok((stream, client)) => {
+                    // Every connection starts anonymous; a trusted proxy's carry many clients,
+                    // so only the total applies to them.
+                    let proxied = limits.trusted_proxies.iter().any(|cidr| cidr.contains(client.ip()));
+                    let place = match anonymous.admit(client.ip(), !proxied) {
+                        Ok((place, evicted)) => {
+                            if evicted {
+                                let label = OverBudget::Evicted.label();
+                                state.metrics.connections_refused_total.with_label_values(&[label]).inc();
+                            }
+                            place
+                        }
+                        Err(over) => {
+                            tracing::debug!(%client, reason = over.label(), "connection closed: over the anonymous budget");
+                            state.metrics.connections_refused_total.with_label_values(&[over.label()]).inc();
+                            continue;
+                        }
+                    };
                     let connection = Connection {
                         tls: tls.clone(),
                         builder: builder.clone(),
                         state: state.clone(),
                         shutdown: shutdown.clone(),
+                        anonymous: place,
                         _permit: permit,
                     };
                     connections.spawn(connection.serve(stream, client));
@@ -170,6 +134,7 @@ struct Connection {
     builder: Arc<auto::Builder<TokioExecutor>>,
     state: Arc<GatewayState>,
     shutdown: watch::Receiver<bool>,
+    anonymous: AnonymousPlace,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -178,6 +143,9 @@ impl Connection {
         let metrics = self.state.metrics.clone();
         metrics.open_connections.inc();
         let _ = stream.set_nodelay(true);
+        // Beneath TLS: what stalls is the socket, whatever is written on it.
+        let cut = metrics.client_timeouts_total.with_label_values(&["send"]);
+        let stream = SendDeadline::new(stream, self.state.limits.send_timeout, cut);
         match self.tls.clone() {
             None => self.serve_io(stream, client, false).await,
             Some(acceptor) => {
@@ -192,25 +160,33 @@ impl Connection {
         metrics.open_connections.dec();
     }
 
-    async fn serve_io<I>(mut self, io: I, client: SocketAddr, tls: bool)
+    async fn serve_io<I>(self, io: I, client: SocketAddr, tls: bool)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let activity = ConnActivity::new();
+        // The connection's place among all connections is held until it ends.
+        let Connection {
+            builder,
+            state,
+            mut shutdown,
+            anonymous,
+            _permit,
+            ..
+        } = self;
+        let activity = ConnActivity::new(anonymous);
         let info = ConnInfo {
             client,
             tls,
             activity: activity.clone(),
         };
-        let state = self.state.clone();
+        let idle = state.limits.idle_timeout;
         let service = service_fn(move |request| {
             let response = pipeline::handle(state.clone(), info.clone(), request);
             async move { Ok::<_, Infallible>(response.await) }
         });
-        let idle = self.state.limits.idle_timeout;
-        let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        let connection = builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(connection);
-        let mut closing = *self.shutdown.borrow();
+        let mut closing = *shutdown.borrow();
         if closing {
             connection.as_mut().graceful_shutdown();
         }
@@ -222,9 +198,14 @@ impl Connection {
                     }
                     break;
                 }
-                _ = self.shutdown.changed(), if !closing => {
+                _ = shutdown.changed(), if !closing => {
                     closing = true;
                     connection.as_mut().graceful_shutdown();
+                }
+                // A newer connection took this one's place before it authenticated.
+                _ = activity.evicted() => {
+                    tracing::debug!(%client, "closing a connection that never authenticated, for a newer one");
+                    break;
                 }
                 _ = activity.idle_for(idle), if !closing => {
                     tracing::debug!(%client, "closing idle connection");

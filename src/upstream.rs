@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
-use crate::body::{BodyTooLarge, GatewayBody, IdleTimeoutBody, ObservedBody, caused_by};
+use crate::body::{GatewayBody, IdleTimeoutBody, ObservedBody, RequestBodyError, caused_by};
 use crate::config::{ManagerConfig, UpstreamTls};
 use crate::fault::{Fault, TimeoutPhase};
 use crate::metrics::Metrics;
@@ -184,7 +184,7 @@ impl Upstream {
             }
             Err(failure) => {
                 let fault = self.classify(&failure);
-                if !matches!(fault, Fault::BodyTooLarge { .. }) {
+                if fault.blame() == crate::fault::Blame::Upstream {
                     metrics
                         .upstream_errors_total
                         .with_label_values(&[self.name(), failure.kind()])
@@ -222,10 +222,9 @@ impl Upstream {
             }
             Failure::Client(error) => error,
         };
-        if let Some(too_large) = caused_by::<BodyTooLarge>(error) {
-            return Fault::BodyTooLarge {
-                limit: too_large.limit,
-            };
+        // The client's body failed on the way: the client's fault, not the Manager's.
+        if let Some(why) = caused_by::<RequestBodyError>(error) {
+            return why.fault();
         }
         let timed_out =
             caused_by::<std::io::Error>(error).is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);

@@ -17,7 +17,7 @@ use super::sso_wire::{
     token_to_validate,
 };
 use super::{Authenticator, LoginFailure};
-use crate::body::GatewayBody;
+use crate::body::{BoxError, GatewayBody, RequestBodyError, caused_by};
 use crate::ratelimit::logins::Logins;
 use crate::upstream::Upstream;
 
@@ -55,13 +55,9 @@ pub async fn answer(
     request: Request<GatewayBody>,
 ) -> (Response<GatewayBody>, Option<String>) {
     let (parts, body) = request.into_parts();
-    let Ok(body) = read_form(body).await else {
-        let error = SsoError::new(
-            "",
-            "invalid_request",
-            "The request body is not a form of at most 64 KiB",
-        );
-        return (error.response(), None);
+    let body = match read_form(body).await {
+        Ok(body) => body,
+        Err(error) => return (unread_form(&*error), None),
     };
     let (query, headers) = (parts.uri.query(), &parts.headers);
     match endpoint {
@@ -163,10 +159,37 @@ async fn token(
     }
 }
 
-async fn read_form(body: GatewayBody) -> Result<Bytes, ()> {
+async fn read_form(body: GatewayBody) -> Result<Bytes, BoxError> {
     Limited::new(body, MAX_FORM)
         .collect()
         .await
         .map(|collected| collected.to_bytes())
-        .map_err(drop)
+}
+
+/// The answer to a form that could not be read: a body that stalled gets a 408 and the
+/// connection closed (the rest of it may still come), anything else a 400, as OAuth errors.
+fn unread_form(error: &(dyn std::error::Error + 'static)) -> Response<GatewayBody> {
+    let stalled = matches!(
+        caused_by::<RequestBodyError>(error),
+        Some(RequestBodyError::Stalled(_) | RequestBodyError::TooSlow(_))
+    );
+    if !stalled {
+        let error = SsoError::new(
+            "",
+            "invalid_request",
+            "The request body is not a form of at most 64 KiB",
+        );
+        return error.response();
+    }
+    let mut response = SsoError::new(
+        "",
+        "invalid_request",
+        format!("The gateway stopped waiting for the request body: {error}"),
+    )
+    .response();
+    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    response
 }

@@ -142,7 +142,12 @@ pub struct FileListen {
     pub max_body_bytes: Option<u64>,
     pub header_read_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub min_body_rate: Option<u64>,
+    pub send_timeout: Option<String>,
     pub max_connections: Option<u64>,
+    pub max_anonymous_connections: Option<u64>,
+    pub max_anonymous_connections_per_address: Option<u64>,
     #[serde(default)]
     pub http2: bool,
     pub http2_max_concurrent_streams: Option<u64>,

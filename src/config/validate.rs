@@ -11,9 +11,9 @@ use http::uri::Scheme;
 
 use super::file::{FileCache, FileConfig, FileListen, FileManager, FileRateLimit, FileRateQuota, FileSecret};
 use super::{
-    AdminConfig, AuthConfig, CacheConfig, CacheTtl, Cidr, Concurrency, Config, ConfigError, ConsoleFiles,
-    Limits, ListenConfig, LogConfig, LogFormat, LoginThrottle, ManagerConfig, PolicyConfig, PolicyMode,
-    RateCosts, RateLimitConfig, RateQuota, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
+    AdminConfig, AnonymousBudget, AuthConfig, CacheConfig, CacheTtl, Cidr, Concurrency, Config, ConfigError,
+    ConsoleFiles, Limits, ListenConfig, LogConfig, LogFormat, LoginThrottle, ManagerConfig, PolicyConfig,
+    PolicyMode, RateCosts, RateLimitConfig, RateQuota, Secret, TlsFiles, UpstreamTimeouts, UpstreamTls,
 };
 
 // Defaults, documented key by key in config/gateway.toml.
@@ -22,6 +22,13 @@ const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
 const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+// nginx's client_body_timeout and send_timeout are 60 s; an API body is a few kilobytes.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MIN_BODY_RATE: u64 = 1024;
+const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Per client address, before a request authenticates: a load test or a parallel script opens
+/// a few hundred at once.
+const DEFAULT_ANONYMOUS_PER_ADDRESS: u64 = 256;
 const DEFAULT_H2_MAX_STREAMS: u64 = 100;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -538,6 +545,27 @@ fn validate_cache(problems: &mut Problems, cache: FileCache) -> CacheConfig {
     }
 }
 
+/// By default half the connections, and [`DEFAULT_ANONYMOUS_PER_ADDRESS`] per address: the
+/// other half is always there for clients that authenticated.
+fn anonymous_budget(
+    problems: &mut Problems,
+    (total, per_address): (Option<u64>, Option<u64>),
+    max_connections: usize,
+) -> AnonymousBudget {
+    let most = max_connections as u64;
+    let total = problems.count("listen.max_anonymous_connections", total, (most / 2).max(1), most);
+    let per_address = problems.count(
+        "listen.max_anonymous_connections_per_address",
+        per_address,
+        DEFAULT_ANONYMOUS_PER_ADDRESS.min(total),
+        total,
+    );
+    AnonymousBudget {
+        total: total as usize,
+        per_address: per_address as usize,
+    }
+}
+
 fn validate_listen(problems: &mut Problems, listen: FileListen, base: &Path) -> Option<ListenConfig> {
     let address = problems.address("listen.address", &listen.address);
     let tls = match (listen.plain_http, listen.tls_cert, listen.tls_key) {
@@ -563,6 +591,12 @@ fn validate_listen(problems: &mut Problems, listen: FileListen, base: &Path) -> 
             None
         }
     };
+    let max_connections = problems.count(
+        "listen.max_connections",
+        listen.max_connections,
+        DEFAULT_MAX_CONNECTIONS,
+        1 << 20,
+    ) as usize;
     let limits = Limits {
         max_header_bytes: problems.count(
             "listen.max_header_bytes",
@@ -586,12 +620,28 @@ fn validate_listen(problems: &mut Problems, listen: FileListen, base: &Path) -> 
             listen.idle_timeout.as_deref(),
             DEFAULT_IDLE_TIMEOUT,
         ),
-        max_connections: problems.count(
-            "listen.max_connections",
-            listen.max_connections,
-            DEFAULT_MAX_CONNECTIONS,
-            1 << 20,
-        ) as usize,
+        body_pace: crate::body::BodyPace {
+            idle: problems.duration(
+                "listen.body_timeout",
+                listen.body_timeout.as_deref(),
+                DEFAULT_BODY_TIMEOUT,
+            ),
+            min_rate: listen.min_body_rate.unwrap_or(DEFAULT_MIN_BODY_RATE),
+        },
+        send_timeout: problems.duration(
+            "listen.send_timeout",
+            listen.send_timeout.as_deref(),
+            DEFAULT_SEND_TIMEOUT,
+        ),
+        max_connections,
+        anonymous: anonymous_budget(
+            problems,
+            (
+                listen.max_anonymous_connections,
+                listen.max_anonymous_connections_per_address,
+            ),
+            max_connections,
+        ),
         http2: listen.http2,
         http2_max_concurrent_streams: problems.count(
             "listen.http2_max_concurrent_streams",

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use crate::auth::Principal;
 use crate::config::Cidr;
+use crate::connection::ConnInfo;
 use crate::fault::Representation;
-use crate::server::ConnInfo;
 
 pub struct RequestContext {
     /// Unique per request; sent to the Manager as Correlation-Id when the client sent none.
@@ -39,6 +39,9 @@ pub struct RequestContext {
     pub principal: Option<Principal>,
     /// Request body bytes received so far; updated while the body streams.
     pub bytes_in: Arc<AtomicU64>,
+    /// The gateway or the Manager accepted the request's credentials: its connection leaves
+    /// the anonymous budget (docs/security.md, "Connection budgets").
+    pub authenticated: bool,
 }
 
 impl RequestContext {
@@ -65,6 +68,7 @@ impl RequestContext {
             manager: None,
             principal: None,
             bytes_in: Arc::new(AtomicU64::new(0)),
+            authenticated: false,
         }
     }
 }

@@ -10,7 +10,7 @@ use http::{HeaderMap, Request};
 use hyper::body::Incoming;
 
 use super::context::RequestContext;
-use crate::body::{GatewayBody, LimitedBody};
+use crate::body::{GatewayBody, RequestBody};
 use crate::config::Limits;
 use crate::fault::Fault;
 
@@ -77,7 +77,12 @@ pub fn prepare(
     }
     let (mut parts, body) = request.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let body = LimitedBody::new(body, limits.max_body_bytes, ctx.bytes_in.clone());
+    let body = RequestBody::new(
+        body,
+        limits.max_body_bytes,
+        limits.body_pace,
+        ctx.bytes_in.clone(),
+    );
     Ok(Request::from_parts(parts, GatewayBody::new(body)))
 }
 

@@ -13,6 +13,7 @@ mod lifecycle;
 mod logs;
 #[cfg(feature = "sim")]
 mod policy;
+mod protection;
 mod proxy;
 mod ratelimit;
 #[cfg(feature = "sim")]
