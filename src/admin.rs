@@ -1,6 +1,7 @@
 //! The admin listener, on its own address: `/metrics` (Prometheus text), `/healthz` (the process
-//! is alive) and `/readyz` (every Manager passed its recent health checks). Plain HTTP; bind it to
-//! a private address. It serves no API traffic and never sees credentials.
+//! is alive) and `/readyz` (every Manager passed its recent health checks). Plain HTTP, loopback
+//! by default; bind it to a private address. It serves no API traffic and never sees
+//! credentials.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,12 +10,13 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::body::GatewayBody;
+use crate::config::AdminConfig;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 
@@ -23,21 +25,48 @@ pub struct AdminState {
     pub upstreams: Vec<Arc<Upstream>>,
 }
 
-pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut shutdown: watch::Receiver<bool>) {
+/// Serves until `shutdown`: at most `config.max_connections` at once (more wait in the accept
+/// queue), each closed when its head takes longer than `config.header_read_timeout` or it has
+/// been idle that long.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AdminState>,
+    config: AdminConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let timeout = config.header_read_timeout;
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout);
+    let builder = Arc::new(builder);
     let mut connections = JoinSet::new();
     loop {
+        let accept = async {
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            (listener.accept().await, permit)
+        };
         tokio::select! {
             _ = shutdown.changed() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
+            (accepted, permit) = accept => {
                 let Ok((stream, _)) = accepted else { continue };
-                let state = state.clone();
+                let (state, builder) = (state.clone(), builder.clone());
                 connections.spawn(async move {
+                    let _permit = permit;
                     let service = service_fn(move |request| {
                         let response = answer(&state, &request);
                         async move { Ok::<_, Infallible>(response) }
                     });
-                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    // Answers are made at once: a connection with nothing in flight for the
+                    // header timeout is done (hyper's header timer covers the wait between
+                    // requests of a kept-alive connection).
                     let _ = builder.serve_connection(TokioIo::new(stream), service).await;
                 });
             }

@@ -453,7 +453,31 @@ pub fn init_logging(log: &LogConfig) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match log.format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.fmt_fields(escaped_fields()).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+}
+
+/// The fields of a text log line, with every control character of every value escaped: a
+/// value that came from a client (a user name, a path, an error quoting the request) can
+/// neither start a line of its own nor send a terminal escape. JSON lines escape alike.
+pub fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        if field.name() != "message" {
+            write!(writer, "{}=", field.name())?;
+        }
+        for c in text.chars() {
+            match c {
+                '\n' => writer.write_str("\\n")?,
+                '\r' => writer.write_str("\\r")?,
+                '\t' => writer.write_str("\\t")?,
+                c if c.is_control() => write!(writer, "\\u{{{:x}}}", u32::from(c))?,
+                c => writer.write_char(c)?,
+            }
+        }
+        Ok(())
+    })
+    .delimited(" ")
 }

@@ -243,6 +243,11 @@ impl Cidr {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub address: SocketAddr,
+    /// Most admin connections open at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// How long a scraper may take to send its request head, and how long an admin connection
+    /// may stay idle.
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

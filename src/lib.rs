@@ -133,12 +133,20 @@ impl Gateway {
         let public = bind("public listener", config.listen.address).await?;
         let public_addr = public.local_addr().expect("a bound socket has an address");
         let admin = match &config.admin {
-            Some(admin) => Some(bind("admin listener", admin.address).await?),
+            Some(admin) => {
+                if !admin.address.ip().is_loopback() {
+                    tracing::warn!(
+                        address = %admin.address,
+                        "the admin listener is reachable beyond this host: /metrics names Managers and users; keep it on a private network"
+                    );
+                }
+                Some((bind("admin listener", admin.address).await?, admin.clone()))
+            }
             None => None,
         };
         let admin_addr = admin
             .as_ref()
-            .map(|l| l.local_addr().expect("a bound socket has an address"));
+            .map(|(l, _)| l.local_addr().expect("a bound socket has an address"));
 
         let mut background = JoinSet::new();
         if let Some(policy) = &policy {
@@ -148,12 +156,12 @@ impl Gateway {
             let upstream = upstream.clone();
             background.spawn(async move { upstream.watch_health().await });
         }
-        if let Some(listener) = admin {
+        if let Some((listener, admin_config)) = admin {
             let state = Arc::new(admin::AdminState {
                 metrics: metrics.clone(),
                 upstreams: upstreams.clone(),
             });
-            background.spawn(admin::serve(listener, state, shutdown_rx.clone()));
+            background.spawn(admin::serve(listener, state, admin_config, shutdown_rx.clone()));
         }
         let rate_limit = config
             .rate_limit

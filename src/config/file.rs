@@ -160,7 +160,9 @@ pub struct FileListen {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileAdmin {
-    pub address: String,
+    pub address: Option<String>,
+    pub max_connections: Option<u64>,
+    pub header_read_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

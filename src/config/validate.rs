@@ -30,6 +30,10 @@ const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// a few hundred at once.
 const DEFAULT_ANONYMOUS_PER_ADDRESS: u64 = 256;
 const DEFAULT_H2_MAX_STREAMS: u64 = 100;
+/// The admin listener serves scrapers and probes: loopback unless told otherwise.
+const DEFAULT_ADMIN_ADDRESS: &str = "127.0.0.1:9090";
+const DEFAULT_ADMIN_CONNECTIONS: u64 = 64;
+const DEFAULT_ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 // Synchronous engine actions (adding a VM from a cloned template) can take minutes.
@@ -259,8 +263,24 @@ pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError
     let mut problems = Problems(Vec::new());
     let listen = validate_listen(&mut problems, file.listen, base);
     let admin = file.admin.and_then(|admin| {
-        let address = problems.address("admin.address", &admin.address)?;
-        Some(AdminConfig { address })
+        let address = problems.address(
+            "admin.address",
+            admin.address.as_deref().unwrap_or(DEFAULT_ADMIN_ADDRESS),
+        )?;
+        Some(AdminConfig {
+            address,
+            max_connections: problems.count(
+                "admin.max_connections",
+                admin.max_connections,
+                DEFAULT_ADMIN_CONNECTIONS,
+                1 << 16,
+            ) as usize,
+            header_read_timeout: problems.duration(
+                "admin.header_read_timeout",
+                admin.header_read_timeout.as_deref(),
+                DEFAULT_ADMIN_HEADER_TIMEOUT,
+            ),
+        })
     });
     let format = match file.log.format.as_deref() {
         None | Some("text") => LogFormat::Text,

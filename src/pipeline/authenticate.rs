@@ -56,6 +56,13 @@ pub async fn authenticate(
             auth.log_out(&cookie).await;
         }
     }
+    // Which of several the Manager or a front end would read is theirs to choose: refused.
+    if request.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
+        auth.failed("malformed");
+        return Err(Fault::BadRequest {
+            detail: "The request carries more than one Authorization header".into(),
+        });
+    }
     let Some(value) = request.headers().get(AUTHORIZATION) else {
         auth.failed("missing");
         return Err(Fault::Unauthorized {

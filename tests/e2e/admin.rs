@@ -78,3 +78,40 @@ async fn health_and_readiness() {
     assert!(json["unready_managers"].get("down").is_some(), "{json}");
     assert_eq!(get(admin, "/other").await.0, 404);
 }
+
+/// The admin listener holds at most `max_connections`, and a connection that never finishes
+/// its head is closed after `header_read_timeout`: partial heads cannot lock scrapers out.
+#[tokio::test]
+async fn admin_connections_are_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = TestUpstream::start("engine").await;
+    let text = config_text("", &manager("engine", &upstream.url(), "")).replace(
+        "[admin]\naddress = \"127.0.0.1:0\"\n",
+        "[admin]\naddress = \"127.0.0.1:0\"\nmax_connections = 2\nheader_read_timeout = \"300ms\"\n",
+    );
+    let gateway = start_gateway(&text).await;
+    let admin = gateway.admin_addr().unwrap();
+    let mut partial = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(admin).await.unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\nX-Slow:")
+            .await
+            .unwrap();
+        partial.push(stream);
+    }
+    // Both places are taken; a scraper is answered once the partial heads time out.
+    let started = tokio::time::Instant::now();
+    let (status, _, _) = tokio::time::timeout(Duration::from_secs(10), get(admin, "/healthz"))
+        .await
+        .expect("the scraper was answered");
+    assert_eq!(status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    for mut stream in partial {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+            .await
+            .expect("the partial head was closed")
+            .ok();
+    }
+}

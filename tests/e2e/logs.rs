@@ -17,8 +17,11 @@ async fn no_secret_in_logs() {
         "/ovirt-engine/api/../x".to_owned(),
         "/nowhere".to_owned(),
     ] {
-        let request = request("GET", addr, &path).header("authorization", basic);
-        send(request.body(GatewayBody::empty()).unwrap()).await;
+        send(request("GET", addr, &path).body(GatewayBody::empty()).unwrap()).await;
+        let with_basic = http::Request::get(format!("http://{addr}{path}"))
+            .header("authorization", basic)
+            .header("cookie", SECRET_COOKIE);
+        send(with_basic.body(GatewayBody::empty()).unwrap()).await;
     }
     send(
         request("POST", addr, "/ovirt-engine/api/vms")
@@ -40,4 +43,36 @@ async fn no_secret_in_logs() {
     ] {
         assert!(!logs.contains(secret), "`{secret}` was logged");
     }
+}
+
+/// A user name with a newline and terminal escapes (quoted in the fault: it has no profile) is
+/// logged escaped: it cannot start a line of
+/// its own nor colour the terminal.
+#[cfg(feature = "sim")]
+#[tokio::test]
+async fn client_fields_cannot_forge_log_lines() {
+    use base64::Engine;
+    let sim = simulator().await;
+    let gateway =
+        start_gateway(&config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "")).await;
+    let name = "mallory\nFORGED-LINE level=INFO \u{1b}[31mred";
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{name}:pw"))
+    );
+    let request = http::Request::get(format!("http://{}/ovirt-engine/api/vms", gateway.public_addr()))
+        .header("authorization", basic)
+        .body(GatewayBody::empty())
+        .unwrap();
+    send(request).await;
+    let logs = captured_logs();
+    assert!(
+        logs.contains("mallory\\nFORGED-LINE"),
+        "the name was not logged: {logs}"
+    );
+    assert!(
+        !logs.lines().any(|line| line.starts_with("FORGED-LINE")),
+        "{logs}"
+    );
+    assert!(!logs.contains('\u{1b}'), "{logs}");
 }

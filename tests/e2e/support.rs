@@ -385,6 +385,7 @@ pub fn capture_logs() {
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
+            .fmt_fields(ovirt_gateway::cli::escaped_fields())
             .with_writer(|| Capture)
             .init();
     });
