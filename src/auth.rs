@@ -42,6 +42,7 @@ use http::HeaderValue;
 use moka::future::Cache;
 use moka::policy::EvictionPolicy;
 use ring::hmac;
+use tokio::time::Instant;
 
 use crate::config::AuthConfig;
 use crate::fault::Fault;
@@ -62,7 +63,40 @@ pub struct Session {
     pub user_id: Option<String>,
     /// The Manager that issued the token, to revoke it there when the session ends.
     upstream: Arc<Upstream>,
+    lease: Lease,
 }
+
+/// When a session or login ends by time: `session_idle` after its last use, or
+/// `session_lifetime` after it began, on tokio's clock (which tests pause). The caches hold
+/// entries by size only; [`Authenticator::expire_on_timer`] ends what is due, and a use of an
+/// entry past its time ends it too.
+struct Lease {
+    began: Instant,
+    used: Mutex<Instant>,
+}
+
+impl Lease {
+    fn new() -> Lease {
+        let now = Instant::now();
+        Lease {
+            began: now,
+            used: Mutex::new(now),
+        }
+    }
+
+    fn touch(&self) {
+        *self.used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    fn expired(&self, config: &AuthConfig, now: Instant) -> bool {
+        let used = *self.used.lock().unwrap_or_else(|p| p.into_inner());
+        now >= self.began + config.session_lifetime || now >= used + config.session_idle
+    }
+}
+
+/// How often expired sessions and logins are looked for: a token is revoked at most this long
+/// after its session's time is up.
+pub const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Who a request is from, for the later stages and the access log: `user@profile` and, when the
 /// Manager said, the user's id there (learned once per session).
@@ -100,6 +134,7 @@ impl fmt::Debug for BasicCredentials {
 pub struct Login {
     pub user: String,
     tokens: Vec<ManagerToken>,
+    lease: Lease,
 }
 
 impl Login {
@@ -158,12 +193,11 @@ impl Authenticator {
         let sessions = Cache::builder()
             .eviction_policy(EvictionPolicy::lru())
             .max_capacity(config.max_sessions)
-            .time_to_idle(config.session_idle)
-            .time_to_live(config.session_lifetime)
             .eviction_listener(move |_key, session: Arc<Session>, cause| {
                 gauge.dec();
-                // Explicit removal follows the Manager's 401: the token is dead already.
+                // Explicit removals revoke (or not: after the Manager's 401) on their own.
                 if cause != moka::notification::RemovalCause::Explicit {
+                    ended(&revoking, "evicted");
                     let metrics = revoking.clone();
                     spawn_revocation(async move {
                         sso_client::revoke(&session.upstream, &metrics, &session.token).await;
@@ -181,8 +215,6 @@ impl Authenticator {
         let logins = Cache::builder()
             .eviction_policy(EvictionPolicy::lru())
             .max_capacity(config.max_sessions)
-            .time_to_idle(config.session_idle)
-            .time_to_live(config.session_lifetime)
             .eviction_listener(move |sid: Arc<String>, login: Arc<Login>, cause| {
                 gauge.dec();
                 let mut by_user = by_user.lock().unwrap_or_else(|p| p.into_inner());
@@ -195,6 +227,7 @@ impl Authenticator {
                 drop(by_user);
                 // An explicit logout revokes on its own request; everything else here.
                 if cause != moka::notification::RemovalCause::Explicit {
+                    ended(&revoking, "evicted");
                     let metrics = revoking.clone();
                     spawn_revocation(async move { revoke_all(&login, &metrics).await });
                 }
@@ -282,6 +315,13 @@ impl Authenticator {
                 detail: message.to_string(),
             });
         }
+        if let Some(session) = self.sessions.get(&key).await {
+            if !session.lease.expired(&self.config, Instant::now()) {
+                session.lease.touch();
+                return Ok(session);
+            }
+            self.end_session(&key, "expired").await;
+        }
         let fresh = std::sync::atomic::AtomicBool::new(false);
         let login = async {
             let outcome =
@@ -296,6 +336,7 @@ impl Authenticator {
                 token,
                 user_id: reported.id,
                 upstream: upstream.clone(),
+                lease: Lease::new(),
             }))
         };
         match self.sessions.try_get_with(key, login).await {
@@ -329,9 +370,65 @@ impl Authenticator {
 
     /// Drops a session whose token the Manager no longer accepts.
     pub async fn forget(&self, upstream: &Upstream, credentials: &BasicCredentials) {
-        self.sessions
-            .invalidate(&self.key(upstream.name(), credentials))
-            .await;
+        let key = self.key(upstream.name(), credentials);
+        if self.sessions.remove(&key).await.is_some() {
+            ended(&self.metrics, "refused");
+        }
+    }
+
+    /// Ends a session by the gateway's choice (`reason`: a bounded label) and revokes its token.
+    async fn end_session(&self, key: &SessionKey, reason: &'static str) {
+        // Whoever removes it revokes it: once.
+        if let Some(session) = self.sessions.remove(key).await {
+            ended(&self.metrics, reason);
+            let metrics = self.metrics.clone();
+            spawn_revocation(async move {
+                sso_client::revoke(&session.upstream, &metrics, &session.token).await;
+            });
+        }
+    }
+
+    /// Ends a login by the gateway's choice and revokes its tokens in the background.
+    async fn end_login_and_revoke(&self, sid: &str, reason: &'static str) {
+        if let Some(login) = self.logins.remove(sid).await {
+            ended(&self.metrics, reason);
+            let metrics = self.metrics.clone();
+            spawn_revocation(async move { revoke_all(&login, &metrics).await });
+        }
+    }
+
+    /// Ends every session and login whose time is up, and revokes their tokens.
+    pub async fn expire(&self) {
+        let now = Instant::now();
+        let sessions: Vec<SessionKey> = self
+            .sessions
+            .iter()
+            .filter(|(_, session)| session.lease.expired(&self.config, now))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in sessions {
+            self.end_session(&key, "expired").await;
+        }
+        let logins: Vec<Arc<String>> = self
+            .logins
+            .iter()
+            .filter(|(_, login)| login.lease.expired(&self.config, now))
+            .map(|(sid, _)| sid)
+            .collect();
+        for sid in logins {
+            self.end_login_and_revoke(&sid, "expired").await;
+        }
+    }
+
+    /// Runs [`expire`](Self::expire) every [`EXPIRY_SWEEP`], for as long as the gateway runs:
+    /// sessions end on time whether or not anything else happens.
+    pub async fn expire_on_timer(self: Arc<Self>) {
+        let mut ticks = tokio::time::interval(EXPIRY_SWEEP);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.expire().await;
+        }
     }
 
     /// Logs in at every Manager in `upstreams` (concurrently) and, when all accept, opens a login and
@@ -388,6 +485,7 @@ impl Authenticator {
         let login = Arc::new(Login {
             user: user.to_owned(),
             tokens,
+            lease: Lease::new(),
         });
         if let Some(failure) = failure {
             // Tokens some Managers gave are of no use without the others'.
@@ -419,6 +517,7 @@ impl Authenticator {
         if let Some(oldest) = oldest
             && let Some(login) = self.logins.remove(&oldest).await
         {
+            ended(&self.metrics, "replaced");
             revoke_all(&login, &self.metrics).await;
         }
         Ok((self.keys.issue(&claims), (claims.exp * 1000) as i64))
@@ -461,6 +560,11 @@ impl Authenticator {
             }
         };
         let login = self.logins.get(&claims.sid).await?;
+        if login.lease.expired(&self.config, Instant::now()) {
+            self.end_login_and_revoke(&claims.sid, "expired").await;
+            return None;
+        }
+        login.lease.touch();
         Some((claims, login))
     }
 
@@ -479,6 +583,7 @@ impl Authenticator {
         };
         match self.logins.remove(&claims.sid).await {
             Some(login) => {
+                ended(&self.metrics, "logout");
                 revoke_all(&login, &self.metrics).await;
                 true
             }
@@ -488,7 +593,9 @@ impl Authenticator {
 
     /// Ends a login whose upstream token a Manager refused; the client logs in again.
     pub async fn end_login(&self, sid: &str) {
-        self.logins.invalidate(sid).await;
+        if self.logins.remove(sid).await.is_some() {
+            ended(&self.metrics, "refused");
+        }
     }
 
     /// The largest body kept for a resend after a fresh login (`auth.resend_body_bytes`).
@@ -553,6 +660,11 @@ impl Authenticator {
     }
 }
 
+/// Counts a session or login that ended; `reason` is a bounded label.
+fn ended(metrics: &Metrics, reason: &'static str) {
+    metrics.sessions_ended_total.with_label_values(&[reason]).inc();
+}
+
 /// Runs a revocation in the background, when there is a runtime to run it (eviction listeners
 /// may run outside one).
 fn spawn_revocation(revocation: impl Future<Output = ()> + Send + 'static) {
@@ -587,9 +699,13 @@ mod tests {
     use super::*;
 
     fn authenticator() -> Authenticator {
+        authenticator_idle_for(std::time::Duration::from_secs(60))
+    }
+
+    fn authenticator_idle_for(idle: std::time::Duration) -> Authenticator {
         Authenticator::new(
             &AuthConfig {
-                session_idle: std::time::Duration::from_secs(60),
+                session_idle: idle,
                 session_lifetime: std::time::Duration::from_secs(60),
                 max_sessions: 10,
                 max_logins_per_user: 10,
@@ -673,5 +789,57 @@ mod tests {
             auth.key("m", &credentials("a@i", "bc")),
             auth.key("m", &credentials("a@ib", "c"))
         );
+    }
+
+    /// Sessions and logins end on the timer, with nothing else happening: a login idle past
+    /// `session_idle`, a session in use past `session_lifetime`; each counted and (in the
+    /// background) revoked.
+    #[tokio::test(start_paused = true)]
+    async fn sessions_and_logins_expire_on_the_timer() {
+        use std::time::Duration;
+        let auth = Arc::new(authenticator_idle_for(Duration::from_secs(30)));
+        let config = crate::config::Config::from_toml(
+            "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\
+             [[manager]]\nname = \"m\"\nurl = \"http://127.0.0.1:9/ovirt-engine/api\"\n",
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let upstream = Arc::new(Upstream::new(config.managers[0].clone()).unwrap());
+        let credentials = BasicCredentials {
+            user: "alice@internal".into(),
+            password: "secret".into(),
+        };
+        let key = auth.key(upstream.name(), &credentials);
+        let session = Session {
+            user: credentials.user.clone(),
+            token: UpstreamToken("upstream-session".into()),
+            user_id: None,
+            upstream: upstream.clone(),
+            lease: Lease::new(),
+        };
+        auth.sessions.insert(key, Arc::new(session)).await;
+        let login = Login {
+            user: credentials.user.clone(),
+            tokens: Vec::new(),
+            lease: Lease::new(),
+        };
+        auth.logins.insert("sid".into(), Arc::new(login)).await;
+        let expired = auth.metrics.sessions_ended_total.with_label_values(&["expired"]);
+        let sweeper = tokio::spawn(auth.clone().expire_on_timer());
+        // At 20 s the session is used, the login is not.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert!(auth.session(&upstream, &credentials).await.is_ok());
+        // Idle since 0 s, the login ends at 30 s; the session, used at 20 s, lives on.
+        tokio::time::sleep(Duration::from_millis(11_500)).await;
+        assert_eq!(expired.get(), 1);
+        assert!(auth.logins.get("sid").await.is_none());
+        assert!(auth.sessions.get(&key).await.is_some());
+        // Used every 20 s, the session still ends at its lifetime, 60 s.
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        assert!(auth.session(&upstream, &credentials).await.is_ok());
+        tokio::time::sleep(Duration::from_secs(21)).await;
+        assert_eq!(expired.get(), 2);
+        assert!(auth.sessions.get(&key).await.is_none());
+        sweeper.abort();
     }
 }

@@ -149,6 +149,7 @@ impl Gateway {
             .map(|(l, _)| l.local_addr().expect("a bound socket has an address"));
 
         let mut background = JoinSet::new();
+        background.spawn(auth.clone().expire_on_timer());
         if let Some(policy) = &policy {
             background.spawn(policy.clone().watch());
         }

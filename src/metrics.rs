@@ -21,6 +21,7 @@ pub struct Metrics {
     pub upstream_errors_total: IntCounterVec,
     pub sso_logins_total: IntCounterVec,
     pub sessions: IntGauge,
+    pub sessions_ended_total: IntCounterVec,
     pub auth_failures_total: IntCounterVec,
     pub policy_decisions_total: IntCounterVec,
     pub policy_reloads_total: IntCounterVec,
@@ -94,6 +95,15 @@ impl Metrics {
         .expect("valid metric");
         let sessions = IntGauge::new("gateway_sessions", "Sessions (users logged in at a Manager) held")
             .expect("valid metric");
+        let sessions_ended_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_sessions_ended_total",
+                "Sessions and logins ended, by reason (expired, evicted, logout, replaced, refused: \
+                 the Manager no longer accepted the token); all but refused revoke their tokens",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         let auth_failures_total = IntCounterVec::new(
             Opts::new(
                 "gateway_auth_failures_total",
@@ -223,6 +233,7 @@ impl Metrics {
             Box::new(upstream_errors_total.clone()),
             Box::new(sso_logins_total.clone()),
             Box::new(sessions.clone()),
+            Box::new(sessions_ended_total.clone()),
             Box::new(auth_failures_total.clone()),
             Box::new(policy_decisions_total.clone()),
             Box::new(policy_reloads_total.clone()),
@@ -252,6 +263,7 @@ impl Metrics {
             upstream_errors_total,
             sso_logins_total,
             sessions,
+            sessions_ended_total,
             auth_failures_total,
             policy_decisions_total,
             policy_reloads_total,

@@ -22,7 +22,7 @@ const MAX_ANSWER: usize = 64 * 1024;
 /// A Manager's access token. Sent upstream as `Authorization: Bearer`; never to a client, a log or
 /// a metric.
 #[derive(Clone, PartialEq, Eq)]
-pub struct UpstreamToken(String);
+pub struct UpstreamToken(pub(super) String);
 
 impl UpstreamToken {
     pub fn bearer(&self) -> HeaderValue {
