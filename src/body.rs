@@ -316,6 +316,48 @@ impl<F: FnOnce(u64, BodyEnd)> Drop for ObservedBody<F> {
     }
 }
 
+/// The response with its body's first frame read now: a body that fails at once (a
+/// decompression bomb, a token in its first bytes) becomes a fault before any byte is sent.
+pub async fn first_frame_read(
+    response: http::Response<GatewayBody>,
+) -> Result<http::Response<GatewayBody>, BoxError> {
+    let (parts, mut body) = response.into_parts();
+    let body = match body.frame().await {
+        None => GatewayBody::empty(),
+        Some(Err(error)) => return Err(error),
+        Some(Ok(frame)) => GatewayBody::new(Prepended {
+            first: Some(frame),
+            rest: body,
+        }),
+    };
+    Ok(http::Response::from_parts(parts, body))
+}
+
+/// A body whose first frame was read ahead.
+struct Prepended {
+    first: Option<Frame<Bytes>>,
+    rest: GatewayBody,
+}
+
+impl Body for Prepended {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(frame) = self.first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+}
+
 /// Whether `error` or anything in its source chain is a `T`.
 pub fn caused_by<'a, T: std::error::Error + 'static>(
     error: &'a (dyn std::error::Error + 'static),
@@ -325,7 +367,11 @@ pub fn caused_by<'a, T: std::error::Error + 'static>(
         if let Some(found) = e.downcast_ref::<T>() {
             return Some(found);
         }
-        current = e.source();
+        // An io::Error's source skips the error it wraps: look at that one too.
+        current = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     None
 }

@@ -57,6 +57,9 @@ pub enum Fault {
     /// The request body stalled or came too slowly (`listen.body_timeout`,
     /// `listen.min_body_rate`); the connection is closed with the answer.
     RequestTimeout { detail: String },
+    /// The Manager's answer was refused before any of it was sent (a compressed answer that
+    /// inflates past the limit, docs/security.md).
+    UpstreamAnswer { manager: String, detail: String },
     /// The Manager could not be connected to, or broke the exchange.
     UpstreamUnreachable { manager: String, cause: String },
     /// The Manager did not answer within the configured time.
@@ -94,7 +97,7 @@ impl Fault {
             Fault::BadRequest { .. } | Fault::AmbiguousPath { .. } => StatusCode::BAD_REQUEST,
             Fault::NoRoute | Fault::NotForwarded { .. } => StatusCode::NOT_FOUND,
             Fault::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Fault::TokenWithheld { .. } => StatusCode::BAD_GATEWAY,
+            Fault::TokenWithheld { .. } | Fault::UpstreamAnswer { .. } => StatusCode::BAD_GATEWAY,
             Fault::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Fault::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Fault::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -127,6 +130,7 @@ impl Fault {
             | Fault::UpstreamTimeout { .. }
             | Fault::UpstreamNotReady { .. }
             | Fault::TokenWithheld { .. }
+            | Fault::UpstreamAnswer { .. }
             | Fault::ManagerBusy { .. }
             | Fault::SsoUnavailable { .. } => Blame::Upstream,
         }
@@ -140,6 +144,7 @@ impl Fault {
             Fault::NoRoute | Fault::NotForwarded { .. } => "Not found",
             Fault::MethodNotAllowed { .. } => "Method not allowed",
             Fault::TokenWithheld { .. } => "Answer withheld",
+            Fault::UpstreamAnswer { .. } => "Manager answer refused",
             Fault::HeadersTooLarge { .. } => "Request headers too large",
             Fault::BodyTooLarge { .. } => "Request body too large",
             Fault::RequestTimeout { .. } => "Request timeout",
@@ -206,6 +211,9 @@ impl Fault {
             }
             Fault::BodyTooLarge { limit } => {
                 format!("The request body exceeds the gateway's limit of {limit} bytes")
+            }
+            Fault::UpstreamAnswer { manager, detail } => {
+                format!("The gateway refused the answer of Manager '{manager}': {detail}")
             }
             Fault::UpstreamUnreachable { manager, cause } => {
                 format!("The gateway could not reach Manager '{manager}': {cause}")

@@ -96,14 +96,21 @@ async fn strip_console(
         .to_bytes();
     let text = match plain.take() {
         Some(mut decoder) => {
-            let mut text = decoder
-                .decode(&bytes)
-                .map_err(|e| unreadable(format!("decoding the console descriptor: {e}")))?;
-            text.extend(
-                decoder
-                    .finish()
-                    .map_err(|e| unreadable(format!("decoding the console descriptor: {e}")))?,
-            );
+            let decoding = |e: std::io::Error| unreadable(format!("decoding the console descriptor: {e}"));
+            let mut text = Vec::new();
+            decoder
+                .steps(&bytes, |plain| {
+                    if text.len() <= DESCRIPTOR_BYTES {
+                        text.extend_from_slice(plain);
+                    }
+                })
+                .map_err(decoding)?;
+            text.extend(decoder.finish().map_err(decoding)?);
+            if text.len() > DESCRIPTOR_BYTES {
+                return Err(unreadable(format!(
+                    "the console descriptor inflates to more than {DESCRIPTOR_BYTES} bytes"
+                )));
+            }
             text
         }
         None => bytes.to_vec(),
@@ -290,26 +297,29 @@ struct GuardedBody {
     done: bool,
 }
 
-impl GuardedBody {
-    /// Scans the next plain bytes of the answer; returns how many bytes at the end of the plain
-    /// stream so far could start a token.
-    fn scan(&mut self, plain: &[u8]) -> Result<usize, TokenWithheld> {
-        let keep = self.forms.longest.saturating_sub(1);
-        if !self.window.is_empty() {
-            let mut seam = self.window.clone();
-            seam.extend_from_slice(&plain[..plain.len().min(keep)]);
-            if self.forms.found_in(&seam) {
-                return Err(TokenWithheld);
-            }
-        }
-        if self.forms.found_in(plain) {
+/// Scans the next plain bytes of an answer, `window` holding the last ones scanned before;
+/// returns how many bytes at the end of the plain stream so far could start a token.
+fn scan(forms: &TokenForms, window: &mut Vec<u8>, plain: &[u8]) -> Result<usize, TokenWithheld> {
+    let keep = forms.longest.saturating_sub(1);
+    if !window.is_empty() {
+        let mut seam = window.clone();
+        seam.extend_from_slice(&plain[..plain.len().min(keep)]);
+        if forms.found_in(&seam) {
             return Err(TokenWithheld);
         }
-        self.window
-            .extend_from_slice(&plain[plain.len().saturating_sub(keep)..]);
-        let excess = self.window.len().saturating_sub(keep);
-        self.window.drain(..excess);
-        Ok(self.forms.partial_at_end(&self.window))
+    }
+    if forms.found_in(plain) {
+        return Err(TokenWithheld);
+    }
+    window.extend_from_slice(&plain[plain.len().saturating_sub(keep)..]);
+    let excess = window.len().saturating_sub(keep);
+    window.drain(..excess);
+    Ok(forms.partial_at_end(window))
+}
+
+impl GuardedBody {
+    fn scan(&mut self, plain: &[u8]) -> Result<usize, TokenWithheld> {
+        scan(&self.forms, &mut self.window, plain)
     }
 
     /// Takes a chunk as received; returns what may be forwarded now.
@@ -344,8 +354,18 @@ impl GuardedBody {
                 Ok((cut > 0).then(|| all.slice(..cut)))
             }
             Some(decoder) => {
-                let plain = decoder.decode(&data)?;
-                let pending = self.scan(&plain)?;
+                // Decoded a step at a time, each scanned and dropped: a chunk that inflates a
+                // thousand times is never held whole.
+                let (mut pending, mut found) = (0, Ok(()));
+                decoder.steps(&data, |plain| {
+                    if found.is_ok() {
+                        match scan(&self.forms, &mut self.window, plain) {
+                            Ok(partial) => pending = partial,
+                            Err(withheld) => found = Err(withheld),
+                        }
+                    }
+                })?;
+                found?;
                 let mut chunks = match std::mem::replace(&mut self.held, Held::Nothing) {
                     Held::Compressed(chunks) => chunks,
                     _ => Vec::new(),

@@ -11,7 +11,7 @@ use http::{Request, Response, Version};
 use super::context::RequestContext;
 use super::prepare::strip_hop_by_hop;
 use crate::api_path::ApiPath;
-use crate::body::GatewayBody;
+use crate::body::{self, GatewayBody};
 use crate::compression;
 use crate::fault::Fault;
 use crate::metrics::Metrics;
@@ -102,6 +102,13 @@ pub async fn forward(
         );
     }
     let mut response = upstream.send(Request::from_parts(parts, body), metrics).await?;
+    // A compressed answer the gateway decodes (to scan or to rewrite it) has its first frame
+    // read before the head leaves: a bomb or a token at its start is a fault, not a cut answer.
+    let decoded = (token.is_some() || bases.rewrites_bodies())
+        && matches!(
+            compression::Decoder::for_response(response.headers()),
+            Ok(Some(_))
+        );
     strip_hop_by_hop(response.headers_mut());
     crate::auth::persistent::drop_manager_cookies(response.headers_mut());
     // Guarded only when the request carried one of the gateway's upstream tokens: nothing is
@@ -117,7 +124,26 @@ pub async fn forward(
         }
         None => response,
     };
-    Ok(rewrite::response::rewrite(response, &bases))
+    let response = rewrite::response::rewrite(response, &bases);
+    if !decoded {
+        return Ok(response);
+    }
+    let manager = || upstream.name().to_owned();
+    body::first_frame_read(response).await.map_err(|error| {
+        if body::caused_by::<compression::InflationLimit>(&*error).is_some() {
+            Fault::UpstreamAnswer {
+                manager: manager(),
+                detail: error.to_string(),
+            }
+        } else if body::caused_by::<token_guard::TokenWithheld>(&*error).is_some() {
+            Fault::TokenWithheld { manager: manager() }
+        } else {
+            Fault::UpstreamUnreachable {
+                manager: manager(),
+                cause: error.to_string(),
+            }
+        }
+    })
 }
 
 /// The client's Accept-Encoding narrowed to the codings the token guard decodes (gzip, deflate),

@@ -175,6 +175,9 @@ pub fn rewrite(response: Response<GatewayBody>, bases: &Bases) -> Response<Gatew
         GatewayBody::new(RewrittenBody {
             inner: body,
             decoder,
+            compressed: Bytes::new(),
+            out: Vec::new(),
+            trailers: None,
             rewriter,
             done: false,
         }),
@@ -194,16 +197,38 @@ enum Rewriter {
 struct RewrittenBody {
     inner: GatewayBody,
     decoder: Option<Decoder>,
+    /// Compressed bytes received and not yet decoded: decoded a step at a time, so a chunk
+    /// that inflates a thousand times is never held whole.
+    compressed: Bytes,
+    /// Rewritten bytes of a compressed body not yet handed on: at most [`FRAME_BYTES`] and a
+    /// step, and, at the start, until the decoder passed the ratio limit's floor, so that a
+    /// bomb is refused before anything was sent (pipeline/forward.rs reads the first frame).
+    out: Vec<u8>,
+    /// A trailers frame, handed on after `out`.
+    trailers: Option<Frame<Bytes>>,
     rewriter: Rewriter,
     done: bool,
 }
 
+/// The frames a decoded body is handed on in.
+const FRAME_BYTES: usize = 64 * 1024;
+
 impl RewrittenBody {
-    fn rewrite(&mut self, plain: &[u8], out: &mut Vec<u8>) {
+    fn rewrite(&mut self, plain: &[u8]) {
         match &mut self.rewriter {
-            Rewriter::Xml(r) => r.feed(plain, out),
-            Rewriter::Json(r) => r.feed(plain, out),
+            Rewriter::Xml(r) => r.feed(plain, &mut self.out),
+            Rewriter::Json(r) => r.feed(plain, &mut self.out),
         }
+    }
+
+    /// Whether what was rewritten may be handed on now.
+    fn may_send(&self) -> bool {
+        self.decoder.as_ref().is_none_or(Decoder::past_floor)
+    }
+
+    fn take_out(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let out = std::mem::take(&mut self.out);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))))
     }
 }
 
@@ -215,38 +240,61 @@ impl Body for RewrittenBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        use bytes::Buf;
         let this = self.get_mut();
         loop {
-            if this.done {
-                return Poll::Ready(None);
+            if let Some(decoder) = this.decoder.as_mut()
+                && !this.compressed.is_empty()
+            {
+                let (taken, plain) = decoder.step(&this.compressed)?;
+                this.compressed.advance(taken);
+                this.rewrite(&plain);
+                if this.out.len() >= FRAME_BYTES && this.may_send() {
+                    return this.take_out();
+                }
+                continue;
             }
-            let mut out = Vec::new();
-            match std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            if this.done {
+                if !this.out.is_empty() {
+                    return this.take_out();
+                }
+                return Poll::Ready(this.trailers.take().map(Ok));
+            }
+            let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(frame) => frame,
+                // Nothing more yet: hand on what is there, once allowed.
+                Poll::Pending if !this.out.is_empty() && this.may_send() => return this.take_out(),
+                Poll::Pending => return Poll::Pending,
+            };
+            match frame {
                 Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if this.decoder.is_some() => this.compressed = data,
+                    // Plain bodies are rewritten from the chunk itself, without a copy, and
+                    // handed on chunk by chunk.
                     Ok(data) => {
-                        // Plain bodies are rewritten from the chunk itself, without a copy.
-                        match this.decoder.as_mut().map(|d| d.decode(&data)).transpose()? {
-                            Some(plain) => this.rewrite(&plain, &mut out),
-                            None => this.rewrite(&data, &mut out),
+                        this.rewrite(&data);
+                        if !this.out.is_empty() {
+                            return this.take_out();
                         }
                     }
-                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                    Err(trailers) => {
+                        this.trailers = Some(trailers);
+                        this.done = true;
+                    }
                 },
                 Some(Err(error)) => return Poll::Ready(Some(Err(error))),
-                None => {
-                    this.done = true;
-                    if let Some(decoder) = this.decoder.take() {
-                        let plain = decoder.finish()?;
-                        this.rewrite(&plain, &mut out);
-                    }
-                    match &mut this.rewriter {
-                        Rewriter::Xml(r) => r.finish(&mut out),
-                        Rewriter::Json(r) => r.finish(&mut out),
-                    }
-                }
+                None => this.done = true,
             }
-            if !out.is_empty() {
-                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+            if this.done {
+                if let Some(decoder) = this.decoder.take() {
+                    let plain = decoder.finish()?;
+                    this.rewrite(&plain);
+                }
+                let out = &mut this.out;
+                match &mut this.rewriter {
+                    Rewriter::Xml(r) => r.finish(out),
+                    Rewriter::Json(r) => r.finish(out),
+                }
             }
         }
     }

@@ -227,3 +227,26 @@ async fn malformed_request_bodies_are_the_clients_fault() {
     let metrics = metrics(&gateway).await;
     assert!(!metrics.contains("gateway_upstream_errors_total{"), "{metrics}");
 }
+
+/// A compressed answer that inflates a thousand times, under a rewritten prefix, is refused
+/// with a 502 fault before any of it is sent; a plain one of the same size passes.
+#[tokio::test]
+async fn decompression_bombs_are_refused() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = start_gateway(&config_text(
+        "",
+        &manager("east", &upstream.url(), "prefix = \"/east\""),
+    ))
+    .await;
+    let (status, _, body) = get(
+        gateway.public_addr(),
+        "/east/ovirt-engine/api/gzip-zeros/67108864",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(fault_reason(&body), "Manager answer refused");
+    assert!(String::from_utf8_lossy(&body).contains("inflates more than 200 times"));
+    let (status, _, body) = get(gateway.public_addr(), "/east/ovirt-engine/api/download/67108864").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.len(), 67108864);
+}

@@ -189,6 +189,16 @@ impl Upstream {
             let frames = futures_util::StreamExt::chain(first, second);
             return Response::new(GatewayBody::new(StreamBody::new(frames)));
         }
+        if let Some(size) = engine_path.strip_prefix("/ovirt-engine/api/gzip-zeros/") {
+            use std::io::Write;
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            encoder.write_all(&vec![0; size.parse().unwrap()]).unwrap();
+            let mut response = Response::new(GatewayBody::full(encoder.finish().unwrap()));
+            let headers = response.headers_mut();
+            headers.insert("content-type", "application/xml".parse().unwrap());
+            headers.insert("content-encoding", "gzip".parse().unwrap());
+            return response;
+        }
         if let Some(size) = engine_path.strip_prefix("/ovirt-engine/api/download/") {
             let size: usize = size.parse().unwrap();
             let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
