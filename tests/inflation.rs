@@ -33,9 +33,9 @@ fn block() -> Vec<u8> {
     let mut unit = Vec::new();
     while unit.len() < 16 * 1024 {
         let name: String = (0..24).map(|_| char::from(letters())).collect();
-        write!(
+        writeln!(
             unit,
-            "<vm href=\"/ovirt-engine/api/vms/{name}\" id=\"{name}\"><name>{name}</name></vm>\n"
+            "<vm href=\"/ovirt-engine/api/vms/{name}\" id=\"{name}\"><name>{name}</name></vm>"
         )
         .unwrap();
     }
