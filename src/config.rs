@@ -79,6 +79,11 @@ pub struct LoginThrottle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Concurrency {
     pub inflight: usize,
+    /// The most places one user (or one address, for tokens passed through) holds at once.
+    pub per_user: usize,
+    /// Places only logins (and revocations) may take: a Manager full of one user's requests
+    /// still logs others in.
+    pub logins: usize,
     pub queue: usize,
     pub wait: Duration,
 }

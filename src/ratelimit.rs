@@ -440,6 +440,8 @@ mod tests {
             max_keys: 100,
             manager: crate::config::Concurrency {
                 inflight: 1,
+                per_user: 1,
+                logins: 0,
                 queue: 1,
                 wait: Duration::from_secs(1),
             },

@@ -105,6 +105,7 @@ impl Upstream {
         &self,
         path: &str,
         headers: http::HeaderMap,
+        caller: gate::Caller<'_>,
         metrics: &Metrics,
         limit: usize,
     ) -> Result<(http::StatusCode, serde_json::Value), String> {
@@ -120,7 +121,10 @@ impl Upstream {
             .body(GatewayBody::empty())
             .expect("a valid request");
         request.headers_mut().extend(headers);
-        let response = self.send(request, metrics).await.map_err(|f| f.to_string())?;
+        let response = self
+            .send(request, caller, metrics)
+            .await
+            .map_err(|f| f.to_string())?;
         let status = response.status();
         let body = tokio::time::timeout(
             self.config.timeouts.body_idle,
@@ -139,25 +143,25 @@ impl Upstream {
     pub async fn send(
         &self,
         request: Request<GatewayBody>,
+        caller: gate::Caller<'_>,
         metrics: &Metrics,
     ) -> Result<Response<GatewayBody>, Fault> {
         // A place at the Manager before anything is sent, held until the answer's body ends.
-        let pass = match &self.gate {
-            Some(gate) => {
-                let inflight = metrics.manager_inflight.with_label_values(&[self.name()]);
-                let queued = metrics.manager_queued.with_label_values(&[self.name()]);
-                Some(
-                    gate.enter(inflight, queued)
-                        .await
-                        .map_err(|refused| Fault::ManagerBusy {
+        let pass =
+            match &self.gate {
+                Some(gate) => {
+                    let inflight = metrics.manager_inflight.with_label_values(&[self.name()]);
+                    let queued = metrics.manager_queued.with_label_values(&[self.name()]);
+                    Some(gate.enter(caller, inflight, queued).await.map_err(|refused| {
+                        Fault::ManagerBusy {
                             manager: self.name().to_owned(),
                             refused,
                             retry_after: gate.config().wait,
-                        })?,
-                )
-            }
-            None => None,
-        };
+                        }
+                    })?)
+                }
+                None => None,
+            };
         let retry = replay_copy(&request);
         let started = Instant::now();
         let mut outcome = self.send_once(request).await;

@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Limited};
 use crate::body::GatewayBody;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
+use crate::upstream::gate::Caller;
 
 /// An SSO answer is a few hundred bytes; more is not an SSO answer.
 const MAX_ANSWER: usize = 64 * 1024;
@@ -77,7 +78,7 @@ pub async fn password_grant(
         .body(GatewayBody::full(form))
         .expect("a valid request");
     let response = upstream
-        .send(request, metrics)
+        .send(request, Caller::Login, metrics)
         .await
         .map_err(|fault| LoginError::Unavailable(fault.to_string()))?;
     let status = response.status();
@@ -116,7 +117,11 @@ pub async fn authenticated_user(
     let ask = |path: String| {
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::AUTHORIZATION, token.bearer());
-        async move { upstream.get_api_json(&path, headers, metrics, MAX_ANSWER).await }
+        async move {
+            upstream
+                .get_api_json(&path, headers, Caller::Login, metrics, MAX_ANSWER)
+                .await
+        }
     };
     let id = ask(String::new()).await.and_then(|(_, root)| {
         root["authenticated_user"]["id"]
@@ -173,7 +178,10 @@ pub async fn revoke(upstream: &Upstream, metrics: &Metrics, token: &UpstreamToke
         )))
         .expect("a valid request");
     let outcome = tokio::time::timeout(REVOKE_TIMEOUT, async {
-        let response = upstream.send(request, metrics).await.map_err(|f| f.to_string())?;
+        let response = upstream
+            .send(request, Caller::Login, metrics)
+            .await
+            .map_err(|f| f.to_string())?;
         let status = response.status();
         read_answer(response.into_body(), REVOKE_TIMEOUT)
             .await

@@ -57,6 +57,8 @@ pub struct FileLoginThrottle {
 #[serde(deny_unknown_fields)]
 pub struct FileConcurrency {
     pub inflight: Option<u64>,
+    pub per_user_inflight: Option<u64>,
+    pub login_inflight: Option<u64>,
     pub queue: Option<u64>,
     pub wait: Option<String>,
 }

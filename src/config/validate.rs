@@ -66,6 +66,8 @@ const DEFAULT_RATE_MAX_KEYS: u64 = 100_000;
 /// A Manager serves this many API requests at once well; more wait a little, then are refused.
 const DEFAULT_CONCURRENCY: Concurrency = Concurrency {
     inflight: 64,
+    per_user: 16,
+    logins: 4,
     queue: 512,
     wait: Duration::from_secs(10),
 };
@@ -458,13 +460,35 @@ fn validate_rate_limit(problems: &mut Problems, limits: FileRateLimit) -> Option
         DEFAULT_RATE_MAX_KEYS,
         100_000_000,
     );
+    let inflight = problems.count(
+        "rate_limit.manager.inflight",
+        limits.manager.inflight,
+        DEFAULT_CONCURRENCY.inflight as u64,
+        100_000,
+    ) as usize;
+    // By default a sixteenth of the places for logins and a quarter for any one user, as the
+    // defaults are (4 and 16 of 64).
+    let login_places = match limits.manager.login_inflight {
+        Some(logins) if logins as usize >= inflight => {
+            problems.push(
+                "rate_limit.manager.login_inflight",
+                format!("must be less than inflight ({inflight})"),
+            );
+            0
+        }
+        Some(logins) => logins as usize,
+        None => (inflight / 16).max(1).min(inflight - 1),
+    };
+    let per_user_places = problems.count(
+        "rate_limit.manager.per_user_inflight",
+        limits.manager.per_user_inflight,
+        ((inflight - login_places) / 4).max(1) as u64,
+        (inflight - login_places).max(1) as u64,
+    ) as usize;
     let manager = Concurrency {
-        inflight: problems.count(
-            "rate_limit.manager.inflight",
-            limits.manager.inflight,
-            DEFAULT_CONCURRENCY.inflight as u64,
-            100_000,
-        ) as usize,
+        inflight,
+        per_user: per_user_places,
+        logins: login_places,
         queue: match limits.manager.queue {
             Some(queue) if queue > 1_000_000 => {
                 problems.push("rate_limit.manager.queue", "must be at most 1000000");

@@ -19,6 +19,7 @@ use crate::rewrite;
 use crate::rewrite::response::Bases;
 use crate::token_guard::{self, Alarm, Shield};
 use crate::upstream::Upstream;
+use crate::upstream::gate::Caller;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -101,7 +102,16 @@ pub async fn forward(
             HeaderValue::try_from(ctx.id.as_str()).expect("hex request id"),
         );
     }
-    let mut response = upstream.send(Request::from_parts(parts, body), metrics).await?;
+    // A fair share of the Manager per user; a token passed through is known by its address.
+    let address = ctx.client.ip().to_string();
+    let caller = Caller::User(
+        ctx.principal
+            .as_ref()
+            .map_or(address.as_str(), |p| p.user.as_str()),
+    );
+    let mut response = upstream
+        .send(Request::from_parts(parts, body), caller, metrics)
+        .await?;
     // A compressed answer the gateway decodes (to scan or to rewrite it) has its first frame
     // read before the head leaves: a bomb or a token at its start is a fault, not a cut answer.
     let decoded = (token.is_some() || bases.rewrites_bodies())

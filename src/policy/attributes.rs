@@ -15,6 +15,7 @@ use moka::future::Cache;
 use super::Mapped;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
+use crate::upstream::gate::Caller;
 
 /// Types whose entities have a cluster (and through it a data center); the schema declares
 /// `cluster` and `data_center` on these.
@@ -202,7 +203,13 @@ async fn get(asker: &Asker<'_>, path: &str) -> Option<serde_json::Value> {
     }
     let upstream = asker.upstream;
     match upstream
-        .get_api_json(&format!("/{path}"), headers, asker.metrics, MAX_ANSWER)
+        .get_api_json(
+            &format!("/{path}"),
+            headers,
+            Caller::User(asker.user),
+            asker.metrics,
+            MAX_ANSWER,
+        )
         .await
     {
         Ok((StatusCode::OK, value)) => Some(value),

@@ -333,3 +333,61 @@ async fn reloaded_limits_apply_at_once() {
     let off = gateway.reload_rate_limits(&with("[rate_limit]\nenabled = false\n"));
     assert!(off.unwrap_err().contains("needs a restart"));
 }
+
+/// One user flooding a Manager holds at most its share of the gate: another user's requests
+/// all succeed and never wait behind the flood. The bound: every one of them answers within
+/// 1 s, where the Manager takes 200 ms each; first come, first served behind the flood's 80
+/// requests on 8 places, each would wait about 2 s.
+#[tokio::test]
+async fn one_user_cannot_fill_a_manager() {
+    let sim = simulator().await;
+    let gateway = gateway(
+        &sim,
+        "[rate_limit.manager]\ninflight = 8\nper_user_inflight = 3\nlogin_inflight = 1\n\
+         [rate_limit.per_user]\nrate = 1000\nburst = 1000\n",
+    )
+    .await;
+    let addr = gateway.public_addr();
+    // Both users logged in first, then every answer slowed to 200 ms.
+    assert_eq!(
+        get_as(addr, "admin@internal", "/vms?max=1", "application/xml")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get_as(addr, "alice@internal", "/vms?max=1", "application/xml")
+            .await
+            .0,
+        200
+    );
+    let origin = sim.api_url().replace("/ovirt-engine/api", "");
+    let faults = http::Request::post(format!("{origin}/sim/faults"))
+        .body(full(r#"{"latency_ms": 200}"#))
+        .unwrap();
+    send(faults).await;
+    let flood: Vec<_> = (0..80)
+        .map(|_| tokio::spawn(get_as(addr, "admin@internal", "/vms?max=1", "application/xml")))
+        .collect();
+    eventually(std::time::Duration::from_secs(10), async || {
+        counter(
+            &metrics(&gateway).await,
+            "gateway_manager_queued{manager=\"sim\"}",
+        ) > 0
+    })
+    .await;
+    let mut slowest = std::time::Duration::ZERO;
+    for _ in 0..10 {
+        let started = tokio::time::Instant::now();
+        let (status, _, _) = get_as(addr, "alice@internal", "/vms?max=1", "application/xml").await;
+        assert_eq!(status, 200);
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < std::time::Duration::from_secs(1),
+        "alice waited {slowest:?}"
+    );
+    for request in flood {
+        assert_eq!(request.await.unwrap().0, 200);
+    }
+}
