@@ -62,7 +62,7 @@ fn main() {
         );
 
         for i in 0..FLOOD {
-            limiter.logins().failed("robot@internal", address(i));
+            limiter.logins().failed("robot@internal", address(i), true);
             if (i + 1) % 200_000 == 0 {
                 println!("{:>9} failed logins: {:.1} MiB resident", i + 1, rss_mib());
             }

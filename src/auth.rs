@@ -33,6 +33,7 @@ pub mod tokens;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -47,6 +48,7 @@ use tokio::time::Instant;
 use crate::config::AuthConfig;
 use crate::fault::Fault;
 use crate::metrics::Metrics;
+use crate::ratelimit::logins::Logins;
 use crate::upstream::Upstream;
 use sso_client::{LoginError, UpstreamToken, authenticated_user, password_grant};
 use tokens::{Claims, TokenKeys};
@@ -303,14 +305,21 @@ impl Authenticator {
 
     /// The user's session at this Manager, logging in when there is none. Concurrent callers
     /// with the same credentials wait for one login.
+    ///
+    /// `logins` (and the client's address) count the outcome for the login lockouts, telling
+    /// them whether the Manager (and its directory) was asked.
     pub async fn session(
         &self,
         upstream: &Arc<Upstream>,
         credentials: &BasicCredentials,
+        logins: Option<(&Logins, IpAddr)>,
     ) -> Result<Arc<Session>, Fault> {
         let key = self.key(upstream.name(), credentials);
         if let Some(message) = self.refusals.get(&key).await {
             self.failed("refused_cached");
+            if let Some((logins, client)) = logins {
+                logins.failed(&credentials.user, client, false);
+            }
             return Err(Fault::Unauthorized {
                 detail: message.to_string(),
             });
@@ -318,6 +327,9 @@ impl Authenticator {
         if let Some(session) = self.sessions.get(&key).await {
             if !session.lease.expired(&self.config, Instant::now()) {
                 session.lease.touch();
+                if let Some((logins, client)) = logins {
+                    logins.succeeded(&credentials.user, client);
+                }
                 return Ok(session);
             }
             self.end_session(&key, "expired").await;
@@ -346,11 +358,17 @@ impl Authenticator {
                     // tokens of the sessions it pushes out are revoked now.
                     self.sessions.run_pending_tasks().await;
                 }
+                if let Some((logins, client)) = logins {
+                    logins.succeeded(&credentials.user, client);
+                }
                 Ok(session)
             }
             Err(error) => match error.as_ref() {
                 LoginError::Refused(message) => {
                     self.failed("refused");
+                    if let Some((logins, client)) = logins {
+                        logins.failed(&credentials.user, client, true);
+                    }
                     self.refusals.insert(key, Arc::from(message.as_str())).await;
                     Err(Fault::Unauthorized {
                         detail: message.clone(),
@@ -438,6 +456,7 @@ impl Authenticator {
         upstreams: &[Arc<Upstream>],
         user: &str,
         password: &str,
+        logins: Option<(&Logins, IpAddr)>,
     ) -> Result<(String, i64), LoginFailure> {
         let outcomes = futures_util::future::join_all(upstreams.iter().map(|upstream| async move {
             // The same refusal cache as Basic sessions: a repeated wrong password at the SSO
@@ -445,6 +464,9 @@ impl Authenticator {
             let key = self.key_of(upstream.name(), user, password);
             if let Some(message) = self.refusals.get(&key).await {
                 self.failed("refused_cached");
+                if let Some((logins, client)) = logins {
+                    logins.failed(user, client, false);
+                }
                 return Err(LoginError::Refused(message.to_string()));
             }
             let outcome = password_grant(upstream, &self.metrics, user, password).await;
@@ -452,6 +474,9 @@ impl Authenticator {
             match &outcome {
                 Err(LoginError::Refused(message)) => {
                     self.failed("refused");
+                    if let Some((logins, client)) = logins {
+                        logins.failed(user, client, true);
+                    }
                     self.refusals.insert(key, Arc::from(message.as_str())).await;
                 }
                 Err(LoginError::Unavailable(_)) => self.failed("sso_unavailable"),
@@ -530,10 +555,12 @@ impl Authenticator {
         upstream: &Arc<Upstream>,
         credentials: &BasicCredentials,
     ) -> Result<String, Fault> {
+        // The credentials were just accepted for the request's session: nothing to count.
         self.log_in(
             std::slice::from_ref(upstream),
             &credentials.user,
             &credentials.password,
+            None,
         )
         .await
         .map(|(token, _)| token)
@@ -828,7 +855,7 @@ mod tests {
         let sweeper = tokio::spawn(auth.clone().expire_on_timer());
         // At 20 s the session is used, the login is not.
         tokio::time::sleep(Duration::from_secs(20)).await;
-        assert!(auth.session(&upstream, &credentials).await.is_ok());
+        assert!(auth.session(&upstream, &credentials, None).await.is_ok());
         // Idle since 0 s, the login ends at 30 s; the session, used at 20 s, lives on.
         tokio::time::sleep(Duration::from_millis(11_500)).await;
         assert_eq!(expired.get(), 1);
@@ -836,7 +863,7 @@ mod tests {
         assert!(auth.sessions.get(&key).await.is_some());
         // Used every 20 s, the session still ends at its lifetime, 60 s.
         tokio::time::sleep(Duration::from_secs(8)).await;
-        assert!(auth.session(&upstream, &credentials).await.is_ok());
+        assert!(auth.session(&upstream, &credentials, None).await.is_ok());
         tokio::time::sleep(Duration::from_secs(21)).await;
         assert_eq!(expired.get(), 2);
         assert!(auth.sessions.get(&key).await.is_none());

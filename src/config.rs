@@ -57,6 +57,9 @@ pub struct RateLimitConfig {
     pub groups: Vec<(String, RateQuota)>,
     /// Buckets held at most (addresses and users); full ones are dropped first.
     pub max_keys: usize,
+    /// The longest a request over its bucket is delayed before it goes on; a longer wait is
+    /// refused with 429.
+    pub max_delay: Duration,
     /// Each Manager's concurrency gate.
     pub manager: Concurrency,
     pub logins: LoginThrottle,
@@ -73,6 +76,13 @@ pub struct LoginThrottle {
     /// The first lockout; each further one doubles, up to `max_lockout`.
     pub lockout: Duration,
     pub max_lockout: Duration,
+    /// Failed logins at which the directory behind the Managers locks an account: the gateway
+    /// lets fewer than this many of one user reach it within `directory_window`, from all
+    /// addresses together.
+    pub directory_threshold: u32,
+    /// How long the directory counts failures (Active Directory's "reset account lockout
+    /// counter after").
+    pub directory_window: Duration,
 }
 
 /// Requests at one Manager at once, and how many may wait, how long.

@@ -29,7 +29,8 @@ pub struct ConnInfo {
 /// Requests in flight on one connection and since when it has had none, for the idle timeout;
 /// and its place in the anonymous budget until one of its requests authenticates.
 pub struct ConnActivity {
-    in_flight: AtomicUsize,
+    /// Shared with the connection's anonymous place: eviction spares connections at work.
+    in_flight: Arc<AtomicUsize>,
     idle_since: Mutex<Instant>,
     anonymous: Mutex<Option<AnonymousPlace>>,
 }
@@ -40,7 +41,7 @@ pub struct InFlight(Arc<ConnActivity>);
 impl ConnActivity {
     pub fn new(anonymous: AnonymousPlace) -> Arc<ConnActivity> {
         Arc::new(ConnActivity {
-            in_flight: AtomicUsize::new(0),
+            in_flight: anonymous.in_flight.clone(),
             idle_since: Mutex::new(Instant::now()),
             anonymous: Mutex::new(Some(anonymous)),
         })
@@ -96,9 +97,10 @@ impl Drop for InFlight {
 }
 
 /// Connections that have not authenticated yet, in all and per client address. With the total
-/// reached, a new connection takes the place of the one that has been anonymous the longest:
-/// real clients authenticate with their first request, so the oldest is the likeliest to be
-/// holding a slot for nothing, and a new client always gets in.
+/// reached, a new connection takes the place of the one that has been anonymous the longest
+/// without a request in flight (or, when every one has one, the oldest): real clients send their
+/// request at once and authenticate with it, so that one is the likeliest to be holding a slot
+/// for nothing, and a new client always gets in.
 pub struct Anonymous {
     budget: AnonymousBudget,
     open: Mutex<AnonymousCount>,
@@ -117,6 +119,7 @@ struct AnonymousCount {
 struct Place {
     address: Option<IpAddr>,
     evict: Arc<Notify>,
+    in_flight: Arc<AtomicUsize>,
 }
 
 /// Why a connection was closed as soon as it was accepted, or before it authenticated.
@@ -143,6 +146,7 @@ pub struct AnonymousPlace {
     anonymous: Arc<Anonymous>,
     id: u64,
     evict: Arc<Notify>,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Anonymous {
@@ -170,7 +174,13 @@ impl Anonymous {
             return Err(OverBudget::PerAddress);
         }
         let evicted = open.oldest_first.len() >= self.budget.total;
-        if evicted && let Some((_, oldest)) = open.oldest_first.pop_first() {
+        let idle = open
+            .oldest_first
+            .iter()
+            .find(|(_, place)| place.in_flight.load(Ordering::SeqCst) == 0)
+            .or_else(|| open.oldest_first.iter().next())
+            .map(|(id, _)| *id);
+        if evicted && let Some(oldest) = idle.and_then(|id| open.oldest_first.remove(&id)) {
             open.release(oldest.address);
             self.gauge.dec();
             oldest.evict.notify_one();
@@ -181,11 +191,13 @@ impl Anonymous {
         let id = open.next;
         open.next += 1;
         let evict = Arc::new(Notify::new());
+        let in_flight = Arc::new(AtomicUsize::new(0));
         open.oldest_first.insert(
             id,
             Place {
                 address,
                 evict: evict.clone(),
+                in_flight: in_flight.clone(),
             },
         );
         self.gauge.inc();
@@ -193,6 +205,7 @@ impl Anonymous {
             anonymous: self.clone(),
             id,
             evict,
+            in_flight,
         };
         Ok((place, evicted))
     }
@@ -351,6 +364,26 @@ mod tests {
         assert_eq!(anonymous.open(), 3);
         drop(second);
         assert_eq!(anonymous.open(), 2);
+    }
+
+    /// Eviction spares a connection with a request in flight while an idle one is older.
+    #[tokio::test(start_paused = true)]
+    async fn eviction_spares_connections_at_work() {
+        let anonymous = budget(2, 2);
+        let peer: IpAddr = "192.0.2.1".parse().unwrap();
+        let working = ConnActivity::new(anonymous.admit(peer, true).unwrap().0);
+        let idle = ConnActivity::new(anonymous.admit(peer, false).unwrap().0);
+        let _request = working.request_started();
+        let (_newcomer, evicted) = anonymous.admit(peer, false).unwrap();
+        assert!(evicted);
+        tokio::time::timeout(Duration::from_secs(1), idle.evicted())
+            .await
+            .expect("the idle one went");
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), working.evicted())
+                .await
+                .is_err()
+        );
     }
 
     /// An authenticated connection gives its place back at once, and is never evicted.

@@ -31,6 +31,7 @@ pub struct Metrics {
     pub cache_evictions_total: IntCounterVec,
     pub cache_coalesced_total: IntCounter,
     pub ratelimit_decisions_total: IntCounterVec,
+    pub ratelimit_delay_seconds: HistogramVec,
     pub manager_inflight: IntGaugeVec,
     pub manager_queued: IntGaugeVec,
     pub login_lockouts_total: IntCounter,
@@ -159,9 +160,19 @@ impl Metrics {
         let ratelimit_decisions_total = IntCounterVec::new(
             Opts::new(
                 "gateway_ratelimit_decisions_total",
-                "Rate-limit decisions, by scope (ip, user) and result (allowed, limited)",
+                "Rate-limit decisions, by scope (ip, user) and result (allowed; delayed: let through \
+                 after a wait; limited: refused with 429)",
             ),
             &["scope", "result"],
+        )
+        .expect("valid metric");
+        let ratelimit_delay_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "gateway_ratelimit_delay_seconds",
+                "How long requests over their bucket were delayed before going on, by scope",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["scope"],
         )
         .expect("valid metric");
         let tokens_withheld_total = IntCounterVec::new(
@@ -243,6 +254,7 @@ impl Metrics {
             Box::new(cache_evictions_total.clone()),
             Box::new(cache_coalesced_total.clone()),
             Box::new(ratelimit_decisions_total.clone()),
+            Box::new(ratelimit_delay_seconds.clone()),
             Box::new(manager_inflight.clone()),
             Box::new(manager_queued.clone()),
             Box::new(login_lockouts_total.clone()),
@@ -273,6 +285,7 @@ impl Metrics {
             cache_evictions_total,
             cache_coalesced_total,
             ratelimit_decisions_total,
+            ratelimit_delay_seconds,
             manager_inflight,
             manager_queued,
             login_lockouts_total,

@@ -76,9 +76,6 @@ pub async fn handle(
             fault.respond(ctx.repr)
         }
     };
-    if ctx.authenticated {
-        conn.activity.authenticated();
-    }
     // The client as the context knows it: behind a trusted proxy, the address it named.
     let client = ctx.client;
     observe(state.metrics.clone(), ctx, client, in_flight, response)
@@ -105,7 +102,7 @@ async fn run(
     })?;
     // limit(ip) before anything is done for the request: floods of logins or of anything else
     // from one address stop here.
-    limit::by_address(state.rate_limit.as_deref(), ctx)?;
+    limit::by_address(state.rate_limit.as_deref(), ctx).await?;
     // The gateway's own SSO endpoints, on every host: the SDK derives them from scheme://host:port
     // alone, so they are answered before routing, which would need a Manager at that path.
     if let Some(endpoint) = Endpoint::of_path(request.uri().path()) {
@@ -138,7 +135,9 @@ async fn run(
     // authenticate once the Manager is known: sessions and upstream tokens are per Manager.
     let (identity, set_cookie) =
         authenticate::authenticate(&state.auth, logins, &upstream, &api_path, ctx, &mut request).await?;
-    ctx.authenticated = !matches!(identity, Identity::Untouched);
+    if !matches!(identity, Identity::Untouched) {
+        ctx.connection.authenticated();
+    }
     // limit(principal) once the user is known, before the policy decision and anything that
     // could reach the Manager (attribute lookups included).
     limit::by_user(
@@ -147,7 +146,8 @@ async fn run(
         ctx,
         request.method(),
         &api_path,
-    )?;
+    )
+    .await?;
     // authorize once the user is known, before anything reaches the Manager.
     authorize::authorize(
         state.policy.as_deref(),
@@ -207,9 +207,11 @@ async fn run(
     )
     .await?;
     // A token passed through is the Manager's to accept.
-    if matches!(identity, Identity::Untouched) && matches!(api_path.area, crate::api_path::EngineArea::Api(_))
+    if matches!(identity, Identity::Untouched)
+        && matches!(api_path.area, crate::api_path::EngineArea::Api(_))
+        && response.status() != StatusCode::UNAUTHORIZED
     {
-        ctx.authenticated = response.status() != StatusCode::UNAUTHORIZED;
+        ctx.connection.authenticated();
     }
     let response = if response.status() == StatusCode::UNAUTHORIZED {
         let refused = Refused {
@@ -252,7 +254,9 @@ async fn answer_sso(
     let logins = state.rate_limit.as_ref().map(|limits| limits.logins());
     let (response, user) =
         sso_endpoint::answer(endpoint, &state.auth, logins, ctx.client.ip(), covered, request).await;
-    ctx.authenticated = user.is_some();
+    if user.is_some() {
+        ctx.connection.authenticated();
+    }
     ctx.principal = user.map(|user| Principal {
         user,
         upstream_user_id: None,
@@ -291,7 +295,7 @@ async fn after_refused_token(
             let Some((head, body)) = replay else {
                 return Ok(response);
             };
-            let session = state.auth.session(upstream, &credentials).await?;
+            let session = state.auth.session(upstream, &credentials, None).await?;
             let mut copy = head.map(|()| GatewayBody::full(body));
             copy.headers_mut().insert(AUTHORIZATION, session.token.bearer());
             forward::forward(

@@ -9,10 +9,18 @@
 //! The state lives behind [`Buckets`], so a store shared between gateway replicas can replace the
 //! local one without touching the stages.
 //!
-//! GCRA is written here rather than taken from governor: the limits must run on tokio's clock
-//! (tests pause time), need a bounded store, and report what is left and when a bucket is full
-//! again (the RateLimit headers), which with governor would mean replacing its clock, its store
-//! and reading its internals, leaving it nothing but this arithmetic.
+//! A request over its bucket is first delayed, as nginx's `limit_req` without `nodelay` does: its
+//! units are reserved at once (the theoretical arrival time moves past now) and it waits until
+//! they are due, when that is at most `rate_limit.max_delay` away; only a longer wait is
+//! refused, at once, without taking anything. Sequential clients (the SDK, Ansible) are thereby
+//! slowed to the rate and never refused.
+//!
+//! GCRA is written here rather than taken from governor (docs/rate-limiting.md, "Why not
+//! governor"): its `until_ready` sleeps on a timer of its own (futures-timer, not tokio's, so it
+//! can neither be bounded nor tested under paused time) and reserves nothing, so waiters race
+//! and a wait cannot be known, and refused, up front; and its limiters hold one quota each, its
+//! stores are synchronous, where quotas here differ by user and change on reload, and the state
+//! is to move to a store shared between replicas.
 
 pub mod logins;
 
@@ -32,8 +40,13 @@ use crate::policy::model;
 /// What a bucket said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
-    /// Taken; `remaining` units are left, and the bucket is full again after `full_in`.
-    Allowed { remaining: u32, full_in: Duration },
+    /// Taken; `remaining` units are left, and the bucket is full again after `full_in`. The
+    /// units are due after `delay` (zero within the burst): the request waits that long.
+    Allowed {
+        remaining: u32,
+        full_in: Duration,
+        delay: Duration,
+    },
     /// Not taken: the units are there after `retry_after` (or never, when the cost is larger than
     /// the burst: `retry_after` is then the time to fill the whole bucket).
     Limited { retry_after: Duration },
@@ -41,8 +54,9 @@ pub enum Taken {
 
 /// Rate-limit state, one bucket per key.
 pub trait Buckets: Send + Sync {
-    /// Takes `cost` units from `key`'s bucket under `quota` at `now`, if they are there.
-    fn take(&self, key: &str, cost: u32, quota: RateQuota, now: Instant) -> Taken;
+    /// Takes `cost` units from `key`'s bucket under `quota` at `now`, if they are there, or will
+    /// be within `max_delay`.
+    fn take(&self, key: &str, cost: u32, quota: RateQuota, max_delay: Duration, now: Instant) -> Taken;
 }
 
 /// Buckets in this process: sharded maps of key → theoretical arrival time.
@@ -78,10 +92,10 @@ impl LocalBuckets {
 }
 
 impl Buckets for LocalBuckets {
-    fn take(&self, key: &str, cost: u32, quota: RateQuota, now: Instant) -> Taken {
+    fn take(&self, key: &str, cost: u32, quota: RateQuota, max_delay: Duration, now: Instant) -> Taken {
         let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
         let mut buckets = shard.lock().unwrap_or_else(|p| p.into_inner());
-        let taken = gcra(buckets.get(key).copied(), cost, quota, now);
+        let taken = gcra(buckets.get(key).copied(), cost, quota, max_delay, now);
         if let (Taken::Allowed { .. }, Some(arrival)) = taken {
             match buckets.get_mut(key) {
                 Some(held) => *held = arrival,
@@ -106,13 +120,17 @@ impl Buckets for LocalBuckets {
 }
 
 /// GCRA: with `arrival` the bucket's theoretical arrival time (none: a full bucket), takes
-/// `cost` units; returns the answer and the new arrival time when taken.
-fn gcra(arrival: Option<Instant>, cost: u32, quota: RateQuota, now: Instant) -> (Taken, Option<Instant>) {
+/// `cost` units, due now or within `max_delay`; returns the answer and the new arrival time
+/// when taken.
+fn gcra(
+    arrival: Option<Instant>,
+    cost: u32,
+    quota: RateQuota,
+    max_delay: Duration,
+    now: Instant,
+) -> (Taken, Option<Instant>) {
     let interval = quota.interval();
     let tolerance = interval * quota.burst;
-    let start = arrival.map_or(now, |a| a.max(now));
-    let next = start + interval * cost;
-    let earliest = next.checked_sub(tolerance).unwrap_or(now);
     if cost > quota.burst {
         return (
             Taken::Limited {
@@ -121,20 +139,26 @@ fn gcra(arrival: Option<Instant>, cost: u32, quota: RateQuota, now: Instant) -> 
             None,
         );
     }
-    if earliest > now {
+    let start = arrival.map_or(now, |a| a.max(now));
+    let next = start + interval * cost;
+    let due = next.checked_sub(tolerance).unwrap_or(now).max(now);
+    let delay = due - now;
+    if delay > max_delay {
+        // A request sent after this long would be let through with the longest delay.
         return (
             Taken::Limited {
-                retry_after: earliest - now,
+                retry_after: delay - max_delay,
             },
             None,
         );
     }
     let used = next - now;
-    let remaining = ((tolerance - used).as_nanos() / interval.as_nanos().max(1)) as u32;
+    let remaining = (tolerance.saturating_sub(used).as_nanos() / interval.as_nanos().max(1)) as u32;
     (
         Taken::Allowed {
             remaining,
             full_in: used,
+            delay,
         },
         Some(next),
     )
@@ -209,6 +233,8 @@ pub struct Allowance {
     pub quota: RateQuota,
     pub remaining: u32,
     pub full_in: Duration,
+    /// How long the request waits before it goes on (zero within the burst).
+    pub delay: Duration,
 }
 
 pub struct RateLimiter {
@@ -300,9 +326,11 @@ impl RateLimiter {
         cost: u32,
         quota: RateQuota,
     ) -> Result<Allowance, Limited> {
-        let taken = self.buckets.take(key, cost, quota, Instant::now());
+        let max_delay = self.config().max_delay;
+        let taken = self.buckets.take(key, cost, quota, max_delay, Instant::now());
         let result = match taken {
-            Taken::Allowed { .. } => "allowed",
+            Taken::Allowed { delay, .. } if delay.is_zero() => "allowed",
+            Taken::Allowed { .. } => "delayed",
             Taken::Limited { .. } => "limited",
         };
         self.metrics
@@ -310,12 +338,25 @@ impl RateLimiter {
             .with_label_values(&[scope, result])
             .inc();
         match taken {
-            Taken::Allowed { remaining, full_in } => Ok(Allowance {
-                scope,
-                quota,
+            Taken::Allowed {
                 remaining,
                 full_in,
-            }),
+                delay,
+            } => {
+                if !delay.is_zero() {
+                    self.metrics
+                        .ratelimit_delay_seconds
+                        .with_label_values(&[scope])
+                        .observe(delay.as_secs_f64());
+                }
+                Ok(Allowance {
+                    scope,
+                    quota,
+                    remaining,
+                    full_in,
+                    delay,
+                })
+            }
             Taken::Limited { retry_after } => Err(Limited {
                 scope,
                 quota,
@@ -358,31 +399,73 @@ mod tests {
         let buckets = LocalBuckets::new(100);
         let q = quota(10, 5);
         for i in 0..5 {
-            let taken = buckets.take("k", 1, q, Instant::now());
+            let taken = buckets.take("k", 1, q, Duration::ZERO, Instant::now());
             assert_eq!(
                 taken,
                 Taken::Allowed {
                     remaining: 4 - i,
-                    full_in: Duration::from_millis(100 * u64::from(i + 1))
+                    full_in: Duration::from_millis(100 * u64::from(i + 1)),
+                    delay: Duration::ZERO,
                 }
             );
         }
         assert_eq!(
-            buckets.take("k", 1, q, Instant::now()),
+            buckets.take("k", 1, q, Duration::ZERO, Instant::now()),
             Taken::Limited {
                 retry_after: Duration::from_millis(100)
             }
         );
         tokio::time::advance(Duration::from_millis(99)).await;
-        assert!(!allowed(buckets.take("k", 1, q, Instant::now())));
+        assert!(!allowed(buckets.take("k", 1, q, Duration::ZERO, Instant::now())));
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert!(allowed(buckets.take("k", 1, q, Instant::now())));
-        assert!(!allowed(buckets.take("k", 1, q, Instant::now())));
+        assert!(allowed(buckets.take("k", 1, q, Duration::ZERO, Instant::now())));
+        assert!(!allowed(buckets.take("k", 1, q, Duration::ZERO, Instant::now())));
         // Another key has its own bucket.
-        assert!(allowed(buckets.take("other", 5, q, Instant::now())));
+        assert!(allowed(buckets.take(
+            "other",
+            5,
+            q,
+            Duration::ZERO,
+            Instant::now()
+        )));
         // After burst/rate seconds the bucket is full again.
         tokio::time::advance(Duration::from_millis(500)).await;
-        assert!(allowed(buckets.take("k", 5, q, Instant::now())));
+        assert!(allowed(buckets.take("k", 5, q, Duration::ZERO, Instant::now())));
+    }
+
+    /// Past the burst a request is let through late, its units reserved at once: each next one
+    /// waits one interval more, until the wait would pass `max_delay`, which is refused without
+    /// taking anything.
+    #[tokio::test(start_paused = true)]
+    async fn over_the_burst_requests_wait_then_are_refused() {
+        let buckets = LocalBuckets::new(100);
+        let q = quota(10, 2);
+        let max_delay = Duration::from_millis(300);
+        let delay = |taken: Taken| match taken {
+            Taken::Allowed { delay, .. } => Some(delay),
+            Taken::Limited { .. } => None,
+        };
+        let take = || delay(buckets.take("k", 1, q, max_delay, Instant::now()));
+        assert_eq!(take(), Some(Duration::ZERO));
+        assert_eq!(take(), Some(Duration::ZERO));
+        assert_eq!(take(), Some(Duration::from_millis(100)));
+        assert_eq!(take(), Some(Duration::from_millis(200)));
+        assert_eq!(take(), Some(Duration::from_millis(300)));
+        assert_eq!(
+            buckets.take("k", 1, q, max_delay, Instant::now()),
+            Taken::Limited {
+                retry_after: Duration::from_millis(100)
+            }
+        );
+        // The refusal took nothing: 100 ms later, the next waits the longest again.
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(take(), Some(Duration::from_millis(300)));
+        // A sequential client waiting out each delay goes at the rate, never refused.
+        tokio::time::advance(Duration::from_millis(300)).await;
+        for _ in 0..20 {
+            let wait = take().expect("never refused");
+            tokio::time::advance(wait.max(Duration::from_millis(100))).await;
+        }
     }
 
     /// Costs take several units; a cost above the burst is never allowed.
@@ -390,16 +473,16 @@ mod tests {
     async fn costs_take_several_units() {
         let buckets = LocalBuckets::new(100);
         let q = quota(10, 10);
-        assert!(allowed(buckets.take("k", 7, q, Instant::now())));
+        assert!(allowed(buckets.take("k", 7, q, Duration::ZERO, Instant::now())));
         assert_eq!(
-            buckets.take("k", 4, q, Instant::now()),
+            buckets.take("k", 4, q, Duration::ZERO, Instant::now()),
             Taken::Limited {
                 retry_after: Duration::from_millis(100)
             }
         );
-        assert!(allowed(buckets.take("k", 3, q, Instant::now())));
+        assert!(allowed(buckets.take("k", 3, q, Duration::ZERO, Instant::now())));
         assert_eq!(
-            buckets.take("fresh", 11, q, Instant::now()),
+            buckets.take("fresh", 11, q, Duration::ZERO, Instant::now()),
             Taken::Limited {
                 retry_after: Duration::from_secs(1)
             }
@@ -412,12 +495,18 @@ mod tests {
         let buckets = LocalBuckets::new(1_000);
         let q = quota(1, 2);
         for i in 0..100_000 {
-            buckets.take(&format!("ip {i}"), 1, q, Instant::now());
+            buckets.take(&format!("ip {i}"), 1, q, Duration::ZERO, Instant::now());
         }
         assert!(buckets.len() <= 1_000 + SHARDS, "{}", buckets.len());
         tokio::time::advance(Duration::from_secs(2)).await;
         for i in 0..1_000 {
-            assert!(allowed(buckets.take(&format!("new {i}"), 2, q, Instant::now())));
+            assert!(allowed(buckets.take(
+                &format!("new {i}"),
+                2,
+                q,
+                Duration::ZERO,
+                Instant::now()
+            )));
         }
         assert!(buckets.len() <= 1_000 + SHARDS);
     }
@@ -438,6 +527,7 @@ mod tests {
             users: vec![("robot@p".into(), quota(1, 5))],
             groups,
             max_keys: 100,
+            max_delay: Duration::ZERO,
             manager: crate::config::Concurrency {
                 inflight: 1,
                 per_user: 1,
@@ -451,6 +541,8 @@ mod tests {
                 window: Duration::from_secs(1),
                 lockout: Duration::from_secs(1),
                 max_lockout: Duration::from_secs(1),
+                directory_threshold: 5,
+                directory_window: Duration::from_secs(1),
             },
         };
         let groups = vec![("ops".into(), quota(1, 3)), ("staff".into(), quota(1, 4))];

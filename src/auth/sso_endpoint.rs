@@ -132,14 +132,14 @@ async fn token(
         );
         return (response, user);
     }
-    let outcome = auth.log_in(upstreams, &grant.username, &grant.password).await;
-    if let Some(logins) = logins {
-        match &outcome {
-            Ok(_) => logins.succeeded(&grant.username, client),
-            Err(LoginFailure::Refused(_)) => logins.failed(&grant.username, client),
-            Err(LoginFailure::Unavailable(_)) => {}
-        }
-    }
+    let outcome = auth
+        .log_in(
+            upstreams,
+            &grant.username,
+            &grant.password,
+            logins.map(|l| (l, client)),
+        )
+        .await;
     match outcome {
         Ok((token, exp_millis)) => (
             json_response(StatusCode::OK, &token_body(&token, &grant.scope, exp_millis)),

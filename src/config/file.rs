@@ -27,6 +27,7 @@ pub struct FileConfig {
 pub struct FileRateLimit {
     pub enabled: Option<bool>,
     pub max_keys: Option<u64>,
+    pub max_delay: Option<String>,
     #[serde(default)]
     pub per_ip: FileRateQuota,
     #[serde(default)]
@@ -51,6 +52,8 @@ pub struct FileLoginThrottle {
     pub window: Option<String>,
     pub lockout: Option<String>,
     pub max_lockout: Option<String>,
+    pub directory_threshold: Option<u64>,
+    pub directory_window: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -107,15 +107,9 @@ pub async fn authenticate(
     {
         return Err(Fault::LoginLocked { retry_after });
     }
-    let session = auth.session(upstream, &credentials).await;
-    if let Some(logins) = logins {
-        match &session {
-            Ok(_) => logins.succeeded(&credentials.user, ctx.client.ip()),
-            Err(Fault::Unauthorized { .. }) => logins.failed(&credentials.user, ctx.client.ip()),
-            Err(_) => {}
-        }
-    }
-    let session = session?;
+    let session = auth
+        .session(upstream, &credentials, logins.map(|l| (l, ctx.client.ip())))
+        .await?;
     ctx.principal = Some(Principal {
         user: session.user.clone(),
         upstream_user_id: session.user_id.clone(),

@@ -39,9 +39,10 @@ pub struct RequestContext {
     pub principal: Option<Principal>,
     /// Request body bytes received so far; updated while the body streams.
     pub bytes_in: Arc<AtomicU64>,
-    /// The gateway or the Manager accepted the request's credentials: its connection leaves
-    /// the anonymous budget (docs/security.md, "Connection budgets").
-    pub authenticated: bool,
+    /// The connection the request came on: it leaves the anonymous budget as soon as the
+    /// gateway or the Manager accepts the request's credentials (docs/security.md, "Connection
+    /// budgets").
+    pub connection: Arc<crate::connection::ConnActivity>,
 }
 
 impl RequestContext {
@@ -68,7 +69,7 @@ impl RequestContext {
             manager: None,
             principal: None,
             bytes_in: Arc::new(AtomicU64::new(0)),
-            authenticated: false,
+            connection: conn.activity.clone(),
         }
     }
 }

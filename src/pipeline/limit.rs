@@ -1,7 +1,8 @@
 //! Stages `limit(ip)` and `limit(principal)` (docs/rate-limiting.md): one unit from the client
 //! address's bucket before anything else is done for the request (the SSO endpoints included),
-//! and the request's cost from the user's bucket once the user is known. A refusal is a 429
-//! fault with Retry-After and the RateLimit headers.
+//! and the request's cost from the user's bucket once the user is known. A request over its
+//! bucket waits first, up to `rate_limit.max_delay`; a refusal is a 429 fault with Retry-After
+//! and the RateLimit headers.
 
 use http::Method;
 
@@ -11,18 +12,23 @@ use crate::fault::Fault;
 use crate::policy::Enforcer;
 use crate::ratelimit::{Class, RateLimiter};
 
-pub fn by_address(limiter: Option<&RateLimiter>, ctx: &RequestContext) -> Result<(), Fault> {
+pub async fn by_address(limiter: Option<&RateLimiter>, ctx: &RequestContext) -> Result<(), Fault> {
     match limiter {
-        Some(limiter) => limiter
-            .by_address(ctx.client.ip())
-            .map(|_| ())
-            .map_err(Fault::TooManyRequests),
+        Some(limiter) => {
+            let allowance = limiter
+                .by_address(ctx.client.ip())
+                .map_err(Fault::TooManyRequests)?;
+            if !allowance.delay.is_zero() {
+                tokio::time::sleep(allowance.delay).await;
+            }
+            Ok(())
+        }
         None => Ok(()),
     }
 }
 
 /// `policy` knows the user's groups (its entities), for group overrides.
-pub fn by_user(
+pub async fn by_user(
     limiter: Option<&RateLimiter>,
     policy: Option<&Enforcer>,
     ctx: &RequestContext,
@@ -30,18 +36,23 @@ pub fn by_user(
     path: &ApiPath,
 ) -> Result<(), Fault> {
     match (limiter, &ctx.principal) {
-        (Some(limiter), Some(principal)) => limiter
-            .by_user(
-                &principal.user,
-                || {
-                    policy
-                        .map(|p| p.current().groups(&principal.user))
-                        .unwrap_or_default()
-                },
-                Class::of(method, path),
-            )
-            .map(|_| ())
-            .map_err(Fault::TooManyRequests),
+        (Some(limiter), Some(principal)) => {
+            let allowance = limiter
+                .by_user(
+                    &principal.user,
+                    || {
+                        policy
+                            .map(|p| p.current().groups(&principal.user))
+                            .unwrap_or_default()
+                    },
+                    Class::of(method, path),
+                )
+                .map_err(Fault::TooManyRequests)?;
+            if !allowance.delay.is_zero() {
+                tokio::time::sleep(allowance.delay).await;
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

@@ -1,9 +1,14 @@
 //! Login throttling (docs/rate-limiting.md, "Failed logins"): failed logins are counted per
 //! (user, client address) and per client address; `failures` (or `address_failures`) within
 //! `window` lock that key out for `lockout`, doubled at each further lockout up to
-//! `max_lockout`. While locked, a login is refused before the Manager is asked, so guessing
-//! passwords through the gateway cannot lock the account in the directory behind the Manager.
-//! A successful login clears its (user, address) record.
+//! `max_lockout`. While locked, a login is refused before the Manager is asked.
+//!
+//! Failures are also counted per user across addresses, over `directory_window`, so that fewer
+//! than `directory_threshold` of them ever reach the directory behind the Managers, whose own
+//! lockout would lock the real user out everywhere. Addresses the user logged in from before
+//! keep the last attempt for themselves: from others, only `directory_threshold - 2` failures
+//! reach the directory, after which they wait out the window. A successful login clears the
+//! user's records (the directory's counter resets on success too).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -28,25 +33,43 @@ struct Record {
 pub struct Logins {
     config: Mutex<LoginThrottle>,
     records: Mutex<HashMap<String, Record>>,
+    /// (user, address) pairs that logged in, by [`Logins::known_key`], and when last: these
+    /// keep the last attempt.
+    known: Mutex<HashMap<u64, Instant>>,
+    hasher: std::hash::RandomState,
     max_keys: usize,
     metrics: Arc<Metrics>,
 }
+
+/// How long an address that logged in as a user is remembered as the user's.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Logins {
     pub fn new(config: LoginThrottle, max_keys: usize, metrics: Arc<Metrics>) -> Logins {
         Logins {
             config: Mutex::new(config),
             records: Mutex::default(),
+            known: Mutex::default(),
+            hasher: std::hash::RandomState::new(),
             max_keys,
             metrics,
         }
     }
 
-    /// `Err(wait)` while `user` from `address`, or anyone from `address`, is locked out.
+    /// `Err(wait)` while `user` from `address`, or anyone from `address`, is locked out, or the
+    /// user is, from everywhere or from addresses it never logged in from.
     pub fn check(&self, user: &str, address: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
         let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        let wait = [pair(user, address), alone(address)]
+        // Called for every Basic request: nothing to build while nobody has failed.
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut keys = vec![pair(user, address), alone(address), everywhere(user)];
+        if !self.is_known(user, address, now) {
+            keys.push(from_unknown(user));
+        }
+        let wait = keys
             .iter()
             .filter_map(|key| records.get(key)?.locked_until)
             .filter(|until| *until > now)
@@ -67,11 +90,60 @@ impl Logins {
         *self.config.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts a refused login.
-    pub fn failed(&self, user: &str, address: IpAddr) {
+    fn is_known(&self, user: &str, address: IpAddr, now: Instant) -> bool {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known
+            .get(&self.known_key(user, address))
+            .is_some_and(|at| now - *at < KNOWN_FOR)
+    }
+
+    /// The case-folded user and the address, hashed: built for every Basic request without
+    /// allocating.
+    fn known_key(&self, user: &str, address: IpAddr) -> u64 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut hasher = self.hasher.build_hasher();
+        for c in user.chars().flat_map(char::to_lowercase) {
+            hasher.write_u32(u32::from(c));
+        }
+        address.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Counts a refused login; `reached_directory` when the Manager was asked (not a refusal
+    /// the gateway remembered).
+    pub fn failed(&self, user: &str, address: IpAddr, reached_directory: bool) {
         let now = Instant::now();
         let config = self.config();
+        let known = self.is_known(user, address, now);
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let mut locked = false;
+        // What reaches the directory, counted as it counts: locked until its window is over.
+        for (key, threshold) in [
+            (
+                reached_directory.then(|| everywhere(user)),
+                config.directory_threshold - 1,
+            ),
+            (
+                (reached_directory && !known).then(|| from_unknown(user)),
+                config.directory_threshold - 2,
+            ),
+        ] {
+            let Some(key) = key else { continue };
+            if records.len() >= self.max_keys && !records.contains_key(&key) {
+                self.make_room(&mut records, config.window, now);
+            }
+            let record = records.entry(key).or_default();
+            let since = *record.since.get_or_insert(now);
+            if now - since >= config.directory_window {
+                record.failures = 0;
+                record.since = Some(now);
+            }
+            record.failures += 1;
+            if record.failures >= threshold {
+                record.locked_until = Some(record.since.unwrap_or(now) + config.directory_window);
+                locked = true;
+            }
+        }
         for (key, threshold) in [
             (pair(user, address), config.failures),
             (alone(address), config.address_failures),
@@ -94,8 +166,12 @@ impl Logins {
                 record.lockouts += 1;
                 record.failures = 0;
                 record.since = None;
-                self.metrics.login_lockouts_total.inc();
+                locked = true;
             }
+        }
+        // One refused login that locked out one key or several is one lockout.
+        if locked {
+            self.metrics.login_lockouts_total.inc();
         }
     }
 
@@ -120,13 +196,29 @@ impl Logins {
         }
     }
 
-    /// A successful login: its (user, address) starts afresh.
+    /// A successful login: its (user, address) starts afresh, the user's failures are
+    /// forgotten as the directory forgets them, and the address is the user's from now on.
     pub fn succeeded(&self, user: &str, address: IpAddr) {
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        // Called for every Basic request: nothing to build while nobody has failed.
-        if !records.is_empty() {
-            records.remove(&pair(user, address));
+        {
+            let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+            // Called for every Basic request: nothing to build while nobody has failed.
+            if !records.is_empty() {
+                records.remove(&pair(user, address));
+                records.remove(&everywhere(user));
+                records.remove(&from_unknown(user));
+            }
         }
+        let now = Instant::now();
+        let key = self.known_key(user, address);
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= self.max_keys && !known.contains_key(&key) {
+            // The longest unseen half goes.
+            let mut seen: Vec<Instant> = known.values().copied().collect();
+            seen.sort_unstable();
+            let median = seen[seen.len() / 2];
+            known.retain(|_, at| *at > median);
+        }
+        known.insert(key, now);
     }
 }
 
@@ -141,6 +233,16 @@ fn alone(address: IpAddr) -> String {
     address.to_string()
 }
 
+/// A user's failures from all addresses, as the directory counts them.
+fn everywhere(user: &str) -> String {
+    format!("{} everywhere", user.to_lowercase())
+}
+
+/// A user's failures from addresses it never logged in from.
+fn from_unknown(user: &str) -> String {
+    format!("{} elsewhere", user.to_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +255,8 @@ mod tests {
                 window: Duration::from_secs(60),
                 lockout: Duration::from_secs(10),
                 max_lockout: Duration::from_secs(30),
+                directory_threshold: 100,
+                directory_window: Duration::from_secs(60),
             },
             1000,
             Arc::new(Metrics::new()),
@@ -169,10 +273,10 @@ mod tests {
     async fn failures_lock_out_with_exponential_backoff() {
         let logins = logins();
         for _ in 0..2 {
-            logins.failed("a@p", ip(1));
+            logins.failed("a@p", ip(1), true);
         }
         assert_eq!(logins.check("a@p", ip(1)), Ok(()));
-        logins.failed("a@p", ip(1));
+        logins.failed("a@p", ip(1), true);
         assert_eq!(logins.check("a@p", ip(1)), Err(Duration::from_secs(10)));
         assert_eq!(logins.check("a@p", ip(2)), Ok(()));
         assert_eq!(logins.check("b@p", ip(1)), Ok(()));
@@ -181,7 +285,7 @@ mod tests {
         // Each further lockout lasts twice as long, up to max_lockout.
         for expected in [20, 30, 30] {
             for _ in 0..3 {
-                logins.failed("a@p", ip(1));
+                logins.failed("a@p", ip(1), true);
             }
             assert_eq!(logins.check("a@p", ip(1)), Err(Duration::from_secs(expected)));
             tokio::time::advance(Duration::from_secs(expected)).await;
@@ -196,14 +300,14 @@ mod tests {
     async fn a_success_clears_the_failures() {
         let logins = logins();
         for _ in 0..2 {
-            logins.failed("a@p", ip(1));
+            logins.failed("a@p", ip(1), true);
         }
         logins.succeeded("a@p", ip(1));
         for _ in 0..2 {
-            logins.failed("a@p", ip(1));
+            logins.failed("a@p", ip(1), true);
         }
         assert_eq!(logins.check("a@p", ip(1)), Ok(()));
-        logins.failed("a@p", ip(1));
+        logins.failed("a@p", ip(1), true);
         assert!(logins.check("a@p", ip(1)).is_err());
     }
 
@@ -212,10 +316,10 @@ mod tests {
     async fn the_window_forgets() {
         let logins = logins();
         for _ in 0..2 {
-            logins.failed("a@p", ip(1));
+            logins.failed("a@p", ip(1), true);
         }
         tokio::time::advance(Duration::from_secs(60)).await;
-        logins.failed("a@p", ip(1));
+        logins.failed("a@p", ip(1), true);
         assert_eq!(logins.check("a@p", ip(1)), Ok(()));
     }
 
@@ -224,10 +328,10 @@ mod tests {
     async fn records_are_bounded() {
         let logins = Logins::new(logins().config(), 100, Arc::new(Metrics::new()));
         for _ in 0..3 {
-            logins.failed("a@p", ip(1));
+            logins.failed("a@p", ip(1), true);
         }
         for i in 0..10_000u32 {
-            logins.failed("b@p", IpAddr::from((0x0b00_0000 + i).to_be_bytes()));
+            logins.failed("b@p", IpAddr::from((0x0b00_0000 + i).to_be_bytes()), true);
         }
         assert!(logins.records.lock().unwrap().len() <= 100);
         assert!(logins.check("a@p", ip(1)).is_err(), "the lockout was kept");
@@ -239,12 +343,60 @@ mod tests {
     async fn an_address_guessing_many_users_is_locked_out() {
         let logins = logins();
         for user in ["a@p", "b@p", "c@p", "d@p"] {
-            logins.failed(user, ip(1));
+            logins.failed(user, ip(1), true);
         }
         logins.succeeded("a@p", ip(1));
         assert_eq!(logins.check("e@p", ip(1)), Ok(()));
-        logins.failed("e@p", ip(1));
+        logins.failed("e@p", ip(1), true);
         assert_eq!(logins.check("z@p", ip(1)), Err(Duration::from_secs(10)));
         assert_eq!(logins.check("z@p", ip(2)), Ok(()));
+    }
+
+    /// Guesses from ever new addresses reach the directory at most `directory_threshold - 2`
+    /// times a window; an address the user logged in from keeps the last attempt; then the
+    /// user waits out the window from everywhere, and the directory never saw its threshold.
+    #[tokio::test(start_paused = true)]
+    async fn the_directory_never_sees_its_threshold() {
+        let logins = Logins::new(
+            LoginThrottle {
+                failures: 5,
+                address_failures: 20,
+                window: Duration::from_secs(300),
+                lockout: Duration::from_secs(30),
+                max_lockout: Duration::from_secs(3600),
+                directory_threshold: 5,
+                directory_window: Duration::from_secs(1800),
+            },
+            1000,
+            Arc::new(Metrics::new()),
+        );
+        logins.succeeded("alice@p", ip(1));
+        // The attacker, from a new address each time: three reach the directory.
+        let mut reached = 0;
+        for last in 10..40 {
+            if logins.check("alice@p", ip(last)).is_ok() {
+                logins.failed("alice@p", ip(last), true);
+                reached += 1;
+            }
+        }
+        assert_eq!(reached, 3);
+        // Alice, from her own address, may still try: she mistypes once, the fourth.
+        assert_eq!(logins.check("ALICE@p", ip(1)), Ok(()));
+        logins.failed("alice@p", ip(1), true);
+        // Four is one short of the directory's five: now everyone waits out the window.
+        assert!(logins.check("alice@p", ip(1)).is_err());
+        assert!(logins.check("alice@p", ip(50)).is_err());
+        assert_eq!(logins.check("bob@p", ip(50)), Ok(()));
+        tokio::time::advance(Duration::from_secs(1800)).await;
+        assert_eq!(logins.check("alice@p", ip(1)), Ok(()));
+        assert_eq!(logins.check("alice@p", ip(60)), Ok(()));
+        // A success clears the user's count, as the directory's.
+        logins.failed("alice@p", ip(61), true);
+        logins.succeeded("alice@p", ip(1));
+        for last in 70..73 {
+            assert_eq!(logins.check("alice@p", ip(last)), Ok(()));
+            logins.failed("alice@p", ip(last), true);
+        }
+        assert!(logins.check("alice@p", ip(80)).is_err());
     }
 }

@@ -10,10 +10,21 @@ use ovirt_gateway::sim::RunningSim;
 
 use crate::support::*;
 
-/// A gateway in front of `sim` with `limits` (TOML keys of `[rate_limit]` and its tables).
+/// A gateway in front of `sim` with `limits` (TOML keys of `[rate_limit]` and its tables),
+/// refusing at once over a bucket (`max_delay = "0s"`) unless the limits say otherwise.
 async fn gateway(sim: &RunningSim, limits: &str) -> Running {
     let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "");
-    start_gateway(&format!("{text}\n{limits}\n")).await
+    start_gateway(&format!("{text}\n{}\n", without_delay(limits))).await
+}
+
+fn without_delay(limits: &str) -> String {
+    if limits.contains("max_delay") {
+        return limits.to_owned();
+    }
+    match limits.strip_prefix("[rate_limit]\n") {
+        Some(rest) => format!("[rate_limit]\nmax_delay = \"0s\"\n{rest}"),
+        None => format!("[rate_limit]\nmax_delay = \"0s\"\n{limits}"),
+    }
 }
 
 async fn get_as(
@@ -296,9 +307,17 @@ async fn reloaded_limits_apply_at_once() {
     let sim = simulator().await;
     let base = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "");
     let with = |limits: &str| {
-        ovirt_gateway::Config::from_toml(&format!("{base}\n{limits}\n"), std::path::Path::new(".")).unwrap()
+        ovirt_gateway::Config::from_toml(
+            &format!("{base}\n{}\n", without_delay(limits)),
+            std::path::Path::new("."),
+        )
+        .unwrap()
     };
-    let gateway = start_gateway(&format!("{base}\n[rate_limit.per_ip]\nrate = 1\nburst = 2\n")).await;
+    let gateway = start_gateway(&format!(
+        "{base}\n{}\n",
+        without_delay("[rate_limit.per_ip]\nrate = 1\nburst = 2\n")
+    ))
+    .await;
     let addr = gateway.public_addr();
     for expected in [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS] {
         assert_eq!(
@@ -390,4 +409,49 @@ async fn one_user_cannot_fill_a_manager() {
     for request in flood {
         assert_eq!(request.await.unwrap().0, 200);
     }
+}
+
+/// Over its bucket, a sequential client is slowed to the rate and never refused; many requests
+/// at once beyond what `max_delay` can absorb are refused with 429.
+#[tokio::test]
+async fn requests_over_the_rate_wait_before_they_are_refused() {
+    let sim = simulator().await;
+    let gateway = gateway(
+        &sim,
+        "[rate_limit]\nmax_delay = \"1s\"\n[rate_limit.per_user]\nrate = 20\nburst = 5\n\
+         [rate_limit.costs]\ncollection = 1\n",
+    )
+    .await;
+    let addr = gateway.public_addr();
+    let started = tokio::time::Instant::now();
+    for _ in 0..30 {
+        let (status, _, body) = get_as(addr, "admin@internal", "/clusters", "application/xml").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // 25 past the burst at 20 a second (the first one logs in, and costs nothing more).
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = metrics(&gateway).await;
+    let series =
+        |result: &str| format!("gateway_ratelimit_decisions_total{{result=\"{result}\",scope=\"user\"}}");
+    assert!(counter(&text, &series("delayed")) >= 20, "{text}");
+    assert_eq!(counter(&text, &series("limited")), 0);
+    // Sixty at once: the burst, then what fits in a second of delay; the rest refused.
+    let at_once: Vec<_> = (0..60)
+        .map(|_| tokio::spawn(get_as(addr, "admin@internal", "/clusters", "application/xml")))
+        .collect();
+    let mut refused = 0;
+    for request in at_once {
+        let (status, headers, _) = request.await.unwrap();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+            assert!(headers.contains_key("retry-after"));
+        } else {
+            assert_eq!(status, StatusCode::OK);
+        }
+    }
+    assert!((20..=55).contains(&refused), "{refused} refused");
 }

@@ -452,33 +452,22 @@ class PolicyTests(unittest.TestCase):
 
 
 class RateLimitTests(unittest.TestCase):
-    """Through the gateway, a user who asks too much too fast gets an Error carrying the 429
-    fault's text, and is let through again after the time it names."""
+    """Through the gateway, a user who asks too much too fast is slowed to his rate, not
+    refused: the SDK does not retry a 429, so a refusal would fail the script."""
 
-    def test_runaway_listing_is_refused_then_let_through(self):
-        """bob lists VMs in a tight loop: through the gateway (default limits: 200 units at once,
-        a listing costs 2) a call within the first 150 raises Error with 'Too many requests';
-        after the seconds the fault names, the next call succeeds. Directly, all 150 succeed."""
+    def test_runaway_listing_is_slowed_not_refused(self):
+        """bob lists VMs in a tight loop, 150 times. Through the gateway (the demo holds bob to
+        100 units a second after a burst of 20; a listing costs 2) every call succeeds, and the
+        loop takes at least the 2.8 s its 280 units over the burst are due in. Directly, every
+        call succeeds too."""
         with connect(*BOB) as bob:
             vms = bob.system_service().vms_service()
-            refused = None
+            started = time.monotonic()
             for _ in range(150):
-                try:
-                    vms.list(max=1)
-                except sdk.Error as error:
-                    refused = str(error)
-                    break
-            if not THROUGH_GATEWAY:
-                self.assertIsNone(refused)
-                return
-            self.assertIsNotNone(refused, 'no call was refused')
-            self.assertIn('Too many requests', refused)
-            self.assertIn('429', refused)
-            wait = re.search(r'retry in (\d+) s', refused)
-            self.assertIsNotNone(wait, refused)
-            # The fault's promise, not a synchronisation: after that long the call goes through.
-            time.sleep(int(wait.group(1)))
-            self.assertEqual(len(vms.list(max=1)), 1)
+                self.assertEqual(len(vms.list(max=1)), 1)
+            elapsed = time.monotonic() - started
+            if THROUGH_GATEWAY:
+                self.assertGreaterEqual(elapsed, 2.7)
 
 
 class TokenTests(unittest.TestCase):
