@@ -250,3 +250,51 @@ async fn decompression_bombs_are_refused() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.len(), 67108864);
 }
+
+/// Wrong passwords for one user from ever new addresses reach the Manager (and its directory)
+/// fewer times than the directory's own lockout threshold; the user, from an address they
+/// logged in from before, still logs in.
+#[cfg(feature = "sim")]
+#[tokio::test]
+async fn guesses_from_many_addresses_never_lock_the_directory() {
+    let sim = simulator().await;
+    let gateway = start_gateway(
+        &(config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "")
+            + "\n[rate_limit.logins]\ndirectory_threshold = 5\n"),
+    )
+    .await;
+    let addr = gateway.public_addr();
+    let login = |from: [u8; 4], password: String| async move {
+        use base64::Engine;
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("alice@internal:{password}"));
+        let mut stream = connect_from(from, addr).await;
+        stream
+            .write_all(
+                format!(
+                    "GET /ovirt-engine/api HTTP/1.1\r\nHost: gw\r\nAuthorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let answer = until_closed(&mut stream).await;
+        answer[9..12].parse::<u16>().unwrap()
+    };
+    assert_eq!(login([127, 0, 0, 1], "alice".into()).await, 200);
+    let before = sim_stats(&sim).await["failed_logins"].as_u64().unwrap();
+    let mut statuses = Vec::new();
+    for last in 10..20 {
+        // A new guess each time: a repeated one is refused from the gateway's memory.
+        statuses.push(login([127, 0, 5, last], format!("guess{last}")).await);
+    }
+    // Three guesses reach the directory (401), the others are refused before it (429).
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 3, "{statuses:?}");
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert_eq!(
+        sim_stats(&sim).await["failed_logins"].as_u64().unwrap() - before,
+        3
+    );
+    // From her own address, alice still logs in (her session was kept; a new login too).
+    assert_eq!(login([127, 0, 0, 1], "alice".into()).await, 200);
+}
