@@ -11,28 +11,10 @@
 # installs the SDK into target/sdk-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/release/ovirt-gateway
 python=target/sdk-venv/bin/python
-[[ -x $bin ]] || { echo "build first: cargo build --release" >&2; exit 1; }
 [[ -x $python ]] || { echo "install the SDK first: tests/sdk/run.sh" >&2; exit 1; }
-dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
-"$bin" sim --listen 127.0.0.1:18080 --vms 1000 >"$dir/sim.log" 2>&1 &
-cat >"$dir/gateway.toml" <<TOML
-[listen]
-address = "127.0.0.1:18443"
-plain_http = true
-[admin]
-address = "127.0.0.1:18444"
-[[manager]]
-name = "sim"
-url = "http://127.0.0.1:18080/ovirt-engine/api"
-TOML
-"$bin" serve --config "$dir/gateway.toml" >"$dir/gateway.log" 2>&1 &
-for _ in $(seq 100); do
-    curl -sf -o /dev/null http://127.0.0.1:18444/readyz && break
-    sleep 0.1
-done
+source benches/sim_gateway.sh
+start_sim_and_gateway 1000
 metric() {
     curl -s http://127.0.0.1:18444/metrics | awk -v series="$1" '$1 == series { print $2; found = 1 } END { if (!found) print 0 }'
 }

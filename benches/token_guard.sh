@@ -9,31 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-4}
-bin=target/release/ovirt-gateway
-[[ -x $bin ]] || { echo "build first: cargo build --release" >&2; exit 1; }
-dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
-"$bin" sim --listen 127.0.0.1:18080 --vms 10000 >"$dir/sim.log" 2>&1 &
-cat >"$dir/gateway.toml" <<TOML
-[listen]
-address = "127.0.0.1:18443"
-plain_http = true
-[admin]
-address = "127.0.0.1:18444"
-[auth]
+source benches/sim_gateway.sh
+start_sim_and_gateway 10000 "[auth]
 bearer_passthrough = true
 [rate_limit]
-enabled = false
-[[manager]]
-name = "sim"
-url = "http://127.0.0.1:18080/ovirt-engine/api"
-TOML
-"$bin" serve --config "$dir/gateway.toml" >"$dir/gateway.log" 2>&1 &
-gateway=$!
-for _ in $(seq 100); do
-    curl -sf -o /dev/null http://127.0.0.1:18444/readyz && break
-    sleep 0.1
-done
+enabled = false"
 token=$(curl -s -H 'Accept: application/json' \
     -d 'grant_type=password&scope=ovirt-app-api&username=admin%40internal&password=admin' \
     http://127.0.0.1:18080/ovirt-engine/sso/oauth/token |

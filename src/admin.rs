@@ -44,14 +44,7 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let mut connections = JoinSet::new();
     loop {
-        let accept = async {
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            (listener.accept().await, permit)
-        };
+        let accept = crate::server::accept(&listener, &permits);
         tokio::select! {
             _ = shutdown.changed() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

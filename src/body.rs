@@ -112,7 +112,9 @@ pub struct RequestBody<B> {
     pace: BodyPace,
     started: Instant,
     last: Instant,
-    timer: Pin<Box<Sleep>>,
+    /// Armed the first time the body has nothing to give: a body that is read as it arrives
+    /// (or has none) never builds one.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> RequestBody<B> {
@@ -125,7 +127,7 @@ impl<B> RequestBody<B> {
             pace,
             started: now,
             last: now,
-            timer: Box::pin(tokio::time::sleep_until(now + pace.idle)),
+            timer: None,
         }
     }
 
@@ -165,7 +167,9 @@ where
                     let total = self.seen.fetch_add(len, Ordering::Relaxed) + len;
                     self.last = Instant::now();
                     let (deadline, _) = self.deadline();
-                    self.timer.as_mut().reset(deadline);
+                    if let Some(timer) = self.timer.as_mut() {
+                        timer.as_mut().reset(deadline);
+                    }
                     if total > self.limit {
                         Some(Err(RequestBodyError::TooLarge { limit: self.limit }.into()))
                     } else {
@@ -177,8 +181,12 @@ where
             };
             return Poll::Ready(result);
         }
-        ready!(self.timer.as_mut().poll(cx));
-        Poll::Ready(Some(Err(self.deadline().1.into())))
+        let (deadline, why) = self.deadline();
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(Some(Err(why.into())))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -462,22 +462,35 @@ pub fn init_logging(log: &LogConfig) {
 /// value that came from a client (a user name, a path, an error quoting the request) can
 /// neither start a line of its own nor send a terminal escape. JSON lines escape alike.
 pub fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static {
+    use std::fmt::Write;
     use tracing_subscriber::field::MakeExt;
     tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
-        let text = format!("{value:?}");
         if field.name() != "message" {
             write!(writer, "{}=", field.name())?;
         }
-        for c in text.chars() {
-            match c {
-                '\n' => writer.write_str("\\n")?,
-                '\r' => writer.write_str("\\r")?,
-                '\t' => writer.write_str("\\t")?,
-                c if c.is_control() => write!(writer, "\\u{{{:x}}}", u32::from(c))?,
-                c => writer.write_char(c)?,
-            }
-        }
-        Ok(())
+        // Escaped as it is written: nothing is built for the line.
+        write!(Escaping(writer), "{value:?}")
     })
     .delimited(" ")
+}
+
+/// Writes through to `W`, control characters escaped.
+struct Escaping<W>(W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<W> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let mut rest = text;
+        while let Some(at) = rest.find(char::is_control) {
+            self.0.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().expect("found above");
+            match c {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                '\t' => self.0.write_str("\\t")?,
+                c => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
+    }
 }

@@ -100,6 +100,12 @@ enum Coding {
     Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
 }
 
+/// The codings decoded here.
+enum Known {
+    Gzip,
+    Deflate,
+}
+
 /// Compressed bytes decoded per step.
 pub const STEP_INPUT: usize = 1024;
 
@@ -143,6 +149,24 @@ impl Decoder {
             compressed: 0,
             plain: 0,
         }))
+    }
+
+    /// Whether a response's body is in a coding a decoder here reads, without building one.
+    pub fn decodes(headers: &HeaderMap) -> bool {
+        matches!(Decoder::coding(headers), Ok(Some(_)))
+    }
+
+    fn coding(headers: &HeaderMap) -> Result<Option<Known>, UnknownCoding> {
+        match headers
+            .get(CONTENT_ENCODING)
+            .map(|v| v.as_bytes().trim_ascii().to_ascii_lowercase())
+        {
+            None => Ok(None),
+            Some(coding) if coding == b"identity" => Ok(None),
+            Some(coding) if coding == b"gzip" || coding == b"x-gzip" => Ok(Some(Known::Gzip)),
+            Some(coding) if coding == b"deflate" => Ok(Some(Known::Deflate)),
+            Some(_) => Err(UnknownCoding),
+        }
     }
 
     /// One step: decodes the start of `input` (at most [`STEP_INPUT`] bytes); returns how many

@@ -211,7 +211,8 @@ impl Anonymous {
     }
 
     /// Anonymous connections open now.
-    pub fn open(&self) -> usize {
+    #[cfg(test)]
+    fn open(&self) -> usize {
         self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -1,4 +1,4 @@
-//! The request path: the stages of DESIGN.md section 2, in order, in one function.
+//! The request path: the stages of docs/architecture.md ("One request"), in order, in one function.
 //!
 //! Each stage is a thin file under `pipeline/` that calls a domain module and returns the value the
 //! next stage needs, or a [`Fault`] that ends the request. Faults become responses here, through
@@ -346,7 +346,7 @@ async fn keep_for_resend(
 }
 
 /// The fault for a request body that failed while the gateway read it.
-pub fn request_body_fault(error: &(dyn std::error::Error + 'static)) -> Fault {
+fn request_body_fault(error: &(dyn std::error::Error + 'static)) -> Fault {
     match caused_by::<RequestBodyError>(error) {
         Some(why) => why.fault(),
         None => Fault::BadRequest {

@@ -284,8 +284,8 @@ impl RateLimiter {
 
     /// One unit from the client address's bucket.
     pub fn by_address(&self, address: std::net::IpAddr) -> Result<Allowance, Limited> {
-        let quota = self.config().per_ip;
-        self.take("ip", &format!("ip {address}"), 1, quota)
+        let config = self.config();
+        self.take("ip", &format!("ip {address}"), 1, config.per_ip, config.max_delay)
     }
 
     /// The request's cost from the user's bucket, under their own override, else their first
@@ -316,7 +316,7 @@ impl RateLimiter {
             Class::Write => config.costs.write,
             Class::Action => config.costs.action,
         };
-        self.take("user", &format!("user {user}"), cost, quota)
+        self.take("user", &format!("user {user}"), cost, quota, config.max_delay)
     }
 
     fn take(
@@ -325,8 +325,8 @@ impl RateLimiter {
         key: &str,
         cost: u32,
         quota: RateQuota,
+        max_delay: Duration,
     ) -> Result<Allowance, Limited> {
-        let max_delay = self.config().max_delay;
         let taken = self.buckets.take(key, cost, quota, max_delay, Instant::now());
         let result = match taken {
             Taken::Allowed { delay, .. } if delay.is_zero() => "allowed",

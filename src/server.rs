@@ -50,6 +50,20 @@ fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// The next connection, once one of `permits` (a connection limit) is free: until then, new
+/// connections wait in the kernel's accept queue.
+pub async fn accept(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+) -> (std::io::Result<(TcpStream, SocketAddr)>, OwnedSemaphorePermit) {
+    let permit = permits
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    (listener.accept().await, permit)
+}
+
 /// Accepts and serves connections until `shutdown` turns true, then drains.
 pub async fn serve(
     listener: TcpListener,
@@ -63,14 +77,7 @@ pub async fn serve(
     let anonymous = Anonymous::new(limits.anonymous, state.metrics.anonymous_connections.clone());
     let mut connections = JoinSet::new();
     loop {
-        let accept = async {
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            (listener.accept().await, permit)
-        };
+        let accept = accept(&listener, &permits);
         tokio::select! {
             _ = shutdown.changed() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

@@ -53,7 +53,7 @@ pub async fn forward(
     let (mut parts, body) = request.into_parts();
     if bases.rewrites_bodies() {
         // Bodies are rewritten as they stream, so ask the Manager for them uncompressed (the
-        // engine's Apache compresses when asked: OVIRT-API.md section 9).
+        // engine's Apache compresses when asked: docs/engine.md, section 9).
         parts.headers.remove(ACCEPT_ENCODING);
     }
     parts.uri = upstream

@@ -47,8 +47,8 @@ pub enum Refused {
 struct State {
     config: Concurrency,
     in_use: usize,
-    /// Places each user holds now.
-    held: HashMap<String, usize>,
+    /// Places each user holds now; the name is shared with the passes.
+    held: HashMap<Arc<str>, usize>,
     logins_waiting: VecDeque<Waiter>,
     users_waiting: HashMap<String, VecDeque<Waiter>>,
     /// Users with requests waiting, in the order of their next turn.
@@ -67,7 +67,7 @@ struct Waiter {
 /// A place at the Manager, given back when dropped.
 pub struct Pass {
     shared: Arc<Shared>,
-    user: Option<String>,
+    user: Option<Arc<str>>,
     inflight: IntGauge,
 }
 
@@ -79,13 +79,17 @@ impl State {
 
     fn take(&mut self, shared: &Arc<Shared>, user: Option<&str>, inflight: IntGauge) -> Pass {
         self.in_use += 1;
-        if let Some(user) = user {
-            *self.held.entry(user.to_owned()).or_default() += 1;
+        let user = user.map(|user| match self.held.get_key_value(user) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(user),
+        });
+        if let Some(user) = &user {
+            *self.held.entry(user.clone()).or_default() += 1;
         }
         inflight.inc();
         Pass {
             shared: shared.clone(),
-            user: user.map(str::to_owned),
+            user,
             inflight,
         }
     }
