@@ -1,6 +1,6 @@
 //! The oVirt URL grammar: the only parser of request paths in the gateway.
 //!
-//! A request path is parsed once, here, into an [`ApiPath`] that every later stage reads (DESIGN.md
+//! A request path is parsed once, here, into an [`ApiPath`] that every later stage reads (docs/invariants.md,
 //! invariant 2: what was authorized is what is forwarded). A path the Manager could read differently
 //! from us is rejected, never cleaned up: dot segments, empty segments (`//`), backslashes, NUL and
 //! other control bytes, invalid percent-encoding, percent-encoded `/`, `\` or `.`, percent-encoded
@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-/// What part of the engine's URL space a request is for (OVIRT-API.md section 0).
+/// What part of the engine's URL space a request is for (docs/engine.md, section 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineArea {
     /// `/ovirt-engine/api[/v4][/...]`.
@@ -201,7 +201,7 @@ pub fn servlet_path(raw: &str) -> String {
 }
 
 /// The paths under `/ovirt-engine/sso` and `/ovirt-engine/services` that reach a Manager: its
-/// health check and its CA download (OVIRT-API.md section 0), read-only. The gateway answers
+/// health check and its CA download (docs/engine.md, section 0), read-only. The gateway answers
 /// the token, token-info and sso-logout endpoints itself; every other path there (the password
 /// login pages, token-http-auth, revoke, ...) would hand out or handle the Manager's tokens and
 /// is refused.

@@ -1,5 +1,5 @@
 //! Authentication: Basic credentials exchanged for a Manager's SSO token, once per user, not once
-//! per request (a Basic request to the engine costs a full SSO login and logout: OVIRT-API.md
+//! per request (a Basic request to the engine costs a full SSO login and logout: docs/engine.md,
 //! section 1.1).
 //!
 //! Sessions live in a bounded cache keyed by HMAC-SHA256(server secret, Manager, user, password):

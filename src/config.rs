@@ -2,7 +2,7 @@
 //!
 //! `config.toml -> FileConfig (file.rs, strict serde) -> validate.rs -> Config`. Only [`Config`] crosses
 //! module boundaries. Loading reports every problem it finds, each with its key path
-//! (`manager[1].url: ...`), instead of stopping at the first (DESIGN.md invariant 10).
+//! (`manager[1].url: ...`), instead of stopping at the first (docs/invariants.md, invariant 10).
 
 mod file;
 mod validate;

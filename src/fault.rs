@@ -1,7 +1,7 @@
 //! Errors of the request path and the one place where they become HTTP responses.
 //!
 //! Every response the gateway makes itself (not relayed from a Manager) comes from [`Fault::respond`]:
-//! an oVirt fault body in the client's representation (OVIRT-API.md section 4.4; DESIGN.md invariant 7),
+//! an oVirt fault body in the client's representation (docs/engine.md, section 4.4; docs/invariants.md, invariant 7),
 //! `application/xml` by default and JSON when the client asked for it, with a correct Content-Length
 //! and ASCII-only header values. This module never sees credentials, so a fault can never echo one.
 
@@ -38,17 +38,17 @@ pub enum TimeoutPhase {
 pub enum Fault {
     /// The request is malformed in a way that is not about the path (bad header, bad Host).
     BadRequest { detail: String },
-    /// A method the API does not use (DESIGN.md invariant 13); `allow` lists those it does.
+    /// A method the API does not use (docs/invariants.md, invariant 13); `allow` lists those it does.
     MethodNotAllowed { allow: &'static str },
     /// The Manager's answer carried the request's upstream token in a header: withheld
     /// (docs/security.md). A token in a body cuts the answer instead.
     TokenWithheld { manager: String },
-    /// A path the Manager could read differently from us (DESIGN.md invariant 2).
+    /// A path the Manager could read differently from us (docs/invariants.md, invariant 2).
     AmbiguousPath { detail: String },
     /// No Manager is published at this host and path.
     NoRoute,
-    /// A path outside the API that the gateway neither answers nor forwards (DESIGN.md
-    /// invariant 13): the detail says which.
+    /// A path outside the API that the gateway neither answers nor forwards
+    /// (docs/invariants.md, invariant 13): the detail says which.
     NotForwarded { detail: String },
     /// The request head is larger than `listen.max_header_bytes`.
     HeadersTooLarge { limit: usize },
@@ -66,9 +66,9 @@ pub enum Fault {
     UpstreamTimeout { manager: String, phase: TimeoutPhase },
     /// The Manager is failing its health checks and refused this request's connection too.
     UpstreamNotReady { manager: String, retry_after: Duration },
-    /// Credentials are malformed or were refused (DESIGN.md invariant 6: the only 401).
+    /// Credentials are malformed or were refused (docs/invariants.md, invariant 6: the only 401).
     Unauthorized { detail: String },
-    /// The gateway refuses this request whoever sends it (DESIGN.md invariant 6: 403, never 401).
+    /// The gateway refuses this request whoever sends it (docs/invariants.md, invariant 6: 403, never 401).
     Forbidden { detail: String },
     /// The Manager's concurrency gate refused the request: too many were waiting, or none of
     /// its places came free in time. Never sent.
@@ -275,7 +275,7 @@ impl Fault {
             Fault::RequestTimeout { .. } => {
                 headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             }
-            // The engine's challenge (OVIRT-API.md section 1.7); the body is a fault, not HTML.
+            // The engine's challenge (docs/engine.md, section 1.7); the body is a fault, not HTML.
             Fault::Unauthorized { .. } => {
                 headers.insert(
                     WWW_AUTHENTICATE,
@@ -308,7 +308,7 @@ pub enum Representation {
 
 impl Representation {
     /// What the client asked for: `?accept=` wins over the Accept header, as RESTEasy's media type
-    /// parameter mapping does on the engine (OVIRT-API.md section 3). XML when nothing says JSON,
+    /// parameter mapping does on the engine (docs/engine.md, section 3). XML when nothing says JSON,
     /// because the engine lists XML first in `@Produces`.
     pub fn of_request(headers: &HeaderMap, query: Option<&str>) -> Self {
         if let Some(accept) = query.and_then(query_accept) {

@@ -1,7 +1,7 @@
 //! Every metric of the gateway, defined in one place, in one registry per gateway instance.
 //!
 //! Names start with `gateway_` and use base units; labels are bounded (manager name, method,
-//! status class, error kind): never a user name, path or id (DESIGN.md section 5).
+//! status class, error kind): never a user name, path or id, so that every series stays bounded.
 
 use http::{Method, StatusCode};
 use prometheus::{

@@ -1,5 +1,5 @@
 //! Link rewriting: hrefs in XML and JSON bodies point at the gateway's public base when it differs
-//! from the Manager's (OVIRT-API.md section 5), by structure, never by byte substitution.
+//! from the Manager's (docs/engine.md, section 5), by structure, never by byte substitution.
 //!
 //! `response.rs` decides what to rewrite in a Manager's response (run by the `forward` stage);
 //! `xml.rs` and `json.rs` rewrite bodies as they stream, by the rule of `prefix.rs`. What is and is

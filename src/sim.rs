@@ -1,5 +1,5 @@
 //! The Manager simulator: an oVirt Engine stand-in on one port, faithful on the wire to what
-//! OVIRT-API.md describes (each departure is named where it is made and in docs/simulator.md).
+//! docs/engine.md describes (each departure is named where it is made and in docs/simulator.md).
 //!
 //! It serves the REST API (`api.rs`), the SSO endpoints and services the clients use (`sso.rs`), and
 //! test endpoints outside `/ovirt-engine` that let tests observe and break it: `GET /sim/stats`,

@@ -1,7 +1,7 @@
 //! The Managers behind the gateway: one pooled HTTP client per Manager, its timeouts, the one safe
 //! retry, the classification of failures into faults, and the health checks behind /readyz.
 //!
-//! Never retries a request whose body could have been sent (DESIGN.md invariant 5): only GET, HEAD
+//! Never retries a request whose body could have been sent (docs/invariants.md, invariant 5): only GET, HEAD
 //! and OPTIONS without a body are tried a second time, and only when the first connect failed.
 
 pub mod gate;

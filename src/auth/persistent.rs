@@ -1,4 +1,4 @@
-//! `Prefer: persistent-auth` terminated at the gateway (OVIRT-API.md section 1.6): the gateway
+//! `Prefer: persistent-auth` terminated at the gateway (docs/engine.md, section 1.6): the gateway
 //! keeps the session and hands the client its own cookie, never a Manager's JSESSIONID.
 //!
 //! The cookie holds a gateway token (`tokens.rs`) for a login; it is HttpOnly, Secure under TLS,

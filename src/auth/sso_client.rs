@@ -1,5 +1,5 @@
 //! The Manager's SSO as a client: the password grant that turns `user@profile` and a password into
-//! an upstream token (OVIRT-API.md section 1.2).
+//! an upstream token (docs/engine.md, section 1.2).
 //!
 //! The password is sent once, in the form body, and never logged; the token comes back wrapped in
 //! [`UpstreamToken`], whose `Debug` hides it.
@@ -72,7 +72,7 @@ pub async fn password_grant(
     let request = Request::builder()
         .method(Method::POST)
         .uri(uri)
-        // The engine compares Accept with string equality (OVIRT-API.md section 1.2).
+        // The engine compares Accept with string equality (docs/engine.md, section 1.2).
         .header(ACCEPT, "application/json")
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(GatewayBody::full(form))
@@ -87,7 +87,7 @@ pub async fn password_grant(
 }
 
 /// Who the Manager says a token's user is: its id, from the API root's `authenticated_user`
-/// (OVIRT-API.md section 4.1), and its `principal` (the user name as the directory holds it),
+/// (docs/engine.md, section 4.1), and its `principal` (the user name as the directory holds it),
 /// from `/users/ID`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManagerUser {

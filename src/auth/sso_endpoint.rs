@@ -1,5 +1,5 @@
 //! The gateway's own SSO endpoints, answered on every public host:port because the SDK derives
-//! them from scheme://host:port alone (OVIRT-API.md section 2): the password grant, validate-mode
+//! them from scheme://host:port alone (docs/engine.md, section 2): the password grant, validate-mode
 //! token info, and sso-logout, in the engine's exact shapes (`sso_wire.rs`).
 //!
 //! A password grant logs in at every Manager the host covers; the answer's `access_token` is the

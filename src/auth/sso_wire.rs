@@ -1,4 +1,4 @@
-//! The engine's SSO on the wire (OVIRT-API.md sections 1.2 to 1.4), shared by the gateway's own
+//! The engine's SSO on the wire (docs/engine.md, sections 1.2 to 1.4), shared by the gateway's own
 //! SSO endpoints and the simulator's: parameters from the query and a form body, the exact
 //! `Accept: application/json` check, the two error shapes, and the token answer.
 
@@ -42,7 +42,7 @@ pub fn sso_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Hash
     params
 }
 
-/// The exact string comparison the engine makes (OVIRT-API.md section 1.2).
+/// The exact string comparison the engine makes (docs/engine.md, section 1.2).
 pub fn accepts_json(headers: &HeaderMap) -> bool {
     headers
         .get(ACCEPT)

@@ -1,5 +1,5 @@
 //! The authorize stage: the Cedar decision on (principal, action, resource, context), before
-//! anything reaches the Manager (DESIGN.md invariant 1). A denial is a 403 fault naming the action
+//! anything reaches the Manager (docs/invariants.md, invariant 1). A denial is a 403 fault naming the action
 //! and the kind of resource, never the policy text; shadow mode lets every request through.
 
 use std::time::{SystemTime, UNIX_EPOCH};

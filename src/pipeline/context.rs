@@ -130,7 +130,7 @@ fn query_keys(query: &str) -> String {
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// A process-unique id: a random per-process prefix and a counter, 16 hex digits, valid as an
-/// engine Correlation-Id (`[0-9a-zA-Z_-]`, at most 36 characters: OVIRT-API.md section 3).
+/// engine Correlation-Id (`[0-9a-zA-Z_-]`, at most 36 characters: docs/engine.md, section 3).
 fn next_request_id() -> String {
     use std::hash::{BuildHasher, RandomState};
     use std::sync::OnceLock;

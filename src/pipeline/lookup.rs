@@ -1,4 +1,4 @@
-//! Stage `cache lookup`: after authorization (DESIGN.md invariant 1: a hit is served only after
+//! Stage `cache lookup`: after authorization (docs/invariants.md, invariant 1: a hit is served only after
 //! the decision a miss would get), a GET the cache holds for this user is answered here; the
 //! others go on with what `store` is to do with the Manager's answer.
 

@@ -29,7 +29,7 @@ pub enum Unrecognised {
 
 /// Refuses methods the API does not use (405 with Allow: TRACE, for one, would echo the
 /// request, Manager token included, from a front end that answers it) and method overrides
-/// (400), whatever the path (DESIGN.md invariant 13).
+/// (400), whatever the path (docs/invariants.md, invariant 13).
 pub fn recognised_method<B>(request: &Request<B>) -> Result<(), (Unrecognised, Fault)> {
     use http::Method;
     if !matches!(

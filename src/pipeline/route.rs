@@ -3,7 +3,7 @@
 //! Reads the Host and the raw path; writes the Manager's name into the context. Short-circuits
 //! with 400 for an ambiguous path (checked before routing, so no prefix can hide one) and 404 when
 //! no Manager is published at this host and path. Everything after this stage reads the `ApiPath`,
-//! never the raw URL again (DESIGN.md invariant 2).
+//! never the raw URL again (docs/invariants.md, invariant 2).
 
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ pub fn route(
 
 /// Refuses a path outside the API unless it is on the allow-list (`FORWARDED_SERVICES`, read
 /// only, or the Manager's `forward_paths`), in the spelling the servlet container maps: 404 fault
-/// (DESIGN.md invariant 13). The gateway's own SSO endpoints are answered before this.
+/// (docs/invariants.md, invariant 13). The gateway's own SSO endpoints are answered before this.
 pub fn recognised(upstream: &Upstream, api_path: &ApiPath, method: &Method) -> Result<(), Fault> {
     let servlet = api_path::servlet_path(&api_path.engine_path);
     let under = |prefix: &str| {

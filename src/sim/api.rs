@@ -1,6 +1,6 @@
 //! `/ovirt-engine/api`: authentication, parameters, routing, the API root, collections (search,
 //! max, page, follow, filtering) and objects, with the engine's status codes and bodies
-//! (OVIRT-API.md sections 3 and 4). Writes on VMs (add, update, remove, actions) are in `api/vm.rs`.
+//! (docs/engine.md, sections 3 and 4). Writes on VMs (add, update, remove, actions) are in `api/vm.rs`.
 //!
 //! Departures (also in docs/simulator.md): only VMs can be added, updated, removed and acted on;
 //! other kinds are read-only; collections the simulator does not model are served empty; actions
@@ -101,7 +101,7 @@ fn bad_request(detail: impl Into<String>) -> Failure {
 }
 
 /// A backend CONFLICT on add, update or remove: a plain `<fault>` (only actions wrap their fault in
-/// an `<action>`; BackendResource.performAction and performCreate throw, OVIRT-API.md section 4.4).
+/// an `<action>`; BackendResource.performAction and performCreate throw, docs/engine.md, section 4.4).
 fn conflict(detail: &str) -> Failure {
     fault(StatusCode::CONFLICT, "Operation Failed", format!("[{detail}]"))
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// Ids are UUIDs, kept as numbers; events have plain integer ids, as on the engine.
 pub type Id = u128;
 
-/// The Blank template and the root tag share the all-zero id (OVIRT-API.md section 4.1).
+/// The Blank template and the root tag share the all-zero id (docs/engine.md, section 4.1).
 pub const BLANK_ID: Id = 0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

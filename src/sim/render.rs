@@ -1,4 +1,4 @@
-//! Objects to XML and JSON, the way the engine lays them out (OVIRT-API.md section 4.2): `href` and
+//! Objects to XML and JSON, the way the engine lays them out (docs/engine.md, section 4.2): `href` and
 //! `id` attributes, `<actions>` first, then name, description, comment, the `<link rel>` of each
 //! sub-collection, the object's own members, and references as `href`/`id` stubs. Also the streamed
 //! body of a listing (bounded memory for `--vms 100000`).

@@ -1,5 +1,5 @@
 //! The two representations of the engine's API, written the way the engine writes them
-//! (OVIRT-API.md section 4): XML from JAXB (UTF-8, indented by four spaces, identified elements with
+//! (docs/engine.md, section 4): XML from JAXB (UTF-8, indented by four spaces, identified elements with
 //! `href` and `id` attributes) and JSON from Jackson (no root wrapper, repeated elements as an array
 //! under their singular name, booleans and integers as strings, dates as epoch milliseconds, empty
 //! values left out).

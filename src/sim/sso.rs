@@ -2,7 +2,7 @@
 //! validate-mode token info, `/ovirt-engine/services/sso-logout`, and the authentication of API
 //! requests (Basic, Bearer, and the JSESSIONID session of `Prefer: persistent-auth`).
 //!
-//! Wire shapes from OVIRT-API.md section 1: `Accept: application/json` must match exactly; errors are
+//! Wire shapes from docs/engine.md, section 1: `Accept: application/json` must match exactly; errors are
 //! HTTP 400 JSON, `{"error_code","error"}` for the REST-API scope and `{"error","error_description"}`
 //! otherwise; `exp` is a string of milliseconds (Long.MAX_VALUE: the internal profile sets no
 //! expiry) and there is no `expires_in`; an unauthenticated API request gets 401 with
@@ -221,7 +221,7 @@ pub fn token_info(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> 
     }
 }
 
-/// `/ovirt-engine/services/sso-logout`: always 200 JSON, `{}` on success (OVIRT-API.md section 1.4).
+/// `/ovirt-engine/services/sso-logout`: always 200 JSON, `{}` on success (docs/engine.md, section 1.4).
 /// [inferred] An unknown token (already revoked, or dead after a restart) also answers `{}`.
 pub fn logout(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
     let token = token_to_revoke(request.uri().query(), request.headers(), request.body());
@@ -252,7 +252,7 @@ pub struct Authenticated {
     pub set_cookie: Option<HeaderValue>,
 }
 
-/// Authenticates an API request as the engine's filter chain does (OVIRT-API.md sections 1.1, 1.6);
+/// Authenticates an API request as the engine's filter chain does (docs/engine.md, section 1.1, 1.6);
 /// `None` when the credentials are missing or wrong (answer with [`unauthorized`]).
 pub fn authenticate(sim: &Sim, headers: &HeaderMap, tls: bool) -> Option<Authenticated> {
     let prefer: Vec<String> = headers

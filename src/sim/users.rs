@@ -1,6 +1,6 @@
 //! The simulator's users, groups and permissions, and what each user may see and do.
 //!
-//! As on the engine (OVIRT-API.md section 6): a permission is (role, user or group, object), inherited
+//! As on the engine (docs/engine.md, section 6): a permission is (role, user or group, object), inherited
 //! down system → data center → cluster → VM; a user holding any administrative role is unfiltered,
 //! every other user is filtered by default and sees only what their permissions cover (other VMs
 //! are 404 for them). Write actions are checked against the permits of the roles that cover the VM.

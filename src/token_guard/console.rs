@@ -1,6 +1,6 @@
 //! Console descriptors: the engine's `.vv` files, which carry the caller's SSO token.
 //!
-//! The engine hands one out two ways (OVIRT-API.md section 5): the `remoteviewerconnectionfile`
+//! The engine hands one out two ways (docs/engine.md, section 5): the `remoteviewerconnectionfile`
 //! action (POST `.../graphicsconsoles/ID/remoteviewerconnectionfile`), and a GET of a console,
 //! `.../graphicsconsoles/ID`, that asks for `application/x-virt-viewer` (ovirt-engine
 //! `BackendVmGraphicsConsoleResource.generateDescriptor`, a `@GET @Produces` of that type beside

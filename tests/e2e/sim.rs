@@ -1,6 +1,6 @@
 //! The Manager simulator on the wire: SSO, sessions, representations, search, actions, faults,
 //! TLS, scale, users files, the demo and the `sim` command, each checked over loopback against
-//! what OVIRT-API.md says the engine does.
+//! what docs/engine.md says the engine does.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! engine makes it), and the descriptor, with the caller's SSO token in its `[ovirt]` section,
 //! from a GET that asks for `application/x-virt-viewer` (header or `?accept=`) and from the
 //! `remoteviewerconnectionfile` action (ovirt-engine `BackendVmGraphicsConsoleResource`,
-//! `ConsoleDescriptorGenerator`; OVIRT-API.md section 5).
+//! `ConsoleDescriptorGenerator`; docs/engine.md, section 5).
 //!
 //! Departures: one SPICE console per VM; no `ticket` action, no `?current`.
 

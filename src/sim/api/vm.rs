@@ -1,5 +1,5 @@
 //! Writes on VMs: add, update, remove and the actions, with the engine's status codes and bodies
-//! (OVIRT-API.md section 4.3), each checked against the user's permits and the VM's status, and
+//! (docs/engine.md, section 4.3), each checked against the user's permits and the VM's status, and
 //! recorded as an event and, for commands, a finished job.
 
 use std::sync::Arc;
