@@ -57,12 +57,12 @@ pub async fn shield(
     let Some(token) = token.filter(|_| shield != Shield::Off) else {
         return Ok(response);
     };
-    let forms = TokenForms::of(token);
+    let mut forms = TokenForms::of(token);
     let response = match shield {
         Shield::StripConsole => strip_console(response, &alarm).await?,
         _ => response,
     };
-    if in_headers(&forms, response.headers(), &alarm) {
+    if in_headers(&mut forms, response.headers(), &alarm) {
         return Err(Fault::TokenWithheld {
             manager: alarm.manager,
         });
@@ -127,13 +127,31 @@ async fn strip_console(
 /// The forms in which a token could appear in an answer, ready to search for.
 pub struct TokenForms {
     forms: Vec<Vec<u8>>,
-    /// The start every form shares (a base64 token's forms differ only from its first `/`, `+`
-    /// or `=`), when long enough to search for alone: one SIMD substring search, each hit then
-    /// checked against the forms.
-    common: Option<memchr::memmem::Finder<'static>>,
-    search: AhoCorasick,
+    /// How the forms are looked for.
+    search: Search,
     /// The longest form's length: how far back a match can start before a chunk.
     longest: usize,
+}
+
+/// How a token's forms are found in an answer, cheapest first.
+enum Search {
+    /// The rarest byte of the start the forms share, found with memchr (the fastest SIMD
+    /// search: one byte, one compare per vector), each hit checked against the forms. An answer
+    /// in which that byte is not rare after all (more than one false hit per
+    /// [`BYTES_PER_MISS`] scanned) is searched as `Shared` from then on.
+    Rare {
+        byte: u8,
+        /// Where `byte` sits in every form.
+        at: usize,
+        shared: memchr::memmem::Finder<'static>,
+        misses: usize,
+        scanned: usize,
+    },
+    /// The start every form shares (a base64 token's forms differ only from its first `/`, `+`
+    /// or `=`): one SIMD substring search, each hit checked against the forms.
+    Shared(memchr::memmem::Finder<'static>),
+    /// Forms that share less than [`MIN_COMMON`] bytes, searched for together.
+    Any(AhoCorasick),
 }
 
 impl TokenForms {
@@ -147,45 +165,109 @@ impl TokenForms {
         ];
         forms.sort();
         forms.dedup();
-        let search = AhoCorasick::new(&forms).expect("a handful of short patterns");
         let longest = forms.iter().map(Vec::len).max().unwrap_or(0);
-        let shared = (0..forms[0].len())
+        let shared = &forms[0][..(0..forms[0].len())
             .take_while(|&i| forms.iter().all(|form| form.get(i) == forms[0].get(i)))
-            .count();
-        let common =
-            (shared >= MIN_COMMON).then(|| memchr::memmem::Finder::new(&forms[0][..shared]).into_owned());
+            .count()];
+        let rarest = (0..shared.len()).min_by_key(|&at| rarity(shared[at]));
+        let search = match rarest {
+            _ if shared.len() < MIN_COMMON => {
+                Search::Any(AhoCorasick::new(&forms).expect("a handful of short patterns"))
+            }
+            Some(at) if rarity(shared[at]) < usize::MAX => Search::Rare {
+                byte: shared[at],
+                at,
+                shared: memchr::memmem::Finder::new(shared).into_owned(),
+                misses: 0,
+                scanned: 0,
+            },
+            _ => Search::Shared(memchr::memmem::Finder::new(shared).into_owned()),
+        };
         TokenForms {
             forms,
-            common,
             search,
             longest,
         }
     }
 
-    fn found_in(&self, haystack: &[u8]) -> bool {
-        match &self.common {
-            Some(common) => common
-                .find_iter(haystack)
-                .any(|at| self.forms.iter().any(|form| haystack[at..].starts_with(form))),
-            None => self.search.is_match(haystack),
+    fn found_in(&mut self, haystack: &[u8]) -> bool {
+        let forms = &self.forms;
+        let starts_here = |start: usize| forms.iter().any(|form| haystack[start..].starts_with(form));
+        match &mut self.search {
+            Search::Rare {
+                byte,
+                at,
+                shared,
+                misses,
+                scanned,
+            } => {
+                // A hit before `at` belongs to a token that starts before this haystack: the
+                // seam between chunks is searched for those (`across`).
+                let found = memchr::memchr_iter(*byte, haystack)
+                    .filter(|&hit| hit >= *at)
+                    .any(|hit| {
+                        let here = starts_here(hit - *at);
+                        *misses += usize::from(!here);
+                        here
+                    });
+                *scanned += haystack.len();
+                if !found && *misses > MISSES_BEFORE_FALLBACK && *misses * BYTES_PER_MISS > *scanned {
+                    self.search = Search::Shared(shared.clone());
+                }
+                found
+            }
+            Search::Shared(shared) => shared.find_iter(haystack).any(starts_here),
+            Search::Any(any) => any.is_match(haystack),
         }
     }
 
     /// The length of the longest end of `data` that is the start of some form (and not a whole
     /// one): bytes that may only be forwarded once what follows shows they are not a token.
     fn partial_at_end(&self, data: &[u8]) -> usize {
-        let most = data.len().min(self.longest.saturating_sub(1));
-        (1..=most)
-            .rev()
-            .find(|&n| {
-                let end = &data[data.len() - n..];
+        let end = &data[data.len() - data.len().min(self.longest.saturating_sub(1))..];
+        self.starts(end)
+            .find(|&at| {
+                let tail = &end[at..];
                 self.forms
                     .iter()
-                    .any(|form| form.len() > n && form.starts_with(end))
+                    .any(|form| form.len() > tail.len() && form.starts_with(tail))
             })
-            .unwrap_or(0)
+            .map_or(0, |at| end.len() - at)
+    }
+
+    /// Whether a form starts in `before` and ends in `after`, which follows it: a token split
+    /// between two chunks.
+    fn across(&self, before: &[u8], after: &[u8]) -> bool {
+        self.starts(before).any(|at| {
+            let head = &before[at..];
+            self.forms.iter().any(|form| {
+                form.len() > head.len() && form.starts_with(head) && after.starts_with(&form[head.len()..])
+            })
+        })
+    }
+
+    /// Where in `data` a form could start, first to last: its first byte is there.
+    fn starts<'a>(&'a self, data: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+        (0..data.len()).filter(|&at| self.forms.iter().any(|form| form.first() == Some(&data[at])))
     }
 }
+
+/// How rare a byte of a token is in the engine's answers, rarest first; `usize::MAX` for bytes
+/// too common to search for alone. A shared start holds only letters, digits and `-._~` (the
+/// bytes every form writes alike): tags, enum values and ids (lower-case hex) are lower case,
+/// so upper-case letters are the rare ones, `T` and `Z` least so (dates in xs:dateTime).
+fn rarity(byte: u8) -> usize {
+    const RAREST_FIRST: &[u8] = b"QJXKVWYFBGHMPUDCLONRIEASZT";
+    RAREST_FIRST
+        .iter()
+        .position(|&rare| rare == byte)
+        .unwrap_or(usize::MAX)
+}
+
+/// The rare byte's search gives way to the shared start's once it has missed more than this
+/// many times and more than once per [`BYTES_PER_MISS`] bytes.
+const MISSES_BEFORE_FALLBACK: usize = 64;
+const BYTES_PER_MISS: usize = 4096;
 
 /// The shortest shared start searched for alone; shorter ones (a token starting with `/`) make
 /// too many candidates, and the forms are searched together instead.
@@ -247,7 +329,7 @@ impl Alarm {
 }
 
 /// Whether any header value of the answer holds the token; raises the alarm when one does.
-pub fn in_headers(forms: &TokenForms, headers: &http::HeaderMap, alarm: &Alarm) -> bool {
+pub fn in_headers(forms: &mut TokenForms, headers: &http::HeaderMap, alarm: &Alarm) -> bool {
     let found = headers.values().any(|value| forms.found_in(value.as_bytes()));
     if found {
         alarm.raise("headers");
@@ -299,16 +381,9 @@ struct GuardedBody {
 
 /// Scans the next plain bytes of an answer, `window` holding the last ones scanned before;
 /// returns how many bytes at the end of the plain stream so far could start a token.
-fn scan(forms: &TokenForms, window: &mut Vec<u8>, plain: &[u8]) -> Result<usize, TokenWithheld> {
+fn scan(forms: &mut TokenForms, window: &mut Vec<u8>, plain: &[u8]) -> Result<usize, TokenWithheld> {
     let keep = forms.longest.saturating_sub(1);
-    if !window.is_empty() {
-        let mut seam = window.clone();
-        seam.extend_from_slice(&plain[..plain.len().min(keep)]);
-        if forms.found_in(&seam) {
-            return Err(TokenWithheld);
-        }
-    }
-    if forms.found_in(plain) {
+    if forms.across(window, plain) || forms.found_in(plain) {
         return Err(TokenWithheld);
     }
     window.extend_from_slice(&plain[plain.len().saturating_sub(keep)..]);
@@ -319,7 +394,7 @@ fn scan(forms: &TokenForms, window: &mut Vec<u8>, plain: &[u8]) -> Result<usize,
 
 impl GuardedBody {
     fn scan(&mut self, plain: &[u8]) -> Result<usize, TokenWithheld> {
-        scan(&self.forms, &mut self.window, plain)
+        scan(&mut self.forms, &mut self.window, plain)
     }
 
     /// Takes a chunk as received; returns what may be forwarded now.
@@ -359,7 +434,7 @@ impl GuardedBody {
                 let (mut pending, mut found) = (0, Ok(()));
                 decoder.steps(&data, |plain| {
                     if found.is_ok() {
-                        match scan(&self.forms, &mut self.window, plain) {
+                        match scan(&mut self.forms, &mut self.window, plain) {
                             Ok(partial) => pending = partial,
                             Err(withheld) => found = Err(withheld),
                         }
@@ -573,8 +648,8 @@ mod tests {
     /// in every form too.
     #[test]
     fn forms_without_a_common_start() {
-        let forms = TokenForms::of(b"/abc+def=");
-        assert!(forms.common.is_none());
+        let mut forms = TokenForms::of(b"/abc+def=");
+        assert!(matches!(forms.search, Search::Any(_)));
         for text in [
             "x /abc+def= y",
             "x %2Fabc%2Bdef%3D y",
@@ -585,17 +660,37 @@ mod tests {
         }
         assert!(!forms.found_in(b"x /abc+de y"));
         let forms = TokenForms::of(TOKEN.as_bytes());
-        assert!(forms.common.is_some());
+        assert!(matches!(forms.search, Search::Rare { byte: b'J', .. }));
+    }
+
+    /// The rare byte is searched for alone while it stays rare; an answer full of it is searched
+    /// for the shared start instead, and the token is found either way.
+    #[test]
+    fn rare_byte_search_gives_way_when_the_byte_is_common() {
+        let mut forms = TokenForms::of(TOKEN.as_bytes());
+        let mut answer = b"<description>JJ".repeat(1000);
+        assert!(!forms.found_in(&answer));
+        assert!(matches!(forms.search, Search::Shared(_)));
+        answer.extend_from_slice(TOKEN.as_bytes());
+        assert!(forms.found_in(&answer));
+        // A token with no upper-case letter in its shared start has no rare byte.
+        let forms = TokenForms::of(b"abcdefgh123456789/x");
+        assert!(matches!(forms.search, Search::Shared(_)));
+        // The rare byte's offset is kept: a token at the very start of a haystack, or with its
+        // rare byte before `at` belonging to an earlier token, is found.
+        let mut forms = TokenForms::of(TOKEN.as_bytes());
+        assert!(forms.found_in(TOKEN.as_bytes()));
+        assert!(forms.found_in(format!("J{TOKEN}").as_bytes()));
     }
 
     /// A header holding the token is found.
     #[test]
     fn token_in_a_header_is_found() {
-        let forms = TokenForms::of(TOKEN.as_bytes());
+        let mut forms = TokenForms::of(TOKEN.as_bytes());
         let mut headers = http::HeaderMap::new();
         headers.insert("x-a", "harmless".parse().unwrap());
-        assert!(!in_headers(&forms, &headers, &alarm()));
+        assert!(!in_headers(&mut forms, &headers, &alarm()));
         headers.insert("set-cookie", format!("t={TOKEN}").parse().unwrap());
-        assert!(in_headers(&forms, &headers, &alarm()));
+        assert!(in_headers(&mut forms, &headers, &alarm()));
     }
 }
