@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use client::{first_vm_id, token};
 use criterion::Criterion;
 use http::Method;
-use ovirt_gateway::api_path::ApiPath;
+use ovirt_gateway::api::path::ApiPath;
 use ovirt_gateway::policy::{ContextParams, Facts, Found, Policies, mapping};
 use ovirt_gateway::sim::{self, SimOptions};
 use ovirt_gateway::{Config, Gateway};

@@ -34,11 +34,11 @@ use ring::hmac;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::api_path::{ApiPath, EngineArea};
+use crate::api::canonical_id;
+use crate::api::path::{ApiPath, EngineArea};
 use crate::body::{BoxError, GatewayBody};
 use crate::config::CacheConfig;
 use crate::metrics::Metrics;
-use crate::policy::mapping::canonical_id;
 
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 const CORRELATION_ID: HeaderName = HeaderName::from_static("correlation-id");

@@ -7,9 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod api_model;
-pub mod api_params;
-pub mod api_path;
+pub mod api;
 pub mod auth;
 pub mod body;
 pub mod cache;
@@ -32,6 +30,7 @@ pub mod time;
 pub mod tls;
 pub mod token_guard;
 pub mod upstream;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

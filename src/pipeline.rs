@@ -2,7 +2,7 @@
 //!
 //! Each stage is a thin file under `pipeline/` that calls a domain module and returns the value the
 //! next stage needs, or a [`Fault`] that ends the request. Faults become responses here, through
-//! `Fault::respond`, and every response, relayed or made here, is observed once when its body ends:
+//! `rescue::respond`, and every response, relayed or made here, is observed once when its body ends:
 //! one access-log line and the request metrics.
 
 mod authenticate;
@@ -12,6 +12,7 @@ mod forward;
 mod limit;
 mod lookup;
 mod prepare;
+mod rescue;
 mod route;
 mod store;
 
@@ -30,7 +31,7 @@ use crate::auth::{Authenticator, Principal};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
-use crate::api_path::ApiPath;
+use crate::api::path::ApiPath;
 use crate::body::{BodyEnd, GatewayBody, ObservedBody, RequestBodyError, caused_by};
 use crate::config::{ConsoleFiles, Limits};
 use crate::connection::{ConnInfo, InFlight};
@@ -73,7 +74,7 @@ pub async fn handle(
                     tracing::warn!(request_id = %ctx.id, manager = ?ctx.manager, %fault, "upstream failure")
                 }
             }
-            fault.respond(ctx.repr)
+            rescue::respond(&fault, ctx.repr)
         }
     };
     // The client as the context knows it: behind a trusted proxy, the address it named.
@@ -208,7 +209,7 @@ async fn run(
     .await?;
     // A token passed through is the Manager's to accept.
     if matches!(identity, Identity::Untouched)
-        && matches!(api_path.area, crate::api_path::EngineArea::Api(_))
+        && matches!(api_path.area, crate::api::path::EngineArea::Api(_))
         && response.status() != StatusCode::UNAUTHORIZED
     {
         ctx.connection.authenticated();

@@ -82,7 +82,7 @@ pub struct Facts<'a> {
     /// The Manager's name in the configuration.
     pub manager: &'a str,
     pub method: &'a Method,
-    /// The parameters the context carries, read as the engine reads them (api_params.rs).
+    /// The parameters the context carries, read as the engine reads them (src/api/params.rs).
     pub params: ContextParams,
     pub client_ip: IpAddr,
     /// Seconds since the Unix epoch.
@@ -101,7 +101,7 @@ pub struct ContextParams {
 }
 
 impl ContextParams {
-    pub fn of(params: &crate::api_params::EngineParams<'_>) -> ContextParams {
+    pub fn of(params: &crate::api::params::EngineParams<'_>) -> ContextParams {
         ContextParams {
             filter: params.filter() == Some(true),
             all_content: params.all_content(),
@@ -589,7 +589,7 @@ impl Policies {
             // Each enclosing entity is in its Manager, its collection and those above it.
             for (i, (kind, _)) in mapped.parents.iter().enumerate() {
                 let mut above: std::collections::HashSet<EntityUid> = [manager.clone()].into();
-                if let Some(name) = model::collection_of(kind) {
+                if let Some(name) = crate::api::collection_of(kind) {
                     let collection = uid("Api::Collection", name);
                     entities.push(Entity::new_no_attrs(collection.clone(), [manager.clone()].into()));
                     above.insert(collection);
@@ -920,7 +920,7 @@ fn message(diagnostic: &dyn miette::Diagnostic) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api_path::ApiPath;
+    use crate::api::path::ApiPath;
 
     fn shipped() -> Policies {
         let mut policies = Policies::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap();
@@ -939,7 +939,7 @@ mod tests {
             user,
             manager: "east",
             method,
-            params: ContextParams::of(&crate::api_params::EngineParams::new(path, &headers)),
+            params: ContextParams::of(&crate::api::params::EngineParams::new(path, &headers)),
             client_ip: IpAddr::from([10, 1, 2, 3]),
             time: 1_800_000_000,
         }

@@ -32,10 +32,9 @@ use std::time::Duration;
 use http::Method;
 use tokio::time::Instant;
 
-use crate::api_path::{ApiPath, EngineArea};
+use crate::api::path::{ApiPath, EngineArea};
 use crate::config::{RateLimitConfig, RateQuota};
 use crate::metrics::Metrics;
-use crate::policy::model;
 
 /// What a bucket said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +185,7 @@ impl Class {
         };
         // `follow` as the engine reads it (query, then the last segment's matrix parameters).
         let follows = || {
-            !crate::api_params::EngineParams::new(path, &http::HeaderMap::new())
+            !crate::api::params::EngineParams::new(path, &http::HeaderMap::new())
                 .follow()
                 .is_empty()
         };
@@ -213,26 +212,43 @@ fn is_action(path: &ApiPath) -> bool {
         EngineArea::Api(api) => api
             .segments
             .last()
-            .is_some_and(|last| model::verbs().contains(&last.name)),
+            .is_some_and(|last| crate::api::is_verb(&last.name)),
         _ => false,
+    }
+}
+
+/// Whose bucket a request is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The client's address (`rate_limit.per_ip`).
+    Address,
+    /// The authenticated user (`rate_limit.per_user` and its overrides).
+    User,
+}
+
+impl Scope {
+    /// The name in metric labels and RateLimit headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Address => "ip",
+            Scope::User => "user",
+        }
     }
 }
 
 /// Whose bucket a request was refused by, for the answer and the metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limited {
-    pub scope: &'static str,
+    pub scope: Scope,
     pub quota: RateQuota,
     pub retry_after: Duration,
 }
 
-/// What the RateLimit headers say of an allowed request.
+/// What an allowed request was let through under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Allowance {
-    pub scope: &'static str,
+    pub scope: Scope,
     pub quota: RateQuota,
-    pub remaining: u32,
-    pub full_in: Duration,
     /// How long the request waits before it goes on (zero within the burst).
     pub delay: Duration,
 }
@@ -285,7 +301,13 @@ impl RateLimiter {
     /// One unit from the client address's bucket.
     pub fn by_address(&self, address: std::net::IpAddr) -> Result<Allowance, Limited> {
         let config = self.config();
-        self.take("ip", &format!("ip {address}"), 1, config.per_ip, config.max_delay)
+        self.take(
+            Scope::Address,
+            &format!("ip {address}"),
+            1,
+            config.per_ip,
+            config.max_delay,
+        )
     }
 
     /// The request's cost from the user's bucket, under their own override, else their first
@@ -316,12 +338,18 @@ impl RateLimiter {
             Class::Write => config.costs.write,
             Class::Action => config.costs.action,
         };
-        self.take("user", &format!("user {user}"), cost, quota, config.max_delay)
+        self.take(
+            Scope::User,
+            &format!("user {user}"),
+            cost,
+            quota,
+            config.max_delay,
+        )
     }
 
     fn take(
         &self,
-        scope: &'static str,
+        scope: Scope,
         key: &str,
         cost: u32,
         quota: RateQuota,
@@ -335,27 +363,17 @@ impl RateLimiter {
         };
         self.metrics
             .ratelimit_decisions_total
-            .with_label_values(&[scope, result])
+            .with_label_values(&[scope.as_str(), result])
             .inc();
         match taken {
-            Taken::Allowed {
-                remaining,
-                full_in,
-                delay,
-            } => {
+            Taken::Allowed { delay, .. } => {
                 if !delay.is_zero() {
                     self.metrics
                         .ratelimit_delay_seconds
-                        .with_label_values(&[scope])
+                        .with_label_values(&[scope.as_str()])
                         .observe(delay.as_secs_f64());
                 }
-                Ok(Allowance {
-                    scope,
-                    quota,
-                    remaining,
-                    full_in,
-                    delay,
-                })
+                Ok(Allowance { scope, quota, delay })
             }
             Taken::Limited { retry_after } => Err(Limited {
                 scope,
@@ -368,13 +386,15 @@ impl RateLimiter {
 
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): the quota and its window, the
 /// time the burst takes to refill.
-pub fn policy_header(scope: &str, quota: RateQuota) -> String {
+pub fn policy_header(scope: Scope, quota: RateQuota) -> String {
+    let scope = scope.as_str();
     let window = (quota.interval() * quota.burst).as_secs_f64().ceil() as u64;
     format!("\"{scope}\";q={};w={}", quota.burst, window.max(1))
 }
 
 /// `RateLimit`: what is left and in how many seconds the bucket is full again.
-pub fn state_header(scope: &str, remaining: u32, full_in: Duration) -> String {
+pub fn state_header(scope: Scope, remaining: u32, full_in: Duration) -> String {
+    let scope = scope.as_str();
     format!(
         "\"{scope}\";r={remaining};t={}",
         full_in.as_secs_f64().ceil() as u64
@@ -592,9 +612,9 @@ mod tests {
     #[test]
     fn headers() {
         let q = quota(10, 50);
-        assert_eq!(policy_header("user", q), "\"user\";q=50;w=5");
+        assert_eq!(policy_header(Scope::User, q), "\"user\";q=50;w=5");
         assert_eq!(
-            state_header("user", 7, Duration::from_millis(4300)),
+            state_header(Scope::User, 7, Duration::from_millis(4300)),
             "\"user\";r=7;t=5"
         );
     }

@@ -155,7 +155,7 @@ impl Upstream {
                     Some(gate.enter(caller, inflight, queued).await.map_err(|refused| {
                         Fault::ManagerBusy {
                             manager: self.name().to_owned(),
-                            refused,
+                            why: refused.describe(),
                             retry_after: gate.config().wait,
                         }
                     })?)

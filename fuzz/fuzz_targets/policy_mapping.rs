@@ -5,9 +5,10 @@
 
 use http::{HeaderMap, Method};
 use libfuzzer_sys::fuzz_target;
-use ovirt_gateway::api_params::EngineParams;
-use ovirt_gateway::api_path::{self, ApiPath, EngineArea};
-use ovirt_gateway::policy::mapping::{self, canonical_id};
+use ovirt_gateway::api::params::EngineParams;
+use ovirt_gateway::api::{self, path::{ApiPath, EngineArea}};
+use ovirt_gateway::api::canonical_id;
+use ovirt_gateway::policy::mapping;
 
 const METHODS: [Method; 6] = [
     Method::GET,
@@ -28,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         Some((path, query)) => (path, Some(query)),
         None => (&target[..], None),
     };
-    if api_path::validate(path).is_err() {
+    if api::path::validate(path).is_err() {
         return;
     }
     let Some(parsed) = ApiPath::parse("", path, query) else {

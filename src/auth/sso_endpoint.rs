@@ -35,7 +35,7 @@ impl Endpoint {
     /// The endpoint at this path (no public prefix: the SDK never adds one), in every spelling
     /// the engine's servlet container maps to it (path parameters, a trailing slash).
     pub fn of_path(path: &str) -> Option<Endpoint> {
-        match crate::api_path::servlet_path(path).as_str() {
+        match crate::api::path::servlet_path(path).as_str() {
             "/ovirt-engine/sso/oauth/token" => Some(Endpoint::Token),
             "/ovirt-engine/sso/oauth/token-info" => Some(Endpoint::TokenInfo),
             "/ovirt-engine/services/sso-logout" => Some(Endpoint::Logout),

@@ -15,7 +15,7 @@ pub const API_SCOPE: &str = "ovirt-app-api ovirt-ext=token-info:authz-search ovi
 
 /// `application/x-www-form-urlencoded` pairs, decoded (`+` is a space), in order.
 pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    let decode = |s: &str| crate::api_path::percent_decode_lossy(&s.replace('+', " "));
+    let decode = |s: &str| crate::api::path::percent_decode_lossy(&s.replace('+', " "));
     String::from_utf8_lossy(body)
         .split('&')
         .filter(|pair| !pair.is_empty())

@@ -611,7 +611,7 @@ fn validate_cache(problems: &mut Problems, cache: FileCache) -> CacheConfig {
         below: ttl("below", cache.ttl.below, DEFAULT_CACHE_TTL.below),
     };
     for (i, name) in cache.shared_collections.iter().enumerate() {
-        if crate::policy::model::entity_type(name).is_none() {
+        if crate::api::entity_type(name).is_none() {
             problems.push(
                 format!("cache.shared_collections[{i}]"),
                 format!("`{name}` is not a collection of the API root"),
@@ -800,7 +800,7 @@ fn forward_path_problem(path: &str) -> Option<String> {
     let Some(rest) = path.strip_prefix("/ovirt-engine/") else {
         return Some("must start with /ovirt-engine/ (e.g. \"/ovirt-engine/apidoc\")".into());
     };
-    if crate::api_path::validate(path).is_err()
+    if crate::api::path::validate(path).is_err()
         || path.contains(';')
         || path.ends_with('/')
         || rest.is_empty()

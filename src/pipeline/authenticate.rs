@@ -15,7 +15,7 @@ use http::Request;
 use http::header::{AUTHORIZATION, HeaderValue};
 
 use super::context::RequestContext;
-use crate::api_path::{ApiPath, EngineArea};
+use crate::api::path::{ApiPath, EngineArea};
 use crate::auth::persistent::{self, Prefer};
 use crate::auth::{Authenticator, BasicCredentials, Principal};
 use crate::body::GatewayBody;

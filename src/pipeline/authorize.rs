@@ -8,8 +8,8 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
 use super::RequestContext;
-use crate::api_params::EngineParams;
-use crate::api_path::ApiPath;
+use crate::api::params::EngineParams;
+use crate::api::path::ApiPath;
 use crate::config::PolicyMode;
 use crate::fault::Fault;
 use crate::metrics::Metrics;

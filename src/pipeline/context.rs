@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::auth::Principal;
 use crate::config::Cidr;
 use crate::connection::ConnInfo;
-use crate::fault::Representation;
+use crate::wire::Representation;
 
 pub struct RequestContext {
     /// Unique per request; sent to the Manager as Correlation-Id when the client sent none.

@@ -10,7 +10,7 @@ use http::{Request, Response, Version};
 
 use super::context::RequestContext;
 use super::prepare::strip_hop_by_hop;
-use crate::api_path::ApiPath;
+use crate::api::path::ApiPath;
 use crate::body::{self, GatewayBody};
 use crate::compression;
 use crate::fault::Fault;

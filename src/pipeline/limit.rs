@@ -7,17 +7,15 @@
 use http::Method;
 
 use super::context::RequestContext;
-use crate::api_path::ApiPath;
-use crate::fault::Fault;
+use crate::api::path::ApiPath;
+use crate::fault::{Fault, retry_seconds};
 use crate::policy::Enforcer;
-use crate::ratelimit::{Class, RateLimiter};
+use crate::ratelimit::{self, Class, Limited, RateLimiter, Scope};
 
 pub async fn by_address(limiter: Option<&RateLimiter>, ctx: &RequestContext) -> Result<(), Fault> {
     match limiter {
         Some(limiter) => {
-            let allowance = limiter
-                .by_address(ctx.client.ip())
-                .map_err(Fault::TooManyRequests)?;
+            let allowance = limiter.by_address(ctx.client.ip()).map_err(refused)?;
             if !allowance.delay.is_zero() {
                 tokio::time::sleep(allowance.delay).await;
             }
@@ -47,12 +45,31 @@ pub async fn by_user(
                     },
                     Class::of(method, path),
                 )
-                .map_err(Fault::TooManyRequests)?;
+                .map_err(refused)?;
             if !allowance.delay.is_zero() {
                 tokio::time::sleep(allowance.delay).await;
             }
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// A refusal as the client is told it: which limit, how much it allows, when to come back.
+fn refused(limited: Limited) -> Fault {
+    let whose = match limited.scope {
+        Scope::Address => "this address",
+        Scope::User => "this user",
+    };
+    Fault::TooManyRequests {
+        detail: format!(
+            "The gateway allows {whose} {} requests at once and {} per second (in cost units); retry in {} s",
+            limited.quota.burst,
+            limited.quota.rate,
+            retry_seconds(limited.retry_after)
+        ),
+        retry_after: limited.retry_after,
+        policy: ratelimit::policy_header(limited.scope, limited.quota),
+        state: ratelimit::state_header(limited.scope, 0, limited.retry_after),
     }
 }

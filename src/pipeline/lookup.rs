@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{Request, Response};
 
 use super::context::RequestContext;
-use crate::api_path::ApiPath;
+use crate::api::path::ApiPath;
 use crate::body::GatewayBody;
 use crate::cache::{Asked, Cache, Lookup, Pending};
 use crate::upstream::Upstream;

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use http::{Method, Request};
 
 use super::context::RequestContext;
-use crate::api_path::{self, ApiPath, EngineArea};
+use crate::api::{
+    self,
+    path::{ApiPath, EngineArea},
+};
 use crate::body::GatewayBody;
 use crate::fault::Fault;
 use crate::upstream::Upstream;
@@ -23,7 +26,7 @@ pub fn route(
     request: &Request<GatewayBody>,
 ) -> Result<(Arc<Upstream>, ApiPath), Fault> {
     let path = request.uri().path();
-    api_path::validate(path).map_err(|e| Fault::AmbiguousPath {
+    api::path::validate(path).map_err(|e| Fault::AmbiguousPath {
         detail: e.to_string(),
     })?;
     let found = router.find(ctx.host.as_deref(), path).ok_or(Fault::NoRoute)?;
@@ -32,7 +35,7 @@ pub fn route(
     let api_path =
         ApiPath::parse(found.prefix, found.engine_path, request.uri().query()).ok_or(Fault::NoRoute)?;
     if let EngineArea::Api(resource) = &api_path.area {
-        api_path::check_ids(resource).map_err(|e| Fault::AmbiguousPath {
+        api::path::check_ids(resource).map_err(|e| Fault::AmbiguousPath {
             detail: e.to_string(),
         })?;
     }
@@ -43,7 +46,7 @@ pub fn route(
 /// only, or the Manager's `forward_paths`), in the spelling the servlet container maps: 404 fault
 /// (docs/invariants.md, invariant 13). The gateway's own SSO endpoints are answered before this.
 pub fn recognised(upstream: &Upstream, api_path: &ApiPath, method: &Method) -> Result<(), Fault> {
-    let servlet = api_path::servlet_path(&api_path.engine_path);
+    let servlet = api::path::servlet_path(&api_path.engine_path);
     let under = |prefix: &str| {
         servlet
             .strip_prefix(prefix)
@@ -52,7 +55,7 @@ pub fn recognised(upstream: &Upstream, api_path: &ApiPath, method: &Method) -> R
     let allowed = match api_path.area {
         EngineArea::Api(_) => true,
         EngineArea::Sso | EngineArea::Services => {
-            api_path::FORWARDED_SERVICES.contains(&servlet.as_str())
+            api::path::FORWARDED_SERVICES.contains(&servlet.as_str())
                 && matches!(*method, Method::GET | Method::HEAD)
         }
         EngineArea::Other => upstream.config.forward_paths.iter().any(|p| under(p)),

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::Method;
 
 use super::{Decision, Facts, Found, Mapped, Policies, mapping, model};
-use crate::api_path::{self, ApiPath};
+use crate::api::{self, path::ApiPath};
 use crate::config::Config;
 use crate::upstream::router::Router;
 
@@ -51,7 +51,7 @@ pub fn explain(config: &Config, question: &Question) -> Result<Explanation, Stri
         .path
         .split_once('?')
         .map_or((question.path.as_str(), None), |(p, q)| (p, Some(q)));
-    api_path::validate(path).map_err(|e| format!("the gateway refuses this path with 400: {e}"))?;
+    api::path::validate(path).map_err(|e| format!("the gateway refuses this path with 400: {e}"))?;
     let router = Router::new(&config.managers);
     let found = router
         .find(question.host.as_deref(), path)
@@ -64,7 +64,7 @@ pub fn explain(config: &Config, question: &Question) -> Result<Explanation, Stri
         user: &question.user,
         manager,
         method: &question.method,
-        params: super::ContextParams::of(&crate::api_params::EngineParams::new(
+        params: super::ContextParams::of(&api::params::EngineParams::new(
             &api_path,
             &http::HeaderMap::new(),
         )),

@@ -7,7 +7,7 @@
 //! - `/vms/ID/nics[/NID...]` → the same actions on `Api::Vm::"ID"`, sub-collections `["nics"]`
 //!   (a POST to a sub-collection is `add`).
 //! - `/datacenters/DC/storagedomains/SD` (an entity of a schema type below another,
-//!   `model::SUB_ENTITIES`) → the action on `Api::StorageDomain::"SD"`, whose parents are
+//!   `api::SUB_ENTITIES`) → the action on `Api::StorageDomain::"SD"`, whose parents are
 //!   `Api::DataCenter::"DC"` (and what that one is below); sub-collections below it are its own.
 //! - a POST whose last segment is an action verb of the API (`/vms/ID/start`,
 //!   `/vms/ID/nics/NID/activate`, `/events/undelete`) → that verb on the entity (or on the
@@ -18,8 +18,8 @@
 
 use http::Method;
 
-use super::model;
-use crate::api_path::{ApiPath, EngineArea};
+use crate::api;
+use crate::api::path::{ApiPath, EngineArea};
 
 /// What a request does to what, in the schema's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +78,7 @@ pub fn map(method: &Method, path: &ApiPath) -> Mapped {
     let names: Vec<&str> = api.segments.iter().map(|s| s.name.as_str()).collect();
     // A POST to .../VERB is that action; what comes before it is what it acts on.
     let (names, verb) = match names.split_last() {
-        Some((last, before)) if *method == Method::POST && model::verbs().contains(*last) => {
-            (before, (*last).to_owned())
-        }
+        Some((last, before)) if *method == Method::POST && api::is_verb(last) => (before, (*last).to_owned()),
         _ => (names.as_slice(), String::new()),
     };
     let action = if verb.is_empty() {
@@ -100,7 +98,7 @@ pub fn map(method: &Method, path: &ApiPath) -> Mapped {
     match names {
         [] => mapped("Root", "", None, Vec::new()),
         [collection, rest @ ..] => {
-            let Some(kind) = model::entity_type(collection) else {
+            let Some(kind) = api::entity_type(collection) else {
                 return Mapped::unknown(method, path);
             };
             match rest {
@@ -115,14 +113,14 @@ pub fn map(method: &Method, path: &ApiPath) -> Mapped {
                     // Below the entity, names and ids alternate: nics/NID/statistics. A pair
                     // whose entities have a schema type of their own is the entity acted on,
                     // below the one before it.
-                    let (mut kind, mut id, mut collection) = (kind, canonical_id(id), *collection);
+                    let (mut kind, mut id, mut collection) = (kind, api::canonical_id(id), *collection);
                     let mut parents = Vec::new();
                     let mut rest = below;
                     while let [segment, child, more @ ..] = rest {
-                        let Some(child_kind) = model::sub_entity(kind, segment) else {
+                        let Some(child_kind) = api::sub_entity(kind, segment) else {
                             break;
                         };
-                        parents.push((kind, std::mem::replace(&mut id, canonical_id(child))));
+                        parents.push((kind, std::mem::replace(&mut id, api::canonical_id(child))));
                         (kind, collection, rest) = (child_kind, *segment, more);
                     }
                     let subcollections = rest.iter().step_by(2).map(|s| (*s).to_owned()).collect();
@@ -155,9 +153,9 @@ pub struct UnknownLink {
 /// `""` (not known before the answer), below the entity it was reached from when the API model
 /// nests it there (`SUB_ENTITIES`); anything else is `get` on the nearest schema-typed entity
 /// with the link as a sub-collection (`disk_attachments` is the sub-collection `diskattachments`).
-/// Links are looked up in the API model (api_model.rs), never guessed.
+/// Links are looked up in the API model (src/api/model.rs), never guessed.
 pub fn followed(mapped: &Mapped, follow: &[Vec<String>]) -> Result<Vec<FollowedRead>, UnknownLink> {
-    use crate::api_model::{link, model_type, schema_type};
+    use crate::api::model::{LINKS, link, model_type, schema_type};
     if follow.is_empty() {
         return Ok(Vec::new());
     }
@@ -169,7 +167,7 @@ pub fn followed(mapped: &Mapped, follow: &[Vec<String>]) -> Result<Vec<FollowedR
     // its sub-collections lead to.
     let mut start = match mapped.kind {
         "Collection" => Mapped {
-            kind: model::entity_type(&mapped.id).ok_or_else(|| unknown(&follow[0], &mapped.id))?,
+            kind: api::entity_type(&mapped.id).ok_or_else(|| unknown(&follow[0], &mapped.id))?,
             id: String::new(),
             collection: Some(mapped.id.clone()),
             parents: Vec::new(),
@@ -183,7 +181,7 @@ pub fn followed(mapped: &Mapped, follow: &[Vec<String>]) -> Result<Vec<FollowedR
     start.verb = String::new();
     let mut start_type: &str = model_type(start.kind);
     for segment in &mapped.subcollections {
-        start_type = crate::api_model::LINKS
+        start_type = LINKS
             .iter()
             .find(|(owner, name, _)| *owner == start_type && name.replace('_', "") == *segment)
             .map(|(_, _, target)| *target)
@@ -199,7 +197,7 @@ pub fn followed(mapped: &Mapped, follow: &[Vec<String>]) -> Result<Vec<FollowedR
             match schema_type(target) {
                 Some(kind) => {
                     let nested = owner.subcollections.is_empty()
-                        && model::sub_entity(owner.kind, &segment) == Some(kind);
+                        && api::sub_entity(owner.kind, &segment) == Some(kind);
                     let parents = if nested {
                         let mut parents = owner.parents.clone();
                         parents.push((owner.kind, owner.id.clone()));
@@ -210,7 +208,7 @@ pub fn followed(mapped: &Mapped, follow: &[Vec<String>]) -> Result<Vec<FollowedR
                     owner = Mapped {
                         kind,
                         id: String::new(),
-                        collection: model::collection_of(kind).map(str::to_owned),
+                        collection: api::collection_of(kind).map(str::to_owned),
                         parents,
                         subcollections: Vec::new(),
                         ..owner
@@ -229,16 +227,6 @@ pub fn followed(mapped: &Mapped, follow: &[Vec<String>]) -> Result<Vec<FollowedR
         }
     }
     Ok(reads)
-}
-
-/// An id as the Manager reads it: UUIDs case-insensitively (the engine parses them with
-/// `UUID.fromString`), so `/vms/ABC...` is the same VM as `/vms/abc...`; written lowercase.
-pub fn canonical_id(id: &str) -> String {
-    if crate::api_path::canonical_uuid(id) {
-        id.to_ascii_lowercase()
-    } else {
-        id.to_owned()
-    }
 }
 
 #[cfg(test)]
@@ -305,7 +293,7 @@ mod tests {
     }
 
     fn map_path(method: Method, path: &str) -> Mapped {
-        crate::api_path::validate(path).unwrap();
+        api::path::validate(path).unwrap();
         let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
         map(&method, &ApiPath::parse("", path, query).unwrap())
     }

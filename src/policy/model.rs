@@ -1,134 +1,16 @@
-//! The oVirt API in Cedar terms (policies/ovirt.cedarschema, built in): the collections of the API
-//! root with their entity types, and the actions, verbs and groups the schema declares.
+//! The oVirt API in Cedar terms (policies/ovirt.cedarschema, built in): the schema, and the
+//! action entities a request needs. What the schema declares is the API's vocabulary
+//! (crate::api); the tests here check that the two agree.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use cedar_policy::{Entity, Schema};
 
+use crate::api::{METHOD_ACTIONS, VERBS};
+
 /// The schema every policy is validated against; the copy in policies/ is the same file.
 pub const SCHEMA_TEXT: &str = include_str!("../../policies/ovirt.cedarschema");
-
-/// The top-level collections of the API root (ovirt-engine-sdk 4.6.3, `SystemService`) and the
-/// Cedar type of their entities, in the `Api` namespace.
-pub const COLLECTIONS: [(&str, &str); 40] = [
-    ("affinitylabels", "AffinityLabel"),
-    ("bookmarks", "Bookmark"),
-    ("clusterlevels", "ClusterLevel"),
-    ("clusters", "Cluster"),
-    ("cpuprofiles", "CpuProfile"),
-    ("datacenters", "DataCenter"),
-    ("diskprofiles", "DiskProfile"),
-    ("disks", "Disk"),
-    ("domains", "Domain"),
-    ("events", "Event"),
-    ("externalhostproviders", "ExternalHostProvider"),
-    ("externaltemplateimports", "ExternalTemplateImport"),
-    ("externalvmimports", "ExternalVmImport"),
-    ("groups", "Group"),
-    ("hosts", "Host"),
-    ("icons", "Icon"),
-    ("imagetransfers", "ImageTransfer"),
-    ("instancetypes", "InstanceType"),
-    ("jobs", "Job"),
-    ("katelloerrata", "KatelloErratum"),
-    ("macpools", "MacPool"),
-    ("networkfilters", "NetworkFilter"),
-    ("networks", "Network"),
-    ("openstackimageproviders", "OpenstackImageProvider"),
-    ("openstacknetworkproviders", "OpenstackNetworkProvider"),
-    ("openstackvolumeproviders", "OpenstackVolumeProvider"),
-    ("operatingsystems", "OperatingSystem"),
-    ("options", "SystemOption"),
-    ("permissions", "Permission"),
-    ("roles", "Role"),
-    ("schedulingpolicies", "SchedulingPolicy"),
-    ("schedulingpolicyunits", "SchedulingPolicyUnit"),
-    ("storageconnections", "StorageConnection"),
-    ("storagedomains", "StorageDomain"),
-    ("tags", "Tag"),
-    ("templates", "Template"),
-    ("users", "User"),
-    ("vmpools", "VmPool"),
-    ("vms", "Vm"),
-    ("vnicprofiles", "VnicProfile"),
-];
-
-/// Entities of the schema's types reached below another one: (the enclosing entity's type, the
-/// sub-collection's URL segment, the type of its entities), from the API model's service tree
-/// (ovirt-engine-sdk 4.6.3 services.py, each `*_service(id)` locator with the type its `get` or
-/// its collection's `add` reads). `DELETE /datacenters/DC/storagedomains/SD` detaches a storage
-/// domain: it acts on `Api::StorageDomain::"SD"`, in `Api::DataCenter::"DC"`. Every segment is
-/// also the top-level collection of its type. Sub-collections of other types (a VM's nics,
-/// snapshots, disk attachments) stay sub-collections of the entity above them.
-pub const SUB_ENTITIES: [(&str, &str, &str); 44] = [
-    ("AffinityLabel", "hosts", "Host"),
-    ("AffinityLabel", "vms", "Vm"),
-    ("Cluster", "cpuprofiles", "CpuProfile"),
-    ("Cluster", "networkfilters", "NetworkFilter"),
-    ("Cluster", "networks", "Network"),
-    ("Cluster", "permissions", "Permission"),
-    ("CpuProfile", "permissions", "Permission"),
-    ("DataCenter", "clusters", "Cluster"),
-    ("DataCenter", "networks", "Network"),
-    ("DataCenter", "permissions", "Permission"),
-    ("DataCenter", "storagedomains", "StorageDomain"),
-    ("Disk", "permissions", "Permission"),
-    ("DiskProfile", "permissions", "Permission"),
-    ("Domain", "groups", "Group"),
-    ("Domain", "users", "User"),
-    ("Group", "permissions", "Permission"),
-    ("Group", "roles", "Role"),
-    ("Group", "tags", "Tag"),
-    ("Host", "affinitylabels", "AffinityLabel"),
-    ("Host", "katelloerrata", "KatelloErratum"),
-    ("Host", "permissions", "Permission"),
-    ("Host", "tags", "Tag"),
-    ("MacPool", "permissions", "Permission"),
-    ("Network", "permissions", "Permission"),
-    ("Network", "vnicprofiles", "VnicProfile"),
-    ("StorageDomain", "diskprofiles", "DiskProfile"),
-    ("StorageDomain", "disks", "Disk"),
-    ("StorageDomain", "permissions", "Permission"),
-    ("StorageDomain", "storageconnections", "StorageConnection"),
-    ("StorageDomain", "templates", "Template"),
-    ("StorageDomain", "vms", "Vm"),
-    ("Template", "disks", "Disk"),
-    ("Template", "permissions", "Permission"),
-    ("Template", "tags", "Tag"),
-    ("User", "permissions", "Permission"),
-    ("User", "roles", "Role"),
-    ("User", "tags", "Tag"),
-    ("Vm", "affinitylabels", "AffinityLabel"),
-    ("Vm", "disks", "Disk"),
-    ("Vm", "katelloerrata", "KatelloErratum"),
-    ("Vm", "permissions", "Permission"),
-    ("Vm", "tags", "Tag"),
-    ("VmPool", "permissions", "Permission"),
-    ("VnicProfile", "permissions", "Permission"),
-];
-
-/// The top-level collection of a type's entities.
-pub fn collection_of(kind: &str) -> Option<&'static str> {
-    COLLECTIONS
-        .iter()
-        .find(|(_, k)| *k == kind)
-        .map(|(name, _)| *name)
-}
-
-/// The type of the entities of `segment` below an entity of type `parent`, when the schema has one.
-pub fn sub_entity(parent: &str, segment: &str) -> Option<&'static str> {
-    SUB_ENTITIES
-        .iter()
-        .find(|(p, s, _)| *p == parent && *s == segment)
-        .map(|(_, _, kind)| *kind)
-}
-
-/// The actions a request maps to when it is not an action verb; `other` is any method the API does
-/// not use.
-pub const METHOD_ACTIONS: [&str; 6] = ["list", "get", "add", "update", "remove", "other"];
-/// The action groups policies permit.
-pub const GROUPS: [&str; 4] = ["read", "write", "operate", "admin"];
 
 pub fn schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
@@ -139,33 +21,9 @@ pub fn schema() -> &'static Schema {
     })
 }
 
-/// The Cedar type of a top-level collection's entities.
-pub fn entity_type(collection: &str) -> Option<&'static str> {
-    COLLECTIONS
-        .iter()
-        .find(|(name, _)| *name == collection)
-        .map(|(_, kind)| *kind)
-}
-
-/// The action verbs of the API (`start`, `migrate`, ...): every action of the schema that is
-/// neither a method's action nor a group.
-pub fn verbs() -> &'static HashSet<String> {
-    static VERBS: OnceLock<HashSet<String>> = OnceLock::new();
-    VERBS.get_or_init(|| {
-        schema()
-            .actions()
-            .map(|uid| uid.id().unescaped().to_owned())
-            .filter(|name| !METHOD_ACTIONS.contains(&name.as_str()) && !GROUPS.contains(&name.as_str()))
-            .collect()
-    })
-}
-
 /// Every action a request can map to (the groups are not requested).
 pub fn actions() -> impl Iterator<Item = &'static str> {
-    METHOD_ACTIONS
-        .iter()
-        .copied()
-        .chain(verbs().iter().map(String::as_str))
+    METHOD_ACTIONS.iter().chain(&VERBS).copied()
 }
 
 /// An action's entity and its group's, which a request needs for `action in Action::"read"`.
@@ -194,7 +52,10 @@ pub fn action_entities(action: &str) -> &'static [Entity] {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
+    use crate::api::{COLLECTIONS, GROUPS, SUB_ENTITIES, entity_type};
 
     /// The schema parses, declares a type per collection and the 85 verbs of the API model.
     #[test]
@@ -228,17 +89,17 @@ mod tests {
                 "{kind} is not in {parent}: {line}"
             );
         }
-        assert_eq!(verbs().len(), 85);
-        for verb in [
-            "start",
-            "stop",
-            "shutdown",
-            "suspend",
-            "reboot",
-            "migrate",
-            "remoteviewerconnectionfile",
-        ] {
-            assert!(verbs().contains(verb), "{verb}");
-        }
+        // The schema's actions are the vocabulary's: the verbs, the methods' and the groups.
+        let declared: HashSet<String> = schema()
+            .actions()
+            .map(|uid| uid.id().unescaped().to_owned())
+            .collect();
+        let known: HashSet<String> = VERBS
+            .iter()
+            .chain(&METHOD_ACTIONS)
+            .chain(&GROUPS)
+            .map(|name| (*name).to_owned())
+            .collect();
+        assert_eq!(declared, known);
     }
 }

@@ -20,9 +20,9 @@ use super::search::{Search, compare_values};
 use super::sso::{add_cookie, authenticate, unauthorized};
 use super::users::User;
 use super::{Sim, query_params};
-use crate::api_path::{ApiPath, EngineArea, Segment};
+use crate::api::path::{ApiPath, EngineArea, Segment};
 use crate::body::GatewayBody;
-use crate::fault::Representation;
+use crate::wire::Representation;
 
 mod console;
 mod vm;
@@ -259,7 +259,7 @@ impl Call<'_> {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         });
-        value.and_then(|value| crate::api_params::boolean(&value, true))
+        value.and_then(|value| crate::api::params::boolean(&value, true))
     }
 
     fn prepare(&mut self) -> Result<(), Failure> {

@@ -13,7 +13,7 @@ use http_body::{Body, Frame};
 use super::model::{Entity, Kind, Prop, derive};
 use super::repr::{Value, Writer};
 use crate::body::BoxError;
-use crate::fault::Representation;
+use crate::wire::Representation;
 
 /// How objects are written for one request.
 pub struct View {

@@ -7,7 +7,7 @@
 //! One [`Writer`] produces both from the same calls, so an entity is described once. It writes
 //! straight into a byte buffer, which a listing drains chunk by chunk (see `listing.rs`).
 
-use crate::fault::{Representation, xml_escape};
+use crate::wire::{Representation, xml_escape};
 
 /// A leaf value of an element.
 #[derive(Debug, Clone, Copy)]

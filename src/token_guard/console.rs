@@ -17,8 +17,8 @@
 use http::header::ACCEPT;
 use http::{HeaderMap, Method};
 
-use crate::api_params::EngineParams;
-use crate::api_path::{ApiPath, EngineArea};
+use crate::api::params::EngineParams;
+use crate::api::path::{ApiPath, EngineArea};
 use crate::config::ConsoleFiles;
 
 /// The console's sub-collection and the action that returns its descriptor.
@@ -141,7 +141,7 @@ mod tests {
         let (path, query) = target
             .split_once('?')
             .map_or((target, None), |(p, q)| (p, Some(q)));
-        crate::api_path::validate(path).unwrap();
+        crate::api::path::validate(path).unwrap();
         let path = ApiPath::parse("", path, query).unwrap();
         let mut headers = HeaderMap::new();
         if let Some(accept) = accept {

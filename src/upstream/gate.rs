@@ -44,6 +44,16 @@ pub enum Refused {
     TimedOut,
 }
 
+impl Refused {
+    /// Why, as a client is told.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Refused::QueueFull => "too many requests are waiting for it",
+            Refused::TimedOut => "no place came free in time",
+        }
+    }
+}
+
 struct State {
     config: Concurrency,
     in_use: usize,

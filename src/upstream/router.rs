@@ -4,7 +4,7 @@
 //! so the most specific publication wins. A prefix matches only at a segment boundary and only
 //! when `/ovirt-engine` follows it (`/east/ovirt-engine/...`, never `/eastern/...`).
 
-use crate::api_path::ENGINE_ROOT;
+use crate::api::path::ENGINE_ROOT;
 use crate::config::ManagerConfig;
 
 #[derive(Debug)]

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 
 use http::HeaderMap;
 
-use crate::api_path::{ApiPath, EngineArea, percent_decode_lossy};
+use crate::api::path::{ApiPath, EngineArea, percent_decode_lossy};
 
 /// The parameters of one request, read in the engine's order.
 pub struct EngineParams<'a> {
@@ -138,7 +138,7 @@ mod tests {
         let (path, query) = target
             .split_once('?')
             .map_or((target, None), |(p, q)| (p, Some(q)));
-        crate::api_path::validate(path).unwrap();
+        crate::api::path::validate(path).unwrap();
         ApiPath::parse("", path, query).unwrap()
     }
 

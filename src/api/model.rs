@@ -522,7 +522,7 @@ pub fn schema_type(model: &str) -> Option<&'static str> {
     if model == "OperatingSystem" {
         return None;
     }
-    crate::policy::model::COLLECTIONS
+    super::COLLECTIONS
         .iter()
         .map(|(_, kind)| *kind)
         .find(|kind| *kind == model)
@@ -564,7 +564,7 @@ mod tests {
     /// Every schema type is a model type of the table's or a renamed one.
     #[test]
     fn schema_types_are_model_types() {
-        for (_, kind) in crate::policy::model::COLLECTIONS {
+        for (_, kind) in crate::api::COLLECTIONS {
             assert_eq!(schema_type(model_type(kind)), Some(kind), "{kind}");
         }
     }
