@@ -36,6 +36,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -46,7 +47,6 @@ use ring::hmac;
 use tokio::time::Instant;
 
 use crate::config::AuthConfig;
-use crate::fault::Fault;
 use crate::metrics::Metrics;
 use crate::ratelimit::logins::Logins;
 use crate::upstream::Upstream;
@@ -98,7 +98,7 @@ impl Lease {
 
 /// How often expired sessions and logins are looked for: a token is revoked at most this long
 /// after its session's time is up.
-pub const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+pub const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 
 /// Who a request is from, for the later stages and the access log: `user@profile` and, when the
 /// Manager said, the user's id there (learned once per session).
@@ -145,13 +145,37 @@ impl Login {
     }
 }
 
-/// Why the gateway's SSO endpoint could not log a user in.
-#[derive(Debug)]
-pub enum LoginFailure {
-    /// A Manager refused the credentials (its message).
+/// Why a client could not be authenticated or logged in (pipeline/rescue.rs makes it a 401, or a
+/// 503 when no Manager could be asked: docs/invariants.md, invariant 6).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The Authorization value is not valid Basic credentials.
+    #[error("The Authorization header is not valid Basic credentials (base64 of user@profile:password)")]
+    Malformed,
+    /// The user name has no `@profile`.
+    #[error("The user name '{user}' has no profile: write it as user@profile, e.g. admin@internal")]
+    NoProfile { user: String },
+    /// A Manager refused the credentials (its message, which names the user, never the password).
+    #[error("{0}")]
     Refused(String),
-    /// A Manager's SSO could not be asked (which, and why).
-    Unavailable(String),
+    /// A Manager's SSO could not be asked, or did not answer as SSO answers; come back after
+    /// `retry_after` (its health-check interval).
+    #[error("{cause}")]
+    Unavailable {
+        manager: String,
+        cause: String,
+        retry_after: Duration,
+    },
+}
+
+impl AuthError {
+    fn unavailable(upstream: &Upstream, cause: String) -> AuthError {
+        AuthError::Unavailable {
+            manager: upstream.name().to_owned(),
+            cause,
+            retry_after: upstream.config.health_interval,
+        }
+    }
 }
 
 pub struct Authenticator {
@@ -255,16 +279,13 @@ impl Authenticator {
     /// The credentials of an `Authorization` value when it is Basic (`None` for another scheme);
     /// a malformed one, or a user name without `@profile`, is a 401 (and counted). The engine
     /// checks the scheme with a prefix test (`startsWith("Basic")`), and so does this.
-    pub fn basic_credentials(&self, value: &HeaderValue) -> Result<Option<BasicCredentials>, Fault> {
+    pub fn basic_credentials(&self, value: &HeaderValue) -> Result<Option<BasicCredentials>, AuthError> {
         let Some(encoded) = value.as_bytes().strip_prefix(b"Basic") else {
             return Ok(None);
         };
         let malformed = || {
             self.failed("malformed");
-            Fault::Unauthorized {
-                detail: "The Authorization header is not valid Basic credentials (base64 of user@profile:password)"
-                    .into(),
-            }
+            AuthError::Malformed
         };
         let decoded = STANDARD
             .decode(encoded.trim_ascii())
@@ -274,10 +295,8 @@ impl Authenticator {
         let (user, password) = decoded.split_once(':').ok_or_else(malformed)?;
         if !user.contains('@') {
             self.failed("no_profile");
-            return Err(Fault::Unauthorized {
-                detail: format!(
-                    "The user name '{user}' has no profile: write it as user@profile, e.g. admin@internal"
-                ),
+            return Err(AuthError::NoProfile {
+                user: user.to_owned(),
             });
         }
         Ok(Some(BasicCredentials {
@@ -313,16 +332,14 @@ impl Authenticator {
         upstream: &Arc<Upstream>,
         credentials: &BasicCredentials,
         logins: Option<(&Logins, IpAddr)>,
-    ) -> Result<Arc<Session>, Fault> {
+    ) -> Result<Arc<Session>, AuthError> {
         let key = self.key(upstream.name(), credentials);
         if let Some(message) = self.refusals.get(&key).await {
             self.failed("refused_cached");
             if let Some((logins, client)) = logins {
                 logins.failed(&credentials.user, client, false);
             }
-            return Err(Fault::Unauthorized {
-                detail: message.to_string(),
-            });
+            return Err(AuthError::Refused(message.to_string()));
         }
         if let Some(session) = self.sessions.get(&key).await {
             if !session.lease.expired(&self.config, Instant::now()) {
@@ -370,17 +387,11 @@ impl Authenticator {
                         logins.failed(&credentials.user, client, true);
                     }
                     self.refusals.insert(key, Arc::from(message.as_str())).await;
-                    Err(Fault::Unauthorized {
-                        detail: message.clone(),
-                    })
+                    Err(AuthError::Refused(message.clone()))
                 }
                 LoginError::Unavailable(cause) => {
                     self.failed("sso_unavailable");
-                    Err(Fault::SsoUnavailable {
-                        manager: upstream.name().to_owned(),
-                        cause: cause.clone(),
-                        retry_after: upstream.config.health_interval,
-                    })
+                    Err(AuthError::unavailable(upstream, cause.clone()))
                 }
             },
         }
@@ -457,7 +468,7 @@ impl Authenticator {
         user: &str,
         password: &str,
         logins: Option<(&Logins, IpAddr)>,
-    ) -> Result<(String, i64), LoginFailure> {
+    ) -> Result<(String, i64), AuthError> {
         let outcomes = futures_util::future::join_all(upstreams.iter().map(|upstream| async move {
             // The same refusal cache as Basic sessions: a repeated wrong password at the SSO
             // endpoint does not reach the Manager either.
@@ -494,12 +505,12 @@ impl Authenticator {
         .await;
         let mut tokens = Vec::new();
         let mut failure = None;
-        for outcome in outcomes {
+        for (upstream, outcome) in upstreams.iter().zip(outcomes) {
             match outcome {
                 Ok(token) => tokens.push(token),
-                Err(LoginError::Refused(message)) => failure = Some(LoginFailure::Refused(message)),
+                Err(LoginError::Refused(message)) => failure = Some(AuthError::Refused(message)),
                 Err(LoginError::Unavailable(cause)) if failure.is_none() => {
-                    failure = Some(LoginFailure::Unavailable(cause));
+                    failure = Some(AuthError::unavailable(upstream, cause));
                 }
                 Err(LoginError::Unavailable(_)) => {}
             }
@@ -554,7 +565,7 @@ impl Authenticator {
         &self,
         upstream: &Arc<Upstream>,
         credentials: &BasicCredentials,
-    ) -> Result<String, Fault> {
+    ) -> Result<String, AuthError> {
         // The credentials were just accepted for the request's session: nothing to count.
         self.log_in(
             std::slice::from_ref(upstream),
@@ -564,14 +575,6 @@ impl Authenticator {
         )
         .await
         .map(|(token, _)| token)
-        .map_err(|failure| match failure {
-            LoginFailure::Refused(detail) => Fault::Unauthorized { detail },
-            LoginFailure::Unavailable(cause) => Fault::SsoUnavailable {
-                manager: upstream.name().to_owned(),
-                cause,
-                retry_after: upstream.config.health_interval,
-            },
-        })
     }
 
     /// The login a gateway token stands for, if the token is valid and the login still open.
@@ -726,17 +729,17 @@ mod tests {
     use super::*;
 
     fn authenticator() -> Authenticator {
-        authenticator_idle_for(std::time::Duration::from_secs(60))
+        authenticator_idle_for(Duration::from_secs(60))
     }
 
-    fn authenticator_idle_for(idle: std::time::Duration) -> Authenticator {
+    fn authenticator_idle_for(idle: Duration) -> Authenticator {
         Authenticator::new(
             &AuthConfig {
                 session_idle: idle,
-                session_lifetime: std::time::Duration::from_secs(60),
+                session_lifetime: Duration::from_secs(60),
                 max_sessions: 10,
                 max_logins_per_user: 10,
-                failure_cache: std::time::Duration::from_secs(1),
+                failure_cache: Duration::from_secs(1),
                 token_key: None,
                 bearer_passthrough: false,
                 console_files: crate::config::ConsoleFiles::Refuse,
@@ -773,20 +776,20 @@ mod tests {
     #[test]
     fn malformed_basic() {
         for value in [HeaderValue::from_static("Basic !!!"), basic("no-colon")] {
-            let fault = authenticator().basic_credentials(&value).err().unwrap();
-            assert_eq!(fault.status(), http::StatusCode::UNAUTHORIZED);
+            let error = authenticator().basic_credentials(&value).err().unwrap();
+            assert_eq!(error, AuthError::Malformed);
         }
     }
 
     /// A user name without `@profile` is refused before any login, naming the problem.
     #[test]
     fn user_without_profile() {
-        let fault = authenticator()
+        let error = authenticator()
             .basic_credentials(&basic("admin:secret"))
             .err()
             .unwrap();
-        assert!(fault.to_string().contains("user@profile"), "{fault}");
-        assert!(!fault.to_string().contains("secret"));
+        assert!(error.to_string().contains("user@profile"), "{error}");
+        assert!(!error.to_string().contains("secret"));
     }
 
     /// The password never shows in Debug output.
@@ -823,7 +826,6 @@ mod tests {
     /// background) revoked.
     #[tokio::test(start_paused = true)]
     async fn sessions_and_logins_expire_on_the_timer() {
-        use std::time::Duration;
         let auth = Arc::new(authenticator_idle_for(Duration::from_secs(30)));
         let config = crate::config::Config::from_toml(
             "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\

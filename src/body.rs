@@ -13,8 +13,6 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use tokio::time::{Instant, Sleep};
 
-use crate::fault::Fault;
-
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every body the gateway hands to hyper, on either side.
@@ -76,20 +74,6 @@ pub enum RequestBodyError {
     /// The body broke off or its framing was malformed (a bad chunk size, say).
     #[error("reading the request body: {0}")]
     Malformed(BoxError),
-}
-
-impl RequestBodyError {
-    pub fn fault(&self) -> Fault {
-        match self {
-            RequestBodyError::TooLarge { limit } => Fault::BodyTooLarge { limit: *limit },
-            RequestBodyError::Stalled(_) | RequestBodyError::TooSlow(_) => Fault::RequestTimeout {
-                detail: format!("The gateway stopped waiting for the request body: {self}"),
-            },
-            RequestBodyError::Malformed(_) => Fault::BadRequest {
-                detail: format!("The request body could not be read: {self}"),
-            },
-        }
-    }
 }
 
 /// How fast a request body must arrive (`listen.body_timeout`, `listen.min_body_rate`).

@@ -228,7 +228,7 @@ impl Upstream {
         };
         // The client's body failed on the way: the client's fault, not the Manager's.
         if let Some(why) = caused_by::<RequestBodyError>(error) {
-            return why.fault();
+            return Fault::from(why);
         }
         let timed_out =
             caused_by::<std::io::Error>(error).is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);

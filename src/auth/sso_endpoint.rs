@@ -16,7 +16,7 @@ use super::sso_wire::{
     PasswordGrant, SsoError, invalid_grant, json_response, logout_response, token_body, token_to_revoke,
     token_to_validate,
 };
-use super::{Authenticator, LoginFailure};
+use super::{AuthError, Authenticator};
 use crate::body::{BoxError, GatewayBody, RequestBodyError, caused_by};
 use crate::ratelimit::logins::Logins;
 use crate::upstream::Upstream;
@@ -145,11 +145,13 @@ async fn token(
             json_response(StatusCode::OK, &token_body(&token, &grant.scope, exp_millis)),
             user,
         ),
-        Err(LoginFailure::Refused(message)) => (
+        Err(AuthError::Refused(message)) => (
             SsoError::new(&grant.scope, "access_denied", message).response(),
             user,
         ),
-        Err(LoginFailure::Unavailable(cause)) => {
+        // log_in asks the Managers only: what fails is their SSO.
+        Err(unavailable) => {
+            let cause = unavailable.to_string();
             // 503, not the engine's 400: nothing is wrong with the credentials. The SDK reads
             // only the body's `error`, which it reports.
             let mut response = SsoError::new(&grant.scope, "server_error", cause).response();

@@ -2,15 +2,52 @@
 //! ServerRescue does): an oVirt fault body in the client's representation, `application/xml` by
 //! default and JSON when the client asked for it (docs/engine.md, sections 3 and 4.4), a correct
 //! Content-Length, ASCII-only header values, and the headers the fault calls for (the Basic
-//! challenge on a 401, Retry-After on a 503 or 429, Allow on a 405).
+//! challenge on a 401, Retry-After on a 503 or 429, Allow on a 405). The domain modules' errors
+//! become faults here too.
 
 use bytes::Bytes;
 use http::Response;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 
-use crate::body::GatewayBody;
+use crate::auth::AuthError;
+use crate::body::{GatewayBody, RequestBodyError};
 use crate::fault::{Fault, retry_seconds};
 use crate::wire::{self, Representation};
+
+impl From<AuthError> for Fault {
+    fn from(error: AuthError) -> Fault {
+        match error {
+            AuthError::Malformed | AuthError::NoProfile { .. } | AuthError::Refused(_) => {
+                Fault::Unauthorized {
+                    detail: error.to_string(),
+                }
+            }
+            AuthError::Unavailable {
+                manager,
+                cause,
+                retry_after,
+            } => Fault::SsoUnavailable {
+                manager,
+                cause,
+                retry_after,
+            },
+        }
+    }
+}
+
+impl From<&RequestBodyError> for Fault {
+    fn from(error: &RequestBodyError) -> Fault {
+        match error {
+            RequestBodyError::TooLarge { limit } => Fault::BodyTooLarge { limit: *limit },
+            RequestBodyError::Stalled(_) | RequestBodyError::TooSlow(_) => Fault::RequestTimeout {
+                detail: format!("The gateway stopped waiting for the request body: {error}"),
+            },
+            RequestBodyError::Malformed(_) => Fault::BadRequest {
+                detail: format!("The request body could not be read: {error}"),
+            },
+        }
+    }
+}
 
 /// The fault as a response in the representation the client asked for.
 pub fn respond(fault: &Fault, repr: Representation) -> Response<GatewayBody> {
@@ -138,6 +175,28 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["reason"], "Not found");
         assert_eq!(value["detail"], "No Manager is published at this host and path");
+    }
+
+    /// Credentials that are malformed or refused are a 401 naming the problem; a Manager whose
+    /// SSO cannot be asked is a 503 (docs/invariants.md, invariant 6).
+    #[test]
+    fn auth_errors_are_401_or_503() {
+        for error in [
+            AuthError::Malformed,
+            AuthError::NoProfile { user: "admin".into() },
+            AuthError::Refused("bad password".into()),
+        ] {
+            let text = error.to_string();
+            let fault = Fault::from(error);
+            assert_eq!(fault.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(fault.detail(), text);
+        }
+        let fault = Fault::from(AuthError::Unavailable {
+            manager: "m".into(),
+            cause: "down".into(),
+            retry_after: std::time::Duration::from_secs(10),
+        });
+        assert_eq!(fault.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     /// Markup in a detail is escaped, so the fault stays well-formed.
