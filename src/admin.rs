@@ -44,12 +44,11 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let mut connections = JoinSet::new();
     loop {
-        let accept = crate::server::accept(&listener, &permits);
+        let accept = crate::connection::accept_within(&listener, &permits);
         tokio::select! {
             _ = shutdown.changed() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            (accepted, permit) = accept => {
-                let Ok((stream, _)) = accepted else { continue };
+            ((stream, _), permit) = accept => {
                 let (state, builder) = (state.clone(), builder.clone());
                 connections.spawn(async move {
                     let _permit = permit;

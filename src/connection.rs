@@ -13,10 +13,44 @@ use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 use crate::config::AnonymousBudget;
+
+/// The next connection on `listener`: the one accept loop of the gateway's, the admin's and
+/// the simulator's listeners. A failed accept (out of file descriptors, say) is logged and
+/// retried after [`ACCEPT_BACKOFF`], never in a spin.
+pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// How long a listener waits after a failed accept.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The next connection, once one of `permits` (a connection limit) is free: until then, new
+/// connections wait in the kernel's accept queue.
+pub async fn accept_within(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+) -> ((TcpStream, SocketAddr), OwnedSemaphorePermit) {
+    let permit = permits
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    (accept(listener).await, permit)
+}
 
 /// What the request path knows about the connection a request came on.
 #[derive(Clone)]

@@ -7,7 +7,6 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -19,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Limits;
-use crate::connection::{Anonymous, AnonymousPlace, ConnActivity, ConnInfo, OverBudget, SendDeadline};
+use crate::connection::{self, Anonymous, AnonymousPlace, ConnActivity, ConnInfo, OverBudget, SendDeadline};
 use crate::pipeline::{self, GatewayState};
 
 /// hyper's own head limits sit above ours so that a moderately oversized head gets our 431 fault;
@@ -50,20 +49,6 @@ fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// The next connection, once one of `permits` (a connection limit) is free: until then, new
-/// connections wait in the kernel's accept queue.
-pub async fn accept(
-    listener: &TcpListener,
-    permits: &Arc<Semaphore>,
-) -> (std::io::Result<(TcpStream, SocketAddr)>, OwnedSemaphorePermit) {
-    let permit = permits
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the semaphore is never closed");
-    (listener.accept().await, permit)
-}
-
 /// Accepts and serves connections until `shutdown` turns true, then drains.
 pub async fn serve(
     listener: TcpListener,
@@ -77,12 +62,11 @@ pub async fn serve(
     let anonymous = Anonymous::new(limits.anonymous, state.metrics.anonymous_connections.clone());
     let mut connections = JoinSet::new();
     loop {
-        let accept = accept(&listener, &permits);
+        let accept = connection::accept_within(&listener, &permits);
         tokio::select! {
             _ = shutdown.changed() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            (accepted, permit) = accept => match accepted {
-                Ok((stream, client)) => {
+            ((stream, client), permit) = accept => {
                     // Every connection starts anonymous; a trusted proxy's carry many clients,
                     // so only the total applies to them.
                     let proxied = limits.trusted_proxies.iter().any(|cidr| cidr.contains(client.ip()));
@@ -109,13 +93,7 @@ pub async fn serve(
                         _permit: permit,
                     };
                     connections.spawn(connection.serve(stream, client));
-                }
-                Err(error) => {
-                    // Out of file descriptors and the like: wait a little instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+            }
         }
     }
     drop(listener);

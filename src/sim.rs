@@ -209,8 +209,7 @@ async fn serve(
         tokio::select! {
             _ = shutdown.changed() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
-                let Ok((stream, client)) = accepted else { continue };
+            (stream, client) = crate::connection::accept(&listener) => {
                 let _ = stream.set_nodelay(true);
                 let (sim, builder, tls) = (sim.clone(), builder.clone(), tls.clone());
                 connections.spawn(async move {
