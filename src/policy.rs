@@ -238,7 +238,7 @@ impl Enforcer {
         tracing::debug!(
             user = facts.user,
             action = %mapped.action,
-            resource = mapped.kind,
+            resource = mapped.kind.as_str(),
             decision = label,
             mode,
             policies = ?decision.policies,
@@ -249,7 +249,7 @@ impl Enforcer {
             tracing::info!(
                 user = facts.user,
                 action = %mapped.action,
-                resource = mapped.kind,
+                resource = mapped.kind.as_str(),
                 policies = ?decision.policies,
                 "shadow mode: the policies would deny this request"
             );
@@ -521,7 +521,7 @@ impl Policies {
             manager: &manager,
             collection: collection.as_ref(),
         };
-        let reads = candidates.uses.attributes.for_kind(mapped.kind);
+        let reads = candidates.uses.attributes.for_kind(mapped.kind.as_str());
         match (found, &candidates.without_attributes) {
             (Some(found), _) => {
                 Outcome::Decided(self.evaluate(&request, &candidates.set, candidates.uses, found))

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use ovirt_gateway::api::params::EngineParams;
 use ovirt_gateway::api::{self, path::{ApiPath, EngineArea}};
 use ovirt_gateway::api::canonical_id;
-use ovirt_gateway::policy::mapping;
+use ovirt_gateway::policy::mapping::{self, Kind};
 
 const METHODS: [Method; 6] = [
     Method::GET,
@@ -39,19 +39,19 @@ fuzz_target!(|data: &[u8]| {
     let reads = ["list", "get"].contains(&mapped.action.as_str());
     match method {
         Method::GET | Method::HEAD | Method::OPTIONS => assert!(reads, "{method} {target} is {}", mapped.action),
-        Method::PUT => assert!(mapped.action == "update" || mapped.kind == "Unknown", "{target}"),
-        Method::DELETE => assert!(mapped.action == "remove" || mapped.kind == "Unknown", "{target}"),
+        Method::PUT => assert!(mapped.action == "update" || mapped.kind == Kind::Unknown, "{target}"),
+        Method::DELETE => assert!(mapped.action == "remove" || mapped.kind == Kind::Unknown, "{target}"),
         _ => assert!(!reads, "POST {target} is a read"),
     }
     let EngineArea::Api(resource) = &parsed.area else {
-        assert_eq!(mapped.kind, "Unknown");
+        assert_eq!(mapped.kind, Kind::Unknown);
         return;
     };
     // The ids: the resource's and its parents', in path order, each an id position of the path
     // (after a collection name), written as the engine reads it.
     let names: Vec<&str> = resource.segments.iter().map(|s| s.name.as_str()).collect();
     let ids: Vec<String> = names.iter().skip(1).step_by(2).map(|id| canonical_id(id)).collect();
-    if !["Root", "Collection", "Unknown"].contains(&mapped.kind) {
+    if let Kind::Entity(_) = mapped.kind {
         let acted: Vec<&String> = mapped.parents.iter().map(|(_, id)| id).chain([&mapped.id]).collect();
         assert!(acted.len() <= ids.len(), "{target}");
         for (i, id) in acted.iter().enumerate() {

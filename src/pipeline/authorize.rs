@@ -13,7 +13,8 @@ use crate::api::path::ApiPath;
 use crate::config::PolicyMode;
 use crate::fault::Fault;
 use crate::metrics::Metrics;
-use crate::policy::{Asker, ContextParams, Enforcer, Facts, Mapped, mapping};
+use crate::policy::mapping::{self, Kind};
+use crate::policy::{Asker, ContextParams, Enforcer, Facts, Mapped};
 use crate::upstream::Upstream;
 
 /// `headers` are the request's after authentication: their Authorization is the user's token at
@@ -92,10 +93,10 @@ pub async fn authorize(
 /// What was refused, in the client's terms: the action and the kind of resource.
 pub fn denial(mapped: &Mapped) -> String {
     let what = match mapped.kind {
-        "Root" => "the API root".to_owned(),
-        "Collection" => format!("the {} collection", mapped.id),
-        "Unknown" => "this path, which is not a resource the policies know".to_owned(),
-        kind => format!("a {kind}"),
+        Kind::Root => "the API root".to_owned(),
+        Kind::Collection => format!("the {} collection", mapped.id),
+        Kind::Unknown => "this path, which is not a resource the policies know".to_owned(),
+        Kind::Entity(kind) => format!("a {kind}"),
     };
     format!(
         "The gateway's policies do not allow `{}` on {what}",

@@ -129,7 +129,7 @@ impl Lookups {
     /// The attributes `reads` names for a mapped entity; nothing for collections, the root and
     /// unknown paths, or when no policy reads any.
     pub async fn find(&self, reads: Reads, mapped: &Mapped, asker: &Asker<'_>) -> Found {
-        let reads = reads.for_kind(mapped.kind);
+        let reads = reads.for_kind(mapped.kind.as_str());
         // Nothing to look up for a collection, the root, an unknown path, or an entity whose id
         // is not known before the answer (one a `follow` inlines).
         let Some(collection) = mapped.collection.as_deref().filter(|_| !mapped.id.is_empty()) else {

@@ -26,9 +26,8 @@ use crate::api::path::{ApiPath, EngineArea};
 pub struct Mapped {
     /// `list`, `get`, `add`, `update`, `remove` or a verb.
     pub action: String,
-    /// The resource's type in the `Api` namespace: `Root`, `Collection`, `Unknown` or an entity
-    /// type such as `Vm`.
-    pub kind: &'static str,
+    /// The resource's type in the `Api` namespace.
+    pub kind: Kind,
     /// The entity's id, the collection's name, `""` for the root, the engine path for `Unknown`.
     pub id: String,
     /// The top-level collection of an entity's type, `None` for the root and `Unknown`.
@@ -42,11 +41,42 @@ pub struct Mapped {
     pub verb: String,
 }
 
+/// What a request acts on, as the schema types it (`Api::...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The API root.
+    Root,
+    /// A top-level collection, which [`Mapped::id`] names.
+    Collection,
+    /// A path the policies do not know.
+    Unknown,
+    /// An entity of a schema type such as `Vm`.
+    Entity(&'static str),
+}
+
+impl Kind {
+    /// The type's name in the `Api` namespace.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Root => "Root",
+            Kind::Collection => "Collection",
+            Kind::Unknown => "Unknown",
+            Kind::Entity(kind) => kind,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Mapped {
     fn unknown(method: &Method, path: &ApiPath) -> Mapped {
         Mapped {
             action: crud(method, false).unwrap_or("other").to_owned(),
-            kind: "Unknown",
+            kind: Kind::Unknown,
             id: path.engine_path.clone(),
             collection: None,
             parents: Vec::new(),
@@ -96,14 +126,14 @@ pub fn map(method: &Method, path: &ApiPath) -> Mapped {
         verb: verb.clone(),
     };
     match names {
-        [] => mapped("Root", "", None, Vec::new()),
+        [] => mapped(Kind::Root, "", None, Vec::new()),
         [collection, rest @ ..] => {
             let Some(kind) = api::entity_type(collection) else {
                 return Mapped::unknown(method, path);
             };
             match rest {
                 [] => {
-                    let mut m = mapped("Collection", collection, None, Vec::new());
+                    let mut m = mapped(Kind::Collection, collection, None, Vec::new());
                     if verb.is_empty() {
                         m.action = crud(method, true).unwrap_or("get").to_owned();
                     }
@@ -124,7 +154,7 @@ pub fn map(method: &Method, path: &ApiPath) -> Mapped {
                         (kind, collection, rest) = (child_kind, *segment, more);
                     }
                     let subcollections = rest.iter().step_by(2).map(|s| (*s).to_owned()).collect();
-                    let mut m = mapped(kind, &id, Some(collection), subcollections);
+                    let mut m = mapped(Kind::Entity(kind), &id, Some(collection), subcollections);
                     m.parents = parents;
                     m
                 }
@@ -166,20 +196,20 @@ pub fn followed(mapped: &Mapped, follow: &[Vec<String>]) -> Result<Vec<FollowedR
     // What the request's answer is: a listing of a collection's entities, or an entity, or what
     // its sub-collections lead to.
     let mut start = match mapped.kind {
-        "Collection" => Mapped {
-            kind: api::entity_type(&mapped.id).ok_or_else(|| unknown(&follow[0], &mapped.id))?,
+        Kind::Collection => Mapped {
+            kind: Kind::Entity(api::entity_type(&mapped.id).ok_or_else(|| unknown(&follow[0], &mapped.id))?),
             id: String::new(),
             collection: Some(mapped.id.clone()),
             parents: Vec::new(),
             subcollections: Vec::new(),
             ..mapped.clone()
         },
-        "Root" | "Unknown" => return Err(unknown(&follow[0], mapped.kind)),
-        _ => mapped.clone(),
+        Kind::Root | Kind::Unknown => return Err(unknown(&follow[0], mapped.kind.as_str())),
+        Kind::Entity(_) => mapped.clone(),
     };
     start.action = "get".to_owned();
     start.verb = String::new();
-    let mut start_type: &str = model_type(start.kind);
+    let mut start_type: &str = model_type(start.kind.as_str());
     for segment in &mapped.subcollections {
         start_type = LINKS
             .iter()
@@ -197,16 +227,16 @@ pub fn followed(mapped: &Mapped, follow: &[Vec<String>]) -> Result<Vec<FollowedR
             match schema_type(target) {
                 Some(kind) => {
                     let nested = owner.subcollections.is_empty()
-                        && api::sub_entity(owner.kind, &segment) == Some(kind);
+                        && api::sub_entity(owner.kind.as_str(), &segment) == Some(kind);
                     let parents = if nested {
                         let mut parents = owner.parents.clone();
-                        parents.push((owner.kind, owner.id.clone()));
+                        parents.push((owner.kind.as_str(), owner.id.clone()));
                         parents
                     } else {
                         Vec::new()
                     };
                     owner = Mapped {
-                        kind,
+                        kind: Kind::Entity(kind),
                         id: String::new(),
                         collection: api::collection_of(kind).map(str::to_owned),
                         parents,
