@@ -68,8 +68,6 @@ pub struct Policies {
     users: HashMap<String, Vec<Entity>>,
     /// Where each policy is: `file.cedar:LINE`, by id.
     locations: HashMap<String, String>,
-    /// The files read, for the reload watcher.
-    pub files: Vec<PathBuf>,
     /// Validator warnings (a policy that can never apply, confusable characters): logged, not fatal.
     pub warnings: Vec<Problem>,
     extension_values: ExtensionValues,
@@ -423,7 +421,6 @@ impl Policies {
             return Err(problems);
         }
         let index = Index::new(&set);
-        files.extend(entity_files);
         let locations = places
             .iter()
             .map(|(id, &(file, line))| (id.clone(), format!("{}:{line}", files[file].display())))
@@ -433,7 +430,6 @@ impl Policies {
             set,
             locations,
             users,
-            files,
             warnings,
             extension_values: ExtensionValues::default(),
         })

@@ -196,15 +196,6 @@ impl Class {
             _ => Class::Write,
         }
     }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Class::Collection => "collection",
-            Class::Entity => "entity",
-            Class::Write => "write",
-            Class::Action => "action",
-        }
-    }
 }
 
 fn is_action(path: &ApiPath) -> bool {
