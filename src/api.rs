@@ -131,8 +131,8 @@ pub const METHOD_ACTIONS: [&str; 6] = ["list", "get", "add", "update", "remove",
 /// The action groups policies permit.
 pub const GROUPS: [&str; 4] = ["read", "write", "operate", "admin"];
 
-/// The action verbs of the API (`POST /vms/ID/start`), from the API model (ovirt-engine-sdk
-/// 4.6.3, every service method that is not `add`, `get`, `list`, `remove` or `update`), sorted.
+/// The action verbs of the API (`POST /vms/ID/start`), the services' actions of the API model
+/// (ovirt-engine-sdk 4.6.3) as the built-in Cedar schema declares them, sorted.
 pub const VERBS: [&str; 85] = [
     "activate",
     "allocatevm",
