@@ -168,6 +168,40 @@ pub enum AuthError {
     },
 }
 
+/// Why an authentication failed, as `gateway_auth_failures_total` counts it (docs/authentication.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No credentials where the API needs them.
+    Missing,
+    /// An Authorization value that cannot be read.
+    Malformed,
+    /// A Basic user name without `@profile`.
+    NoProfile,
+    /// A Bearer token that is neither the gateway's nor passed through.
+    UnknownToken,
+    /// The Manager refused the credentials.
+    Refused,
+    /// The same credentials were refused a moment ago: the Manager was not asked again.
+    RefusedCached,
+    /// The Manager's SSO could not be asked.
+    SsoUnavailable,
+}
+
+impl Failure {
+    /// The metric's `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Missing => "missing",
+            Failure::Malformed => "malformed",
+            Failure::NoProfile => "no_profile",
+            Failure::UnknownToken => "unknown_token",
+            Failure::Refused => "refused",
+            Failure::RefusedCached => "refused_cached",
+            Failure::SsoUnavailable => "sso_unavailable",
+        }
+    }
+}
+
 impl AuthError {
     fn unavailable(upstream: &Upstream, cause: String) -> AuthError {
         AuthError::Unavailable {
@@ -284,7 +318,7 @@ impl Authenticator {
             return Ok(None);
         };
         let malformed = || {
-            self.failed("malformed");
+            self.failed(Failure::Malformed);
             AuthError::Malformed
         };
         let decoded = STANDARD
@@ -294,7 +328,7 @@ impl Authenticator {
             .ok_or_else(malformed)?;
         let (user, password) = decoded.split_once(':').ok_or_else(malformed)?;
         if !user.contains('@') {
-            self.failed("no_profile");
+            self.failed(Failure::NoProfile);
             return Err(AuthError::NoProfile {
                 user: user.to_owned(),
             });
@@ -335,7 +369,7 @@ impl Authenticator {
     ) -> Result<Arc<Session>, AuthError> {
         let key = self.key(upstream.name(), credentials);
         if let Some(message) = self.refusals.get(&key).await {
-            self.failed("refused_cached");
+            self.failed(Failure::RefusedCached);
             if let Some((logins, client)) = logins {
                 logins.failed(&credentials.user, client, false);
             }
@@ -382,7 +416,7 @@ impl Authenticator {
             }
             Err(error) => match error.as_ref() {
                 LoginError::Refused(message) => {
-                    self.failed("refused");
+                    self.failed(Failure::Refused);
                     if let Some((logins, client)) = logins {
                         logins.failed(&credentials.user, client, true);
                     }
@@ -390,7 +424,7 @@ impl Authenticator {
                     Err(AuthError::Refused(message.clone()))
                 }
                 LoginError::Unavailable(cause) => {
-                    self.failed("sso_unavailable");
+                    self.failed(Failure::SsoUnavailable);
                     Err(AuthError::unavailable(upstream, cause.clone()))
                 }
             },
@@ -474,7 +508,7 @@ impl Authenticator {
             // endpoint does not reach the Manager either.
             let key = self.key_of(upstream.name(), user, password);
             if let Some(message) = self.refusals.get(&key).await {
-                self.failed("refused_cached");
+                self.failed(Failure::RefusedCached);
                 if let Some((logins, client)) = logins {
                     logins.failed(user, client, false);
                 }
@@ -484,13 +518,13 @@ impl Authenticator {
             self.count_login(upstream, &outcome);
             match &outcome {
                 Err(LoginError::Refused(message)) => {
-                    self.failed("refused");
+                    self.failed(Failure::Refused);
                     if let Some((logins, client)) = logins {
                         logins.failed(user, client, true);
                     }
                     self.refusals.insert(key, Arc::from(message.as_str())).await;
                 }
-                Err(LoginError::Unavailable(_)) => self.failed("sso_unavailable"),
+                Err(LoginError::Unavailable(_)) => self.failed(Failure::SsoUnavailable),
                 Ok(_) => {}
             }
             let token = outcome?;
@@ -675,10 +709,10 @@ impl Authenticator {
     }
 
     /// Counts a refused authentication; `reason` is a bounded label.
-    pub fn failed(&self, reason: &'static str) {
+    pub fn failed(&self, reason: Failure) {
         self.metrics
             .auth_failures_total
-            .with_label_values(&[reason])
+            .with_label_values(&[reason.as_str()])
             .inc();
     }
 }

@@ -16,7 +16,7 @@ use super::sso_wire::{
     PasswordGrant, SsoError, invalid_grant, json_response, logout_response, token_body, token_to_revoke,
     token_to_validate,
 };
-use super::{AuthError, Authenticator};
+use super::{AuthError, Authenticator, Failure};
 use crate::body::{BoxError, GatewayBody, RequestBodyError, caused_by};
 use crate::ratelimit::logins::Logins;
 use crate::upstream::Upstream;
@@ -98,7 +98,7 @@ async fn token(
     };
     let user = Some(grant.username.clone());
     if !grant.username.contains('@') {
-        auth.failed("no_profile");
+        auth.failed(Failure::NoProfile);
         let message = format!(
             "Cannot authenticate user '{}': No valid profile found in credentials..",
             grant.username

@@ -17,7 +17,7 @@ use http::header::{AUTHORIZATION, HeaderValue};
 use super::context::RequestContext;
 use crate::api::path::{ApiPath, EngineArea};
 use crate::auth::persistent::{self, Prefer};
-use crate::auth::{Authenticator, BasicCredentials, Principal};
+use crate::auth::{Authenticator, BasicCredentials, Failure, Principal};
 use crate::body::GatewayBody;
 use crate::fault::Fault;
 use crate::ratelimit::logins::Logins;
@@ -58,13 +58,13 @@ pub async fn authenticate(
     }
     // Which of several the Manager or a front end would read is theirs to choose: refused.
     if request.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
-        auth.failed("malformed");
+        auth.failed(Failure::Malformed);
         return Err(Fault::BadRequest {
             detail: "The request carries more than one Authorization header".into(),
         });
     }
     let Some(value) = request.headers().get(AUTHORIZATION) else {
-        auth.failed("missing");
+        auth.failed(Failure::Missing);
         return Err(Fault::Unauthorized {
             detail: "Credentials are required: Basic user@profile:password, or a token from /ovirt-engine/sso/oauth/token".into(),
         });
@@ -82,7 +82,7 @@ pub async fn authenticate(
             }
             None if auth.bearer_passthrough() => Ok((Identity::Untouched, None)),
             None => {
-                auth.failed("unknown_token");
+                auth.failed(Failure::UnknownToken);
                 Err(Fault::Unauthorized {
                     detail: "The token was not issued by this gateway, has expired or was logged out; log in again"
                         .into(),
@@ -91,7 +91,7 @@ pub async fn authenticate(
         };
     }
     let Some(credentials) = auth.basic_credentials(value)? else {
-        auth.failed("malformed");
+        auth.failed(Failure::Malformed);
         return Err(Fault::Unauthorized {
             detail: "Unsupported authorization scheme: use Basic or Bearer".into(),
         });
@@ -139,7 +139,7 @@ async fn by_token(
         return Ok(None);
     };
     let Some(upstream_token) = login.token_for(upstream.name()) else {
-        auth.failed("unknown_token");
+        auth.failed(Failure::UnknownToken);
         return Err(Fault::Unauthorized {
             detail: format!(
                 "This login does not cover Manager '{}'; log in again at this host",
