@@ -238,7 +238,6 @@ pub struct Limited {
 /// What an allowed request was let through under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Allowance {
-    pub scope: Scope,
     pub quota: RateQuota,
     /// How long the request waits before it goes on (zero within the burst).
     pub delay: Duration,
@@ -364,7 +363,7 @@ impl RateLimiter {
                         .with_label_values(&[scope.as_str()])
                         .observe(delay.as_secs_f64());
                 }
-                Ok(Allowance { scope, quota, delay })
+                Ok(Allowance { quota, delay })
             }
             Taken::Limited { retry_after } => Err(Limited {
                 scope,
