@@ -59,7 +59,7 @@ impl Body for GatewayBody {
 /// Why a client's request body failed. Always the client's doing (fault blame `Client`),
 /// wherever the gateway was reading it: the SSO form, the copy kept to resend, or the stream
 /// toward the Manager.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RequestBodyError {
     /// More bytes than `listen.max_body_bytes`.
     #[error("request body exceeds {limit} bytes")]
@@ -73,7 +73,7 @@ pub enum RequestBodyError {
     TooSlow(u64),
     /// The body broke off or its framing was malformed (a bad chunk size, say).
     #[error("reading the request body: {0}")]
-    Malformed(BoxError),
+    Malformed(String),
 }
 
 /// How fast a request body must arrive (`listen.body_timeout`, `listen.min_body_rate`).
@@ -160,7 +160,7 @@ where
                         Some(Ok(frame))
                     }
                 }
-                Some(Err(error)) => Some(Err(RequestBodyError::Malformed(error.into()).into())),
+                Some(Err(error)) => Some(Err(RequestBodyError::Malformed(error.into().to_string()).into())),
                 None => None,
             };
             return Poll::Ready(result);

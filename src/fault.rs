@@ -27,6 +27,16 @@ pub enum TimeoutPhase {
     ResponseHeaders,
 }
 
+impl TimeoutPhase {
+    /// The phase, as the end of "ran out of time ...".
+    pub fn during(self) -> &'static str {
+        match self {
+            TimeoutPhase::Connect => "connecting",
+            TimeoutPhase::ResponseHeaders => "waiting for the response headers",
+        }
+    }
+}
+
 /// Everything that makes the gateway answer a request itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {

@@ -28,7 +28,6 @@ use prometheus::IntCounterVec;
 
 use crate::body::{BoxError, GatewayBody};
 use crate::compression::Decoder;
-use crate::fault::Fault;
 
 /// How the answer of a forwarded request is guarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +46,23 @@ pub enum Shield {
 /// engine's are a few kilobytes.
 pub const DESCRIPTOR_BYTES: usize = 1024 * 1024;
 
+/// Why an answer was not forwarded at all (a token in a body cuts the answer instead);
+/// pipeline/rescue.rs makes it a fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Withheld {
+    /// The answer's headers carried the request's upstream token.
+    TokenInHeaders { manager: String },
+    /// A console descriptor whose token line was to be stripped could not be read.
+    UnreadableDescriptor { manager: String, cause: String },
+}
+
 /// The answer to a request that carried `token`, guarded as `shield` says.
 pub async fn shield(
     response: Response<GatewayBody>,
     shield: Shield,
     token: Option<&[u8]>,
     alarm: Alarm,
-) -> Result<Response<GatewayBody>, Fault> {
+) -> Result<Response<GatewayBody>, Withheld> {
     let Some(token) = token.filter(|_| shield != Shield::Off) else {
         return Ok(response);
     };
@@ -63,7 +72,7 @@ pub async fn shield(
         _ => response,
     };
     if in_headers(&mut forms, response.headers(), &alarm) {
-        return Err(Fault::TokenWithheld {
+        return Err(Withheld::TokenInHeaders {
             manager: alarm.manager,
         });
     }
@@ -74,10 +83,10 @@ pub async fn shield(
 async fn strip_console(
     response: Response<GatewayBody>,
     alarm: &Alarm,
-) -> Result<Response<GatewayBody>, Fault> {
+) -> Result<Response<GatewayBody>, Withheld> {
     use http_body_util::BodyExt;
     let (mut parts, body) = response.into_parts();
-    let unreadable = |cause: String| Fault::UpstreamUnreachable {
+    let unreadable = |cause: String| Withheld::UnreadableDescriptor {
         manager: alarm.manager.clone(),
         cause,
     };

@@ -1,5 +1,5 @@
 //! The Managers behind the gateway: one pooled HTTP client per Manager, its timeouts, the one safe
-//! retry, the classification of failures into faults, and the health checks behind /readyz.
+//! retry, the classification of failures ([`SendError`]), and the health checks behind /readyz.
 //!
 //! Never retries a request whose body could have been sent (docs/invariants.md, invariant 5): only GET, HEAD
 //! and OPTIONS without a body are tried a second time, and only when the first connect failed.
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::body::{GatewayBody, IdleTimeoutBody, ObservedBody, RequestBodyError, caused_by};
 use crate::config::{ManagerConfig, UpstreamTls};
-use crate::fault::{Fault, TimeoutPhase};
+use crate::fault::TimeoutPhase;
 use crate::metrics::Metrics;
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, GatewayBody>;
@@ -36,6 +36,31 @@ pub struct Upstream {
     health: Mutex<Health>,
     /// At most so many requests at the Manager at once (`[rate_limit.manager]`).
     gate: Option<gate::Gate>,
+}
+
+/// Why a request got no answer from a Manager; pipeline/rescue.rs makes it a fault.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// The Manager's concurrency gate gave the request no place.
+    #[error("Manager '{manager}' is serving as many requests as the gateway lets through and {why}")]
+    Busy {
+        manager: String,
+        /// Too many waiting, or none came free in time.
+        why: &'static str,
+        retry_after: Duration,
+    },
+    /// No connection, or no response head, within the configured time.
+    #[error("Manager '{manager}' ran out of time {}", .phase.during())]
+    Timeout { manager: String, phase: TimeoutPhase },
+    /// The connect failed while the Manager is failing its health checks.
+    #[error("Manager '{manager}' is failing its health checks and refused the connection")]
+    NotReady { manager: String, retry_after: Duration },
+    /// The connect failed, or the Manager broke the exchange.
+    #[error("could not reach Manager '{manager}': {cause}")]
+    Unreachable { manager: String, cause: String },
+    /// The client's request body failed on the way: the client's doing, not the Manager's.
+    #[error(transparent)]
+    ClientBody(RequestBodyError),
 }
 
 /// The outcome of the latest health check.
@@ -145,23 +170,24 @@ impl Upstream {
         request: Request<GatewayBody>,
         caller: gate::Caller<'_>,
         metrics: &Metrics,
-    ) -> Result<Response<GatewayBody>, Fault> {
+    ) -> Result<Response<GatewayBody>, SendError> {
         // A place at the Manager before anything is sent, held until the answer's body ends.
-        let pass =
-            match &self.gate {
-                Some(gate) => {
-                    let inflight = metrics.manager_inflight.with_label_values(&[self.name()]);
-                    let queued = metrics.manager_queued.with_label_values(&[self.name()]);
-                    Some(gate.enter(caller, inflight, queued).await.map_err(|refused| {
-                        Fault::ManagerBusy {
+        let pass = match &self.gate {
+            Some(gate) => {
+                let inflight = metrics.manager_inflight.with_label_values(&[self.name()]);
+                let queued = metrics.manager_queued.with_label_values(&[self.name()]);
+                Some(
+                    gate.enter(caller, inflight, queued)
+                        .await
+                        .map_err(|refused| SendError::Busy {
                             manager: self.name().to_owned(),
                             why: refused.describe(),
                             retry_after: gate.config().wait,
-                        }
-                    })?)
-                }
-                None => None,
-            };
+                        })?,
+                )
+            }
+            None => None,
+        };
         let retry = replay_copy(&request);
         let started = Instant::now();
         let mut outcome = self.send_once(request).await;
@@ -187,14 +213,14 @@ impl Upstream {
                 }))
             }
             Err(failure) => {
-                let fault = self.classify(&failure);
-                if fault.blame() == crate::fault::Blame::Upstream {
+                let error = self.classify(&failure);
+                if !matches!(error, SendError::ClientBody(_)) {
                     metrics
                         .upstream_errors_total
                         .with_label_values(&[self.name(), failure.kind()])
                         .inc();
                 }
-                Err(fault)
+                Err(error)
             }
         }
     }
@@ -215,11 +241,11 @@ impl Upstream {
         }
     }
 
-    fn classify(&self, failure: &Failure) -> Fault {
+    fn classify(&self, failure: &Failure) -> SendError {
         let manager = self.name().to_owned();
         let error = match failure {
             Failure::HeadersTimeout => {
-                return Fault::UpstreamTimeout {
+                return SendError::Timeout {
                     manager,
                     phase: TimeoutPhase::ResponseHeaders,
                 };
@@ -228,23 +254,23 @@ impl Upstream {
         };
         // The client's body failed on the way: the client's fault, not the Manager's.
         if let Some(why) = caused_by::<RequestBodyError>(error) {
-            return Fault::from(why);
+            return SendError::ClientBody(why.clone());
         }
         let timed_out =
             caused_by::<std::io::Error>(error).is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
         if error.is_connect() && timed_out {
-            return Fault::UpstreamTimeout {
+            return SendError::Timeout {
                 manager,
                 phase: TimeoutPhase::Connect,
             };
         }
         if error.is_connect() && self.failed_health_check() {
-            return Fault::UpstreamNotReady {
+            return SendError::NotReady {
                 manager,
                 retry_after: self.config.health_interval,
             };
         }
-        Fault::UpstreamUnreachable {
+        SendError::Unreachable {
             manager,
             cause: root_cause(error),
         }

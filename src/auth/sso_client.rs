@@ -80,7 +80,7 @@ pub async fn password_grant(
     let response = upstream
         .send(request, Caller::Login, metrics)
         .await
-        .map_err(|fault| LoginError::Unavailable(fault.to_string()))?;
+        .map_err(|error| LoginError::Unavailable(error.to_string()))?;
     let status = response.status();
     let body = read_answer(response.into_body(), upstream.config.timeouts.body_idle).await?;
     parse_answer(status, &body)
@@ -181,7 +181,7 @@ pub async fn revoke(upstream: &Upstream, metrics: &Metrics, token: &UpstreamToke
         let response = upstream
             .send(request, Caller::Login, metrics)
             .await
-            .map_err(|f| f.to_string())?;
+            .map_err(|e| e.to_string())?;
         let status = response.status();
         read_answer(response.into_body(), REVOKE_TIMEOUT)
             .await

@@ -12,6 +12,8 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_A
 use crate::auth::AuthError;
 use crate::body::{GatewayBody, RequestBodyError};
 use crate::fault::{Fault, retry_seconds};
+use crate::token_guard::Withheld;
+use crate::upstream::SendError;
 use crate::wire::{self, Representation};
 
 impl From<AuthError> for Fault {
@@ -31,6 +33,37 @@ impl From<AuthError> for Fault {
                 cause,
                 retry_after,
             },
+        }
+    }
+}
+
+impl From<SendError> for Fault {
+    fn from(error: SendError) -> Fault {
+        match error {
+            SendError::Busy {
+                manager,
+                why,
+                retry_after,
+            } => Fault::ManagerBusy {
+                manager,
+                why,
+                retry_after,
+            },
+            SendError::Timeout { manager, phase } => Fault::UpstreamTimeout { manager, phase },
+            SendError::NotReady { manager, retry_after } => Fault::UpstreamNotReady { manager, retry_after },
+            SendError::Unreachable { manager, cause } => Fault::UpstreamUnreachable { manager, cause },
+            SendError::ClientBody(why) => Fault::from(&why),
+        }
+    }
+}
+
+impl From<Withheld> for Fault {
+    fn from(withheld: Withheld) -> Fault {
+        match withheld {
+            Withheld::TokenInHeaders { manager } => Fault::TokenWithheld { manager },
+            Withheld::UnreadableDescriptor { manager, cause } => {
+                Fault::UpstreamUnreachable { manager, cause }
+            }
         }
     }
 }
@@ -105,6 +138,77 @@ mod tests {
     async fn body_text(response: Response<GatewayBody>) -> String {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// The domain errors become the faults that blame whom they should: the Manager for its own
+    /// failures, the client for its body.
+    #[test]
+    fn domain_errors_become_their_faults() {
+        use std::time::Duration;
+
+        use crate::fault::{Blame, TimeoutPhase};
+        let manager = || "m".to_owned();
+        let wait = Duration::from_secs(3);
+        let cases = [
+            (
+                Fault::from(SendError::Busy {
+                    manager: manager(),
+                    why: "too many are waiting",
+                    retry_after: wait,
+                }),
+                503,
+                Blame::Upstream,
+            ),
+            (
+                Fault::from(SendError::Timeout {
+                    manager: manager(),
+                    phase: TimeoutPhase::Connect,
+                }),
+                504,
+                Blame::Upstream,
+            ),
+            (
+                Fault::from(SendError::NotReady {
+                    manager: manager(),
+                    retry_after: wait,
+                }),
+                503,
+                Blame::Upstream,
+            ),
+            (
+                Fault::from(SendError::Unreachable {
+                    manager: manager(),
+                    cause: "refused".into(),
+                }),
+                502,
+                Blame::Upstream,
+            ),
+            (
+                Fault::from(SendError::ClientBody(RequestBodyError::TooLarge { limit: 1 })),
+                413,
+                Blame::Client,
+            ),
+            (
+                Fault::from(Withheld::TokenInHeaders { manager: manager() }),
+                502,
+                Blame::Upstream,
+            ),
+            (
+                Fault::from(Withheld::UnreadableDescriptor {
+                    manager: manager(),
+                    cause: "x".into(),
+                }),
+                502,
+                Blame::Upstream,
+            ),
+        ];
+        for (fault, status, blame) in cases {
+            assert_eq!(
+                (fault.status().as_u16(), fault.blame()),
+                (status, blame),
+                "{fault:?}"
+            );
+        }
     }
 
     /// A 401 carries the engine's Basic challenge; no other fault does.

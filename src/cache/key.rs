@@ -1,0 +1,58 @@
+//! What a GET is cached as: the Manager, whose answer it is, the path and query as forwarded, and
+//! every request header that changes the body.
+
+use http::header::{HOST, HeaderMap};
+use ring::hmac;
+
+/// Request headers that change the answer's body.
+const VARYING: [&str; 7] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "version",
+    "filter",
+    "all-content",
+    "prefer",
+];
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    manager: String,
+    /// `user@profile`; a keyed hash of a passed-through Authorization; empty on shared collections.
+    identity: String,
+    /// The path and query as forwarded.
+    pub target: String,
+    /// The varying request headers, and the scheme and host links are rewritten to.
+    pub variant: String,
+}
+
+impl Key {
+    pub fn new(manager: &str, identity: String, target: String, headers: &HeaderMap, tls: bool) -> Key {
+        Key {
+            manager: manager.to_owned(),
+            identity,
+            target,
+            variant: variant(headers, tls),
+        }
+    }
+}
+
+/// The identity of a passed-through token: a keyed hash, so the key never holds the token.
+pub fn token_identity(secret: &hmac::Key, authorization: &[u8]) -> String {
+    let tag = hmac::sign(secret, authorization);
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("token:{hex}")
+}
+
+/// The request headers that change the body, and where links will point.
+fn variant(headers: &HeaderMap, tls: bool) -> String {
+    let mut variant = String::from(if tls { "https" } else { "http" });
+    for name in [HOST.as_str()].into_iter().chain(VARYING) {
+        variant.push('\0');
+        for value in headers.get_all(name) {
+            variant.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            variant.push('\n');
+        }
+    }
+    variant
+}
