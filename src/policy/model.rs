@@ -17,7 +17,7 @@ pub fn schema() -> &'static Schema {
     SCHEMA.get_or_init(|| {
         Schema::from_cedarschema_str(SCHEMA_TEXT)
             .map(|(schema, _warnings)| schema)
-            .unwrap_or_else(|e| panic!("the built-in schema does not parse: {}", super::message(&e)))
+            .unwrap_or_else(|e| panic!("the built-in schema does not parse: {}", super::load::message(&e)))
     })
 }
 
