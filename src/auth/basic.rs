@@ -1,0 +1,176 @@
+//! Basic credentials: read from the Authorization header, exchanged for a session at a Manager
+//! once per user (concurrent first requests share one login), a refusal remembered for
+//! `auth.failure_cache`.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::HeaderValue;
+use tokio::time::Instant;
+
+use super::sso_client::{self, LoginError, UpstreamToken, authenticated_user, password_grant};
+use super::{AuthError, Authenticator, Ended, Failure, Lease, ended, spawn_revocation};
+use crate::ratelimit::logins::Logins;
+use crate::upstream::Upstream;
+
+/// A session's cache key: HMAC-SHA256 of the Manager, the user and the password.
+pub type SessionKey = [u8; 32];
+
+/// A user's login at one Manager.
+pub struct Session {
+    /// `user@profile`, the user as the Manager reports it (`ManagerUser::name`).
+    pub user: String,
+    pub token: UpstreamToken,
+    /// The user's id at the Manager.
+    pub user_id: Option<String>,
+    /// The Manager that issued the token, to revoke it there when the session ends.
+    pub(super) upstream: Arc<Upstream>,
+    pub(super) lease: Lease,
+}
+
+/// Credentials from an `Authorization: Basic` header, for the life of one request.
+pub struct BasicCredentials {
+    pub user: String,
+    pub(super) password: String,
+}
+
+impl fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// The credentials of an `Authorization` value when it is Basic (`None` for another scheme);
+    /// a malformed one, or a user name without `@profile`, is a 401 (and counted). The engine
+    /// checks the scheme with a prefix test (`startsWith("Basic")`), and so does this.
+    pub fn basic_credentials(&self, value: &HeaderValue) -> Result<Option<BasicCredentials>, AuthError> {
+        let Some(encoded) = value.as_bytes().strip_prefix(b"Basic") else {
+            return Ok(None);
+        };
+        let malformed = || {
+            self.failed(Failure::Malformed);
+            AuthError::Malformed
+        };
+        let decoded = STANDARD
+            .decode(encoded.trim_ascii())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(malformed)?;
+        let (user, password) = decoded.split_once(':').ok_or_else(malformed)?;
+        if !user.contains('@') {
+            self.failed(Failure::NoProfile);
+            return Err(AuthError::NoProfile {
+                user: user.to_owned(),
+            });
+        }
+        Ok(Some(BasicCredentials {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        }))
+    }
+
+    pub(super) fn key(&self, manager: &str, credentials: &BasicCredentials) -> SessionKey {
+        self.key_of(manager, &credentials.user, &credentials.password)
+    }
+
+    /// The user's session at this Manager, logging in when there is none. Concurrent callers
+    /// with the same credentials wait for one login.
+    ///
+    /// `logins` (and the client's address) count the outcome for the login lockouts, telling
+    /// them whether the Manager (and its directory) was asked.
+    pub async fn session(
+        &self,
+        upstream: &Arc<Upstream>,
+        credentials: &BasicCredentials,
+        logins: Option<(&Logins, IpAddr)>,
+    ) -> Result<Arc<Session>, AuthError> {
+        let key = self.key(upstream.name(), credentials);
+        if let Some(message) = self.refusals.get(&key).await {
+            self.failed(Failure::RefusedCached);
+            if let Some((logins, client)) = logins {
+                logins.failed(&credentials.user, client, false);
+            }
+            return Err(AuthError::Refused(message.to_string()));
+        }
+        if let Some(session) = self.sessions.get(&key).await {
+            if !session.lease.expired(&self.config, Instant::now()) {
+                session.lease.touch();
+                if let Some((logins, client)) = logins {
+                    logins.succeeded(&credentials.user, client);
+                }
+                return Ok(session);
+            }
+            self.end_session(&key, Ended::Expired).await;
+        }
+        let fresh = std::sync::atomic::AtomicBool::new(false);
+        let login = async {
+            let outcome =
+                password_grant(upstream, &self.metrics, &credentials.user, &credentials.password).await;
+            self.count_login(upstream, &outcome);
+            let token = outcome?;
+            let reported = authenticated_user(upstream, &self.metrics, &token).await;
+            self.metrics.sessions.inc();
+            fresh.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok::<_, LoginError>(Arc::new(Session {
+                user: reported.name(&credentials.user),
+                token,
+                user_id: reported.id,
+                upstream: upstream.clone(),
+                lease: Lease::new(),
+            }))
+        };
+        match self.sessions.try_get_with(key, login).await {
+            Ok(session) => {
+                if fresh.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Apply max_sessions now, not at moka's next housekeeping, so that the
+                    // tokens of the sessions it pushes out are revoked now.
+                    self.sessions.run_pending_tasks().await;
+                }
+                if let Some((logins, client)) = logins {
+                    logins.succeeded(&credentials.user, client);
+                }
+                Ok(session)
+            }
+            Err(error) => match error.as_ref() {
+                LoginError::Refused(message) => {
+                    self.failed(Failure::Refused);
+                    if let Some((logins, client)) = logins {
+                        logins.failed(&credentials.user, client, true);
+                    }
+                    self.refusals.insert(key, Arc::from(message.as_str())).await;
+                    Err(AuthError::Refused(message.clone()))
+                }
+                LoginError::Unavailable(cause) => {
+                    self.failed(Failure::SsoUnavailable);
+                    Err(AuthError::unavailable(upstream, cause.clone()))
+                }
+            },
+        }
+    }
+
+    /// Drops a session whose token the Manager no longer accepts.
+    pub async fn forget(&self, upstream: &Upstream, credentials: &BasicCredentials) {
+        let key = self.key(upstream.name(), credentials);
+        if self.sessions.remove(&key).await.is_some() {
+            ended(&self.metrics, Ended::Refused);
+        }
+    }
+
+    /// Ends a session by the gateway's choice (`reason`: a bounded label) and revokes its token.
+    pub(super) async fn end_session(&self, key: &SessionKey, reason: Ended) {
+        // Whoever removes it revokes it: once.
+        if let Some(session) = self.sessions.remove(key).await {
+            ended(&self.metrics, reason);
+            let metrics = self.metrics.clone();
+            spawn_revocation(async move {
+                sso_client::revoke(&session.upstream, &metrics, &session.token).await;
+            });
+        }
+    }
+}
