@@ -5,6 +5,7 @@
 //! (`manager[1].url: ...`), instead of stopping at the first (docs/invariants.md, invariant 10).
 
 mod file;
+mod strict;
 mod validate;
 
 use std::fmt;
@@ -437,7 +438,7 @@ impl Config {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             ConfigErrors(vec![ConfigError::new("(syntax)", e.to_string().trim_end())])
         })?;
-        let (file, mut errors) = validate::deserialize_strict(table);
+        let (file, mut errors) = strict::deserialize_strict(table);
         match file.map(|file| validate::validate(file, base)) {
             Some(Ok(config)) if errors.is_empty() => Ok(config),
             Some(Err(more)) => {
