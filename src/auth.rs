@@ -33,7 +33,6 @@ mod logins;
 pub mod persistent;
 pub mod sso_client;
 pub mod sso_endpoint;
-pub mod sso_wire;
 pub mod tokens;
 
 use std::collections::{HashMap, VecDeque};

@@ -38,8 +38,8 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::sso_wire::json_response;
 use crate::body::GatewayBody;
+use crate::wire::sso::json_response;
 pub use generate::Sizes;
 use model::{Inventory, Rng};
 pub use pki::Pki;
@@ -390,7 +390,7 @@ fn gzip_if_accepted(response: Response<GatewayBody>, request: &Request<Bytes>) -
 
 /// Query parameters, decoded as a form (`+` is a space), in order.
 fn query_params(query: Option<&str>) -> Vec<(String, String)> {
-    crate::auth::sso_wire::form_pairs(query.unwrap_or("").as_bytes())
+    crate::wire::sso::form_pairs(query.unwrap_or("").as_bytes())
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: &str) -> Response<GatewayBody> {

@@ -1,6 +1,8 @@
 //! The oVirt API's wire forms, shared by the gateway and the simulator: the two representations
 //! and how a request picks one (docs/engine.md, section 3), the XML escaper, and the fault body
-//! (docs/engine.md, section 4.4).
+//! (docs/engine.md, section 4.4); and the SSO's (`sso.rs`).
+
+pub mod sso;
 
 use http::HeaderMap;
 

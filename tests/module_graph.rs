@@ -158,3 +158,19 @@ fn the_reader_sees_grouped_paths_and_cycles() {
     acyclic.insert("c".into(), BTreeSet::new());
     assert_eq!(cycle(&acyclic), None);
 }
+
+/// The simulator shares only generic pieces with the gateway (docs/architecture.md, "Modules"),
+/// none of its stages or state: a simulator that answered through gateway code could hide the
+/// gateway's mistakes from the tests.
+#[test]
+fn the_simulator_uses_only_shared_pieces() {
+    let graph = graph();
+    let shared: BTreeSet<String> = ["api", "body", "compression", "connection", "time", "wire"]
+        .map(String::from)
+        .into();
+    assert!(
+        graph["sim"].is_subset(&shared),
+        "the simulator names {:?}",
+        graph["sim"].difference(&shared).collect::<Vec<_>>()
+    );
+}

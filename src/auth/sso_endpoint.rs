@@ -1,6 +1,6 @@
 //! The gateway's own SSO endpoints, answered on every public host:port because the SDK derives
 //! them from scheme://host:port alone (docs/engine.md, section 2): the password grant, validate-mode
-//! token info, and sso-logout, in the engine's exact shapes (`sso_wire.rs`).
+//! token info, and sso-logout, in the engine's exact shapes (`wire/sso.rs`).
 //!
 //! A password grant logs in at every Manager the host covers; the answer's `access_token` is the
 //! gateway's token (a JWT naming the login), never a Manager's.
@@ -12,14 +12,14 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 
-use super::sso_wire::{
-    PasswordGrant, SsoError, invalid_grant, json_response, logout_response, token_body, token_to_revoke,
-    token_to_validate,
-};
 use super::{AuthError, Authenticator, Failure};
 use crate::body::{BoxError, GatewayBody, RequestBodyError, caused_by};
 use crate::ratelimit::logins::Logins;
 use crate::upstream::Upstream;
+use crate::wire::sso::{
+    PasswordGrant, SsoError, invalid_grant, json_response, logout_response, token_body, token_to_revoke,
+    token_to_validate,
+};
 
 /// SSO requests are small forms; larger bodies are not SSO requests.
 const MAX_FORM: usize = 64 * 1024;

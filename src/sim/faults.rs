@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Sim;
 use super::model::Rng;
-use crate::auth::sso_wire::json_response;
 use crate::body::{BoxError, GatewayBody};
+use crate::wire::sso::json_response;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]

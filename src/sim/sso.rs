@@ -23,11 +23,11 @@ use tokio::time::Instant;
 
 use super::users::User;
 use super::{Sim, text};
-use crate::auth::sso_wire::{
+use crate::body::GatewayBody;
+use crate::wire::sso::{
     PasswordGrant, SsoError, invalid_grant, json_response, logout_response, token_body, token_to_revoke,
     token_to_validate,
 };
-use crate::body::GatewayBody;
 
 /// The engine's default session timeout for persistent-auth sessions (web.xml: 180 minutes).
 const SESSION_TTL: Duration = Duration::from_secs(180 * 60);
