@@ -27,10 +27,10 @@ use tokio::time::Instant;
 use client::{first_vm_id, token};
 use criterion::Criterion;
 use http::Method;
-use ovirt_gateway::api::path::ApiPath;
-use ovirt_gateway::policy::{ContextParams, Facts, Found, Policies, mapping};
+use ovirt_gateway::ApiPath;
 use ovirt_gateway::sim::{self, SimOptions};
 use ovirt_gateway::{Config, Gateway};
+use ovirt_gateway::{ContextParams, Facts, Found, Policies, map_request};
 use support::{runtime, seconds_and_connections, wrk};
 
 const GENERATED: usize = 1000;
@@ -101,7 +101,7 @@ fn asked() -> [Asked; 2] {
 }
 
 fn decide(policies: &Policies, asked: &Asked) -> bool {
-    let mapped = mapping::map(&asked.method, &asked.path);
+    let mapped = map_request(&asked.method, &asked.path);
     let facts = Facts {
         user: asked.user,
         manager: "sim",

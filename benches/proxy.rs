@@ -20,7 +20,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use hyper_util::rt::TokioExecutor;
-use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::GatewayBody;
 use ovirt_gateway::{Config, Gateway};
 use support::{runtime, seconds_and_connections, wrk};
 use upstream::{CHUNK, GIB, peak_rss_kib, start_upstream};

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ovirt_gateway::Config;
-use ovirt_gateway::metrics::Metrics;
-use ovirt_gateway::ratelimit::RateLimiter;
+use ovirt_gateway::Metrics;
+use ovirt_gateway::RateLimiter;
 use tokio::time::Instant;
 
 const FLOOD: u32 = 1_000_000;

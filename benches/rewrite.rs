@@ -18,9 +18,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use ovirt_gateway::rewrite::json::JsonRewriter;
-use ovirt_gateway::rewrite::prefix::Rule;
-use ovirt_gateway::rewrite::xml::XmlRewriter;
+use ovirt_gateway::JsonRewriter;
+use ovirt_gateway::Rule;
+use ovirt_gateway::XmlRewriter;
 use ovirt_gateway::sim::{self, SimOptions, Sizes};
 
 const CHUNK: usize = 64 * 1024;
@@ -106,8 +106,8 @@ fn rewriting(c: &mut Criterion) {
 
 /// The listing's chunks through a response body, scanned for a token or not, drained.
 async fn relay(chunks: &[bytes::Bytes], scanned: bool) {
-    use ovirt_gateway::body::GatewayBody;
-    use ovirt_gateway::token_guard::{Alarm, TokenForms, guard};
+    use ovirt_gateway::GatewayBody;
+    use ovirt_gateway::{Alarm, TokenForms, guard_answer};
     let frames: Vec<_> = chunks
         .iter()
         .cloned()
@@ -124,7 +124,7 @@ async fn relay(chunks: &[bytes::Bytes], scanned: bool) {
             counter: prometheus::IntCounterVec::new(prometheus::Opts::new("bench", "bench"), &["manager"])
                 .unwrap(),
         };
-        guard(response, TokenForms::of(b"fqbR1ftzh8wBCviLxJcYuV5oSDI="), alarm).into_body()
+        guard_answer(response, TokenForms::of(b"fqbR1ftzh8wBCviLxJcYuV5oSDI="), alarm).into_body()
     } else {
         response.into_body()
     };

@@ -20,7 +20,7 @@ use crate::config::AdminConfig;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 
-pub struct AdminState {
+pub(crate) struct AdminState {
     pub metrics: Arc<Metrics>,
     pub upstreams: Vec<Arc<Upstream>>,
 }
@@ -28,7 +28,7 @@ pub struct AdminState {
 /// Serves until `shutdown`: at most `config.max_connections` at once (more wait in the accept
 /// queue), each closed when its head takes longer than `config.header_read_timeout` or it has
 /// been idle that long.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<AdminState>,
     config: AdminConfig,

@@ -6,13 +6,13 @@
 //! configuration read the API through this module; policy::model checks that the Cedar schema
 //! declares what is here.
 
-pub mod model;
-pub mod params;
-pub mod path;
+pub(crate) mod model;
+pub(crate) mod params;
+pub(crate) mod path;
 
 /// The top-level collections of the API root (ovirt-engine-sdk 4.6.3, `SystemService`) and the
 /// type of their entities (the Cedar type in the `Api` namespace of policies/ovirt.cedarschema).
-pub const COLLECTIONS: [(&str, &str); 40] = [
+pub(crate) const COLLECTIONS: [(&str, &str); 40] = [
     ("affinitylabels", "AffinityLabel"),
     ("bookmarks", "Bookmark"),
     ("clusterlevels", "ClusterLevel"),
@@ -62,7 +62,7 @@ pub const COLLECTIONS: [(&str, &str); 40] = [
 /// domain: it acts on `Api::StorageDomain::"SD"`, in `Api::DataCenter::"DC"`. Every segment is
 /// also the top-level collection of its type. Sub-collections of other types (a VM's nics,
 /// snapshots, disk attachments) stay sub-collections of the entity above them.
-pub const SUB_ENTITIES: [(&str, &str, &str); 44] = [
+pub(crate) const SUB_ENTITIES: [(&str, &str, &str); 44] = [
     ("AffinityLabel", "hosts", "Host"),
     ("AffinityLabel", "vms", "Vm"),
     ("Cluster", "cpuprofiles", "CpuProfile"),
@@ -110,7 +110,7 @@ pub const SUB_ENTITIES: [(&str, &str, &str); 44] = [
 ];
 
 /// The top-level collection of a type's entities.
-pub fn collection_of(kind: &str) -> Option<&'static str> {
+pub(crate) fn collection_of(kind: &str) -> Option<&'static str> {
     COLLECTIONS
         .iter()
         .find(|(_, k)| *k == kind)
@@ -118,7 +118,7 @@ pub fn collection_of(kind: &str) -> Option<&'static str> {
 }
 
 /// The type of the entities of `segment` below an entity of type `parent`, when the schema has one.
-pub fn sub_entity(parent: &str, segment: &str) -> Option<&'static str> {
+pub(crate) fn sub_entity(parent: &str, segment: &str) -> Option<&'static str> {
     SUB_ENTITIES
         .iter()
         .find(|(p, s, _)| *p == parent && *s == segment)
@@ -127,13 +127,14 @@ pub fn sub_entity(parent: &str, segment: &str) -> Option<&'static str> {
 
 /// The actions a request maps to when it is not an action verb; `other` is any method the API does
 /// not use.
-pub const METHOD_ACTIONS: [&str; 6] = ["list", "get", "add", "update", "remove", "other"];
-/// The action groups policies permit.
-pub const GROUPS: [&str; 4] = ["read", "write", "operate", "admin"];
+pub(crate) const METHOD_ACTIONS: [&str; 6] = ["list", "get", "add", "update", "remove", "other"];
+/// The action groups policies permit (the schema declares them; its test checks they are these).
+#[cfg(test)]
+pub(crate) const GROUPS: [&str; 4] = ["read", "write", "operate", "admin"];
 
 /// The action verbs of the API (`POST /vms/ID/start`), the services' actions of the API model
 /// (ovirt-engine-sdk 4.6.3) as the built-in Cedar schema declares them, sorted.
-pub const VERBS: [&str; 85] = [
+pub(crate) const VERBS: [&str; 85] = [
     "activate",
     "allocatevm",
     "approve",
@@ -222,12 +223,12 @@ pub const VERBS: [&str; 85] = [
 ];
 
 /// Whether `segment` is one of the API's action verbs.
-pub fn is_verb(segment: &str) -> bool {
+pub(crate) fn is_verb(segment: &str) -> bool {
     VERBS.binary_search(&segment).is_ok()
 }
 
 /// The Cedar type of a top-level collection's entities.
-pub fn entity_type(collection: &str) -> Option<&'static str> {
+pub(crate) fn entity_type(collection: &str) -> Option<&'static str> {
     COLLECTIONS
         .iter()
         .find(|(name, _)| *name == collection)

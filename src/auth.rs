@@ -30,10 +30,10 @@
 
 mod basic;
 mod logins;
-pub mod persistent;
-pub mod sso_client;
-pub mod sso_endpoint;
-pub mod tokens;
+pub(crate) mod persistent;
+pub(crate) mod sso_client;
+pub(crate) mod sso_endpoint;
+pub(crate) mod tokens;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -49,9 +49,9 @@ use tokio::time::Instant;
 use crate::config::AuthConfig;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
-pub use basic::{BasicCredentials, Session, SessionKey};
+pub(crate) use basic::{BasicCredentials, Session, SessionKey};
+pub(crate) use logins::Login;
 use logins::revoke_all;
-pub use logins::{Login, ManagerToken};
 use sso_client::{LoginError, UpstreamToken};
 use tokens::{Claims, TokenKeys};
 
@@ -85,12 +85,12 @@ impl Lease {
 
 /// How often expired sessions and logins are looked for: a token is revoked at most this long
 /// after its session's time is up.
-pub const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
+pub(crate) const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 
 /// Who a request is from, for the later stages and the access log: `user@profile` and, when the
 /// Manager said, the user's id there (learned once per session).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
+pub(crate) struct Principal {
     pub user: String,
     pub upstream_user_id: Option<String>,
 }
@@ -98,7 +98,7 @@ pub struct Principal {
 /// Why a client could not be authenticated or logged in (pipeline/rescue.rs makes it a 401, or a
 /// 503 when no Manager could be asked: docs/invariants.md, invariant 6).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// The Authorization value is not valid Basic credentials.
     #[error("The Authorization header is not valid Basic credentials (base64 of user@profile:password)")]
     Malformed,
@@ -120,7 +120,7 @@ pub enum AuthError {
 
 /// Why an authentication failed, as `gateway_auth_failures_total` counts it (docs/authentication.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// No credentials where the API needs them.
     Missing,
     /// An Authorization value that cannot be read.
@@ -139,7 +139,7 @@ pub enum Failure {
 
 impl Failure {
     /// The metric's `reason` label.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Failure::Missing => "missing",
             Failure::Malformed => "malformed",
@@ -162,7 +162,7 @@ impl AuthError {
     }
 }
 
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     secret: hmac::Key,
     sessions: Cache<SessionKey, Arc<Session>>,
     /// Refused logins: the Manager's message, by session key.
@@ -182,7 +182,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// A fresh server secret each start: sessions do not outlive the process anyway. The token
     /// key is `auth.token_key`, or a fresh one (with a warning) when none is configured.
-    pub fn new(config: &AuthConfig, metrics: Arc<Metrics>) -> Result<Authenticator, String> {
+    pub(crate) fn new(config: &AuthConfig, metrics: Arc<Metrics>) -> Result<Authenticator, String> {
         let keys = match &config.token_key {
             Some(secret) => {
                 TokenKeys::from_pem(&secret.read()?).map_err(|e| format!("auth.token_key: {e}"))?
@@ -274,7 +274,7 @@ impl Authenticator {
     }
 
     /// Ends every session and login whose time is up, and revokes their tokens.
-    pub async fn expire(&self) {
+    pub(crate) async fn expire(&self) {
         let now = Instant::now();
         let sessions: Vec<SessionKey> = self
             .sessions
@@ -298,7 +298,7 @@ impl Authenticator {
 
     /// Runs [`expire`](Self::expire) every [`EXPIRY_SWEEP`], for as long as the gateway runs:
     /// sessions end on time whether or not anything else happens.
-    pub async fn expire_on_timer(self: Arc<Self>) {
+    pub(crate) async fn expire_on_timer(self: Arc<Self>) {
         let mut ticks = tokio::time::interval(EXPIRY_SWEEP);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -308,12 +308,12 @@ impl Authenticator {
     }
 
     /// The largest body kept for a resend after a fresh login (`auth.resend_body_bytes`).
-    pub fn resend_body_bytes(&self) -> u64 {
+    pub(crate) fn resend_body_bytes(&self) -> u64 {
         self.config.resend_body_bytes
     }
 
     /// Whether Bearer tokens the gateway did not sign go to the Manager as they are.
-    pub fn bearer_passthrough(&self) -> bool {
+    pub(crate) fn bearer_passthrough(&self) -> bool {
         self.config.bearer_passthrough
     }
 
@@ -332,7 +332,7 @@ impl Authenticator {
     /// Revokes every upstream token the gateway holds, concurrently, within
     /// [`sso_client::REVOKE_TIMEOUT`]: at shutdown, so that no token outlives the gateway at the
     /// Managers. Returns how many tokens it revoked or tried to.
-    pub async fn revoke_everything(&self) -> usize {
+    pub(crate) async fn revoke_everything(&self) -> usize {
         let mut tokens: Vec<(Arc<Upstream>, UpstreamToken)> = self
             .sessions
             .iter()
@@ -354,7 +354,7 @@ impl Authenticator {
     }
 
     /// Counts a refused authentication; `reason` is a bounded label.
-    pub fn failed(&self, reason: Failure) {
+    pub(crate) fn failed(&self, reason: Failure) {
         self.metrics
             .auth_failures_total
             .with_label_values(&[reason.as_str()])
@@ -364,7 +364,7 @@ impl Authenticator {
 
 impl Authenticator {
     /// What becomes of console descriptors (`auth.console_files`; token_guard/console.rs).
-    pub fn console_files(&self) -> crate::config::ConsoleFiles {
+    pub(crate) fn console_files(&self) -> crate::config::ConsoleFiles {
         self.config.console_files
     }
 }

@@ -13,7 +13,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use tokio::time::{Instant, Sleep};
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every body the gateway hands to hyper, on either side.
 pub struct GatewayBody(BoxBody<Bytes, BoxError>);
@@ -60,7 +60,7 @@ impl Body for GatewayBody {
 /// wherever the gateway was reading it: the SSO form, the copy kept to resend, or the stream
 /// toward the Manager.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum RequestBodyError {
+pub(crate) enum RequestBodyError {
     /// More bytes than `listen.max_body_bytes`.
     #[error("request body exceeds {limit} bytes")]
     TooLarge { limit: u64 },
@@ -89,7 +89,7 @@ pub struct BodyPace {
 /// after the body was handed on), held to `listen.max_body_bytes`, and to its pace. The clock
 /// runs from the request head, whether or not anyone is reading yet: a body that should have
 /// arrived by the time it is read fails at once. Every failure is a [`RequestBodyError`].
-pub struct RequestBody<B> {
+pub(crate) struct RequestBody<B> {
     inner: B,
     limit: u64,
     seen: Arc<AtomicU64>,
@@ -102,7 +102,7 @@ pub struct RequestBody<B> {
 }
 
 impl<B> RequestBody<B> {
-    pub fn new(inner: B, limit: u64, pace: BodyPace, seen: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(inner: B, limit: u64, pace: BodyPace, seen: Arc<AtomicU64>) -> Self {
         let now = Instant::now();
         RequestBody {
             inner,
@@ -185,18 +185,18 @@ where
 /// The Manager sent no body bytes for longer than the configured idle time.
 #[derive(Debug, thiserror::Error)]
 #[error("no response body data from the Manager for {0:?}")]
-pub struct BodyIdleTimeout(pub Duration);
+pub(crate) struct BodyIdleTimeout(pub Duration);
 
 /// A response body that fails when no frame arrives within `idle` of the previous one,
 /// so a stalled Manager cannot hold a client connection forever.
-pub struct IdleTimeoutBody<B> {
+pub(crate) struct IdleTimeoutBody<B> {
     inner: B,
     idle: Duration,
     timer: Pin<Box<Sleep>>,
 }
 
 impl<B> IdleTimeoutBody<B> {
-    pub fn new(inner: B, idle: Duration) -> Self {
+    pub(crate) fn new(inner: B, idle: Duration) -> Self {
         IdleTimeoutBody {
             inner,
             idle,
@@ -237,7 +237,7 @@ where
 
 /// How a response body ended, reported once to its observer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyEnd {
+pub(crate) enum BodyEnd {
     /// Every byte was handed to the client connection.
     Complete,
     /// The body failed (e.g. the Manager broke off) or the client went away first.
@@ -246,14 +246,14 @@ pub enum BodyEnd {
 
 /// A response body that counts bytes out and calls `on_end` exactly once, when the body finished
 /// or was dropped: the moment the exchange is really over, for the access log and metrics.
-pub struct ObservedBody<F: FnOnce(u64, BodyEnd)> {
+pub(crate) struct ObservedBody<F: FnOnce(u64, BodyEnd)> {
     inner: GatewayBody,
     sent: u64,
     on_end: Option<F>,
 }
 
 impl<F: FnOnce(u64, BodyEnd)> ObservedBody<F> {
-    pub fn new(inner: GatewayBody, on_end: F) -> Self {
+    pub(crate) fn new(inner: GatewayBody, on_end: F) -> Self {
         ObservedBody {
             inner,
             sent: 0,
@@ -310,7 +310,7 @@ impl<F: FnOnce(u64, BodyEnd)> Drop for ObservedBody<F> {
 
 /// The response with its body's first frame read now: a body that fails at once (a
 /// decompression bomb, a token in its first bytes) becomes a fault before any byte is sent.
-pub async fn first_frame_read(
+pub(crate) async fn first_frame_read(
     response: http::Response<GatewayBody>,
 ) -> Result<http::Response<GatewayBody>, BoxError> {
     let (parts, mut body) = response.into_parts();
@@ -351,7 +351,7 @@ impl Body for Prepended {
 }
 
 /// Whether `error` or anything in its source chain is a `T`.
-pub fn caused_by<'a, T: std::error::Error + 'static>(
+pub(crate) fn caused_by<'a, T: std::error::Error + 'static>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a T> {
     let mut current = Some(error);

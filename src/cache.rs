@@ -41,14 +41,14 @@ use self::coalesce::{Inflight, Join, Leading};
 use self::directives::directives;
 use self::index::{Index, Place};
 use self::key::{Key, token_identity};
-pub use self::status::{CacheStatus, Forwarded, NotStored, Outcome};
+pub(crate) use self::status::{CacheStatus, Forwarded, NotStored, Outcome};
 use crate::api::canonical_id;
 use crate::api::path::{ApiPath, EngineArea};
 use crate::body::{BoxError, GatewayBody};
 use crate::config::CacheConfig;
 use crate::metrics::Metrics;
 
-pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+pub(crate) const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 const CORRELATION_ID: HeaderName = HeaderName::from_static("correlation-id");
 
 struct Entry {
@@ -61,7 +61,7 @@ struct Entry {
     weight: u32,
 }
 
-pub struct Cache {
+pub(crate) struct Cache {
     config: CacheConfig,
     entries: moka::future::Cache<Arc<Key>, Arc<Entry>>,
     index: Arc<Index>,
@@ -72,7 +72,7 @@ pub struct Cache {
 }
 
 /// The request, as the cache sees it.
-pub struct Asked<'a> {
+pub(crate) struct Asked<'a> {
     pub method: &'a Method,
     pub manager: &'a str,
     pub path: &'a ApiPath,
@@ -86,13 +86,13 @@ pub struct Asked<'a> {
     pub request_id: &'a str,
 }
 
-pub enum Lookup {
+pub(crate) enum Lookup {
     Hit(Response<GatewayBody>),
     Forward(Pending),
 }
 
 /// What to do with the Manager's answer.
-pub enum Pending {
+pub(crate) enum Pending {
     /// Store it when it can be; waiters are released when this is dropped.
     Store(Ticket),
     /// A write: on success, evict what it touched.
@@ -101,7 +101,7 @@ pub enum Pending {
     Pass(Option<Forwarded>),
 }
 
-pub struct Ticket {
+pub(crate) struct Ticket {
     key: Arc<Key>,
     place: Option<Place>,
     ttl: Duration,
@@ -114,7 +114,7 @@ pub struct Ticket {
 }
 
 impl Cache {
-    pub fn new(config: CacheConfig, metrics: Arc<Metrics>) -> Arc<Cache> {
+    pub(crate) fn new(config: CacheConfig, metrics: Arc<Metrics>) -> Arc<Cache> {
         let index: Arc<Index> = Arc::default();
         let listener_index = index.clone();
         let listener_metrics = metrics.clone();
@@ -154,7 +154,7 @@ impl Cache {
     }
 
     /// Answers from the cache, or says what to do with the Manager's answer.
-    pub async fn lookup(self: &Arc<Cache>, asked: &Asked<'_>) -> Lookup {
+    pub(crate) async fn lookup(self: &Arc<Cache>, asked: &Asked<'_>) -> Lookup {
         let EngineArea::Api(api) = &asked.path.area else {
             return Lookup::Forward(Pending::Pass(None));
         };
@@ -256,7 +256,7 @@ impl Cache {
     }
 
     /// The Manager's answer, stored when it can be, with its Cache-Status.
-    pub async fn finish(
+    pub(crate) async fn finish(
         &self,
         pending: Pending,
         response: Response<GatewayBody>,
@@ -378,12 +378,6 @@ impl Cache {
             .cache_requests_total
             .with_label_values(&[outcome.as_str()])
             .inc();
-    }
-
-    /// Runs moka's pending housekeeping (expiry, size evictions, listener calls): tests only.
-    #[cfg(test)]
-    pub async fn settle(&self) {
-        self.entries.run_pending_tasks().await;
     }
 }
 

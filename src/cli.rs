@@ -23,7 +23,7 @@ use crate::{Gateway, check_material};
         terminates TLS, routes each request to its Manager by host or path prefix, and streams it through \
         with oVirt fault bodies for every error it makes itself."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -446,7 +446,7 @@ impl Signals {
 
 /// Logs go to stderr, as text or JSON lines. `RUST_LOG`, when set, overrides `log.level`. Text is
 /// coloured only on a terminal, so files and log collectors get plain lines.
-pub fn init_logging(log: &LogConfig) {
+pub(crate) fn init_logging(log: &LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -13,7 +13,7 @@ use http_body::{Body, Frame};
 use crate::body::{BoxError, GatewayBody};
 
 /// Whether a request's Accept-Encoding takes gzip (and not with `q=0`).
-pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(ACCEPT_ENCODING)
         .iter()
@@ -29,7 +29,7 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 /// The response with its body gzip-compressed at `level` (1 to 9) as it streams.
-pub fn gzip(response: Response<GatewayBody>, level: u32) -> Response<GatewayBody> {
+pub(crate) fn gzip(response: Response<GatewayBody>, level: u32) -> Response<GatewayBody> {
     let (mut parts, body) = response.into_parts();
     parts.headers.remove(CONTENT_LENGTH);
     parts
@@ -89,7 +89,7 @@ impl Body for GzipBody {
 /// step takes at most [`STEP_INPUT`] compressed bytes, so it inflates to at most about 1 MiB
 /// (deflate expands at most 1032 times), and the whole answer may not inflate more than
 /// [`MAX_RATIO`] times its compressed size (docs/security.md, "Compressed answers").
-pub struct Decoder {
+pub(crate) struct Decoder {
     coding: Coding,
     compressed: u64,
     plain: u64,
@@ -107,42 +107,33 @@ enum Known {
 }
 
 /// Compressed bytes decoded per step.
-pub const STEP_INPUT: usize = 1024;
+pub(crate) const STEP_INPUT: usize = 1024;
 
 /// How many times its compressed size an answer may inflate to: API answers inflate some 20
 /// times (docs/performance.md), decompression bombs a thousand.
-pub const MAX_RATIO: u64 = 200;
+pub(crate) const MAX_RATIO: u64 = 200;
 
 /// Plain bytes an answer may reach before its ratio is held to [`MAX_RATIO`].
 const RATIO_FLOOR: u64 = 256 * 1024;
 
 /// A Content-Encoding no decoder here knows.
 #[derive(Debug)]
-pub struct UnknownCoding;
+pub(crate) struct UnknownCoding;
 
 /// The answer inflated more than [`MAX_RATIO`] times its compressed size.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "the Manager's answer inflates more than {MAX_RATIO} times its compressed size: cut as a decompression bomb"
 )]
-pub struct InflationLimit;
+pub(crate) struct InflationLimit;
 
 impl Decoder {
     /// The decoder a response's Content-Encoding needs: `None` for a plain body.
-    pub fn for_response(headers: &HeaderMap) -> Result<Option<Decoder>, UnknownCoding> {
-        let coding = match headers
-            .get(CONTENT_ENCODING)
-            .map(|v| v.as_bytes().trim_ascii().to_ascii_lowercase())
-        {
+    pub(crate) fn for_response(headers: &HeaderMap) -> Result<Option<Decoder>, UnknownCoding> {
+        let coding = match Decoder::coding(headers)? {
             None => return Ok(None),
-            Some(coding) if coding == b"identity" => return Ok(None),
-            Some(coding) if coding == b"gzip" || coding == b"x-gzip" => {
-                Coding::Gzip(flate2::write::GzDecoder::new(Vec::new()))
-            }
-            Some(coding) if coding == b"deflate" => {
-                Coding::Deflate(flate2::write::ZlibDecoder::new(Vec::new()))
-            }
-            Some(_) => return Err(UnknownCoding),
+            Some(Known::Gzip) => Coding::Gzip(flate2::write::GzDecoder::new(Vec::new())),
+            Some(Known::Deflate) => Coding::Deflate(flate2::write::ZlibDecoder::new(Vec::new())),
         };
         Ok(Some(Decoder {
             coding,
@@ -152,7 +143,7 @@ impl Decoder {
     }
 
     /// Whether a response's body is in a coding a decoder here reads, without building one.
-    pub fn decodes(headers: &HeaderMap) -> bool {
+    pub(crate) fn decodes(headers: &HeaderMap) -> bool {
         matches!(Decoder::coding(headers), Ok(Some(_)))
     }
 
@@ -171,7 +162,7 @@ impl Decoder {
 
     /// One step: decodes the start of `input` (at most [`STEP_INPUT`] bytes); returns how many
     /// bytes it took and the plain bytes they gave (possibly none).
-    pub fn step(&mut self, input: &[u8]) -> std::io::Result<(usize, Vec<u8>)> {
+    pub(crate) fn step(&mut self, input: &[u8]) -> std::io::Result<(usize, Vec<u8>)> {
         use std::io::Write;
         let input = &input[..input.len().min(STEP_INPUT)];
         let (taken, plain) = match &mut self.coding {
@@ -190,7 +181,7 @@ impl Decoder {
 
     /// Every step of `input` at once, each handed to `plain`: for callers that drop what they
     /// read (a scan), so that no more than one step is held.
-    pub fn steps(&mut self, mut input: &[u8], mut plain: impl FnMut(&[u8])) -> std::io::Result<()> {
+    pub(crate) fn steps(&mut self, mut input: &[u8], mut plain: impl FnMut(&[u8])) -> std::io::Result<()> {
         while !input.is_empty() {
             let (taken, out) = self.step(input)?;
             plain(&out);
@@ -210,12 +201,12 @@ impl Decoder {
 
     /// Whether the answer has inflated past the floor from which its ratio is held: what it
     /// gave so far was checked.
-    pub fn past_floor(&self) -> bool {
+    pub(crate) fn past_floor(&self) -> bool {
         self.plain > RATIO_FLOOR
     }
 
     /// The last plain bytes, once the compressed stream ended.
-    pub fn finish(self) -> std::io::Result<Vec<u8>> {
+    pub(crate) fn finish(self) -> std::io::Result<Vec<u8>> {
         match self.coding {
             Coding::Gzip(d) => d.finish(),
             Coding::Deflate(d) => d.finish(),

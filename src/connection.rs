@@ -23,7 +23,7 @@ use crate::config::AnonymousBudget;
 /// The next connection on `listener`: the one accept loop of the gateway's, the admin's and
 /// the simulator's listeners. A failed accept (out of file descriptors, say) is logged and
 /// retried after [`ACCEPT_BACKOFF`], never in a spin.
-pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+pub(crate) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     loop {
         match listener.accept().await {
             Ok(accepted) => return accepted,
@@ -36,11 +36,11 @@ pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 }
 
 /// How long a listener waits after a failed accept.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The next connection, once one of `permits` (a connection limit) is free: until then, new
 /// connections wait in the kernel's accept queue.
-pub async fn accept_within(
+pub(crate) async fn accept_within(
     listener: &TcpListener,
     permits: &Arc<Semaphore>,
 ) -> ((TcpStream, SocketAddr), OwnedSemaphorePermit) {
@@ -54,7 +54,7 @@ pub async fn accept_within(
 
 /// What the request path knows about the connection a request came on.
 #[derive(Clone)]
-pub struct ConnInfo {
+pub(crate) struct ConnInfo {
     pub client: SocketAddr,
     pub tls: bool,
     pub activity: Arc<ConnActivity>,
@@ -62,7 +62,7 @@ pub struct ConnInfo {
 
 /// Requests in flight on one connection and since when it has had none, for the idle timeout;
 /// and its place in the anonymous budget until one of its requests authenticates.
-pub struct ConnActivity {
+pub(crate) struct ConnActivity {
     /// Shared with the connection's anonymous place: eviction spares connections at work.
     in_flight: Arc<AtomicUsize>,
     idle_since: Mutex<Instant>,
@@ -70,10 +70,10 @@ pub struct ConnActivity {
 }
 
 /// Held while a request is in flight; the connection counts as idle again when the last is dropped.
-pub struct InFlight(Arc<ConnActivity>);
+pub(crate) struct InFlight(Arc<ConnActivity>);
 
 impl ConnActivity {
-    pub fn new(anonymous: AnonymousPlace) -> Arc<ConnActivity> {
+    pub(crate) fn new(anonymous: AnonymousPlace) -> Arc<ConnActivity> {
         Arc::new(ConnActivity {
             in_flight: anonymous.in_flight.clone(),
             idle_since: Mutex::new(Instant::now()),
@@ -81,19 +81,19 @@ impl ConnActivity {
         })
     }
 
-    pub fn request_started(self: &Arc<Self>) -> InFlight {
+    pub(crate) fn request_started(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight(self.clone())
     }
 
     /// A request on this connection authenticated: the connection leaves the anonymous budget.
-    pub fn authenticated(&self) {
+    pub(crate) fn authenticated(&self) {
         self.anonymous.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// Resolves when a newer connection took this one's anonymous place; never once it has
     /// authenticated.
-    pub async fn evicted(&self) {
+    pub(crate) async fn evicted(&self) {
         let evict = self
             .anonymous
             .lock()
@@ -107,7 +107,7 @@ impl ConnActivity {
     }
 
     /// Resolves once the connection has had no request in flight for `idle`.
-    pub async fn idle_for(&self, idle: Duration) {
+    pub(crate) async fn idle_for(&self, idle: Duration) {
         loop {
             let busy = self.in_flight.load(Ordering::SeqCst) > 0;
             let deadline = if busy {
@@ -135,7 +135,7 @@ impl Drop for InFlight {
 /// without a request in flight (or, when every one has one, the oldest): real clients send their
 /// request at once and authenticate with it, so that one is the likeliest to be holding a slot
 /// for nothing, and a new client always gets in.
-pub struct Anonymous {
+pub(crate) struct Anonymous {
     budget: AnonymousBudget,
     open: Mutex<AnonymousCount>,
     /// `gateway_anonymous_connections`.
@@ -158,7 +158,7 @@ struct Place {
 
 /// Why a connection was closed as soon as it was accepted, or before it authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OverBudget {
+pub(crate) enum OverBudget {
     /// `listen.max_anonymous_connections` were open: the oldest was closed for a new one.
     Evicted,
     /// `listen.max_anonymous_connections_per_address` are open from this address: the new one
@@ -167,7 +167,7 @@ pub enum OverBudget {
 }
 
 impl OverBudget {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             OverBudget::Evicted => "anonymous_evicted",
             OverBudget::PerAddress => "anonymous_per_address",
@@ -176,7 +176,7 @@ impl OverBudget {
 }
 
 /// A connection's place in the anonymous budget, given back when dropped.
-pub struct AnonymousPlace {
+pub(crate) struct AnonymousPlace {
     anonymous: Arc<Anonymous>,
     id: u64,
     evict: Arc<Notify>,
@@ -184,7 +184,7 @@ pub struct AnonymousPlace {
 }
 
 impl Anonymous {
-    pub fn new(budget: AnonymousBudget, gauge: IntGauge) -> Arc<Anonymous> {
+    pub(crate) fn new(budget: AnonymousBudget, gauge: IntGauge) -> Arc<Anonymous> {
         Arc::new(Anonymous {
             budget,
             open: Mutex::default(),
@@ -195,7 +195,7 @@ impl Anonymous {
     /// A place for a new connection from `peer`; `per_address` is false for a trusted proxy,
     /// whose connections carry many clients and count toward the total only. Returns whether
     /// an older connection was evicted for it.
-    pub fn admit(
+    pub(crate) fn admit(
         self: &Arc<Self>,
         peer: IpAddr,
         per_address: bool,
@@ -282,7 +282,7 @@ impl Drop for AnonymousPlace {
 /// The client's socket, whose writes fail once one has made no progress for `timeout`: a
 /// client that stops reading its answer is cut off, and what the answer held (a place at the
 /// Manager, the upstream connection) is released with it.
-pub struct SendDeadline<I> {
+pub(crate) struct SendDeadline<I> {
     inner: I,
     timeout: Duration,
     /// `gateway_client_timeouts_total{phase="send"}`.
@@ -292,7 +292,7 @@ pub struct SendDeadline<I> {
 }
 
 impl<I> SendDeadline<I> {
-    pub fn new(inner: I, timeout: Duration, cut: IntCounter) -> Self {
+    pub(crate) fn new(inner: I, timeout: Duration, cut: IntCounter) -> Self {
         SendDeadline {
             inner,
             timeout,

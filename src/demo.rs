@@ -13,7 +13,7 @@ use crate::sim::{self, RunningSim, SimOptions};
 use crate::{Gateway, Running};
 
 /// config/demo.toml, built into the binary so the demo runs from anywhere.
-pub const DEMO_TOML: &str = include_str!("../config/demo.toml");
+pub(crate) const DEMO_TOML: &str = include_str!("../config/demo.toml");
 
 /// The shipped policies (policies/), written into the demo's `policies` directory.
 const POLICIES: [(&str, &str); 7] = [

@@ -11,7 +11,7 @@ use http::StatusCode;
 
 /// Who is to blame for a fault; decides its log level and is recorded in the access log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Blame {
+pub(crate) enum Blame {
     /// The client sent something we refuse; nothing is wrong with the gateway or the Manager.
     Client,
     /// The client's credentials are missing, malformed or refused.
@@ -22,14 +22,14 @@ pub enum Blame {
 
 /// Which phase of an upstream exchange ran out of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeoutPhase {
+pub(crate) enum TimeoutPhase {
     Connect,
     ResponseHeaders,
 }
 
 impl TimeoutPhase {
     /// The phase, as the end of "ran out of time ...".
-    pub fn during(self) -> &'static str {
+    pub(crate) fn during(self) -> &'static str {
         match self {
             TimeoutPhase::Connect => "connecting",
             TimeoutPhase::ResponseHeaders => "waiting for the response headers",
@@ -39,7 +39,7 @@ impl TimeoutPhase {
 
 /// Everything that makes the gateway answer a request itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// The request is malformed in a way that is not about the path (bad header, bad Host).
     BadRequest { detail: String },
     /// A method the API does not use (docs/invariants.md, invariant 13); `allow` lists those it does.
@@ -103,7 +103,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Fault::BadRequest { .. } | Fault::AmbiguousPath { .. } => StatusCode::BAD_REQUEST,
             Fault::NoRoute | Fault::NotForwarded { .. } => StatusCode::NOT_FOUND,
@@ -123,7 +123,7 @@ impl Fault {
         }
     }
 
-    pub fn blame(&self) -> Blame {
+    pub(crate) fn blame(&self) -> Blame {
         match self {
             Fault::BadRequest { .. }
             | Fault::AmbiguousPath { .. }
@@ -148,7 +148,7 @@ impl Fault {
     }
 
     /// The short `<reason>` of the fault body.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Fault::BadRequest { .. } => "Bad request",
             Fault::AmbiguousPath { .. } => "Ambiguous request path",
@@ -172,7 +172,7 @@ impl Fault {
     }
 
     /// The `<detail>` of the fault body: what happened and what the client can do about it.
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             Fault::BadRequest { detail }
             | Fault::AmbiguousPath { detail }
@@ -232,7 +232,7 @@ impl Fault {
 }
 
 /// Whole seconds to wait, rounded up: a client that waits that long is let through.
-pub fn retry_seconds(wait: Duration) -> u64 {
+pub(crate) fn retry_seconds(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 

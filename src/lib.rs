@@ -5,32 +5,55 @@
 //! for the request path and the module map.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
-pub mod admin;
-pub mod api;
-pub mod auth;
-pub mod body;
-pub mod cache;
-pub mod cli;
-pub mod compression;
-pub mod config;
-pub mod connection;
+mod admin;
+mod api;
+mod auth;
+mod body;
+mod cache;
+mod cli;
+mod compression;
+mod config;
+mod connection;
 #[cfg(feature = "sim")]
-pub mod demo;
-pub mod fault;
-pub mod metrics;
-pub mod pipeline;
-pub mod policy;
-pub mod ratelimit;
-pub mod rewrite;
-pub mod server;
+mod demo;
+mod fault;
+mod metrics;
+mod pipeline;
+mod policy;
+mod ratelimit;
+mod rewrite;
+mod server;
+/// The Manager simulator (docs/simulator.md), started as a library by the tests and benchmarks.
 #[cfg(feature = "sim")]
 pub mod sim;
-pub mod time;
-pub mod tls;
-pub mod token_guard;
-pub mod upstream;
-pub mod wire;
+mod time;
+mod tls;
+mod token_guard;
+mod upstream;
+mod wire;
+
+// The crate's surface: what the binary, the tests, the benchmarks and the fuzz targets use.
+// Everything else is private to the crate, so rustc reports what nobody uses.
+pub use body::GatewayBody;
+pub use cli::{escaped_fields, run};
+pub use config::Config;
+#[cfg(feature = "sim")]
+pub use demo::{Demo, DemoOptions};
+pub use metrics::Metrics;
+// The readers, rewriters and decisions that benches/ and fuzz/ drive directly.
+pub use api::canonical_id;
+pub use api::params::EngineParams;
+pub use api::path::{ApiPath, EngineArea, check_ids, validate as validate_path};
+pub use policy::mapping::{Kind, followed as followed_links, map as map_request};
+pub use policy::{ContextParams, Facts, Found, Policies, Problem};
+pub use ratelimit::RateLimiter;
+pub use rewrite::json::JsonRewriter;
+pub use rewrite::prefix::Rule;
+pub use rewrite::response::{Bases, rewrite as rewrite_response};
+pub use rewrite::xml::XmlRewriter;
+pub use token_guard::{Alarm, TokenForms, guard as guard_answer};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,11 +63,8 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-pub use config::Config;
-
 use crate::auth::Authenticator;
 use crate::config::UpstreamTls;
-use crate::metrics::Metrics;
 use crate::pipeline::GatewayState;
 use crate::policy::Enforcer;
 use crate::tls::ReloadableCert;
@@ -166,7 +186,7 @@ impl Gateway {
         let rate_limit = config
             .rate_limit
             .clone()
-            .map(|limits| Arc::new(ratelimit::RateLimiter::new(limits, metrics.clone())));
+            .map(|limits| Arc::new(RateLimiter::new(limits, metrics.clone())));
         let state_upstreams = upstreams.clone();
         let state = Arc::new(GatewayState {
             limits: config.listen.limits.clone(),
@@ -218,7 +238,7 @@ pub struct Running {
     cert: Option<Arc<ReloadableCert>>,
     auth: Arc<Authenticator>,
     policy: Option<Arc<Enforcer>>,
-    rate_limit: Option<Arc<ratelimit::RateLimiter>>,
+    rate_limit: Option<Arc<RateLimiter>>,
     upstreams: Vec<Arc<Upstream>>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
@@ -246,7 +266,7 @@ impl Running {
 
     /// Reads the policy directory again (as its watcher does on a change). A valid set replaces
     /// the current one; on error the current one stays. `Ok(None)` without `[policy]`.
-    pub fn reload_policies(&self) -> Result<Option<usize>, Vec<policy::Problem>> {
+    pub fn reload_policies(&self) -> Result<Option<usize>, Vec<Problem>> {
         self.policy.as_ref().map(|policy| policy.reload()).transpose()
     }
 

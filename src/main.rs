@@ -3,5 +3,5 @@
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
-    ovirt_gateway::cli::run()
+    ovirt_gateway::run()
 }

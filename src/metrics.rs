@@ -10,7 +10,7 @@ use prometheus::{
 };
 
 /// The label used for requests that matched no Manager.
-pub const NO_MANAGER: &str = "none";
+pub(crate) const NO_MANAGER: &str = "none";
 
 pub struct Metrics {
     registry: Registry,
@@ -314,7 +314,7 @@ impl Default for Metrics {
 }
 
 /// A bounded method label: the methods the API uses, everything else as `other`.
-pub fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -327,7 +327,7 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
-pub fn status_class(status: StatusCode) -> &'static str {
+pub(crate) fn status_class(status: StatusCode) -> &'static str {
     match status.as_u16() {
         100..=199 => "1xx",
         200..=299 => "2xx",

@@ -24,7 +24,7 @@ use http::header::{AUTHORIZATION, SET_COOKIE};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-pub use context::RequestContext;
+pub(crate) use context::RequestContext;
 
 use crate::auth::sso_endpoint::{self, Endpoint};
 use crate::auth::{Authenticator, Principal};
@@ -43,7 +43,7 @@ use crate::upstream::router::Router;
 use authenticate::Identity;
 
 /// What every request of one gateway instance shares.
-pub struct GatewayState {
+pub(crate) struct GatewayState {
     pub limits: Limits,
     pub router: Router,
     pub upstreams: Vec<Arc<Upstream>>,
@@ -55,7 +55,7 @@ pub struct GatewayState {
 }
 
 /// Answers one request. Never fails: every failure is a fault response.
-pub async fn handle(
+pub(crate) async fn handle(
     state: Arc<GatewayState>,
     conn: ConnInfo,
     request: Request<Incoming>,

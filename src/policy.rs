@@ -15,16 +15,16 @@
 //! - `index.rs` and `uses.rs`: which policies can apply, and what their conditions read;
 //! - `extension_values.rs`: the context's `datetime` and `ip` values, built once.
 
-pub mod attributes;
+pub(crate) mod attributes;
 mod decide;
 mod enforcer;
 mod entities;
-pub mod explain;
+pub(crate) mod explain;
 mod extension_values;
 mod index;
 mod load;
-pub mod mapping;
-pub mod model;
+pub(crate) mod mapping;
+pub(crate) mod model;
 mod uses;
 
 use std::collections::HashMap;
@@ -35,10 +35,11 @@ use std::path::PathBuf;
 use cedar_policy::{Entity, PolicyId, PolicySet};
 use http::Method;
 
-pub use attributes::{Asker, Found};
-pub use decide::Outcome;
-pub use enforcer::Enforcer;
-pub use mapping::Mapped;
+pub(crate) use attributes::Asker;
+pub use attributes::Found;
+pub(crate) use decide::Outcome;
+pub(crate) use enforcer::Enforcer;
+pub(crate) use mapping::Mapped;
 
 use extension_values::ExtensionValues;
 use index::Index;

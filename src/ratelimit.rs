@@ -22,7 +22,7 @@
 //! stores are synchronous, where quotas here differ by user and change on reload, and the state
 //! is to move to a store shared between replicas.
 
-pub mod logins;
+pub(crate) mod logins;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -38,7 +38,7 @@ use crate::metrics::Metrics;
 
 /// What a bucket said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Taken {
+pub(crate) enum Taken {
     /// Taken; `remaining` units are left, and the bucket is full again after `full_in`. The
     /// units are due after `delay` (zero within the burst): the request waits that long.
     Allowed {
@@ -52,14 +52,14 @@ pub enum Taken {
 }
 
 /// Rate-limit state, one bucket per key.
-pub trait Buckets: Send + Sync {
+pub(crate) trait Buckets: Send + Sync {
     /// Takes `cost` units from `key`'s bucket under `quota` at `now`, if they are there, or will
     /// be within `max_delay`.
     fn take(&self, key: &str, cost: u32, quota: RateQuota, max_delay: Duration, now: Instant) -> Taken;
 }
 
 /// Buckets in this process: sharded maps of key → theoretical arrival time.
-pub struct LocalBuckets {
+pub(crate) struct LocalBuckets {
     shards: Vec<Mutex<HashMap<String, Instant>>>,
     hasher: RandomState,
     /// Keys held at most per shard.
@@ -69,7 +69,7 @@ pub struct LocalBuckets {
 const SHARDS: usize = 16;
 
 impl LocalBuckets {
-    pub fn new(max_keys: usize) -> LocalBuckets {
+    pub(crate) fn new(max_keys: usize) -> LocalBuckets {
         LocalBuckets {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::new(),
@@ -77,16 +77,13 @@ impl LocalBuckets {
         }
     }
 
-    /// Keys held (full buckets not yet swept included).
-    pub fn len(&self) -> usize {
+    /// Keys held (full buckets not yet swept included): the tests' view of the bound.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
             .sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -376,14 +373,14 @@ impl RateLimiter {
 
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): the quota and its window, the
 /// time the burst takes to refill.
-pub fn policy_header(scope: Scope, quota: RateQuota) -> String {
+pub(crate) fn policy_header(scope: Scope, quota: RateQuota) -> String {
     let scope = scope.as_str();
     let window = (quota.interval() * quota.burst).as_secs_f64().ceil() as u64;
     format!("\"{scope}\";q={};w={}", quota.burst, window.max(1))
 }
 
 /// `RateLimit`: what is left and in how many seconds the bucket is full again.
-pub fn state_header(scope: Scope, remaining: u32, full_in: Duration) -> String {
+pub(crate) fn state_header(scope: Scope, remaining: u32, full_in: Duration) -> String {
     let scope = scope.as_str();
     format!(
         "\"{scope}\";r={remaining};t={}",

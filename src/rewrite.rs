@@ -5,10 +5,10 @@
 //! `xml.rs` and `json.rs` rewrite bodies as they stream, by the rule of `prefix.rs`. What is and is
 //! not rewritten: docs/rewriting.md.
 
-pub mod json;
-pub mod prefix;
-pub mod response;
-pub mod xml;
+pub(crate) mod json;
+pub(crate) mod prefix;
+pub(crate) mod response;
+pub(crate) mod xml;
 
 #[cfg(test)]
 mod properties {

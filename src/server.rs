@@ -50,7 +50,7 @@ fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
 }
 
 /// Accepts and serves connections until `shutdown` turns true, then drains.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Arc<GatewayState>,

@@ -3,7 +3,7 @@
 /// `2024-01-01T12:00:00.000Z`-style time in UTC with an explicit offset, the format JAXB writes
 /// for `xs:dateTime` (the engine uses its local offset; the simulator runs in UTC), and a form
 /// Cedar's `datetime()` reads.
-pub fn iso8601(ms: i64) -> String {
+pub(crate) fn iso8601(ms: i64) -> String {
     let seconds = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
     let days = seconds.div_euclid(86_400);

@@ -24,7 +24,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Reads and checks a certificate chain and its private key.
-pub fn load_certified_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, String> {
+pub(crate) fn load_certified_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, String> {
     let cert_pem =
         std::fs::read(&files.cert).map_err(|e| format!("cannot read {}: {e}", files.cert.display()))?;
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
@@ -48,7 +48,7 @@ pub fn load_certified_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, String>
 
 /// The listener's certificate, swapped whole on reload; handshakes in progress and open connections
 /// keep the one they started with.
-pub struct ReloadableCert {
+pub(crate) struct ReloadableCert {
     files: TlsFiles,
     current: RwLock<Arc<CertifiedKey>>,
 }
@@ -62,13 +62,13 @@ impl fmt::Debug for ReloadableCert {
 }
 
 impl ReloadableCert {
-    pub fn load(files: TlsFiles) -> Result<ReloadableCert, String> {
+    pub(crate) fn load(files: TlsFiles) -> Result<ReloadableCert, String> {
         let current = RwLock::new(load_certified_key(&files)?);
         Ok(ReloadableCert { files, current })
     }
 
     /// Reads the files again; on any error the old certificate stays in use.
-    pub fn reload(&self) -> Result<(), String> {
+    pub(crate) fn reload(&self) -> Result<(), String> {
         let fresh = load_certified_key(&self.files)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
@@ -83,7 +83,7 @@ impl ResolvesServerCert for ReloadableCert {
 
 /// The listener's TLS configuration: HTTP/2 and HTTP/1.1 by ALPN.
 /// The listener's TLS configuration; ALPN offers `h2` only when `http2` is on.
-pub fn server_config(cert: Arc<ReloadableCert>, http2: bool) -> Arc<ServerConfig> {
+pub(crate) fn server_config(cert: Arc<ReloadableCert>, http2: bool) -> Arc<ServerConfig> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(PROTOCOL_VERSIONS)
         .expect("ring supports TLS 1.2 and 1.3")
@@ -98,7 +98,7 @@ pub fn server_config(cert: Arc<ReloadableCert>, http2: bool) -> Arc<ServerConfig
 }
 
 /// The client TLS configuration for one Manager; `None` for a plain http:// Manager.
-pub fn client_config(tls: &UpstreamTls) -> Result<Option<ClientConfig>, String> {
+pub(crate) fn client_config(tls: &UpstreamTls) -> Result<Option<ClientConfig>, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(PROTOCOL_VERSIONS)
         .expect("ring supports TLS 1.2 and 1.3");

@@ -14,7 +14,7 @@
 //!
 //! This module never logs or returns the token, only the fact that it was found.
 
-pub mod console;
+pub(crate) mod console;
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -31,7 +31,7 @@ use crate::compression::Decoder;
 
 /// How the answer of a forwarded request is guarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shield {
+pub(crate) enum Shield {
     /// No upstream token of the gateway's went with the request (a passed-through token, which
     /// the client holds already), or a console descriptor with `auth.console_files = "pass"`.
     Off,
@@ -44,12 +44,12 @@ pub enum Shield {
 
 /// The most a console descriptor's answer may hold when its token line is stripped; the
 /// engine's are a few kilobytes.
-pub const DESCRIPTOR_BYTES: usize = 1024 * 1024;
+pub(crate) const DESCRIPTOR_BYTES: usize = 1024 * 1024;
 
 /// Why an answer was not forwarded at all (a token in a body cuts the answer instead);
 /// pipeline/rescue.rs makes it a fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Withheld {
+pub(crate) enum Withheld {
     /// The answer's headers carried the request's upstream token.
     TokenInHeaders { manager: String },
     /// A console descriptor whose token line was to be stripped could not be read.
@@ -57,7 +57,7 @@ pub enum Withheld {
 }
 
 /// The answer to a request that carried `token`, guarded as `shield` says.
-pub async fn shield(
+pub(crate) async fn shield(
     response: Response<GatewayBody>,
     shield: Shield,
     token: Option<&[u8]>,
@@ -310,12 +310,12 @@ fn json_escaped(token: &[u8]) -> Vec<u8> {
 /// The answer was cut because it carried the upstream token of its request.
 #[derive(Debug, thiserror::Error)]
 #[error("the Manager's answer carried the request's upstream token; the gateway cut it")]
-pub struct TokenWithheld;
+pub(crate) struct TokenWithheld;
 
 /// The answer came in a coding the gateway cannot decode, so it cannot be scanned: cut.
 #[derive(Debug, thiserror::Error)]
 #[error("the Manager's answer came in a content coding the gateway cannot scan; the gateway cut it")]
-pub struct Unscannable;
+pub(crate) struct Unscannable;
 
 /// Who to tell when a token is found.
 pub struct Alarm {
@@ -338,7 +338,7 @@ impl Alarm {
 }
 
 /// Whether any header value of the answer holds the token; raises the alarm when one does.
-pub fn in_headers(forms: &mut TokenForms, headers: &http::HeaderMap, alarm: &Alarm) -> bool {
+pub(crate) fn in_headers(forms: &mut TokenForms, headers: &http::HeaderMap, alarm: &Alarm) -> bool {
     let found = headers.values().any(|value| forms.found_in(value.as_bytes()));
     if found {
         alarm.raise("headers");

@@ -4,8 +4,8 @@
 //! Never retries a request whose body could have been sent (docs/invariants.md, invariant 5): only GET, HEAD
 //! and OPTIONS without a body are tried a second time, and only when the first connect failed.
 
-pub mod gate;
-pub mod router;
+pub(crate) mod gate;
+pub(crate) mod router;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -30,7 +30,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Upper bound for one health check.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub struct Upstream {
+pub(crate) struct Upstream {
     pub config: ManagerConfig,
     client: HttpClient,
     health: Mutex<Health>,
@@ -40,7 +40,7 @@ pub struct Upstream {
 
 /// Why a request got no answer from a Manager; pipeline/rescue.rs makes it a fault.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum SendError {
+pub(crate) enum SendError {
     /// The Manager's concurrency gate gave the request no place.
     #[error("Manager '{manager}' is serving as many requests as the gateway lets through and {why}")]
     Busy {
@@ -72,7 +72,7 @@ struct Health {
 
 impl Upstream {
     /// Builds the client; fails when the Manager's TLS material cannot be loaded.
-    pub fn new(config: ManagerConfig) -> Result<Upstream, String> {
+    pub(crate) fn new(config: ManagerConfig) -> Result<Upstream, String> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -103,19 +103,19 @@ impl Upstream {
         })
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.config.name
     }
 
     /// New sizes for this Manager's concurrency gate (a reload); none when limits are off.
-    pub fn resize_gate(&self, concurrency: crate::config::Concurrency) {
+    pub(crate) fn resize_gate(&self, concurrency: crate::config::Concurrency) {
         if let Some(gate) = &self.gate {
             gate.reconfigure(concurrency);
         }
     }
 
     /// The absolute URI of `path_and_query` (already carrying the upstream prefix) at this Manager.
-    pub fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+    pub(crate) fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
         Uri::builder()
             .scheme(self.config.scheme.clone())
             .authority(self.config.authority.clone())
@@ -126,7 +126,7 @@ impl Upstream {
     /// `GET {upstream prefix}/ovirt-engine/api{path}` as JSON (Version 4) with `headers` (the
     /// caller's credentials): the status and the body, read whole (at most `limit` bytes, within
     /// the body idle timeout) and parsed. For the gateway's own questions to the Manager.
-    pub async fn get_api_json(
+    pub(crate) async fn get_api_json(
         &self,
         path: &str,
         headers: http::HeaderMap,
@@ -165,7 +165,7 @@ impl Upstream {
     }
 
     /// Sends a request and returns the Manager's response head with its body still streaming.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         request: Request<GatewayBody>,
         caller: gate::Caller<'_>,
@@ -295,7 +295,7 @@ impl Upstream {
     }
 
     /// Why the Manager is not ready, for /readyz.
-    pub fn health_problem(&self) -> Option<String> {
+    pub(crate) fn health_problem(&self) -> Option<String> {
         if self.is_ready() {
             return None;
         }
@@ -307,7 +307,7 @@ impl Upstream {
     }
 
     /// One health check: `GET /ovirt-engine/services/health` must answer 200 in time.
-    pub async fn check_health(&self) {
+    pub(crate) async fn check_health(&self) {
         let error = match self.uri(&format!(
             "{}/ovirt-engine/services/health",
             self.config.upstream_prefix
@@ -335,7 +335,7 @@ impl Upstream {
     }
 
     /// Checks health every `health_interval` until the task is dropped.
-    pub async fn watch_health(&self) {
+    pub(crate) async fn watch_health(&self) {
         let mut ticker = tokio::time::interval(self.config.health_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -2,13 +2,13 @@
 //! and how a request picks one (docs/engine.md, section 3), the XML escaper, and the fault body
 //! (docs/engine.md, section 4.4); and the SSO's (`sso.rs`).
 
-pub mod sso;
+pub(crate) mod sso;
 
 use http::HeaderMap;
 
 /// The two representations of the oVirt API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Representation {
+pub(crate) enum Representation {
     Xml,
     Json,
 }
@@ -17,7 +17,7 @@ impl Representation {
     /// What the client asked for: `?accept=` wins over the Accept header, as RESTEasy's media type
     /// parameter mapping does on the engine (docs/engine.md, section 3). XML when nothing says JSON,
     /// because the engine lists XML first in `@Produces`.
-    pub fn of_request(headers: &HeaderMap, query: Option<&str>) -> Self {
+    pub(crate) fn of_request(headers: &HeaderMap, query: Option<&str>) -> Self {
         if let Some(accept) = query.and_then(query_accept) {
             return Self::from_media_types(&accept);
         }
@@ -49,7 +49,7 @@ impl Representation {
         best.map_or(Representation::Xml, |(_, repr)| repr)
     }
 
-    pub fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Representation::Xml => "application/xml",
             Representation::Json => "application/json",
@@ -66,7 +66,7 @@ fn query_accept(query: &str) -> Option<String> {
 }
 
 /// The body of a fault with `reason` and `detail`, in `repr`.
-pub fn fault_body(repr: Representation, reason: &str, detail: &str) -> String {
+pub(crate) fn fault_body(repr: Representation, reason: &str, detail: &str) -> String {
     match repr {
         Representation::Xml => xml_fault(reason, detail),
         Representation::Json => json_fault(reason, detail),
@@ -93,7 +93,7 @@ fn json_fault(reason: &str, detail: &str) -> String {
 
 /// Escapes XML text into `out`; in attribute values quotes too. Control characters XML 1.0
 /// forbids are dropped. The one XML escaper of the crate (fault bodies, the simulator).
-pub fn xml_escape(out: &mut Vec<u8>, text: &str, attribute: bool) {
+pub(crate) fn xml_escape(out: &mut Vec<u8>, text: &str, attribute: bool) {
     for &b in text.as_bytes() {
         match b {
             b'<' => out.extend_from_slice(b"&lt;"),

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
-use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::GatewayBody;
 use ovirt_gateway::sim::{RunningSim, SimOptions};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -9,9 +9,8 @@ use bytes::Bytes;
 use http::Response;
 use http_body::Frame;
 use http_body_util::BodyExt;
-use ovirt_gateway::body::GatewayBody;
-use ovirt_gateway::rewrite::response::{Bases, rewrite};
-use ovirt_gateway::token_guard::{Alarm, TokenForms, guard};
+use ovirt_gateway::GatewayBody;
+use ovirt_gateway::{Alarm, Bases, TokenForms, guard_answer, rewrite_response};
 
 /// Plain bytes of one block, repeated to make the answer.
 const BLOCK: usize = 1024 * 1024;
@@ -109,14 +108,14 @@ async fn a_gigabyte_inflates_in_flat_memory() {
         manager: "m".into(),
         counter: prometheus::IntCounterVec::new(prometheus::Opts::new("t", "t"), &["manager"]).unwrap(),
     };
-    let guarded = guard(response, TokenForms::of(b"fqbR1ftzh8wBCviLxJcYuV5oSDI="), alarm);
+    let guarded = guard_answer(response, TokenForms::of(b"fqbR1ftzh8wBCviLxJcYuV5oSDI="), alarm);
     let bases = Bases {
         public_origin: "https://gw".into(),
         public_api: "/east/ovirt-engine/api".into(),
         upstream_api: "/ovirt-engine/api".into(),
         gzip_level: None,
     };
-    let mut body = rewrite(guarded, &bases).into_body();
+    let mut body = rewrite_response(guarded, &bases).into_body();
     let before = rss();
     let (mut out, mut most, mut largest_frame) = (0u64, before, 0);
     let mut next_sample = 0;

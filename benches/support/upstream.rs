@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::Response;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::GatewayBody;
 
 pub const GIB: u64 = 1 << 30;
 pub const CHUNK: usize = 256 * 1024;

@@ -3,7 +3,7 @@
 //! some occurrences of the Manager's API path and nothing else changed. Each target then checks,
 //! against an independent parser, that those occurrences are exactly the href values.
 
-use ovirt_gateway::rewrite::prefix::Rule;
+use ovirt_gateway::Rule;
 
 pub const FROM: &[u8] = b"/ovirt-engine/api";
 /// The public prefix: bytes an input rarely contains, so that every insertion can be found again
@@ -31,7 +31,7 @@ pub trait Rewriter {
     fn finish(&mut self, out: &mut Vec<u8>);
 }
 
-impl Rewriter for ovirt_gateway::rewrite::xml::XmlRewriter {
+impl Rewriter for ovirt_gateway::XmlRewriter {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         self.feed(chunk, out);
     }
@@ -40,7 +40,7 @@ impl Rewriter for ovirt_gateway::rewrite::xml::XmlRewriter {
     }
 }
 
-impl Rewriter for ovirt_gateway::rewrite::json::JsonRewriter {
+impl Rewriter for ovirt_gateway::JsonRewriter {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         self.feed(chunk, out);
     }

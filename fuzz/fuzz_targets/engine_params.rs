@@ -6,8 +6,8 @@
 
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use ovirt_gateway::api::params::EngineParams;
-use ovirt_gateway::api::{self, path::{ApiPath, EngineArea}};
+use ovirt_gateway::EngineParams;
+use ovirt_gateway::{ApiPath, EngineArea, check_ids, validate_path};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         Some((path, query)) => (path, Some(query)),
         None => (target, None),
     };
-    if api::path::validate(path).is_err() {
+    if validate_path(path).is_err() {
         return;
     }
     let Some(parsed) = ApiPath::parse("", path, query) else {
@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(params.all_content(), all_content, "all_content of {target:?}");
     // Ids: whatever the gateway lets through is either no UUID to Java, or the same UUID Java
     // reads, written canonically.
-    if api::path::check_ids(resource).is_ok() {
+    if check_ids(resource).is_ok() {
         for segment in &resource.segments {
             if let Some(value) = java_uuid(&segment.name) {
                 assert_eq!(

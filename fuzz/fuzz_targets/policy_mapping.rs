@@ -5,10 +5,10 @@
 
 use http::{HeaderMap, Method};
 use libfuzzer_sys::fuzz_target;
-use ovirt_gateway::api::params::EngineParams;
-use ovirt_gateway::api::{self, path::{ApiPath, EngineArea}};
-use ovirt_gateway::api::canonical_id;
-use ovirt_gateway::policy::mapping::{self, Kind};
+use ovirt_gateway::EngineParams;
+use ovirt_gateway::{ApiPath, EngineArea, validate_path};
+use ovirt_gateway::canonical_id;
+use ovirt_gateway::{Kind, followed_links, map_request};
 
 const METHODS: [Method; 6] = [
     Method::GET,
@@ -29,13 +29,13 @@ fuzz_target!(|data: &[u8]| {
         Some((path, query)) => (path, Some(query)),
         None => (&target[..], None),
     };
-    if api::path::validate(path).is_err() {
+    if validate_path(path).is_err() {
         return;
     }
     let Some(parsed) = ApiPath::parse("", path, query) else {
         return;
     };
-    let mapped = mapping::map(&method, &parsed);
+    let mapped = map_request(&method, &parsed);
     let reads = ["list", "get"].contains(&mapped.action.as_str());
     match method {
         Method::GET | Method::HEAD | Method::OPTIONS => assert!(reads, "{method} {target} is {}", mapped.action),
@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let headers = HeaderMap::new();
     let follow = EngineParams::new(&parsed, &headers).follow();
-    if let Ok(followed) = mapping::followed(&mapped, &follow) {
+    if let Ok(followed) = followed_links(&mapped, &follow) {
         for read in followed {
             assert_eq!(read.mapped.action, "get");
             assert!(follow.iter().any(|path| path.join(".") == read.link));

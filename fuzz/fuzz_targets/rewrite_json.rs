@@ -7,7 +7,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use ovirt_gateway::rewrite::json::JsonRewriter;
+use ovirt_gateway::JsonRewriter;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {

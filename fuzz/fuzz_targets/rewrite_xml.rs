@@ -6,7 +6,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use ovirt_gateway::rewrite::xml::XmlRewriter;
+use ovirt_gateway::XmlRewriter;
 use quick_xml::events::Event;
 
 fuzz_target!(|data: &[u8]| {

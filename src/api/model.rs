@@ -10,7 +10,7 @@
 //! (`disk_attachments` is `/diskattachments`).
 
 /// (owner type, attribute, target type), sorted by owner and attribute.
-pub static LINKS: [(&str, &str, &str); 432] = [
+pub(crate) static LINKS: [(&str, &str, &str); 432] = [
     ("AffinityGroup", "cluster", "Cluster"),
     ("AffinityGroup", "host_labels", "AffinityLabel"),
     ("AffinityGroup", "hosts", "Host"),
@@ -498,7 +498,7 @@ pub static LINKS: [(&str, &str, &str); 432] = [
 ];
 
 /// The type the link `name` of a `owner` leads to.
-pub fn link(owner: &str, name: &str) -> Option<&'static str> {
+pub(crate) fn link(owner: &str, name: &str) -> Option<&'static str> {
     LINKS
         .binary_search_by(|(o, a, _)| (*o, *a).cmp(&(owner, name)))
         .ok()
@@ -515,7 +515,7 @@ const RENAMED: [(&str, &str); 4] = [
 
 /// The policy schema's name of a model type, when the schema has the type (one per collection
 /// of the API root).
-pub fn schema_type(model: &str) -> Option<&'static str> {
+pub(crate) fn schema_type(model: &str) -> Option<&'static str> {
     if let Some((_, schema)) = RENAMED.iter().find(|(m, _)| *m == model) {
         return Some(schema);
     }
@@ -529,7 +529,7 @@ pub fn schema_type(model: &str) -> Option<&'static str> {
 }
 
 /// The model's name of a schema type.
-pub fn model_type(schema: &str) -> &str {
+pub(crate) fn model_type(schema: &str) -> &str {
     RENAMED
         .iter()
         .find(|(_, s)| *s == schema)

@@ -101,7 +101,7 @@ impl<'a> EngineParams<'a> {
 }
 
 /// A boolean as `getBooleanParameter` reads it; `None` for text that is neither.
-pub fn boolean(text: &str, empty: bool) -> Option<bool> {
+pub(crate) fn boolean(text: &str, empty: bool) -> Option<bool> {
     if text.is_empty() {
         return Some(empty);
     }
@@ -114,7 +114,7 @@ pub fn boolean(text: &str, empty: bool) -> Option<bool> {
 
 /// A query string as JAX-RS decodes it: `&`-separated pairs, names and values percent-decoded
 /// and `+` read as a space, in order.
-pub fn decode_query(query: &str) -> Vec<(String, String)> {
+pub(crate) fn decode_query(query: &str) -> Vec<(String, String)> {
     let decode = |text: &str| percent_decode_lossy(&text.replace('+', " "));
     query
         .split('&')

@@ -97,7 +97,7 @@ impl fmt::Display for PathError {
 }
 
 /// The engine's path, relative to the public prefix.
-pub const ENGINE_ROOT: &str = "/ovirt-engine";
+pub(crate) const ENGINE_ROOT: &str = "/ovirt-engine";
 const API_ROOT: &str = "/ovirt-engine/api";
 
 /// Checks that a raw path is unambiguous; see the module documentation for what is refused.
@@ -190,7 +190,7 @@ impl ApiPath {
 /// A path as the engine's servlet container maps it to a servlet: every segment without its
 /// path parameters (`;x=1`, which the container strips before mapping), and without a trailing
 /// slash. Only for recognising endpoints outside the API; never forwarded.
-pub fn servlet_path(raw: &str) -> String {
+pub(crate) fn servlet_path(raw: &str) -> String {
     let trimmed = raw.strip_suffix('/').unwrap_or(raw);
     let mut out = String::with_capacity(trimmed.len());
     for segment in trimmed.split('/').skip(1) {
@@ -205,7 +205,7 @@ pub fn servlet_path(raw: &str) -> String {
 /// the token, token-info and sso-logout endpoints itself; every other path there (the password
 /// login pages, token-http-auth, revoke, ...) would hand out or handle the Manager's tokens and
 /// is refused.
-pub const FORWARDED_SERVICES: [&str; 2] = [
+pub(crate) const FORWARDED_SERVICES: [&str; 2] = [
     "/ovirt-engine/services/health",
     "/ovirt-engine/services/pki-resource",
 ];
@@ -237,7 +237,7 @@ fn java_uuid(text: &str) -> bool {
 }
 
 /// 8-4-4-4-12 hex digits.
-pub fn canonical_uuid(text: &str) -> bool {
+pub(crate) fn canonical_uuid(text: &str) -> bool {
     text.len() == 36
         && text.bytes().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => b == b'-',
@@ -297,7 +297,7 @@ fn hex_value(b: u8) -> Option<u8> {
 
 /// Percent-decodes `text`; invalid escapes stay as they are and invalid UTF-8 becomes U+FFFD.
 /// Only for values already validated or used for display, never for forwarding.
-pub fn percent_decode_lossy(text: &str) -> String {
+pub(crate) fn percent_decode_lossy(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

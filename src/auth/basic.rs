@@ -17,10 +17,10 @@ use crate::ratelimit::logins::Logins;
 use crate::upstream::Upstream;
 
 /// A session's cache key: HMAC-SHA256 of the Manager, the user and the password.
-pub type SessionKey = [u8; 32];
+pub(crate) type SessionKey = [u8; 32];
 
 /// A user's login at one Manager.
-pub struct Session {
+pub(crate) struct Session {
     /// `user@profile`, the user as the Manager reports it (`ManagerUser::name`).
     pub user: String,
     pub token: UpstreamToken,
@@ -32,7 +32,7 @@ pub struct Session {
 }
 
 /// Credentials from an `Authorization: Basic` header, for the life of one request.
-pub struct BasicCredentials {
+pub(crate) struct BasicCredentials {
     pub user: String,
     pub(super) password: String,
 }
@@ -49,7 +49,10 @@ impl Authenticator {
     /// The credentials of an `Authorization` value when it is Basic (`None` for another scheme);
     /// a malformed one, or a user name without `@profile`, is a 401 (and counted). The engine
     /// checks the scheme with a prefix test (`startsWith("Basic")`), and so does this.
-    pub fn basic_credentials(&self, value: &HeaderValue) -> Result<Option<BasicCredentials>, AuthError> {
+    pub(crate) fn basic_credentials(
+        &self,
+        value: &HeaderValue,
+    ) -> Result<Option<BasicCredentials>, AuthError> {
         let Some(encoded) = value.as_bytes().strip_prefix(b"Basic") else {
             return Ok(None);
         };
@@ -84,7 +87,7 @@ impl Authenticator {
     ///
     /// `logins` (and the client's address) count the outcome for the login lockouts, telling
     /// them whether the Manager (and its directory) was asked.
-    pub async fn session(
+    pub(crate) async fn session(
         &self,
         upstream: &Arc<Upstream>,
         credentials: &BasicCredentials,
@@ -155,7 +158,7 @@ impl Authenticator {
     }
 
     /// Drops a session whose token the Manager no longer accepts.
-    pub async fn forget(&self, upstream: &Upstream, credentials: &BasicCredentials) {
+    pub(crate) async fn forget(&self, upstream: &Upstream, credentials: &BasicCredentials) {
         let key = self.key(upstream.name(), credentials);
         if self.sessions.remove(&key).await.is_some() {
             ended(&self.metrics, Ended::Refused);

@@ -18,7 +18,7 @@ use crate::upstream::Upstream;
 
 /// A Manager's token of a login, and the user's id there.
 #[derive(Clone)]
-pub struct ManagerToken {
+pub(crate) struct ManagerToken {
     pub(super) upstream: Arc<Upstream>,
     pub token: UpstreamToken,
     pub user_id: Option<String>,
@@ -27,14 +27,14 @@ pub struct ManagerToken {
 }
 
 /// A login at the gateway's SSO endpoint: the user and their token at each Manager it covers.
-pub struct Login {
+pub(crate) struct Login {
     pub user: String,
     pub(super) tokens: Vec<ManagerToken>,
     pub(super) lease: Lease,
 }
 
 impl Login {
-    pub fn token_for(&self, manager: &str) -> Option<&ManagerToken> {
+    pub(crate) fn token_for(&self, manager: &str) -> Option<&ManagerToken> {
         self.tokens.iter().find(|t| t.upstream.name() == manager)
     }
 }
@@ -42,7 +42,7 @@ impl Login {
 impl Authenticator {
     /// Logs in at every Manager in `upstreams` (concurrently) and, when all accept, opens a login and
     /// returns the gateway's token for it and its expiry in milliseconds.
-    pub async fn log_in(
+    pub(crate) async fn log_in(
         &self,
         upstreams: &[Arc<Upstream>],
         user: &str,
@@ -141,7 +141,7 @@ impl Authenticator {
 
     /// A login of its own for a persistent session opened with Basic credentials (as on the
     /// engine, where each persistent session is a login); the gateway token for its cookie.
-    pub async fn persistent_login(
+    pub(crate) async fn persistent_login(
         &self,
         upstream: &Arc<Upstream>,
         credentials: &BasicCredentials,
@@ -158,7 +158,7 @@ impl Authenticator {
     }
 
     /// The login a gateway token stands for, if the token is valid and the login still open.
-    pub async fn login_of(&self, token: &str) -> Option<(Arc<Claims>, Arc<Login>)> {
+    pub(crate) async fn login_of(&self, token: &str) -> Option<(Arc<Claims>, Arc<Login>)> {
         let key = self.token_key(token);
         let claims = match self.verified.get(&key).await {
             Some(claims) if claims.exp > jsonwebtoken::get_current_timestamp() => claims,
@@ -187,7 +187,7 @@ impl Authenticator {
 
     /// Ends the login of a gateway token and revokes its upstream tokens; false when the token is
     /// not valid or its login already ended.
-    pub async fn log_out(&self, token: &str) -> bool {
+    pub(crate) async fn log_out(&self, token: &str) -> bool {
         let Some(claims) = self.keys.verify(token) else {
             return false;
         };
@@ -202,7 +202,7 @@ impl Authenticator {
     }
 
     /// Ends a login whose upstream token a Manager refused; the client logs in again.
-    pub async fn end_login(&self, sid: &str) {
+    pub(crate) async fn end_login(&self, sid: &str) {
         if self.logins.remove(sid).await.is_some() {
             ended(&self.metrics, Ended::Refused);
         }

@@ -8,11 +8,11 @@
 use http::HeaderMap;
 use http::header::{COOKIE, HeaderValue, SET_COOKIE};
 
-pub const COOKIE_NAME: &str = "OVIRT_GATEWAY_SESSION";
+pub(crate) const COOKIE_NAME: &str = "OVIRT_GATEWAY_SESSION";
 
 /// The session elements of a request's `Prefer` header.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Prefer {
+pub(crate) struct Prefer {
     pub persistent: bool,
     pub new_auth: bool,
 }
@@ -20,7 +20,7 @@ pub struct Prefer {
 impl Prefer {
     /// Reads `persistent-auth` and `new-auth` and removes them from the headers: the gateway
     /// holds the session, so the Manager must not open one of its own. Other elements stay.
-    pub fn take(headers: &mut HeaderMap) -> Prefer {
+    pub(crate) fn take(headers: &mut HeaderMap) -> Prefer {
         let mut prefer = Prefer::default();
         let mut kept = Vec::new();
         for value in headers.get_all("prefer") {
@@ -44,7 +44,7 @@ impl Prefer {
 }
 
 /// The gateway's session cookie, removed from the request (it is not the Manager's business).
-pub fn take_cookie(headers: &mut HeaderMap) -> Option<String> {
+pub(crate) fn take_cookie(headers: &mut HeaderMap) -> Option<String> {
     let mut found = None;
     let mut kept = Vec::new();
     for value in headers.get_all(COOKIE) {
@@ -66,7 +66,7 @@ pub fn take_cookie(headers: &mut HeaderMap) -> Option<String> {
 }
 
 /// The `Set-Cookie` value for a session.
-pub fn set_cookie(token: &str, path: &str, secure: bool) -> Option<HeaderValue> {
+pub(crate) fn set_cookie(token: &str, path: &str, secure: bool) -> Option<HeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
     let mut value =
         HeaderValue::from_str(&format!("{COOKIE_NAME}={token}; Path={path}{secure}; HttpOnly")).ok()?;
@@ -75,7 +75,7 @@ pub fn set_cookie(token: &str, path: &str, secure: bool) -> Option<HeaderValue> 
 }
 
 /// Removes the Manager's session cookies from a response: sessions are the gateway's.
-pub fn drop_manager_cookies(headers: &mut HeaderMap) {
+pub(crate) fn drop_manager_cookies(headers: &mut HeaderMap) {
     let kept: Vec<HeaderValue> = headers
         .get_all(SET_COOKIE)
         .iter()

@@ -23,10 +23,10 @@ const MAX_ANSWER: usize = 64 * 1024;
 /// A Manager's access token. Sent upstream as `Authorization: Bearer`; never to a client, a log or
 /// a metric.
 #[derive(Clone, PartialEq, Eq)]
-pub struct UpstreamToken(pub(super) String);
+pub(crate) struct UpstreamToken(pub(super) String);
 
 impl UpstreamToken {
-    pub fn bearer(&self) -> HeaderValue {
+    pub(crate) fn bearer(&self) -> HeaderValue {
         let mut value = HeaderValue::try_from(format!("Bearer {}", self.0))
             .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
         value.set_sensitive(true);
@@ -42,7 +42,7 @@ impl fmt::Debug for UpstreamToken {
 
 /// Why a login did not give a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoginError {
+pub(crate) enum LoginError {
     /// The Manager refused the credentials; its message, which names the user, never the password.
     #[error("{0}")]
     Refused(String),
@@ -52,7 +52,7 @@ pub enum LoginError {
 }
 
 /// `POST {upstream prefix}/ovirt-engine/sso/oauth/token` with the password grant.
-pub async fn password_grant(
+pub(crate) async fn password_grant(
     upstream: &Upstream,
     metrics: &Metrics,
     user: &str,
@@ -90,7 +90,7 @@ pub async fn password_grant(
 /// (docs/engine.md, section 4.1), and its `principal` (the user name as the directory holds it),
 /// from `/users/ID`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ManagerUser {
+pub(crate) struct ManagerUser {
     pub id: Option<String>,
     pub principal: Option<String>,
 }
@@ -99,7 +99,7 @@ impl ManagerUser {
     /// The user's name for the gateway: `principal@profile`, the profile as the client typed it
     /// (the engine's `user_name` names the authz extension, not the profile); the typed name when
     /// the Manager did not say.
-    pub fn name(&self, typed: &str) -> String {
+    pub(crate) fn name(&self, typed: &str) -> String {
         match (&self.principal, typed.rsplit_once('@')) {
             (Some(principal), Some((_, profile))) => format!("{principal}@{profile}"),
             _ => typed.to_owned(),
@@ -109,7 +109,7 @@ impl ManagerUser {
 
 /// Asks the Manager who the token's user is, once per session (two GETs); what it does not say
 /// stays `None`, with a warning.
-pub async fn authenticated_user(
+pub(crate) async fn authenticated_user(
     upstream: &Upstream,
     metrics: &Metrics,
     token: &UpstreamToken,
@@ -160,7 +160,7 @@ pub async fn authenticated_user(
 
 /// `POST {upstream prefix}/ovirt-engine/services/sso-logout` for a token (what the SDK's close()
 /// does). Best effort, bounded by [`REVOKE_TIMEOUT`]; a failure is logged without the token.
-pub async fn revoke(upstream: &Upstream, metrics: &Metrics, token: &UpstreamToken) {
+pub(crate) async fn revoke(upstream: &Upstream, metrics: &Metrics, token: &UpstreamToken) {
     let Ok(uri) = upstream.uri(&format!(
         "{}/ovirt-engine/services/sso-logout",
         upstream.config.upstream_prefix
@@ -202,7 +202,7 @@ pub async fn revoke(upstream: &Upstream, metrics: &Metrics, token: &UpstreamToke
 
 /// Upper bound for one revocation (a client's logout waits for it; an evicted session's runs in
 /// the background).
-pub const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn read_answer(body: GatewayBody, limit: Duration) -> Result<Bytes, LoginError> {
     match tokio::time::timeout(limit, Limited::new(body, MAX_ANSWER).collect()).await {

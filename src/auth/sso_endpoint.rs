@@ -25,7 +25,7 @@ use crate::wire::sso::{
 const MAX_FORM: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     Token,
     TokenInfo,
     Logout,
@@ -34,7 +34,7 @@ pub enum Endpoint {
 impl Endpoint {
     /// The endpoint at this path (no public prefix: the SDK never adds one), in every spelling
     /// the engine's servlet container maps to it (path parameters, a trailing slash).
-    pub fn of_path(path: &str) -> Option<Endpoint> {
+    pub(crate) fn of_path(path: &str) -> Option<Endpoint> {
         match crate::api::path::servlet_path(path).as_str() {
             "/ovirt-engine/sso/oauth/token" => Some(Endpoint::Token),
             "/ovirt-engine/sso/oauth/token-info" => Some(Endpoint::TokenInfo),
@@ -46,7 +46,7 @@ impl Endpoint {
 
 /// Answers an SSO request; `upstreams` are the Managers the request's host covers. Returns the
 /// user who logged in, for the access log.
-pub async fn answer(
+pub(crate) async fn answer(
     endpoint: Endpoint,
     auth: &Authenticator,
     logins: Option<&Logins>,

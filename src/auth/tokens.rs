@@ -12,7 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     /// `user@profile`.
     pub sub: String,
     /// The session the token stands for.
@@ -22,7 +22,7 @@ pub struct Claims {
     pub exp: u64,
 }
 
-pub struct TokenKeys {
+pub(crate) struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -30,7 +30,7 @@ pub struct TokenKeys {
 
 impl TokenKeys {
     /// A fresh key, for a gateway configured without one.
-    pub fn generate() -> TokenKeys {
+    pub(crate) fn generate() -> TokenKeys {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("the system random source works");
         TokenKeys::from_pkcs8(pkcs8.as_ref()).expect("a generated key is valid")
@@ -38,7 +38,7 @@ impl TokenKeys {
 
     /// The key of a PEM file holding a PKCS#8 Ed25519 private key (`openssl genpkey -algorithm
     /// ed25519`). Errors never quote the key.
-    pub fn from_pem(pem: &[u8]) -> Result<TokenKeys, String> {
+    pub(crate) fn from_pem(pem: &[u8]) -> Result<TokenKeys, String> {
         let der = PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("not a PEM private key: {e}"))?;
         match der {
             PrivateKeyDer::Pkcs8(pkcs8) => TokenKeys::from_pkcs8(pkcs8.secret_pkcs8_der()),
@@ -59,13 +59,13 @@ impl TokenKeys {
         })
     }
 
-    pub fn issue(&self, claims: &Claims) -> String {
+    pub(crate) fn issue(&self, claims: &Claims) -> String {
         jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &self.encoding)
             .expect("signing with a valid Ed25519 key cannot fail")
     }
 
     /// The claims of a token this gateway signed that has not expired.
-    pub fn verify(&self, token: &str) -> Option<Claims> {
+    pub(crate) fn verify(&self, token: &str) -> Option<Claims> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()
             .map(|data| data.claims)

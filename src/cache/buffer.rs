@@ -7,14 +7,14 @@ use http_body_util::{BodyExt, BodyStream, StreamBody};
 
 use crate::body::{BoxError, GatewayBody};
 
-pub enum Read {
+pub(super) enum Read {
     Whole(Bytes),
     /// Longer than the limit, or with trailers: what was read, then the rest, still streaming.
     Over(GatewayBody),
 }
 
 /// Reads a body whole if it ends within `limit` bytes.
-pub async fn read_up_to(mut body: GatewayBody, limit: u64) -> Result<Read, BoxError> {
+pub(super) async fn read_up_to(mut body: GatewayBody, limit: u64) -> Result<Read, BoxError> {
     let mut frames: Vec<Frame<Bytes>> = Vec::new();
     let mut length = 0u64;
     while let Some(frame) = body.frame().await {

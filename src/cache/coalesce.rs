@@ -9,9 +9,9 @@ use super::key::Key;
 
 /// Misses on their way to the Manager; waiters watch until the leader's sender is dropped.
 #[derive(Default)]
-pub struct Inflight(Mutex<HashMap<Arc<Key>, watch::Receiver<()>>>);
+pub(super) struct Inflight(Mutex<HashMap<Arc<Key>, watch::Receiver<()>>>);
 
-pub enum Join {
+pub(super) enum Join {
     /// The first miss for its key: the others wait until this is dropped.
     Lead(Leading),
     /// Another miss for the same key is on its way; `changed()` errs once it is done.
@@ -19,14 +19,14 @@ pub enum Join {
 }
 
 /// Held by the request that leads identical ones; dropping it releases them.
-pub struct Leading {
+pub(super) struct Leading {
     inflight: Arc<Inflight>,
     key: Arc<Key>,
     _sender: watch::Sender<()>,
 }
 
 impl Inflight {
-    pub fn join(self: &Arc<Inflight>, key: &Arc<Key>) -> Join {
+    pub(super) fn join(self: &Arc<Inflight>, key: &Arc<Key>) -> Join {
         let mut inflight = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(receiver) = inflight.get(key) {
             return Join::Wait(receiver.clone());

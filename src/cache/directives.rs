@@ -5,7 +5,7 @@
 use http::header::{HeaderMap, HeaderName};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Directive {
+pub(super) struct Directive {
     /// Lower-cased.
     pub name: String,
     /// Unquoted; `None` for a directive without `=`.
@@ -13,13 +13,13 @@ pub struct Directive {
 }
 
 impl Directive {
-    pub fn is(&self, name: &str) -> bool {
+    pub(super) fn is(&self, name: &str) -> bool {
         self.name == name
     }
 }
 
 /// The directives of every `name` header, in order; values that are not text are skipped.
-pub fn directives(headers: &HeaderMap, name: &HeaderName) -> Vec<Directive> {
+pub(super) fn directives(headers: &HeaderMap, name: &HeaderName) -> Vec<Directive> {
     let mut all = Vec::new();
     for value in headers.get_all(name).iter().filter_map(|v| v.to_str().ok()) {
         parse(value, &mut all);

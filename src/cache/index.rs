@@ -10,7 +10,7 @@ use super::key::Key;
 /// Where an answer is: a Manager's collection, and the entity's id (`None` for the collection's
 /// listings).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Place {
+pub(crate) struct Place {
     pub manager: String,
     pub collection: String,
     pub id: Option<String>,
@@ -31,7 +31,7 @@ struct Collection {
 }
 
 #[derive(Default)]
-pub struct Index(Mutex<HashMap<(String, String), Collection>>);
+pub(super) struct Index(Mutex<HashMap<(String, String), Collection>>);
 
 impl Index {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Collection>> {
@@ -39,13 +39,13 @@ impl Index {
     }
 
     /// How many writes to `place`'s collection completed.
-    pub fn writes(&self, place: &Place) -> u64 {
+    pub(super) fn writes(&self, place: &Place) -> u64 {
         self.lock().get(&place.collection()).map_or(0, |c| c.writes)
     }
 
     /// Records `key` at `place`, unless a write to its collection completed since it counted
     /// `writes`: then false, and nothing is recorded.
-    pub fn record(&self, place: &Place, key: &Arc<Key>, writes: u64) -> bool {
+    pub(super) fn record(&self, place: &Place, key: &Arc<Key>, writes: u64) -> bool {
         let mut index = self.lock();
         let collection = index.entry(place.collection()).or_default();
         if collection.writes != writes {
@@ -64,7 +64,7 @@ impl Index {
 
     /// Counts a write on `place` and takes what it touched out of the index: the entity and
     /// everything below it, and the collection's listings.
-    pub fn written(&self, place: &Place) -> Vec<Arc<Key>> {
+    pub(super) fn written(&self, place: &Place) -> Vec<Arc<Key>> {
         let mut index = self.lock();
         let collection = index.entry(place.collection()).or_default();
         collection.writes += 1;
@@ -76,7 +76,7 @@ impl Index {
     }
 
     /// Forgets an evicted key.
-    pub fn forget(&self, key: &Arc<Key>, place: &Place) {
+    pub(super) fn forget(&self, key: &Arc<Key>, place: &Place) {
         let mut index = self.lock();
         let Some(collection) = index.get_mut(&place.collection()) else {
             return;

@@ -16,7 +16,7 @@ const VARYING: [&str; 7] = [
 ];
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Key {
+pub(super) struct Key {
     manager: String,
     /// `user@profile`; a keyed hash of a passed-through Authorization; empty on shared collections.
     identity: String,
@@ -27,7 +27,13 @@ pub struct Key {
 }
 
 impl Key {
-    pub fn new(manager: &str, identity: String, target: String, headers: &HeaderMap, tls: bool) -> Key {
+    pub(super) fn new(
+        manager: &str,
+        identity: String,
+        target: String,
+        headers: &HeaderMap,
+        tls: bool,
+    ) -> Key {
         Key {
             manager: manager.to_owned(),
             identity,
@@ -38,7 +44,7 @@ impl Key {
 }
 
 /// The identity of a passed-through token: a keyed hash, so the key never holds the token.
-pub fn token_identity(secret: &hmac::Key, authorization: &[u8]) -> String {
+pub(super) fn token_identity(secret: &hmac::Key, authorization: &[u8]) -> String {
     let tag = hmac::sign(secret, authorization);
     let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     format!("token:{hex}")

@@ -8,7 +8,7 @@ const NAME: &str = "ovirt-gateway";
 
 /// How a request is counted in `gateway_cache_requests_total{result}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Hit,
     Miss,
     /// Not looked up: the request cannot be answered from the cache, or asked for a fresh answer.
@@ -16,7 +16,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Hit => "hit",
             Outcome::Miss => "miss",
@@ -27,7 +27,7 @@ impl Outcome {
 
 /// Why the Manager was asked (Cache-Status `fwd`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Forwarded {
+pub(crate) enum Forwarded {
     /// The cache held no fresh answer.
     Miss,
     /// The request asked for a fresh answer, or for one the cache never gives (a conditional or
@@ -40,7 +40,7 @@ pub enum Forwarded {
 }
 
 impl Forwarded {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Forwarded::Miss => "miss",
             Forwarded::Request => "request",
@@ -52,7 +52,7 @@ impl Forwarded {
 
 /// Why the Manager's answer was not stored (Cache-Status `detail`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotStored {
+pub(crate) enum NotStored {
     /// Not a 200.
     Status,
     SetCookie,
@@ -65,7 +65,7 @@ pub enum NotStored {
 }
 
 impl NotStored {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NotStored::Status => "status",
             NotStored::SetCookie => "set-cookie",
@@ -78,7 +78,7 @@ impl NotStored {
 
 /// The Cache-Status of one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheStatus {
+pub(crate) enum CacheStatus {
     /// Answered from the cache, fresh for `ttl` more seconds.
     Hit {
         ttl: u64,
@@ -90,7 +90,7 @@ pub enum CacheStatus {
 }
 
 impl CacheStatus {
-    pub fn header_value(self) -> HeaderValue {
+    pub(crate) fn header_value(self) -> HeaderValue {
         let text = match self {
             CacheStatus::Hit { ttl } => format!("{NAME}; hit; ttl={ttl}"),
             CacheStatus::Passed(fwd) => format!("{NAME}; fwd={}", fwd.as_str()),

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub(super) struct FileConfig {
     pub listen: FileListen,
     pub admin: Option<FileAdmin>,
     #[serde(default)]
@@ -24,7 +24,7 @@ pub struct FileConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileRateLimit {
+pub(super) struct FileRateLimit {
     pub enabled: Option<bool>,
     pub max_keys: Option<u64>,
     pub max_delay: Option<String>,
@@ -46,7 +46,7 @@ pub struct FileRateLimit {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileLoginThrottle {
+pub(super) struct FileLoginThrottle {
     pub failures: Option<u64>,
     pub address_failures: Option<u64>,
     pub window: Option<String>,
@@ -58,7 +58,7 @@ pub struct FileLoginThrottle {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConcurrency {
+pub(super) struct FileConcurrency {
     pub inflight: Option<u64>,
     pub per_user_inflight: Option<u64>,
     pub login_inflight: Option<u64>,
@@ -68,14 +68,14 @@ pub struct FileConcurrency {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileRateQuota {
+pub(super) struct FileRateQuota {
     pub rate: Option<u64>,
     pub burst: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileRateCosts {
+pub(super) struct FileRateCosts {
     pub collection: Option<u64>,
     pub entity: Option<u64>,
     pub write: Option<u64>,
@@ -85,7 +85,7 @@ pub struct FileRateCosts {
 /// `[[rate_limit.user]]` and `[[rate_limit.group]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileRateUser {
+pub(super) struct FileRateUser {
     pub name: String,
     pub rate: u64,
     pub burst: u64,
@@ -93,7 +93,7 @@ pub struct FileRateUser {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileCache {
+pub(super) struct FileCache {
     pub max_bytes: Option<u64>,
     pub max_entry_bytes: Option<u64>,
     #[serde(default)]
@@ -104,7 +104,7 @@ pub struct FileCache {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileCacheTtl {
+pub(super) struct FileCacheTtl {
     pub root: Option<String>,
     pub collection: Option<String>,
     pub entity: Option<String>,
@@ -113,7 +113,7 @@ pub struct FileCacheTtl {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FilePolicy {
+pub(super) struct FilePolicy {
     pub dir: String,
     pub mode: Option<String>,
     pub watch_interval: Option<String>,
@@ -122,7 +122,7 @@ pub struct FilePolicy {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileAuth {
+pub(super) struct FileAuth {
     pub session_idle: Option<String>,
     pub session_lifetime: Option<String>,
     pub max_sessions: Option<u64>,
@@ -137,7 +137,7 @@ pub struct FileAuth {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileListen {
+pub(super) struct FileListen {
     pub address: String,
     pub tls_cert: Option<String>,
     pub tls_key: Option<FileSecret>,
@@ -164,7 +164,7 @@ pub struct FileListen {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileAdmin {
+pub(super) struct FileAdmin {
     pub address: Option<String>,
     pub max_connections: Option<u64>,
     pub header_read_timeout: Option<String>,
@@ -172,14 +172,14 @@ pub struct FileAdmin {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileLog {
+pub(super) struct FileLog {
     pub format: Option<String>,
     pub level: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileManager {
+pub(super) struct FileManager {
     pub name: String,
     pub url: String,
     pub ca_file: Option<String>,
@@ -199,14 +199,14 @@ pub struct FileManager {
 /// environment variable. Secrets are never written inline in the configuration.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum FileSecret {
+pub(super) enum FileSecret {
     Path(String),
     Source(FileSecretSource),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileSecretSource {
+pub(super) struct FileSecretSource {
     pub file: Option<String>,
     pub env: Option<String>,
 }

@@ -8,7 +8,7 @@ use super::file::FileConfig;
 /// and deserialization tried again, so that one run reports every unknown key (and the file,
 /// without them, can still be validated for further problems). Any other error (a wrong type, a
 /// missing key) is reported and ends the attempt.
-pub fn deserialize_strict(mut table: toml::Table) -> (Option<FileConfig>, Vec<ConfigError>) {
+pub(super) fn deserialize_strict(mut table: toml::Table) -> (Option<FileConfig>, Vec<ConfigError>) {
     let mut errors = Vec::new();
     loop {
         let attempt = serde_path_to_error::deserialize::<_, FileConfig>(toml::Value::Table(table.clone()));

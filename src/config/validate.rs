@@ -37,7 +37,7 @@ const DEFAULT_RESEND_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_POLICY_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 const DEFAULT_POLICY_ATTRIBUTE_TTL: Duration = Duration::from_secs(10);
 
-pub fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError>> {
+pub(super) fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<ConfigError>> {
     let mut problems = Problems(Vec::new());
     let listen = validate_listen(&mut problems, file.listen, base);
     let admin = file.admin.and_then(|admin| {

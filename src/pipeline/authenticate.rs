@@ -25,7 +25,7 @@ use crate::upstream::Upstream;
 
 /// Who the request was authenticated as, for what `pipeline::run` does when the Manager refuses
 /// the upstream token.
-pub enum Identity {
+pub(super) enum Identity {
     /// Nothing the gateway handles: the request went as the client sent it.
     Untouched,
     /// Basic credentials: a refused token is replaced by a fresh login.
@@ -34,7 +34,7 @@ pub enum Identity {
     Token { sid: String },
 }
 
-pub async fn authenticate(
+pub(super) async fn authenticate(
     auth: &Authenticator,
     logins: Option<&Logins>,
     upstream: &Arc<Upstream>,

@@ -19,7 +19,7 @@ use crate::upstream::Upstream;
 
 /// `headers` are the request's after authentication: their Authorization is the user's token at
 /// this Manager, which attribute lookups use.
-pub async fn authorize(
+pub(super) async fn authorize(
     enforcer: Option<&Enforcer>,
     upstream: &Upstream,
     metrics: &Metrics,
@@ -91,7 +91,7 @@ pub async fn authorize(
 }
 
 /// What was refused, in the client's terms: the action and the kind of resource.
-pub fn denial(mapped: &Mapped) -> String {
+pub(super) fn denial(mapped: &Mapped) -> String {
     let what = match mapped.kind {
         Kind::Root => "the API root".to_owned(),
         Kind::Collection => format!("the {} collection", mapped.id),

@@ -13,7 +13,7 @@ use crate::config::Cidr;
 use crate::connection::ConnInfo;
 use crate::wire::Representation;
 
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     /// Unique per request; sent to the Manager as Correlation-Id when the client sent none.
     pub id: String,
     /// The client: the peer, or, when the peer is a trusted proxy, the address its
@@ -46,7 +46,7 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn new<B>(conn: &ConnInfo, request: &Request<B>, trusted: &[Cidr]) -> RequestContext {
+    pub(crate) fn new<B>(conn: &ConnInfo, request: &Request<B>, trusted: &[Cidr]) -> RequestContext {
         let uri = request.uri();
         let host = request
             .headers()

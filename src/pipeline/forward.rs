@@ -30,7 +30,7 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// `shield` says how the answer is kept from handing the request's upstream token to the client
 /// (token_guard.rs).
-pub async fn forward(
+pub(super) async fn forward(
     upstream: &Upstream,
     api_path: &ApiPath,
     ctx: &RequestContext,
@@ -114,11 +114,8 @@ pub async fn forward(
         .await?;
     // A compressed answer the gateway decodes (to scan or to rewrite it) has its first frame
     // read before the head leaves: a bomb or a token at its start is a fault, not a cut answer.
-    let decoded = (token.is_some() || bases.rewrites_bodies())
-        && matches!(
-            compression::Decoder::for_response(response.headers()),
-            Ok(Some(_))
-        );
+    let decoded =
+        (token.is_some() || bases.rewrites_bodies()) && compression::Decoder::decodes(response.headers());
     strip_hop_by_hop(response.headers_mut());
     crate::auth::persistent::drop_manager_cookies(response.headers_mut());
     // Guarded only when the request carried one of the gateway's upstream tokens: nothing is

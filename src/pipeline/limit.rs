@@ -12,7 +12,7 @@ use crate::fault::{Fault, retry_seconds};
 use crate::policy::Enforcer;
 use crate::ratelimit::{self, Class, Limited, RateLimiter, Scope};
 
-pub async fn by_address(limiter: Option<&RateLimiter>, ctx: &RequestContext) -> Result<(), Fault> {
+pub(super) async fn by_address(limiter: Option<&RateLimiter>, ctx: &RequestContext) -> Result<(), Fault> {
     match limiter {
         Some(limiter) => {
             let allowance = limiter.by_address(ctx.client.ip()).map_err(refused)?;
@@ -26,7 +26,7 @@ pub async fn by_address(limiter: Option<&RateLimiter>, ctx: &RequestContext) -> 
 }
 
 /// `policy` knows the user's groups (its entities), for group overrides.
-pub async fn by_user(
+pub(super) async fn by_user(
     limiter: Option<&RateLimiter>,
     policy: Option<&Enforcer>,
     ctx: &RequestContext,

@@ -12,7 +12,7 @@ use crate::body::GatewayBody;
 use crate::cache::{Asked, Cache, Lookup, Pending};
 use crate::upstream::Upstream;
 
-pub async fn lookup(
+pub(super) async fn lookup(
     cache: &Arc<Cache>,
     upstream: &Upstream,
     api_path: &ApiPath,

@@ -15,14 +15,14 @@ use crate::config::Limits;
 use crate::fault::Fault;
 
 /// The methods of the oVirt API (and OPTIONS, which JAX-RS answers for every resource).
-pub const API_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
+pub(super) const API_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
 
 /// Headers that ask a server to run the request as another method than the one sent: what the
 /// gateway authorized would not be what the Manager (or a front end) did.
 const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
 
 /// Why a method is refused, for the count of refusals.
-pub enum Unrecognised {
+pub(super) enum Unrecognised {
     Method,
     Override,
 }
@@ -30,7 +30,7 @@ pub enum Unrecognised {
 /// Refuses methods the API does not use (405 with Allow: TRACE, for one, would echo the
 /// request, Manager token included, from a front end that answers it) and method overrides
 /// (400), whatever the path (docs/invariants.md, invariant 13).
-pub fn recognised_method<B>(request: &Request<B>) -> Result<(), (Unrecognised, Fault)> {
+pub(super) fn recognised_method<B>(request: &Request<B>) -> Result<(), (Unrecognised, Fault)> {
     use http::Method;
     if !matches!(
         *request.method(),
@@ -55,7 +55,7 @@ pub fn recognised_method<B>(request: &Request<B>) -> Result<(), (Unrecognised, F
     Ok(())
 }
 
-pub fn prepare(
+pub(super) fn prepare(
     limits: &Limits,
     ctx: &RequestContext,
     request: Request<Incoming>,
@@ -115,7 +115,7 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()

@@ -83,7 +83,7 @@ impl From<&RequestBodyError> for Fault {
 }
 
 /// The fault as a response in the representation the client asked for.
-pub fn respond(fault: &Fault, repr: Representation) -> Response<GatewayBody> {
+pub(super) fn respond(fault: &Fault, repr: Representation) -> Response<GatewayBody> {
     let body = wire::fault_body(repr, fault.reason(), &fault.detail());
     let mut response = Response::new(GatewayBody::full(Bytes::from(body.clone())));
     *response.status_mut() = fault.status();

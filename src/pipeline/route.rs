@@ -19,7 +19,7 @@ use crate::fault::Fault;
 use crate::upstream::Upstream;
 use crate::upstream::router::Router;
 
-pub fn route(
+pub(super) fn route(
     router: &Router,
     upstreams: &[Arc<Upstream>],
     ctx: &mut RequestContext,
@@ -45,7 +45,7 @@ pub fn route(
 /// Refuses a path outside the API unless it is on the allow-list (`FORWARDED_SERVICES`, read
 /// only, or the Manager's `forward_paths`), in the spelling the servlet container maps: 404 fault
 /// (docs/invariants.md, invariant 13). The gateway's own SSO endpoints are answered before this.
-pub fn recognised(upstream: &Upstream, api_path: &ApiPath, method: &Method) -> Result<(), Fault> {
+pub(super) fn recognised(upstream: &Upstream, api_path: &ApiPath, method: &Method) -> Result<(), Fault> {
     let servlet = api::path::servlet_path(&api_path.engine_path);
     let under = |prefix: &str| {
         servlet

@@ -9,7 +9,7 @@ use crate::cache::{Cache, Pending};
 use crate::fault::Fault;
 use crate::upstream::Upstream;
 
-pub async fn store(
+pub(super) async fn store(
     cache: &Cache,
     upstream: &Upstream,
     pending: Pending,

@@ -106,12 +106,12 @@ impl Found {
 }
 
 /// Recently looked-up resources, per Manager, user and resource.
-pub struct Lookups {
+pub(crate) struct Lookups {
     cache: Cache<(String, String, String, String), Arc<Found>>,
 }
 
 /// How to ask the Manager: as the user, as the user asked (their Filter header).
-pub struct Asker<'a> {
+pub(crate) struct Asker<'a> {
     pub upstream: &'a Upstream,
     pub metrics: &'a Metrics,
     pub user: &'a str,
@@ -120,7 +120,7 @@ pub struct Asker<'a> {
 }
 
 impl Lookups {
-    pub fn new(ttl: Duration) -> Lookups {
+    pub(crate) fn new(ttl: Duration) -> Lookups {
         Lookups {
             cache: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build(),
         }
@@ -128,7 +128,7 @@ impl Lookups {
 
     /// The attributes `reads` names for a mapped entity; nothing for collections, the root and
     /// unknown paths, or when no policy reads any.
-    pub async fn find(&self, reads: Reads, mapped: &Mapped, asker: &Asker<'_>) -> Found {
+    pub(crate) async fn find(&self, reads: Reads, mapped: &Mapped, asker: &Asker<'_>) -> Found {
         let reads = reads.for_kind(mapped.kind.as_str());
         // Nothing to look up for a collection, the root, an unknown path, or an entity whose id
         // is not known before the answer (one a `follow` inlines).

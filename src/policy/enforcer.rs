@@ -12,7 +12,7 @@ use crate::config::{PolicyConfig, PolicyMode};
 use crate::metrics::Metrics;
 
 /// The policies in force, swapped whole when the directory changes, and the mode.
-pub struct Enforcer {
+pub(crate) struct Enforcer {
     config: PolicyConfig,
     current: RwLock<Arc<Policies>>,
     /// The directory's files, their modification times and sizes when last loaded or tried.
@@ -22,7 +22,7 @@ pub struct Enforcer {
 }
 
 impl Enforcer {
-    pub fn load(config: &PolicyConfig, metrics: Arc<Metrics>) -> Result<Enforcer, Vec<Problem>> {
+    pub(crate) fn load(config: &PolicyConfig, metrics: Arc<Metrics>) -> Result<Enforcer, Vec<Problem>> {
         let seen = snapshot(&config.dir);
         let policies = Policies::load(&config.dir)?;
         for warning in &policies.warnings {
@@ -37,17 +37,17 @@ impl Enforcer {
         })
     }
 
-    pub fn mode(&self) -> PolicyMode {
+    pub(crate) fn mode(&self) -> PolicyMode {
         self.config.mode
     }
 
-    pub fn current(&self) -> Arc<Policies> {
+    pub(crate) fn current(&self) -> Arc<Policies> {
         self.current.read().expect("not poisoned").clone()
     }
 
     /// Loads the directory again: a valid set replaces the current one at once, an invalid one
     /// is reported and the current one stays. Returns the number of policies now in force.
-    pub fn reload(&self) -> Result<usize, Vec<Problem>> {
+    pub(crate) fn reload(&self) -> Result<usize, Vec<Problem>> {
         *self.seen.write().expect("not poisoned") = snapshot(&self.config.dir);
         match Policies::load(&self.config.dir) {
             Ok(policies) => {
@@ -75,7 +75,7 @@ impl Enforcer {
 
     /// Reloads when a policy file or entities.json was added, removed or modified since the last
     /// load; returns whether it tried.
-    pub fn reload_if_changed(&self) -> bool {
+    pub(crate) fn reload_if_changed(&self) -> bool {
         if snapshot(&self.config.dir) == *self.seen.read().expect("not poisoned") {
             return false;
         }
@@ -85,7 +85,7 @@ impl Enforcer {
     }
 
     /// Polls the directory every `policy.watch_interval` and reloads on a change.
-    pub async fn watch(self: Arc<Self>) {
+    pub(crate) async fn watch(self: Arc<Self>) {
         let mut ticks = tokio::time::interval(self.config.watch_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
@@ -106,7 +106,12 @@ impl Enforcer {
     /// Decides a request with the policies in force (looking up the resource's attributes they
     /// read, when `asker` can), logs the decision at debug level with the policies that
     /// determined it, and counts it.
-    pub async fn decide(&self, mapped: &Mapped, facts: &Facts<'_>, asker: Option<Asker<'_>>) -> Decision {
+    pub(crate) async fn decide(
+        &self,
+        mapped: &Mapped,
+        facts: &Facts<'_>,
+        asker: Option<Asker<'_>>,
+    ) -> Decision {
         let policies = self.current();
         let decision = match policies.decide_before_lookup(mapped, facts) {
             Outcome::Decided(decision) => decision,

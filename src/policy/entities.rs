@@ -12,7 +12,7 @@ use super::model;
 
 /// The files groups and memberships may come from: Cedar's entity format, or a TOML table of
 /// groups and users (one of them).
-pub const ENTITIES_FILES: [&str; 2] = ["entities.json", "entities.toml"];
+pub(super) const ENTITIES_FILES: [&str; 2] = ["entities.json", "entities.toml"];
 
 /// An entity's uid; the schema's type names are parsed once.
 pub(super) fn uid(kind: &str, id: &str) -> EntityUid {

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::upstream::router::Router;
 
 /// One request to explain.
-pub struct Question {
+pub(crate) struct Question {
     pub user: String,
     pub method: Method,
     /// The public path, with the query if any (`/east/ovirt-engine/api/vms?search=x`).
@@ -25,7 +25,7 @@ pub struct Question {
     pub found: Found,
 }
 
-pub struct Explanation {
+pub(crate) struct Explanation {
     pub decision: Decision,
     text: String,
 }
@@ -36,7 +36,7 @@ impl fmt::Display for Explanation {
     }
 }
 
-pub fn explain(config: &Config, question: &Question) -> Result<Explanation, String> {
+pub(crate) fn explain(config: &Config, question: &Question) -> Result<Explanation, String> {
     let Some(policy) = &config.policy else {
         return Err("the configuration has no [policy] table: the gateway does not narrow access".into());
     };

@@ -27,7 +27,7 @@ struct Scoped {
 }
 
 /// The policies that can apply to a request, and what their conditions use.
-pub struct Candidates {
+pub(super) struct Candidates {
     pub set: PolicySet,
     pub uses: Uses,
     /// The candidates that read no resource attribute, and what they use; `None` when none
@@ -38,7 +38,7 @@ pub struct Candidates {
 }
 
 /// The policies, by the actions their scope admits.
-pub struct Index {
+pub(super) struct Index {
     policies: Vec<Scoped>,
     by_action: HashMap<String, ByPrincipal>,
 }
@@ -52,7 +52,7 @@ struct ByPrincipal {
 }
 
 /// An entity of a request and everything it is in.
-pub struct Placed<'a> {
+pub(super) struct Placed<'a> {
     pub uid: &'a EntityUid,
     pub ancestors: &'a [EntityUid],
 }
@@ -64,7 +64,7 @@ impl Placed<'_> {
 }
 
 impl Index {
-    pub fn new(set: &PolicySet) -> Index {
+    pub(super) fn new(set: &PolicySet) -> Index {
         let mut policies = Vec::new();
         let mut by_action: HashMap<String, ByPrincipal> = HashMap::new();
         for policy in set.policies() {
@@ -108,7 +108,12 @@ impl Index {
     }
 
     /// The policies whose scope matches the request.
-    pub fn candidates(&self, action: &str, principal: &Placed<'_>, resource: &Placed<'_>) -> Candidates {
+    pub(super) fn candidates(
+        &self,
+        action: &str,
+        principal: &Placed<'_>,
+        resource: &Placed<'_>,
+    ) -> Candidates {
         let mut uses = Uses::default();
         let Some(by_principal) = self.by_action.get(action) else {
             return Candidates {

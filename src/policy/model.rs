@@ -10,9 +10,9 @@ use cedar_policy::{Entity, Schema};
 use crate::api::{METHOD_ACTIONS, VERBS};
 
 /// The schema every policy is validated against; the copy in policies/ is the same file.
-pub const SCHEMA_TEXT: &str = include_str!("../../policies/ovirt.cedarschema");
+pub(crate) const SCHEMA_TEXT: &str = include_str!("../../policies/ovirt.cedarschema");
 
-pub fn schema() -> &'static Schema {
+pub(crate) fn schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         Schema::from_cedarschema_str(SCHEMA_TEXT)
@@ -22,12 +22,12 @@ pub fn schema() -> &'static Schema {
 }
 
 /// Every action a request can map to (the groups are not requested).
-pub fn actions() -> impl Iterator<Item = &'static str> {
+pub(crate) fn actions() -> impl Iterator<Item = &'static str> {
     METHOD_ACTIONS.iter().chain(&VERBS).copied()
 }
 
 /// An action's entity and its group's, which a request needs for `action in Action::"read"`.
-pub fn action_entities(action: &str) -> &'static [Entity] {
+pub(crate) fn action_entities(action: &str) -> &'static [Entity] {
     static ACTIONS: OnceLock<HashMap<String, Vec<Entity>>> = OnceLock::new();
     let actions = ACTIONS.get_or_init(|| {
         let all = schema()

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::attributes::Reads;
 
 /// The context's attributes, in the schema's order (RequestContext).
-pub const CONTEXT: [&str; 10] = [
+pub(super) const CONTEXT: [&str; 10] = [
     "method",
     "manager",
     "subcollections",
@@ -28,12 +28,12 @@ pub const CONTEXT: [&str; 10] = [
 
 /// A set of context attributes, by their index in [`CONTEXT`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ContextKeys(u16);
+pub(super) struct ContextKeys(u16);
 
 impl ContextKeys {
-    pub const ALL: ContextKeys = ContextKeys((1 << CONTEXT.len()) - 1);
+    pub(super) const ALL: ContextKeys = ContextKeys((1 << CONTEXT.len()) - 1);
 
-    pub fn contains(self, key: &str) -> bool {
+    pub(super) fn contains(self, key: &str) -> bool {
         CONTEXT
             .iter()
             .position(|k| *k == key)
@@ -48,7 +48,7 @@ impl ContextKeys {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Uses {
+pub(super) struct Uses {
     pub attributes: Reads,
     pub context: ContextKeys,
     /// A condition tests `in` on something other than the request's principal, action or
@@ -62,7 +62,7 @@ pub struct Uses {
 
 impl Uses {
     /// What the conditions of a policy (its JSON form) use.
-    pub fn of(policy: &Value) -> Uses {
+    pub(super) fn of(policy: &Value) -> Uses {
         let mut uses = Uses::default();
         let mut context_vars = 0;
         let mut context_reads = 0;
@@ -103,7 +103,7 @@ impl Uses {
         uses
     }
 
-    pub fn union(self, other: Uses) -> Uses {
+    pub(super) fn union(self, other: Uses) -> Uses {
         Uses {
             attributes: self.attributes.union(other.attributes),
             context: ContextKeys(self.context.0 | other.context.0),

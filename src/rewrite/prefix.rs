@@ -14,7 +14,7 @@ pub struct Rule {
 
 /// The rewriting of one href value in progress, fed in pieces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PrefixMatch {
+pub(crate) struct PrefixMatch {
     /// Bytes of the value seen so far that match `from` (not yet written).
     held: usize,
     state: Match,
@@ -38,7 +38,7 @@ impl Default for PrefixMatch {
 
 impl PrefixMatch {
     /// The start of a value.
-    pub const fn new() -> PrefixMatch {
+    pub(crate) const fn new() -> PrefixMatch {
         PrefixMatch {
             held: 0,
             state: Match::Prefix,
@@ -46,7 +46,7 @@ impl PrefixMatch {
     }
 
     /// Feeds bytes of the value (never its closing delimiter).
-    pub fn feed(&mut self, rule: &Rule, bytes: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn feed(&mut self, rule: &Rule, bytes: &[u8], out: &mut Vec<u8>) {
         let mut rest = bytes;
         while let Some((&b, tail)) = rest.split_first() {
             match self.state {
@@ -82,7 +82,7 @@ impl PrefixMatch {
     }
 
     /// The value ended: writes what is held.
-    pub fn finish(&mut self, rule: &Rule, out: &mut Vec<u8>) {
+    pub(crate) fn finish(&mut self, rule: &Rule, out: &mut Vec<u8>) {
         match self.state {
             Match::Prefix => out.extend_from_slice(&rule.from[..self.held]),
             // The whole value is the API path itself.
@@ -94,10 +94,10 @@ impl PrefixMatch {
 }
 
 #[cfg(test)]
-pub mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub fn east() -> Rule {
+    pub(crate) fn east() -> Rule {
         Rule {
             from: b"/ovirt-engine/api".to_vec(),
             to: b"/east/ovirt-engine/api".to_vec(),

@@ -136,7 +136,7 @@ struct Call<'a> {
     user_index: usize,
 }
 
-pub fn handle(sim: &Sim, request: &Request<Bytes>, tls: bool) -> Response<GatewayBody> {
+pub(super) fn handle(sim: &Sim, request: &Request<Bytes>, tls: bool) -> Response<GatewayBody> {
     let headers = request.headers();
     let query = request.uri().query();
     let repr = Representation::of_request(headers, query);

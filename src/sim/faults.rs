@@ -43,7 +43,7 @@ enum ResetPhase {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Faults {
+pub(super) struct Faults {
     latency_ms: Option<LatencyMs>,
     error_rate: f64,
     error_status: u16,
@@ -56,7 +56,7 @@ pub struct Faults {
 /// How a leaked token is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum LeakForm {
+pub(super) enum LeakForm {
     Raw,
     Percent,
     Json,
@@ -78,7 +78,7 @@ impl Default for Faults {
 
 /// What happens to one request.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub(super) struct Plan {
     pub delay: Option<Duration>,
     pub reset_before_body: bool,
     pub error_status: Option<StatusCode>,
@@ -110,7 +110,7 @@ impl Faults {
     }
 
     /// Draws the faults of one request.
-    pub fn plan(&self, rng: &mut Rng) -> Plan {
+    pub(super) fn plan(&self, rng: &mut Rng) -> Plan {
         let mut hit = |rate: f64| rate > 0.0 && (rng.below(1_000_000) as f64) < rate * 1_000_000.0;
         let reset = hit(self.reset_rate);
         let error = hit(self.error_rate);
@@ -136,7 +136,7 @@ impl Faults {
 
 impl Plan {
     /// Appends the caller's token to the body, when `leak_token` is set and there is one.
-    pub fn leak(&self, response: Response<GatewayBody>, token: Option<&str>) -> Response<GatewayBody> {
+    pub(super) fn leak(&self, response: Response<GatewayBody>, token: Option<&str>) -> Response<GatewayBody> {
         let (Some(form), Some(token)) = (self.leak, token) else {
             return response;
         };
@@ -159,7 +159,7 @@ impl Plan {
     }
 
     /// Breaks the body as planned: half of its first chunk, then a reset or a stall.
-    pub fn apply_to_body(&self, response: Response<GatewayBody>) -> Response<GatewayBody> {
+    pub(super) fn apply_to_body(&self, response: Response<GatewayBody>) -> Response<GatewayBody> {
         let mode = match (self.reset_during_body, self.stall) {
             (true, _) => Broken::Reset,
             (false, true) => Broken::Stall,
@@ -176,7 +176,7 @@ impl Plan {
     }
 }
 
-pub fn handle(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
+pub(super) fn handle(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
     let mut faults = sim.faults.lock().unwrap_or_else(|p| p.into_inner());
     match *request.method() {
         Method::GET => {}

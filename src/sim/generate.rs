@@ -26,15 +26,15 @@ impl Default for Sizes {
 }
 
 /// 2026-01-01T00:00:00Z: generated objects were created in the days before it.
-pub const EPOCH_MS: i64 = 1_767_225_600_000;
+pub(super) const EPOCH_MS: i64 = 1_767_225_600_000;
 
 /// A VM description with text that looks like markup, to prove it is escaped (and, later, never
 /// rewritten): every tenth VM carries it.
-pub const TRICKY_DESCRIPTION: &str =
+pub(super) const TRICKY_DESCRIPTION: &str =
     "Owner <ops@example.com> & \"team\"; see href=\"/ovirt-engine/api/x\" and {query} \u{e9}t\u{e9}";
 
 /// Roles as predefined on the engine (a subset), with whether they are administrative.
-pub const ROLES: &[(&str, bool)] = &[
+pub(super) const ROLES: &[(&str, bool)] = &[
     ("SuperUser", true),
     ("ClusterAdmin", true),
     ("DataCenterAdmin", true),
@@ -44,7 +44,7 @@ pub const ROLES: &[(&str, bool)] = &[
     ("UserVmManager", false),
 ];
 
-pub fn generate(seed: u64, sizes: Sizes) -> Inventory {
+pub(super) fn generate(seed: u64, sizes: Sizes) -> Inventory {
     let mut rng = Rng::new(seed);
     let mut inventory = Inventory::new();
     let clusters = sizes.clusters.max(1);
@@ -248,7 +248,7 @@ fn template_props(memory: i64, created: i64) -> Vec<(&'static str, Prop)> {
     ]
 }
 
-pub fn vm_props(memory: i64, created: i64, started: Option<i64>) -> Vec<(&'static str, Prop)> {
+pub(super) fn vm_props(memory: i64, created: i64, started: Option<i64>) -> Vec<(&'static str, Prop)> {
     let mut props = vec![
         (
             "cpu",

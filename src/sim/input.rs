@@ -7,7 +7,7 @@ use quick_xml::events::Event;
 /// An element: its attributes, text (exactly as sent, whitespace included) and children. JSON members
 /// become children.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Node {
+pub(super) struct Node {
     pub name: String,
     pub attrs: Vec<(String, String)>,
     pub text: String,
@@ -15,17 +15,17 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn child(&self, name: &str) -> Option<&Node> {
+    pub(super) fn child(&self, name: &str) -> Option<&Node> {
         self.children.iter().find(|c| c.name == name)
     }
 
     /// The text of a child element (`<name>x</name>` → `x`).
-    pub fn text_of(&self, name: &str) -> Option<&str> {
+    pub(super) fn text_of(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.as_str())
     }
 
     /// An `id` given as an attribute (`<cluster id="..."/>`) or as a child (`<cluster><id>..`).
-    pub fn id(&self) -> Option<&str> {
+    pub(super) fn id(&self) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(k, _)| k == "id")
@@ -35,7 +35,7 @@ impl Node {
 }
 
 /// Parses an XML document into its root element.
-pub fn parse_xml(body: &[u8]) -> Result<Node, String> {
+pub(super) fn parse_xml(body: &[u8]) -> Result<Node, String> {
     let mut reader = quick_xml::Reader::from_reader(body);
     let mut stack: Vec<Node> = Vec::new();
     loop {
@@ -131,7 +131,7 @@ fn append_text(stack: &mut [Node], text: &str) -> Result<(), String> {
 }
 
 /// Parses a JSON object into a node named `root_name` (JSON bodies have no root wrapper).
-pub fn parse_json(body: &[u8], root_name: &str) -> Result<Node, String> {
+pub(super) fn parse_json(body: &[u8], root_name: &str) -> Result<Node, String> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     if !value.is_object() {
         return Err("the body must be a JSON object".into());

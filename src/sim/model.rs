@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Ids are UUIDs, kept as numbers; events have plain integer ids, as on the engine.
-pub type Id = u128;
+pub(super) type Id = u128;
 
 /// The Blank template and the root tag share the all-zero id (docs/engine.md, section 4.1).
-pub const BLANK_ID: Id = 0;
+pub(super) const BLANK_ID: Id = 0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
+pub(super) enum Kind {
     DataCenter,
     Cluster,
     Host,
@@ -39,7 +39,7 @@ pub enum Kind {
 }
 
 /// How a kind appears in URLs and bodies.
-pub struct KindInfo {
+pub(super) struct KindInfo {
     /// The URL segment of its collection (`storagedomains`).
     pub collection: &'static str,
     /// The element of its collection (`storage_domains`) and of one object (`storage_domain`).
@@ -52,15 +52,15 @@ pub struct KindInfo {
 }
 
 /// A collection under an object: its URL segment, the kind of its members and the `follow=` name.
-pub struct SubCollection {
+pub(super) struct SubCollection {
     pub segment: &'static str,
     pub kind: Kind,
     pub follow: &'static str,
 }
 
-pub const VM_ACTIONS: &[&str] = &["migrate", "reboot", "shutdown", "start", "stop", "suspend"];
+pub(super) const VM_ACTIONS: &[&str] = &["migrate", "reboot", "shutdown", "start", "stop", "suspend"];
 
-pub const VM_SUBCOLLECTIONS: &[SubCollection] = &[
+pub(super) const VM_SUBCOLLECTIONS: &[SubCollection] = &[
     SubCollection {
         segment: "diskattachments",
         kind: Kind::DiskAttachment,
@@ -84,7 +84,7 @@ pub const VM_SUBCOLLECTIONS: &[SubCollection] = &[
 ];
 
 impl Kind {
-    pub fn info(self) -> &'static KindInfo {
+    pub(super) fn info(self) -> &'static KindInfo {
         macro_rules! info {
             ($collection:literal, $plural:literal, $singular:literal, $actions:expr, $search:expr) => {
                 &KindInfo {
@@ -137,7 +137,7 @@ impl Kind {
         }
     }
 
-    pub const STORED: [Kind; 15] = [
+    pub(super) const STORED: [Kind; 15] = [
         Kind::DataCenter,
         Kind::Cluster,
         Kind::Host,
@@ -156,7 +156,7 @@ impl Kind {
     ];
 
     /// The kind whose top-level collection has this URL segment.
-    pub fn of_collection(segment: &str) -> Option<Kind> {
+    pub(super) fn of_collection(segment: &str) -> Option<Kind> {
         Kind::STORED
             .into_iter()
             .chain([Kind::Disk])
@@ -164,7 +164,7 @@ impl Kind {
     }
 
     /// The collections under an object of this kind.
-    pub fn subcollections(self) -> &'static [SubCollection] {
+    pub(super) fn subcollections(self) -> &'static [SubCollection] {
         match self {
             Kind::Vm => VM_SUBCOLLECTIONS,
             _ => &[],
@@ -176,7 +176,7 @@ impl Kind {
     }
 
     /// How an id of this kind is written in hrefs and bodies.
-    pub fn format_id(self, id: Id) -> String {
+    pub(super) fn format_id(self, id: Id) -> String {
         if self == Kind::Event {
             return id.to_string();
         }
@@ -192,7 +192,7 @@ impl Kind {
     }
 
     /// The id written in a URL segment; `None` when it is not a well-formed id of this kind.
-    pub fn parse_id(self, text: &str) -> Option<Id> {
+    pub(super) fn parse_id(self, text: &str) -> Option<Id> {
         if self == Kind::Event {
             return text
                 .parse()
@@ -222,7 +222,7 @@ impl Kind {
 
 /// The ids of a VM's derived objects: the VM's id with a per-kind mask on bits that leave the UUID's
 /// version and variant alone, so the VM is found from its disk's id and vice versa in O(1).
-pub fn derived_id(kind: Kind, vm: Id) -> Id {
+pub(super) fn derived_id(kind: Kind, vm: Id) -> Id {
     let mask: Id = match kind {
         Kind::Disk => 0x1111_1111_1111_0000_0000_0000_0000_0000,
         Kind::Nic => 0x2222_2222_2222_0000_0000_0000_0000_0000,
@@ -235,7 +235,7 @@ pub fn derived_id(kind: Kind, vm: Id) -> Id {
 
 /// A leaf or a group of leaves of an object (`<cpu><architecture>..</architecture></cpu>`).
 #[derive(Debug, Clone)]
-pub enum Prop {
+pub(super) enum Prop {
     Text(String),
     Static(&'static str),
     Int(i64),
@@ -246,7 +246,7 @@ pub enum Prop {
 
 /// One stored object.
 #[derive(Debug, Clone)]
-pub struct Entity {
+pub(super) struct Entity {
     pub kind: Kind,
     pub id: Id,
     pub name: String,
@@ -262,7 +262,7 @@ pub struct Entity {
 }
 
 impl Entity {
-    pub fn new(kind: Kind, id: Id, name: impl Into<String>) -> Entity {
+    pub(super) fn new(kind: Kind, id: Id, name: impl Into<String>) -> Entity {
         Entity {
             kind,
             id,
@@ -277,26 +277,26 @@ impl Entity {
     }
 
     /// The id of the object this one references under `name` (`cluster`, `host`, ...).
-    pub fn reference(&self, name: &str) -> Option<Id> {
+    pub(super) fn reference(&self, name: &str) -> Option<Id> {
         self.refs.iter().find(|(n, ..)| *n == name).map(|&(_, _, id)| id)
     }
 
-    pub fn related(&self, kind: Kind) -> Option<Id> {
+    pub(super) fn related(&self, kind: Kind) -> Option<Id> {
         self.related.iter().find(|(k, _)| *k == kind).map(|&(_, id)| id)
     }
 
-    pub fn prop(&self, name: &str) -> Option<&Prop> {
+    pub(super) fn prop(&self, name: &str) -> Option<&Prop> {
         self.props.iter().find(|(n, _)| *n == name).map(|(_, p)| p)
     }
 
-    pub fn set_prop(&mut self, name: &'static str, value: Prop) {
+    pub(super) fn set_prop(&mut self, name: &'static str, value: Prop) {
         match self.props.iter_mut().find(|(n, _)| *n == name) {
             Some((_, slot)) => *slot = value,
             None => self.props.push((name, value)),
         }
     }
 
-    pub fn set_ref(&mut self, name: &'static str, kind: Kind, id: Option<Id>) {
+    pub(super) fn set_ref(&mut self, name: &'static str, kind: Kind, id: Option<Id>) {
         self.refs.retain(|(n, ..)| *n != name);
         if let Some(id) = id {
             self.refs.push((name, kind, id));
@@ -306,28 +306,28 @@ impl Entity {
 
 /// Every stored object, by kind and id (ids in order, so listings are stable).
 #[derive(Default)]
-pub struct Inventory {
+pub(super) struct Inventory {
     stored: Vec<BTreeMap<Id, Arc<Entity>>>,
 }
 
 impl Inventory {
-    pub fn new() -> Inventory {
+    pub(super) fn new() -> Inventory {
         Inventory {
             stored: Kind::STORED.iter().map(|_| BTreeMap::new()).collect(),
         }
     }
 
-    pub fn insert(&mut self, entity: Entity) {
+    pub(super) fn insert(&mut self, entity: Entity) {
         debug_assert!(entity.kind.is_stored());
         self.stored[entity.kind as usize].insert(entity.id, Arc::new(entity));
     }
 
-    pub fn remove(&mut self, kind: Kind, id: Id) -> Option<Arc<Entity>> {
+    pub(super) fn remove(&mut self, kind: Kind, id: Id) -> Option<Arc<Entity>> {
         self.stored.get_mut(kind as usize)?.remove(&id)
     }
 
     /// A stored object, or a VM's derived object.
-    pub fn get(&self, kind: Kind, id: Id) -> Option<Arc<Entity>> {
+    pub(super) fn get(&self, kind: Kind, id: Id) -> Option<Arc<Entity>> {
         if kind.is_stored() {
             return self.stored[kind as usize].get(&id).cloned();
         }
@@ -336,28 +336,33 @@ impl Inventory {
     }
 
     /// Every stored object of a kind, in id order.
-    pub fn all(&self, kind: Kind) -> impl DoubleEndedIterator<Item = &Arc<Entity>> {
+    pub(super) fn all(&self, kind: Kind) -> impl DoubleEndedIterator<Item = &Arc<Entity>> {
         self.stored[kind as usize].values()
     }
 
-    pub fn count(&self, kind: Kind) -> usize {
+    pub(super) fn count(&self, kind: Kind) -> usize {
         self.stored.get(kind as usize).map_or(0, BTreeMap::len)
     }
 
-    pub fn update(&mut self, kind: Kind, id: Id, change: impl FnOnce(&mut Entity)) -> Option<Arc<Entity>> {
+    pub(super) fn update(
+        &mut self,
+        kind: Kind,
+        id: Id,
+        change: impl FnOnce(&mut Entity),
+    ) -> Option<Arc<Entity>> {
         let slot = self.stored.get_mut(kind as usize)?.get_mut(&id)?;
         change(Arc::make_mut(slot));
         Some(slot.clone())
     }
 
     /// The object named `name`, case-sensitively, as the engine's name lookups are.
-    pub fn by_name(&self, kind: Kind, name: &str) -> Option<Arc<Entity>> {
+    pub(super) fn by_name(&self, kind: Kind, name: &str) -> Option<Arc<Entity>> {
         self.all(kind).find(|e| e.name == name).cloned()
     }
 }
 
 /// The object of `kind` derived from a VM (its nic, disk, disk attachment or snapshot).
-pub fn derive(kind: Kind, vm: &Entity) -> Entity {
+pub(super) fn derive(kind: Kind, vm: &Entity) -> Entity {
     let id = derived_id(kind, vm.id);
     let vm_ref = ("vm", Kind::Vm, vm.id);
     let created = match vm.prop("creation_time") {
@@ -442,14 +447,14 @@ pub fn derive(kind: Kind, vm: &Entity) -> Entity {
 }
 
 /// A small, fast, deterministic generator (SplitMix64): the same seed gives the same inventory.
-pub struct Rng(u64);
+pub(super) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(super) fn new(seed: u64) -> Rng {
         Rng(seed)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(super) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -457,12 +462,12 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
 
     /// A random (version 4, RFC 4122 variant) UUID.
-    pub fn uuid(&mut self) -> Id {
+    pub(super) fn uuid(&mut self) -> Id {
         let raw = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
         (raw & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62)
     }

@@ -16,7 +16,7 @@ use crate::body::BoxError;
 use crate::wire::Representation;
 
 /// How objects are written for one request.
-pub struct View {
+pub(super) struct View {
     /// `/ovirt-engine/api`, or `/ovirt-engine/api/v4` when the request used that form (every href
     /// then carries `/v4`).
     pub base: String,
@@ -27,7 +27,7 @@ pub struct View {
 }
 
 impl View {
-    pub fn href(&self, entity: &Entity) -> String {
+    pub(super) fn href(&self, entity: &Entity) -> String {
         let id = entity.kind.format_id(entity.id);
         match entity.kind {
             Kind::Nic | Kind::DiskAttachment | Kind::Snapshot => {
@@ -60,7 +60,7 @@ fn follows(follow: &[&[String]], step: &str) -> bool {
 
 /// Writes one object. `owner` is the VM a derived object belongs to, when known: following
 /// `disk_attachments.disk` inlines the VM's disk.
-pub fn entity(
+pub(super) fn entity(
     w: &mut Writer,
     view: &View,
     e: &Entity,
@@ -156,7 +156,7 @@ fn write_prop(w: &mut Writer, name: &'static str, prop: &Prop) {
 }
 
 /// One object as a whole document.
-pub fn document(repr: Representation, view: &View, e: &Entity) -> Bytes {
+pub(super) fn document(repr: Representation, view: &View, e: &Entity) -> Bytes {
     let mut w = Writer::new(repr);
     w.document_start();
     let follow: Vec<&[String]> = view.follow.iter().map(Vec::as_slice).collect();
@@ -169,7 +169,7 @@ pub fn document(repr: Representation, view: &View, e: &Entity) -> Bytes {
 const CHUNK: usize = 64 * 1024;
 
 /// A collection, rendered lazily from a snapshot of its members, one chunk at a time.
-pub struct Listing {
+pub(super) struct Listing {
     writer: Writer,
     view: Arc<View>,
     kind: Kind,
@@ -180,7 +180,7 @@ pub struct Listing {
 }
 
 impl Listing {
-    pub fn new(
+    pub(super) fn new(
         repr: Representation,
         view: Arc<View>,
         kind: Kind,

@@ -11,7 +11,7 @@ use crate::wire::{Representation, xml_escape};
 
 /// A leaf value of an element.
 #[derive(Debug, Clone, Copy)]
-pub enum Value<'a> {
+pub(super) enum Value<'a> {
     Text(&'a str),
     Int(i64),
     Bool(bool),
@@ -26,7 +26,7 @@ enum Frame {
     Array,
 }
 
-pub struct Writer {
+pub(super) struct Writer {
     repr: Representation,
     pub out: Vec<u8>,
     /// Open containers (JSON) or elements (XML), innermost last.
@@ -41,7 +41,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(repr: Representation) -> Writer {
+    pub(super) fn new(repr: Representation) -> Writer {
         Writer {
             repr,
             out: Vec::with_capacity(8 * 1024),
@@ -53,7 +53,7 @@ impl Writer {
     }
 
     /// The XML declaration; JSON documents have none.
-    pub fn document_start(&mut self) {
+    pub(super) fn document_start(&mut self) {
         if self.repr == Representation::Xml {
             self.out
                 .extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>");
@@ -62,13 +62,13 @@ impl Writer {
     }
 
     /// Ends the document with a newline, as both marshallers do.
-    pub fn document_end(&mut self) {
+    pub(super) fn document_end(&mut self) {
         self.out.push(b'\n');
     }
 
     /// Opens an element with attributes (`href`, `id`, `rel`). At the top level or inside an array
     /// (see [`Writer::start_array`]) a JSON object has no key.
-    pub fn start(&mut self, name: &'static str, attrs: &[(&str, &str)]) {
+    pub(super) fn start(&mut self, name: &'static str, attrs: &[(&str, &str)]) {
         match self.repr {
             Representation::Xml => {
                 self.xml_open_tag(name, attrs);
@@ -91,7 +91,7 @@ impl Writer {
         self.frames.push(Frame::Object);
     }
 
-    pub fn end(&mut self) {
+    pub(super) fn end(&mut self) {
         let frame = self.frames.pop();
         match self.repr {
             Representation::Xml => {
@@ -118,13 +118,13 @@ impl Writer {
     }
 
     /// An element with attributes only: a reference stub (`<cluster href=".." id=".."/>`) or a link.
-    pub fn stub(&mut self, name: &'static str, attrs: &[(&str, &str)]) {
+    pub(super) fn stub(&mut self, name: &'static str, attrs: &[(&str, &str)]) {
         self.start(name, attrs);
         self.end();
     }
 
     /// A leaf element. Empty text is left out, as JAXB leaves out null and Jackson empty values.
-    pub fn value(&mut self, name: &str, value: Value<'_>) {
+    pub(super) fn value(&mut self, name: &str, value: Value<'_>) {
         if let Value::Text("") = value {
             return;
         }
@@ -162,7 +162,7 @@ impl Writer {
 
     /// Opens a run of repeated elements named `item`: nothing in XML (the items follow one another),
     /// `"item": [` in JSON. Items are then written with [`Writer::start`] or [`Writer::stub`].
-    pub fn start_array(&mut self, item: &'static str) {
+    pub(super) fn start_array(&mut self, item: &'static str) {
         if self.repr == Representation::Json {
             self.json_key(item);
             self.out.push(b'[');
@@ -171,7 +171,7 @@ impl Writer {
         self.frames.push(Frame::Array);
     }
 
-    pub fn end_array(&mut self) {
+    pub(super) fn end_array(&mut self) {
         match self.repr {
             Representation::Xml => {
                 self.frames.pop();

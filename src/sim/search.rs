@@ -17,7 +17,7 @@ use std::fmt;
 
 /// A search that failed to parse; the message names the offending token and suits a 400 fault detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchError(pub String);
+pub(super) struct SearchError(pub String);
 
 impl fmt::Display for SearchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,7 +95,7 @@ impl Condition {
 
 /// A parsed search: conditions as an `or` of `and` groups, plus the optional sort and page.
 #[derive(Debug, Clone, Default)]
-pub struct Search {
+pub(super) struct Search {
     any_of: Vec<Vec<Condition>>,
     sort: Option<(String, bool)>,
     page: Option<usize>,
@@ -103,7 +103,7 @@ pub struct Search {
 
 impl Search {
     /// Parses URL-decoded search text; an empty or whitespace-only text matches everything.
-    pub fn parse(text: &str) -> Result<Search, SearchError> {
+    pub(super) fn parse(text: &str) -> Result<Search, SearchError> {
         let mut parser = Parser {
             tokens: tokenize(strip_type_prefix(text))?,
             pos: 0,
@@ -123,7 +123,7 @@ impl Search {
 
     /// The field names the conditions and sortby refer to, lower-cased, so the caller can reject unknown
     /// ones. Each name appears once, in order of first appearance.
-    pub fn fields(&self) -> Vec<&str> {
+    pub(super) fn fields(&self) -> Vec<&str> {
         let conditions = self
             .any_of
             .iter()
@@ -140,7 +140,7 @@ impl Search {
 
     /// Whether an entity matches. `field` returns the entity's value for a (lower-case) field name, or None
     /// when the entity has no such value (a condition on a missing value is false, for `!=` too).
-    pub fn matches(&self, field: &dyn Fn(&str) -> Option<String>, case_sensitive: bool) -> bool {
+    pub(super) fn matches(&self, field: &dyn Fn(&str) -> Option<String>, case_sensitive: bool) -> bool {
         self.any_of.is_empty()
             || self
                 .any_of
@@ -149,21 +149,21 @@ impl Search {
     }
 
     /// `sortby` field (lower-case) and whether descending.
-    pub fn sort(&self) -> Option<(&str, bool)> {
+    pub(super) fn sort(&self) -> Option<(&str, bool)> {
         self.sort
             .as_ref()
             .map(|(field, descending)| (field.as_str(), *descending))
     }
 
     /// `page N`, 1-based.
-    pub fn page(&self) -> Option<usize> {
+    pub(super) fn page(&self) -> Option<usize> {
         self.page
     }
 }
 
 /// Compares two field values for sorting: numerically when both parse as integers, otherwise as strings
 /// (case-insensitively unless case_sensitive).
-pub fn compare_values(a: &str, b: &str, case_sensitive: bool) -> Ordering {
+pub(super) fn compare_values(a: &str, b: &str, case_sensitive: bool) -> Ordering {
     match (a.parse::<i64>(), b.parse::<i64>()) {
         (Ok(a), Ok(b)) => a.cmp(&b),
         _ if case_sensitive => a.cmp(b),

@@ -45,7 +45,7 @@ impl Live {
 }
 
 /// Live tokens and sessions.
-pub struct Tokens {
+pub(super) struct Tokens {
     ttl: Duration,
     state: Mutex<TokenState>,
 }
@@ -57,7 +57,7 @@ struct TokenState {
 }
 
 impl Tokens {
-    pub fn new(ttl: Duration) -> Tokens {
+    pub(super) fn new(ttl: Duration) -> Tokens {
         Tokens {
             ttl,
             state: Mutex::new(TokenState::default()),
@@ -87,7 +87,7 @@ impl Tokens {
     }
 
     /// Every token and session dies, as on an engine restart. Returns how many tokens died.
-    pub fn revoke_all(&self) -> usize {
+    pub(super) fn revoke_all(&self) -> usize {
         let mut state = self.state();
         state.sessions.clear();
         let now = Instant::now();
@@ -98,14 +98,14 @@ impl Tokens {
             .count()
     }
 
-    pub fn active_tokens(&self) -> usize {
+    pub(super) fn active_tokens(&self) -> usize {
         let now = Instant::now();
         let mut state = self.state();
         state.tokens.retain(|_, live| !live.expired(now));
         state.tokens.len()
     }
 
-    pub fn active_sessions(&self) -> usize {
+    pub(super) fn active_sessions(&self) -> usize {
         let now = Instant::now();
         let mut state = self.state();
         state.sessions.retain(|_, live| !live.expired(now));
@@ -186,13 +186,13 @@ impl Sim {
         STANDARD.encode(bytes)
     }
 
-    pub fn user(&self, index: usize) -> &User {
+    pub(super) fn user(&self, index: usize) -> &User {
         &self.users[index]
     }
 }
 
 /// `POST /ovirt-engine/sso/oauth/token`: the password grant.
-pub fn token(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
+pub(super) fn token(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
     let grant = match PasswordGrant::parse(request.uri().query(), request.headers(), request.body()) {
         Ok(grant) => grant,
         Err(error) => return error.response(),
@@ -210,7 +210,7 @@ pub fn token(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
 }
 
 /// `POST /ovirt-engine/sso/oauth/token-info`, validate mode only (full mode needs a registered client).
-pub fn token_info(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
+pub(super) fn token_info(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
     let (query, headers, body) = (request.uri().query(), request.headers(), request.body());
     match token_to_validate(query, headers, body) {
         Ok(token) if sim.sso.use_token(&token).is_some() => {
@@ -223,7 +223,7 @@ pub fn token_info(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> 
 
 /// `/ovirt-engine/services/sso-logout`: always 200 JSON, `{}` on success (docs/engine.md, section 1.4).
 /// [inferred] An unknown token (already revoked, or dead after a restart) also answers `{}`.
-pub fn logout(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
+pub(super) fn logout(sim: &Sim, request: &Request<Bytes>) -> Response<GatewayBody> {
     let token = token_to_revoke(request.uri().query(), request.headers(), request.body());
     if let Some(token) = &token
         && sim.sso.revoke(token)
@@ -245,7 +245,7 @@ fn same_login(login: &str, typed: &str) -> bool {
 }
 
 /// Who an API request is from, and the session cookie to set when one was opened.
-pub struct Authenticated {
+pub(super) struct Authenticated {
     pub user: usize,
     /// The bearer token the request was authenticated with.
     pub bearer: Option<String>,
@@ -254,7 +254,7 @@ pub struct Authenticated {
 
 /// Authenticates an API request as the engine's filter chain does (docs/engine.md, section 1.1, 1.6);
 /// `None` when the credentials are missing or wrong (answer with [`unauthorized`]).
-pub fn authenticate(sim: &Sim, headers: &HeaderMap, tls: bool) -> Option<Authenticated> {
+pub(super) fn authenticate(sim: &Sim, headers: &HeaderMap, tls: bool) -> Option<Authenticated> {
     let prefer: Vec<String> = headers
         .get_all("prefer")
         .iter()
@@ -331,7 +331,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The engine's 401: `WWW-Authenticate: Basic realm="RESTAPI"` and the container's HTML page.
-pub fn unauthorized() -> Response<GatewayBody> {
+pub(super) fn unauthorized() -> Response<GatewayBody> {
     let mut response = text(
         StatusCode::UNAUTHORIZED,
         "text/html",
@@ -345,7 +345,7 @@ pub fn unauthorized() -> Response<GatewayBody> {
 }
 
 /// A header a response carries when the request opened a session.
-pub fn add_cookie(response: &mut Response<GatewayBody>, cookie: Option<HeaderValue>) {
+pub(super) fn add_cookie(response: &mut Response<GatewayBody>, cookie: Option<HeaderValue>) {
     if let Some(cookie) = cookie {
         response.headers_mut().insert(SET_COOKIE, cookie);
     }

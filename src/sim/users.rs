@@ -19,7 +19,7 @@ use super::model::{BLANK_ID, Entity, Id, Inventory, Kind, Prop, Rng};
 
 /// A group of rights a role grants (the engine's permits, reduced to what the simulator checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permit {
+pub(super) enum Permit {
     /// start, stop, shutdown, suspend, reboot.
     VmBasicOperations,
     MigrateVm,
@@ -45,7 +45,7 @@ fn role_is_admin(role: &str) -> bool {
 
 /// The object a permission is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(super) enum Target {
     System,
     DataCenter(Id),
     Cluster(Id),
@@ -53,14 +53,14 @@ pub enum Target {
 }
 
 #[derive(Debug, Clone)]
-pub struct Grant {
+pub(super) struct Grant {
     pub role: String,
     pub target: Target,
 }
 
 /// What a filtered user can see, computed once from their permissions.
 #[derive(Debug, Default)]
-pub struct Scope {
+pub(super) struct Scope {
     system: bool,
     vms: HashSet<Id>,
     /// Clusters whose VMs are all covered (a permission on the cluster or its data center).
@@ -70,7 +70,7 @@ pub struct Scope {
 }
 
 #[derive(Debug)]
-pub struct User {
+pub(super) struct User {
     /// `name@profile`, as typed at login.
     pub login: String,
     pub password: String,
@@ -83,7 +83,7 @@ pub struct User {
 
 impl User {
     /// Whether a filtered view of this user includes the object.
-    pub fn sees(&self, inventory: &Inventory, entity: &Entity) -> bool {
+    pub(super) fn sees(&self, inventory: &Inventory, entity: &Entity) -> bool {
         let s = &self.scope;
         if s.system {
             return true;
@@ -109,7 +109,13 @@ impl User {
     }
 
     /// Whether the user's permissions on the VM (or what contains it) grant `permit`.
-    pub fn may(&self, inventory: &Inventory, permit: Permit, cluster: Option<Id>, vm: Option<Id>) -> bool {
+    pub(super) fn may(
+        &self,
+        inventory: &Inventory,
+        permit: Permit,
+        cluster: Option<Id>,
+        vm: Option<Id>,
+    ) -> bool {
         let data_center = cluster
             .and_then(|c| inventory.get(Kind::Cluster, c))
             .and_then(|c| c.reference("data_center"));
@@ -142,7 +148,7 @@ impl User {
 /// `on` is `system`, `datacenter:NAME`, `cluster:NAME` or `vm:NAME`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UsersFile {
+pub(super) struct UsersFile {
     #[serde(default)]
     user: Vec<FileUser>,
     #[serde(default)]
@@ -176,14 +182,14 @@ struct FileGrant {
 }
 
 impl UsersFile {
-    pub fn load(path: &Path) -> Result<UsersFile, String> {
+    pub(super) fn load(path: &Path) -> Result<UsersFile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// admin (SuperUser on the system), alice and bob (UserRole on every fifth VM, disjoint sets),
     /// carol (in group `ops`, which has PowerUserRole on cluster-1).
-    pub fn built_in(inventory: &Inventory) -> UsersFile {
+    pub(super) fn built_in(inventory: &Inventory) -> UsersFile {
         let vm_grants = |remainder: usize| {
             inventory
                 .all(Kind::Vm)
@@ -231,7 +237,7 @@ impl UsersFile {
 
     /// Resolves names against the inventory, adds User, Group and Permission objects to it and
     /// returns the users. Every unknown role, object or group is reported.
-    pub fn install(self, inventory: &mut Inventory, rng: &mut Rng) -> Result<Vec<User>, String> {
+    pub(super) fn install(self, inventory: &mut Inventory, rng: &mut Rng) -> Result<Vec<User>, String> {
         let mut problems = Vec::new();
         let mut groups = Vec::new();
         let names = Names::of(inventory);

@@ -26,7 +26,7 @@ const CONSOLES: &str = "graphicsconsoles";
 const ACTION: &str = "remoteviewerconnectionfile";
 
 /// Whether a request asks for a console descriptor, in any of its spellings.
-pub fn is_descriptor_request(method: &Method, path: &ApiPath, headers: &HeaderMap) -> bool {
+pub(crate) fn is_descriptor_request(method: &Method, path: &ApiPath, headers: &HeaderMap) -> bool {
     let EngineArea::Api(api) = &path.area else {
         return false;
     };
@@ -61,7 +61,7 @@ fn only_api_types(accept: &str) -> bool {
 }
 
 /// The 403 detail for a refused descriptor.
-pub fn refusal() -> String {
+pub(crate) fn refusal() -> String {
     "The gateway refuses console descriptors (remote-viewer .vv files): the engine writes the \
      Manager's SSO token into them, and that token never leaves the gateway \
      (auth.console_files = \"strip-token\" serves them without it)"
@@ -71,7 +71,7 @@ pub fn refusal() -> String {
 /// The descriptor with its `sso-token=` line removed, whether the file is sent as it is
 /// (`application/x-virt-viewer`) or inside an action's XML or JSON (`\n` as a JSON escape, or an
 /// XML character reference).
-pub fn strip_token(body: &[u8]) -> Vec<u8> {
+pub(crate) fn strip_token(body: &[u8]) -> Vec<u8> {
     const KEY: &[u8] = b"sso-token=";
     let mut out = Vec::with_capacity(body.len());
     let mut rest = body;

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::config::Concurrency;
 
-pub struct Gate {
+pub(crate) struct Gate {
     shared: Arc<Shared>,
 }
 
@@ -25,7 +25,7 @@ struct Shared {
 
 /// On whose behalf a request goes to the Manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller<'a> {
+pub(crate) enum Caller<'a> {
     /// A user's request, or the gateway's question on their behalf: `per_user` places at most,
     /// and a fair turn among the users waiting. The name is the user's (`user@profile`), or the
     /// client address for a token passed through.
@@ -37,7 +37,7 @@ pub enum Caller<'a> {
 
 /// Why a request was not let through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// `queue` requests were already waiting.
     QueueFull,
     /// No place came free within `wait`.
@@ -46,7 +46,7 @@ pub enum Refused {
 
 impl Refused {
     /// Why, as a client is told.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Refused::QueueFull => "too many requests are waiting for it",
             Refused::TimedOut => "no place came free in time",
@@ -75,7 +75,7 @@ struct Waiter {
 }
 
 /// A place at the Manager, given back when dropped.
-pub struct Pass {
+pub(crate) struct Pass {
     shared: Arc<Shared>,
     user: Option<Arc<str>>,
     inflight: IntGauge,
@@ -220,7 +220,7 @@ impl Drop for Leave<'_> {
 }
 
 impl Gate {
-    pub fn new(config: Concurrency) -> Gate {
+    pub(crate) fn new(config: Concurrency) -> Gate {
         Gate {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -237,13 +237,13 @@ impl Gate {
         }
     }
 
-    pub fn config(&self) -> Concurrency {
+    pub(crate) fn config(&self) -> Concurrency {
         self.shared.lock().config
     }
 
     /// New sizes for the requests that follow. Places over a smaller size are taken back as
     /// the requests holding them end; the requests at the Manager are never cut short.
-    pub fn reconfigure(&self, new: Concurrency) {
+    pub(crate) fn reconfigure(&self, new: Concurrency) {
         let grants = {
             let mut state = self.shared.lock();
             state.config = new;
@@ -254,7 +254,7 @@ impl Gate {
 
     /// A place at the Manager for `caller`, at once or after waiting its turn; `inflight`
     /// counts it, `queued` counts the wait.
-    pub async fn enter(
+    pub(crate) async fn enter(
         &self,
         caller: Caller<'_>,
         inflight: IntGauge,

@@ -8,7 +8,7 @@ use crate::api::path::ENGINE_ROOT;
 use crate::config::ManagerConfig;
 
 #[derive(Debug)]
-pub struct Router {
+pub(crate) struct Router {
     routes: Vec<Route>,
 }
 
@@ -21,14 +21,14 @@ struct Route {
 
 /// A matched route: the Manager's index, the public prefix and the engine path behind it.
 #[derive(Debug, PartialEq, Eq)]
-pub struct RouteMatch<'a> {
+pub(crate) struct RouteMatch<'a> {
     pub manager: usize,
     pub prefix: &'a str,
     pub engine_path: &'a str,
 }
 
 impl Router {
-    pub fn new(managers: &[ManagerConfig]) -> Router {
+    pub(crate) fn new(managers: &[ManagerConfig]) -> Router {
         let mut routes: Vec<Route> = managers
             .iter()
             .enumerate()
@@ -48,7 +48,7 @@ impl Router {
     }
 
     /// The route for a request to `host` (the Host header or :authority, port allowed) and `path`.
-    pub fn find<'a>(&self, host: Option<&str>, path: &'a str) -> Option<RouteMatch<'a>> {
+    pub(crate) fn find<'a>(&self, host: Option<&str>, path: &'a str) -> Option<RouteMatch<'a>> {
         let host = host.map(strip_port);
         self.routes.iter().find_map(|route| {
             if let Some(want) = &route.host
@@ -73,7 +73,7 @@ impl Router {
 impl Router {
     /// Every Manager some path on `host` leads to (its host routes and the routes without a host),
     /// in configuration order: the Managers the gateway's SSO endpoint on that host logs in at.
-    pub fn reachable(&self, host: Option<&str>) -> Vec<usize> {
+    pub(crate) fn reachable(&self, host: Option<&str>) -> Vec<usize> {
         let host = host.map(strip_port);
         let mut managers: Vec<usize> = self
             .routes

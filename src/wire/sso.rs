@@ -11,10 +11,10 @@ use http::{HeaderMap, Response, StatusCode};
 use crate::body::GatewayBody;
 
 /// The scope the engine grants for `ovirt-app-api`, with its dependencies expanded.
-pub const API_SCOPE: &str = "ovirt-app-api ovirt-ext=token-info:authz-search ovirt-ext=token-info:public-authz-search ovirt-ext=token-info:validate ovirt-ext=token:password-access";
+pub(crate) const API_SCOPE: &str = "ovirt-app-api ovirt-ext=token-info:authz-search ovirt-ext=token-info:public-authz-search ovirt-ext=token-info:validate ovirt-ext=token:password-access";
 
 /// `application/x-www-form-urlencoded` pairs, decoded (`+` is a space), in order.
-pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
     let decode = |s: &str| crate::api::path::percent_decode_lossy(&s.replace('+', " "));
     String::from_utf8_lossy(body)
         .split('&')
@@ -27,7 +27,7 @@ pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
 }
 
 /// An SSO request's parameters: the query string first, then a form body (`request.getParameter`).
-pub fn sso_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> HashMap<String, String> {
+pub(crate) fn sso_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> HashMap<String, String> {
     let mut params: HashMap<String, String> =
         form_pairs(query.unwrap_or("").as_bytes()).into_iter().collect();
     let is_form = headers
@@ -43,7 +43,7 @@ pub fn sso_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Hash
 }
 
 /// The exact string comparison the engine makes (docs/engine.md, section 1.2).
-pub fn accepts_json(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_json(headers: &HeaderMap) -> bool {
     headers
         .get(ACCEPT)
         .is_some_and(|v| v.as_bytes() == b"application/json")
@@ -59,7 +59,7 @@ fn is_rest_api_scope(scope: &str) -> bool {
 }
 
 /// An SSO error in the shape the request's scope calls for.
-pub fn error_body(scope: &str, code: &str, message: &str) -> serde_json::Value {
+pub(crate) fn error_body(scope: &str, code: &str, message: &str) -> serde_json::Value {
     if is_rest_api_scope(scope) {
         serde_json::json!({ "error_code": code, "error": message })
     } else {
@@ -68,7 +68,7 @@ pub fn error_body(scope: &str, code: &str, message: &str) -> serde_json::Value {
 }
 
 /// The engine's answer to a password grant: no `expires_in`; `exp` is a string of milliseconds.
-pub fn token_body(access_token: &str, requested_scope: &str, exp_millis: i64) -> serde_json::Value {
+pub(crate) fn token_body(access_token: &str, requested_scope: &str, exp_millis: i64) -> serde_json::Value {
     let scope = if requested_scope.split(' ').any(|s| s == "ovirt-app-api") {
         API_SCOPE
     } else {
@@ -84,14 +84,14 @@ pub fn token_body(access_token: &str, requested_scope: &str, exp_millis: i64) ->
 
 /// An SSO error: the request's scope (which decides the shape), a code and the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SsoError {
+pub(crate) struct SsoError {
     pub scope: String,
     pub code: &'static str,
     pub message: String,
 }
 
 impl SsoError {
-    pub fn new(scope: &str, code: &'static str, message: impl Into<String>) -> SsoError {
+    pub(crate) fn new(scope: &str, code: &'static str, message: impl Into<String>) -> SsoError {
         SsoError {
             scope: scope.to_owned(),
             code,
@@ -100,7 +100,7 @@ impl SsoError {
     }
 
     /// The engine answers every SSO error with HTTP 400.
-    pub fn response(&self) -> Response<GatewayBody> {
+    pub(crate) fn response(&self) -> Response<GatewayBody> {
         json_response(
             StatusCode::BAD_REQUEST,
             &error_body(&self.scope, self.code, &self.message),
@@ -128,14 +128,18 @@ fn checked_params(
 
 /// A password grant, checked as the engine checks it: exact Accept, `grant_type=password`,
 /// `scope`, `username` and `password` present.
-pub struct PasswordGrant {
+pub(crate) struct PasswordGrant {
     pub scope: String,
     pub username: String,
     pub password: String,
 }
 
 impl PasswordGrant {
-    pub fn parse(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<PasswordGrant, SsoError> {
+    pub(crate) fn parse(
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<PasswordGrant, SsoError> {
         let (mut params, scope) = checked_params(query, headers, body)?;
         match params.get("grant_type").map(String::as_str) {
             None => {
@@ -168,7 +172,11 @@ impl PasswordGrant {
 }
 
 /// The token of a validate-mode token-info request (`scope=ovirt-ext=token-info:validate`).
-pub fn token_to_validate(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<String, SsoError> {
+pub(crate) fn token_to_validate(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, SsoError> {
     let (mut params, scope) = checked_params(query, headers, body)?;
     if !scope.split(' ').any(|s| s == "ovirt-ext=token-info:validate") {
         return Err(SsoError::new(
@@ -183,7 +191,7 @@ pub fn token_to_validate(query: Option<&str>, headers: &HeaderMap, body: &[u8]) 
 }
 
 /// The answer to a validate-mode token-info request for a token that is not live.
-pub fn invalid_grant(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> SsoError {
+pub(crate) fn invalid_grant(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> SsoError {
     let scope = sso_params(query, headers, body)
         .remove("scope")
         .unwrap_or_default();
@@ -195,13 +203,13 @@ pub fn invalid_grant(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> S
 }
 
 /// The token of an sso-logout request.
-pub fn token_to_revoke(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+pub(crate) fn token_to_revoke(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Option<String> {
     sso_params(query, headers, body).remove("token")
 }
 
 /// sso-logout always answers 200 JSON (the SDK raises on `error`): `{}` on success, the error map
 /// for a request without a token.
-pub fn logout_response(revoked: bool) -> Response<GatewayBody> {
+pub(crate) fn logout_response(revoked: bool) -> Response<GatewayBody> {
     let body = if revoked {
         serde_json::json!({})
     } else {
@@ -211,7 +219,7 @@ pub fn logout_response(revoked: bool) -> Response<GatewayBody> {
 }
 
 /// A JSON response with its length.
-pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<GatewayBody> {
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<GatewayBody> {
     let body = Bytes::from(value.to_string());
     let length = body.len();
     let mut response = Response::new(GatewayBody::full(body));

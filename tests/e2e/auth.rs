@@ -7,8 +7,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
+use ovirt_gateway::GatewayBody;
 use ovirt_gateway::Running;
-use ovirt_gateway::body::GatewayBody;
 use ovirt_gateway::sim::{self, RunningSim, SimOptions};
 use serde_json::Value;
 

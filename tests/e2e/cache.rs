@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
+use ovirt_gateway::GatewayBody;
 use ovirt_gateway::Running;
-use ovirt_gateway::body::GatewayBody;
 use ovirt_gateway::sim::RunningSim;
 use proptest::prelude::*;
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::support::*;
-use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::GatewayBody;
 
 /// Every ambiguous path form is refused with a 400 fault and never reaches the Manager.
 #[tokio::test]

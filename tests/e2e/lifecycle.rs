@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::GatewayBody;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 

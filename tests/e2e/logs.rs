@@ -1,7 +1,7 @@
 //! Nothing secret is ever logged.
 
 use crate::support::*;
-use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::GatewayBody;
 
 /// Requests with credentials in headers and a password in the query, succeeding and failing in
 /// every way, leave no secret in anything the suite logged.

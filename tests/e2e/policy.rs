@@ -9,8 +9,8 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
+use ovirt_gateway::GatewayBody;
 use ovirt_gateway::Running;
-use ovirt_gateway::body::GatewayBody;
 use ovirt_gateway::sim::RunningSim;
 use tempfile::TempDir;
 

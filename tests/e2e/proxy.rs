@@ -3,7 +3,7 @@
 use crate::support::*;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::GatewayBody;
 
 const EIGHT_MIB: usize = 8 * 1024 * 1024;
 

@@ -4,8 +4,8 @@
 //! (Burst and refill timing are unit-tested with paused time in src/ratelimit.rs.)
 
 use http::StatusCode;
+use ovirt_gateway::GatewayBody;
 use ovirt_gateway::Running;
-use ovirt_gateway::body::GatewayBody;
 use ovirt_gateway::sim::RunningSim;
 
 use crate::support::*;

@@ -1,7 +1,7 @@
 //! Routing to several Managers by host and by path prefix.
 
 use crate::support::*;
-use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::GatewayBody;
 
 /// Prefix and host routes each reach their own Manager, with the prefix removed upstream.
 #[tokio::test]

@@ -20,7 +20,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use ovirt_gateway::body::GatewayBody;
+use ovirt_gateway::GatewayBody;
 use ovirt_gateway::{Config, Gateway, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -395,7 +395,7 @@ pub fn capture_logs() {
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
-            .fmt_fields(ovirt_gateway::cli::escaped_fields())
+            .fmt_fields(ovirt_gateway::escaped_fields())
             .with_writer(|| Capture)
             .init();
     });

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use ovirt_gateway::GatewayBody;
 use ovirt_gateway::Running;
-use ovirt_gateway::body::GatewayBody;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 

@@ -17,7 +17,7 @@ use crate::sim::model::{Entity, Kind};
 use crate::sim::repr::{Value, Writer};
 
 /// "spice" in hex: the engine's id of a SPICE console.
-pub const SPICE: &str = "7370696365";
+pub(super) const SPICE: &str = "7370696365";
 const DESCRIPTOR_TYPE: &str = "application/x-virt-viewer";
 
 impl Call<'_> {
