@@ -8,21 +8,61 @@
 //! Its own test binary, so that the memory read is this test's alone. `CHAOS_SECONDS` sets how
 //! long the chaos lasts (default 8); benches/soak.sh runs it for an hour.
 
-#[path = "e2e/support.rs"]
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use ovirt_gateway::GatewayBody;
 use ovirt_gateway::sim::{RunningSim, SimOptions};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
+
+// This binary's own few helpers: the e2e suite's support is made for that suite, and all of it
+// would be compiled (and mostly unused) here.
+
+fn client() -> Client<HttpConnector, GatewayBody> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// Basic credentials of a simulator user, whose password is its name.
+fn basic(user: &str) -> String {
+    use base64::Engine;
+    let name = user.split('@').next().unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{name}"));
+    format!("Basic {encoded}")
+}
+
+/// The gateway's metrics, from its admin listener.
+async fn metrics(gateway: &ovirt_gateway::Running) -> String {
+    let request = http::Request::get(format!("http://{}/metrics", gateway.admin_addr().unwrap()))
+        .body(GatewayBody::empty())
+        .unwrap();
+    let body = client().request(request).await.unwrap().into_body();
+    String::from_utf8(body.collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+/// The value of one series (`name{labels}`) in a metrics text, 0 when absent.
+fn counter(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+/// Polls `condition` until it holds, yielding between tries; panics after `limit`.
+async fn eventually(limit: Duration, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "condition not met within {limit:?}");
+        tokio::task::yield_now().await;
+    }
+}
 
 /// Answer heads the clients got: what the gateway must have counted.
 static HEADS: AtomicU64 = AtomicU64::new(0);
@@ -95,21 +135,19 @@ async fn well_behaved_clients_survive_chaos() {
     };
     let mut sim = Some(start_sim(listen).await);
     let api = sim.as_ref().unwrap().api_url();
-    let origin = api.replace("/ovirt-engine/api", "");
+    let origin = api.trim_end_matches("/ovirt-engine/api").to_owned();
     // Started without the suite's log capture, which keeps every line in memory: logs go
     // nowhere here, so that the memory read is the gateway's.
-    let text = config_text(
-        "body_timeout = \"1s\"\nmin_body_rate = 1000\nsend_timeout = \"1s\"\n\
-             max_connections = 512\nmax_anonymous_connections = 128\n\
-             max_anonymous_connections_per_address = 64",
-        &manager(
-            "sim",
-            &api,
-            "response_timeout = \"5s\"\nbody_idle_timeout = \"2s\"\nhealth_interval = \"1s\"",
-        ),
-    )
-    .replace(PASSTHROUGH, "")
-        + "\n[rate_limit.manager]\ninflight = 16\nper_user_inflight = 4\nlogin_inflight = 2\nwait = \"3s\"\n";
+    let text = format!(
+        "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\
+         body_timeout = \"1s\"\nmin_body_rate = 1000\nsend_timeout = \"1s\"\n\
+         max_connections = 512\nmax_anonymous_connections = 128\n\
+         max_anonymous_connections_per_address = 64\n\n\
+         [admin]\naddress = \"127.0.0.1:0\"\n\n\
+         [rate_limit.manager]\ninflight = 16\nper_user_inflight = 4\nlogin_inflight = 2\nwait = \"3s\"\n\n\
+         [[manager]]\nname = \"sim\"\nurl = \"{api}\"\n\
+         response_timeout = \"5s\"\nbody_idle_timeout = \"2s\"\nhealth_interval = \"1s\"\n"
+    );
     let config = ovirt_gateway::Config::from_toml(&text, std::path::Path::new(".")).unwrap();
     let gateway = ovirt_gateway::Gateway::start(config).await.unwrap();
     let addr = gateway.public_addr();
@@ -217,7 +255,7 @@ async fn well_behaved_clients_survive_chaos() {
         let origin = origin.clone();
         async move {
             let request = http::Request::post(format!("{origin}/sim/faults"))
-                .body(full(json))
+                .body(GatewayBody::full(json))
                 .unwrap();
             let _ = client().request(request).await;
         }

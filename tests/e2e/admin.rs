@@ -8,19 +8,17 @@ use crate::support::*;
 #[tokio::test]
 async fn metrics_after_traffic() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "").await;
-    get(gateway.public_addr(), "/ovirt-engine/api/vms").await;
-    get(gateway.public_addr(), "/nowhere").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
+    Call::to(&gateway, "/ovirt-engine/api/vms").secrets().send().await;
+    Call::to(&gateway, "/nowhere").secrets().send().await;
     let admin = gateway.admin_addr().unwrap();
-    let (status, headers, body) = get(admin, "/metrics").await;
-    assert_eq!(status, 200);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let text = String::from_utf8(body.to_vec()).unwrap();
+    let reply = Call::to(admin, "/metrics").secrets().send().await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.header("content-type").starts_with("text/plain"));
+    let text = reply.text();
     for expected in [
         "gateway_requests_total{manager=\"engine\",method=\"GET\",status_class=\"2xx\"} 1",
         "gateway_requests_total{manager=\"none\",method=\"GET\",status_class=\"4xx\"} 1",
@@ -36,10 +34,9 @@ async fn metrics_after_traffic() {
 #[tokio::test]
 async fn upstream_errors_are_counted() {
     let url = down_manager_url().await;
-    let gateway = start_gateway(&config_text("", &manager("down", &url, ""))).await;
-    get(gateway.public_addr(), "/ovirt-engine/api/vms").await;
-    let (_, _, body) = get(gateway.admin_addr().unwrap(), "/metrics").await;
-    let text = String::from_utf8(body.to_vec()).unwrap();
+    let gateway = GatewayConfig::new().manager("down", &url).start().await;
+    Call::to(&gateway, "/ovirt-engine/api/vms").secrets().send().await;
+    let text = metrics(&gateway).await;
     assert!(
         text.contains("gateway_upstream_errors_total{kind=\"connect\",manager=\"down\"}"),
         "{text}"
@@ -53,30 +50,27 @@ async fn health_and_readiness() {
     let upstream = TestUpstream::start("engine").await;
     let down_url = down_manager_url().await;
 
-    let ready = gateway_for(&upstream, "").await;
+    let ready = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
     let admin = ready.admin_addr().unwrap();
-    assert_eq!(get(admin, "/healthz").await.0, 200);
-    eventually(Duration::from_secs(10), async || {
-        get(admin, "/readyz").await.0 == 200
-    })
-    .await;
+    let status = async |path: &str| Call::to(admin, path).send().await.status;
+    assert_eq!(status("/healthz").await, 200);
+    eventually(Duration::from_secs(10), async || status("/readyz").await == 200).await;
 
-    let unready = start_gateway(&config_text(
-        "",
-        &format!(
-            "{}{}",
-            manager("up", &upstream.url(), "prefix = \"/up\""),
-            manager("down", &down_url, "prefix = \"/down\"")
-        ),
-    ))
-    .await;
+    let unready = GatewayConfig::new()
+        .manager_with("up", &upstream.url(), "prefix = \"/up\"")
+        .manager_with("down", &down_url, "prefix = \"/down\"")
+        .start()
+        .await;
     let admin = unready.admin_addr().unwrap();
-    let (status, _, body) = get(admin, "/readyz").await;
-    assert_eq!(status, 503);
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let reply = Call::to(admin, "/readyz").send().await;
+    assert_eq!(reply.status, 503);
+    let json = reply.json();
     assert_eq!(json["ready"], false);
     assert!(json["unready_managers"].get("down").is_some(), "{json}");
-    assert_eq!(get(admin, "/other").await.0, 404);
+    assert_eq!(Call::to(admin, "/other").send().await.status, 404);
 }
 
 /// The admin listener holds at most `max_connections`, and a connection that never finishes
@@ -85,11 +79,12 @@ async fn health_and_readiness() {
 async fn admin_connections_are_bounded() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let upstream = TestUpstream::start("engine").await;
-    let text = config_text("", &manager("engine", &upstream.url(), "")).replace(
-        "[admin]\naddress = \"127.0.0.1:0\"\n",
-        "[admin]\naddress = \"127.0.0.1:0\"\nmax_connections = 2\nheader_read_timeout = \"300ms\"\n",
-    );
-    let gateway = start_gateway(&text).await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .admin("max_connections = 2")
+        .admin("header_read_timeout = \"300ms\"")
+        .start()
+        .await;
     let admin = gateway.admin_addr().unwrap();
     let mut partial = Vec::new();
     for _ in 0..2 {
@@ -102,10 +97,11 @@ async fn admin_connections_are_bounded() {
     }
     // Both places are taken; a scraper is answered once the partial heads time out.
     let started = tokio::time::Instant::now();
-    let (status, _, _) = tokio::time::timeout(Duration::from_secs(10), get(admin, "/healthz"))
+    let scrape = Call::to(admin, "/healthz").secrets().send();
+    let reply = tokio::time::timeout(Duration::from_secs(10), scrape)
         .await
         .expect("the scraper was answered");
-    assert_eq!(status, 200);
+    assert_eq!(reply.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(250));
     for mut stream in partial {
         let mut rest = Vec::new();

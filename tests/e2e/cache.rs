@@ -2,57 +2,36 @@
 //! what they touched before their client sees the answer, identical misses make one upstream
 //! request, large answers stream through uncached, and what changes a body changes the entry.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
-use ovirt_gateway::GatewayBody;
-use ovirt_gateway::Running;
 use ovirt_gateway::sim::RunningSim;
 use proptest::prelude::*;
 
 use crate::support::*;
 
-/// Rate limits off: these tests hammer the gateway on purpose (tests/e2e/ratelimit.rs tests them).
-const CACHE: &str = "\n[rate_limit]\nenabled = false\n\n[cache]\n";
+/// `[cache]` on, rate limits off: these tests hammer the gateway on purpose
+/// (tests/e2e/ratelimit.rs tests them).
+fn cached(config: GatewayConfig) -> GatewayConfig {
+    config.rate_limit("enabled = false").table("cache")
+}
 
-/// A gateway in front of the simulator with `[cache]` (and `cache_extra` in it), users logging in
-/// with Basic.
-async fn sim_gateway(sim: &RunningSim, cache_extra: &str) -> Running {
-    let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "");
-    start_gateway(&format!("{text}{CACHE}{cache_extra}\n")).await
+/// A gateway in front of the simulator with `[cache]`, users logging in with Basic.
+fn sim_gateway(sim: &RunningSim) -> GatewayConfig {
+    cached(GatewayConfig::new().manager("sim", &sim.api_url())).passthrough(false)
 }
 
 /// A gateway in front of a test upstream with `[cache]`, passing the suite's token through.
-async fn upstream_gateway(upstream: &TestUpstream, cache_extra: &str) -> Running {
-    let text = config_text("", &manager("engine", &upstream.url(), ""));
-    start_gateway(&format!("{text}{CACHE}{cache_extra}\n")).await
+fn upstream_gateway(upstream: &TestUpstream) -> GatewayConfig {
+    cached(GatewayConfig::new().manager("engine", &upstream.url()))
 }
 
-/// A GET as `user` (Basic) with extra headers.
-async fn get_as(
-    addr: SocketAddr,
-    user: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, String) {
-    let mut request = http::Request::get(format!("http://{addr}{path}")).header("authorization", basic(user));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let (status, headers, body) = send(request.body(GatewayBody::empty()).unwrap()).await;
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
-}
-
-/// A GET with the suite's passed-through token and extra headers.
-async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
-    let mut builder = request("GET", addr, path);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let (status, headers, body) = send(builder.body(GatewayBody::empty()).unwrap()).await;
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
+/// What a user got: the status and the body.
+#[derive(Debug, PartialEq)]
+struct Answer {
+    status: StatusCode,
+    body: String,
 }
 
 fn cache_status(headers: &HeaderMap) -> &str {
@@ -75,10 +54,14 @@ fn users_never_see_each_others_answers() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (_sim, gateway, urls, truth) = runtime.block_on(async {
         let sim = simulator().await;
-        let gateway = sim_gateway(&sim, "").await;
+        let gateway = sim_gateway(&sim).start().await;
         let direct = sim.addr();
         let alices_vm = {
-            let (_, _, body) = get_as(direct, "alice@internal", "/ovirt-engine/api/vms?max=1", &[]).await;
+            let reply = Call::to(direct, "/ovirt-engine/api/vms?max=1")
+                .by("alice@internal")
+                .send()
+                .await;
+            let body = reply.text();
             let start = body.find(" id=\"").unwrap() + 5;
             body[start..start + 36].to_owned()
         };
@@ -97,13 +80,19 @@ fn users_never_see_each_others_answers() {
         for user in ["alice@internal", "bob@internal"] {
             let mut answers = Vec::new();
             for (url, accept) in &urls {
-                let (status, _, body) = get_as(direct, user, url, &[("accept", accept)]).await;
-                answers.push((status, without_time(&body)));
+                let reply = Call::to(direct, url).by(user).accept(accept).send().await;
+                answers.push(Answer {
+                    status: reply.status,
+                    body: without_time(reply.text()),
+                });
             }
             truth.push(answers);
         }
         assert_ne!(truth[0][1], truth[1][1], "alice and bob see different VMs");
-        assert_ne!(truth[0][4].0, truth[1][4].0, "bob may not see alice's VM");
+        assert_ne!(
+            truth[0][4].status, truth[1][4].status,
+            "bob may not see alice's VM"
+        );
         (sim, gateway, urls, truth)
     });
     let addr = gateway.public_addr();
@@ -117,12 +106,12 @@ fn users_never_see_each_others_answers() {
                 tokio::spawn(async move {
                     let name = ["alice@internal", "bob@internal"][user];
                     let (path, accept) = &urls[url];
-                    let (status, headers, body) = get_as(addr, name, path, &[("accept", accept)]).await;
+                    let reply = Call::to(addr, path).by(name).accept(accept).send().await;
                     assert_eq!(
-                        (status, without_time(&body)),
+                        Answer { status: reply.status, body: without_time(reply.text()) },
                         truth[user][url],
                         "{name} {path} {accept} ({})",
-                        cache_status(&headers)
+                        cache_status(&reply.headers)
                     );
                 })
             });
@@ -143,45 +132,41 @@ fn users_never_see_each_others_answers() {
 #[tokio::test]
 async fn a_write_evicts_before_its_answer_returns() {
     let sim = simulator().await;
-    let gateway = sim_gateway(&sim, "[cache.ttl]\nentity = \"10m\"\ncollection = \"10m\"\n").await;
+    let gateway = sim_gateway(&sim)
+        .section("[cache.ttl]\nentity = \"10m\"\ncollection = \"10m\"")
+        .start()
+        .await;
     let addr = gateway.public_addr();
-    let (_, _, body) = get_as(
-        addr,
-        "alice@internal",
-        "/ovirt-engine/api/vms?search=status%3Ddown&max=1",
-        &[],
-    )
-    .await;
+    let alice = |path: &str| Call::to(addr, path).by("alice@internal");
+    let down = alice("/ovirt-engine/api/vms?search=status%3Ddown&max=1")
+        .send()
+        .await;
+    let body = down.text();
     let start = body.find(" id=\"").unwrap() + 5;
     let vm = format!("/ovirt-engine/api/vms/{}", &body[start..start + 36]);
     let listing = "/ovirt-engine/api/vms";
     for path in [vm.as_str(), listing, vm.as_str(), listing] {
-        get_as(addr, "alice@internal", path, &[]).await;
+        alice(path).send().await;
     }
-    let (_, headers, body) = get_as(addr, "alice@internal", &vm, &[]).await;
+    let cached = alice(&vm).send().await;
     assert!(
-        cache_status(&headers).contains("hit"),
+        cache_status(&cached.headers).contains("hit"),
         "{}",
-        cache_status(&headers)
+        cache_status(&cached.headers)
     );
-    assert!(body.contains("<status>down</status>"), "{body}");
-    let start = http::Request::post(format!("http://{addr}{vm}/start"))
-        .header("authorization", basic("alice@internal"))
-        .header("content-type", "application/xml")
-        .body(full("<action/>"))
-        .unwrap();
-    let (status, _, _) = send(start).await;
-    assert_eq!(status, StatusCode::OK);
-    let (_, headers, body) = get_as(addr, "alice@internal", &vm, &[]).await;
+    assert_contains(cached.text(), "<status>down</status>");
+    let started = alice(&format!("{vm}/start")).post("<action/>").send().await;
+    assert_eq!(started.status, StatusCode::OK);
+    let now = alice(&vm).send().await;
     assert!(
-        !cache_status(&headers).contains("hit"),
+        !cache_status(&now.headers).contains("hit"),
         "{}",
-        cache_status(&headers)
+        cache_status(&now.headers)
     );
-    assert!(!body.contains("<status>down</status>"), "{body}");
-    let (_, headers, _) = get_as(addr, "alice@internal", listing, &[]).await;
+    assert!(!now.text().contains("<status>down</status>"), "{}", now.text());
+    let relisted = alice(listing).send().await;
     assert!(
-        !cache_status(&headers).contains("hit"),
+        !cache_status(&relisted.headers).contains("hit"),
         "the listing was evicted too"
     );
     let metrics = metrics(&gateway).await;
@@ -195,25 +180,30 @@ async fn a_write_evicts_before_its_answer_returns() {
 #[tokio::test]
 async fn identical_gets_at_once_make_one_upstream_request() {
     let sim = simulator().await;
-    let gateway = sim_gateway(&sim, "").await;
+    let gateway = sim_gateway(&sim).start().await;
     let addr = gateway.public_addr();
     // Log in first, so that only the GETs are counted.
-    get_as(addr, "admin@internal", "/ovirt-engine/api/clusters", &[]).await;
+    Call::to(addr, "/ovirt-engine/api/clusters")
+        .by("admin@internal")
+        .send()
+        .await;
     // Slow answers: the GETs overlap.
-    let origin = sim.api_url().replace("/ovirt-engine/api", "");
-    let faults = http::Request::post(format!("{origin}/sim/faults"))
-        .body(full(r#"{"latency_ms": 300}"#))
-        .unwrap();
-    send(faults).await;
+    raw(&sim, "/sim/faults")
+        .method("POST")
+        .body(r#"{"latency_ms": 300}"#)
+        .send()
+        .await;
     let before = sim_stats(&sim).await["api_requests"].as_u64().unwrap();
-    let requests =
-        (0..100).map(|_| tokio::spawn(get_as(addr, "admin@internal", "/ovirt-engine/api/vms?max=5", &[])));
+    let requests = (0..100).map(|_| {
+        let call = Call::to(addr, "/ovirt-engine/api/vms?max=5").by("admin@internal");
+        tokio::spawn(call.send())
+    });
     let answers = futures_util::future::join_all(requests).await;
-    let first = &answers[0].as_ref().unwrap().2;
+    let first = &answers[0].as_ref().unwrap().body;
     for answer in &answers {
-        let (status, _, body) = answer.as_ref().unwrap();
-        assert_eq!(*status, StatusCode::OK);
-        assert_eq!(body, first);
+        let reply = answer.as_ref().unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(&reply.body, first);
     }
     let after = sim_stats(&sim).await["api_requests"].as_u64().unwrap();
     assert_eq!(after - before, 1);
@@ -230,10 +220,10 @@ async fn identical_gets_at_once_make_one_upstream_request() {
 #[tokio::test]
 async fn waiters_share_the_first_answer() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = upstream_gateway(&upstream, "").await;
+    let gateway = upstream_gateway(&upstream).start().await;
     let addr = gateway.public_addr();
     let requests: Vec<_> = (0..20)
-        .map(|_| tokio::spawn(get_with(addr, "/ovirt-engine/api/hold", &[])))
+        .map(|_| tokio::spawn(Call::to(addr, "/ovirt-engine/api/hold").secrets().send()))
         .collect();
     upstream.wait_held().await;
     // Every other request is waiting for the first before it is released.
@@ -243,9 +233,11 @@ async fn waiters_share_the_first_answer() {
     .await;
     upstream.release();
     for request in futures_util::future::join_all(requests).await {
-        let (status, headers, body) = request.unwrap();
-        assert_eq!((status, body.as_str()), (StatusCode::OK, "released"));
-        assert!(cache_status(&headers).contains("stored") || cache_status(&headers).contains("hit"));
+        let reply = request.unwrap();
+        assert_eq!((reply.status, reply.text()), (StatusCode::OK, "released"));
+        assert!(
+            cache_status(&reply.headers).contains("stored") || cache_status(&reply.headers).contains("hit")
+        );
     }
     assert_eq!(upstream.holds(), 1);
     let metrics = metrics(&gateway).await;
@@ -262,10 +254,13 @@ async fn waiters_share_the_first_answer() {
 async fn waiters_ask_for_themselves_when_nothing_was_stored() {
     let upstream = TestUpstream::start("engine").await;
     // "released" is 8 bytes: too large to store.
-    let gateway = upstream_gateway(&upstream, "max_entry_bytes = 4\n").await;
+    let gateway = upstream_gateway(&upstream)
+        .set("cache", "max_entry_bytes = 4")
+        .start()
+        .await;
     let addr = gateway.public_addr();
     let requests: Vec<_> = (0..5)
-        .map(|_| tokio::spawn(get_with(addr, "/ovirt-engine/api/hold", &[])))
+        .map(|_| tokio::spawn(Call::to(addr, "/ovirt-engine/api/hold").secrets().send()))
         .collect();
     upstream.wait_held().await;
     eventually(std::time::Duration::from_secs(10), async || {
@@ -277,10 +272,10 @@ async fn waiters_ask_for_themselves_when_nothing_was_stored() {
     eventually(std::time::Duration::from_secs(10), async || upstream.holds() == 5).await;
     upstream.release();
     for request in futures_util::future::join_all(requests).await {
-        let (status, headers, body) = request.unwrap();
-        assert_eq!((status, body.as_str()), (StatusCode::OK, "released"));
+        let reply = request.unwrap();
+        assert_eq!((reply.status, reply.text()), (StatusCode::OK, "released"));
         assert_eq!(
-            cache_status(&headers),
+            cache_status(&reply.headers),
             "ovirt-gateway; fwd=miss; detail=too-large"
         );
     }
@@ -291,14 +286,14 @@ async fn waiters_ask_for_themselves_when_nothing_was_stored() {
 #[tokio::test]
 async fn an_oversize_answer_streams_through_uncached() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = upstream_gateway(&upstream, "max_entry_bytes = 4096\n").await;
+    let gateway = upstream_gateway(&upstream)
+        .set("cache", "max_entry_bytes = 4096")
+        .start()
+        .await;
     let addr = gateway.public_addr();
-    let response = client()
-        .request(
-            request("GET", addr, "/ovirt-engine/api/trickle/10000")
-                .body(GatewayBody::empty())
-                .unwrap(),
-        )
+    let response = Call::to(addr, "/ovirt-engine/api/trickle/10000")
+        .secrets()
+        .exchange()
         .await
         .unwrap();
     assert_eq!(
@@ -317,7 +312,11 @@ async fn an_oversize_answer_streams_through_uncached() {
         received += frame.unwrap().data_ref().map_or(0, |d| d.len());
     }
     assert_eq!(received, 20_000);
-    let (_, headers, _) = get_with(addr, "/ovirt-engine/api/download/8000", &[]).await;
+    let headers = Call::to(addr, "/ovirt-engine/api/download/8000")
+        .secrets()
+        .send()
+        .await
+        .headers;
     assert_eq!(
         cache_status(&headers),
         "ovirt-gateway; fwd=miss; detail=too-large"
@@ -331,7 +330,7 @@ async fn an_oversize_answer_streams_through_uncached() {
 #[tokio::test]
 async fn no_store_and_no_cache_are_honoured() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = upstream_gateway(&upstream, "").await;
+    let gateway = upstream_gateway(&upstream).start().await;
     let addr = gateway.public_addr();
     let seen = |path: &str| {
         upstream
@@ -341,7 +340,11 @@ async fn no_store_and_no_cache_are_honoured() {
             .count()
     };
     for _ in 0..2 {
-        let (_, headers, _) = get_with(addr, "/ovirt-engine/api/no-store", &[]).await;
+        let headers = Call::to(addr, "/ovirt-engine/api/no-store")
+            .secrets()
+            .send()
+            .await
+            .headers;
         assert_eq!(cache_status(&headers), "ovirt-gateway; fwd=miss; detail=no-store");
     }
     assert_eq!(seen("/no-store"), 2);
@@ -368,8 +371,9 @@ async fn no_store_and_no_cache_are_honoured() {
         (vec![], "ovirt-gateway; hit", 5),
     ];
     for (headers, expected, upstream_requests) in statuses {
-        let (status, answer, _) = get_with(addr, path, &headers).await;
-        assert_eq!(status, StatusCode::OK, "never a 304");
+        let reply = Call::to(addr, path).secrets().headers(&headers).send().await;
+        assert_eq!(reply.status, StatusCode::OK, "never a 304");
+        let answer = reply.headers;
         assert!(
             cache_status(&answer).starts_with(expected),
             "{headers:?}: {}",
@@ -384,27 +388,25 @@ async fn no_store_and_no_cache_are_honoured() {
 #[tokio::test]
 async fn a_hit_carries_its_own_correlation_id() {
     let sim = simulator().await;
-    let gateway = sim_gateway(&sim, "").await;
+    let gateway = sim_gateway(&sim).start().await;
     let addr = gateway.public_addr();
     let path = "/ovirt-engine/api/clusters";
-    let (_, first, _) = get_as(
-        addr,
-        "admin@internal",
-        path,
-        &[("correlation-id", "first-request")],
-    )
-    .await;
+    let first = Call::to(addr, path)
+        .by("admin@internal")
+        .header("correlation-id", "first-request")
+        .send()
+        .await
+        .headers;
     assert_eq!(first["correlation-id"], "first-request");
-    let (_, hit, _) = get_as(addr, "admin@internal", path, &[]).await;
+    let hit = Call::to(addr, path).by("admin@internal").send().await.headers;
     assert_eq!(cache_status(&hit).split(';').nth(1), Some(" hit"));
     assert_ne!(hit["correlation-id"], "first-request");
-    let (_, hit, _) = get_as(
-        addr,
-        "admin@internal",
-        path,
-        &[("correlation-id", "second!request")],
-    )
-    .await;
+    let hit = Call::to(addr, path)
+        .by("admin@internal")
+        .header("correlation-id", "second!request")
+        .send()
+        .await
+        .headers;
     assert_eq!(hit["correlation-id"], "secondrequest");
     assert!(!hit.contains_key("set-cookie"));
 }
@@ -414,11 +416,11 @@ async fn a_hit_carries_its_own_correlation_id() {
 #[tokio::test]
 async fn varying_headers_make_their_own_entries() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = upstream_gateway(&upstream, "").await;
+    let gateway = upstream_gateway(&upstream).start().await;
     let addr = gateway.public_addr();
     let path = "/ovirt-engine/api/vms";
-    get_with(addr, path, &[]).await;
-    let (_, hit, _) = get_with(addr, path, &[]).await;
+    Call::to(addr, path).secrets().send().await;
+    let hit = Call::to(addr, path).secrets().send().await.headers;
     assert!(cache_status(&hit).contains("hit"));
     let before = upstream.seen().len();
     for (name, value) in [
@@ -429,9 +431,19 @@ async fn varying_headers_make_their_own_entries() {
         ("accept-language", "fr"),
         ("version", "4"),
     ] {
-        let (_, miss, _) = get_with(addr, path, &[(name, value)]).await;
+        let miss = Call::to(addr, path)
+            .secrets()
+            .header(name, value)
+            .send()
+            .await
+            .headers;
         assert!(cache_status(&miss).contains("fwd=miss"), "{name}: {value}");
-        let (_, hit, _) = get_with(addr, path, &[(name, value)]).await;
+        let hit = Call::to(addr, path)
+            .secrets()
+            .header(name, value)
+            .send()
+            .await
+            .headers;
         assert!(cache_status(&hit).contains("hit"), "{name}: {value}");
     }
     for other in [
@@ -439,7 +451,7 @@ async fn varying_headers_make_their_own_entries() {
         "/ovirt-engine/api/vms?accept=application/json",
         "/ovirt-engine/api/vms;max=1",
     ] {
-        let (_, miss, _) = get_with(addr, other, &[]).await;
+        let miss = Call::to(addr, other).secrets().send().await.headers;
         assert!(cache_status(&miss).contains("fwd=miss"), "{other}");
     }
     assert_eq!(upstream.seen().len(), before + 9);
@@ -449,17 +461,21 @@ async fn varying_headers_make_their_own_entries() {
 #[tokio::test]
 async fn metrics_follow_the_entries() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = upstream_gateway(&upstream, "").await;
+    let gateway = upstream_gateway(&upstream).start().await;
     let addr = gateway.public_addr();
-    get_with(addr, "/ovirt-engine/api/vms/1", &[]).await;
-    get_with(addr, "/ovirt-engine/api/vms/1/nics", &[]).await;
+    Call::to(addr, "/ovirt-engine/api/vms/1").secrets().send().await;
+    Call::to(addr, "/ovirt-engine/api/vms/1/nics")
+        .secrets()
+        .send()
+        .await;
     let metrics_now = metrics(&gateway).await;
     assert_eq!(counter(&metrics_now, "gateway_cache_entries"), 2, "{metrics_now}");
     assert!(counter(&metrics_now, "gateway_cache_bytes") > 0);
-    let delete = request("DELETE", addr, "/ovirt-engine/api/vms/1/nics/2")
-        .body(GatewayBody::empty())
-        .unwrap();
-    send(delete).await;
+    Call::to(addr, "/ovirt-engine/api/vms/1/nics/2")
+        .secrets()
+        .delete()
+        .send()
+        .await;
     eventually(std::time::Duration::from_secs(10), async || {
         counter(&metrics(&gateway).await, "gateway_cache_entries") == 0
     })
@@ -474,8 +490,16 @@ async fn metrics_follow_the_entries() {
         2,
         "{metrics_now}"
     );
-    let (_, miss, _) = get_with(addr, "/ovirt-engine/api/vms/1", &[]).await;
+    let miss = Call::to(addr, "/ovirt-engine/api/vms/1")
+        .secrets()
+        .send()
+        .await
+        .headers;
     assert!(cache_status(&miss).contains("fwd=miss"));
-    let (_, hit, _) = get_with(addr, "/ovirt-engine/api/vms/1", &[]).await;
+    let hit = Call::to(addr, "/ovirt-engine/api/vms/1")
+        .secrets()
+        .send()
+        .await
+        .headers;
     assert!(cache_status(&hit).contains("hit"));
 }

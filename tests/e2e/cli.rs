@@ -155,12 +155,16 @@ async fn serve_handles_sighup_and_sigterm() {
         "permit (principal, action, resource);\n",
     )
     .unwrap();
-    let text = format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = {{ file = \"key.pem\" }}\n\n[log]\nformat = \"json\"\n\n\
-         [policy]\ndir = \"policies\"\nwatch_interval = \"1h\"\n\n{}",
-        manager("engine", &upstream.url(), "")
-    );
-    std::fs::write(&path, text).unwrap();
+    let config = GatewayConfig::new()
+        .no_admin()
+        .passthrough(false)
+        .tls(Path::new("cert.pem"), Path::new("key.pem"))
+        .listen("tls_key = { file = \"key.pem\" }")
+        .set("log", "format = \"json\"")
+        .policies(Path::new("policies"))
+        .set("policy", "watch_interval = \"1h\"")
+        .manager("engine", &upstream.url());
+    std::fs::write(&path, config.text()).unwrap();
     let mut child = tokio::process::Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&path)
@@ -193,8 +197,7 @@ async fn serve_handles_sighup_and_sigterm() {
     assert_eq!(reloaded["policies"], 1);
     wait_for("SIGHUP: rate limits reloaded").await;
     // A changed bound on the buckets waits for the next start, and says so.
-    let text = std::fs::read_to_string(&path).unwrap() + "\n[rate_limit]\nmax_keys = 3\n";
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, config.rate_limit("max_keys = 3").text()).unwrap();
     kill("-HUP", &pid);
     let later: serde_json::Value =
         serde_json::from_str(&wait_for("take effect at the next start").await).unwrap();
@@ -214,11 +217,11 @@ async fn serve_handles_sighup_and_sigterm() {
 async fn text_logs_are_plain_off_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.toml");
-    let text = format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\n{}",
-        manager("engine", "http://127.0.0.1:9/ovirt-engine/api", "")
-    );
-    std::fs::write(&path, text).unwrap();
+    let config = GatewayConfig::new()
+        .no_admin()
+        .passthrough(false)
+        .manager("engine", "http://127.0.0.1:9/ovirt-engine/api");
+    std::fs::write(&path, config.text()).unwrap();
     let mut child = tokio::process::Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&path)
@@ -251,15 +254,16 @@ fn policy_config(dir: &Path, policies: &[(&str, &str)]) -> std::path::PathBuf {
         std::fs::write(policy_dir.join(name), text).unwrap();
     }
     let path = dir.join("gw.toml");
-    let text = format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\n[policy]\ndir = \"policies\"\n\n{}",
-        manager(
+    let config = GatewayConfig::new()
+        .no_admin()
+        .passthrough(false)
+        .policies(Path::new("policies"))
+        .manager_with(
             "east",
             "http://127.0.0.1:9/ovirt-engine/api",
-            "prefix = \"/east\""
-        )
-    );
-    std::fs::write(&path, text).unwrap();
+            "prefix = \"/east\"",
+        );
+    std::fs::write(&path, config.text()).unwrap();
     path
 }
 

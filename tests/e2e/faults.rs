@@ -9,7 +9,10 @@ use ovirt_gateway::GatewayBody;
 #[tokio::test]
 async fn ambiguous_paths_are_400_and_not_forwarded() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
     let paths = [
         "/ovirt-engine/api/../api/vms",
         "/ovirt-engine/api/./vms",
@@ -47,23 +50,36 @@ async fn ambiguous_paths_are_400_and_not_forwarded() {
 #[tokio::test]
 async fn no_route_is_404_fault() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "").await;
-    let (status, headers, body) = get(gateway.public_addr(), "/elsewhere").await;
-    assert_eq!(status, 404);
-    assert_eq!(headers["content-type"], "application/xml");
-    assert_eq!(headers["content-length"], body.len().to_string().as_str());
-    assert_eq!(fault_reason(&body), "Not found");
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
+    let reply = Call::to(&gateway, "/elsewhere").secrets().send().await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.headers["content-type"], "application/xml");
+    assert_eq!(
+        reply.headers["content-length"],
+        reply.body.len().to_string().as_str()
+    );
+    assert_eq!(reply.reason(), "Not found");
 }
 
 /// A request head over the limit: 431 fault; one at the limit passes.
 #[tokio::test]
 async fn oversized_head_is_431_fault() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "max_header_bytes = 2048").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("max_header_bytes = 2048")
+        .start()
+        .await;
     let addr = gateway.public_addr();
-    let base = format!(
-        "GET /ovirt-engine/api HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nAuthorization: {SECRET_BEARER}\r\nx-pad: \r\n\r\n"
-    );
+    let padded = |pad: usize| {
+        let pad = "p".repeat(pad);
+        format!(
+            "GET /ovirt-engine/api HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nAuthorization: {SECRET_BEARER}\r\nx-pad: {pad}\r\n\r\n"
+        )
+    };
     // The gateway counts the line as method + URI + 12 and each header as name + value + 4.
     let fixed = "GET".len()
         + "/ovirt-engine/api".len()
@@ -72,10 +88,10 @@ async fn oversized_head_is_431_fault() {
         + ("connection".len() + 5 + 4)
         + ("authorization".len() + SECRET_BEARER.len() + 4)
         + ("x-pad".len() + 4);
-    let at_limit = base.replace("x-pad: ", &format!("x-pad: {}", "p".repeat(2048 - fixed)));
+    let at_limit = padded(2048 - fixed);
     let response = raw_exchange(addr, at_limit.as_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let over = base.replace("x-pad: ", &format!("x-pad: {}", "p".repeat(2049 - fixed)));
+    let over = padded(2049 - fixed);
     let response = raw_exchange(addr, over.as_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 431"), "{response}");
     assert_eq!(
@@ -88,23 +104,23 @@ async fn oversized_head_is_431_fault() {
 #[tokio::test]
 async fn declared_oversized_body_is_413_fault() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "max_body_bytes = 1000").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("max_body_bytes = 1000")
+        .start()
+        .await;
     let addr = gateway.public_addr();
-    let (status, _, _) = send(
-        request("POST", addr, "/ovirt-engine/api/vms")
-            .body(full(vec![1u8; 1000]))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (status, _, body) = send(
-        request("POST", addr, "/ovirt-engine/api/vms")
-            .body(full(vec![1u8; 1001]))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 413);
-    assert_eq!(fault_reason(&body), "Request body too large");
+    let post = |size: usize| {
+        Call::to(addr, "/ovirt-engine/api/vms")
+            .secrets()
+            .method("POST")
+            .body(vec![1u8; size])
+            .send()
+    };
+    assert_eq!(post(1000).await.status, 200);
+    let refused = post(1001).await;
+    assert_eq!(refused.status, 413);
+    assert_eq!(refused.reason(), "Request body too large");
     assert_eq!(upstream.seen().len(), 1, "the oversized body reached the Manager");
 }
 
@@ -112,21 +128,25 @@ async fn declared_oversized_body_is_413_fault() {
 #[tokio::test]
 async fn streamed_oversized_body_is_413_fault() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "max_body_bytes = 100000").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("max_body_bytes = 100000")
+        .start()
+        .await;
     let chunks = (0..10).map(|_| {
         Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(bytes::Bytes::from(vec![b'c'; 20000])))
     });
     let body = GatewayBody::new(http_body_util::StreamBody::new(futures_util::stream::iter(
         chunks,
     )));
-    let (status, _, body) = send(
-        request("POST", gateway.public_addr(), "/ovirt-engine/api/vms")
-            .body(body)
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 413);
-    assert_eq!(fault_reason(&body), "Request body too large");
+    let reply = Call::to(&gateway, "/ovirt-engine/api/vms")
+        .secrets()
+        .method("POST")
+        .stream(body)
+        .send()
+        .await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.reason(), "Request body too large");
 }
 
 /// A Manager that goes down while it passed its health checks: 502 fault, as XML by default and
@@ -134,31 +154,33 @@ async fn streamed_oversized_body_is_413_fault() {
 #[tokio::test]
 async fn upstream_down_is_502_in_xml_and_json() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = start_gateway(&config_text("", &manager("down", &upstream.url(), ""))).await;
+    let gateway = GatewayConfig::new()
+        .manager("down", &upstream.url())
+        .start()
+        .await;
     let admin = gateway.admin_addr().unwrap();
     eventually(Duration::from_secs(10), async || {
-        get(admin, "/readyz").await.0 == 200
+        Call::to(admin, "/readyz").send().await.status == 200
     })
     .await;
     upstream.stop();
     let addr = gateway.public_addr();
-    let (status, headers, body) = get(addr, "/ovirt-engine/api/vms").await;
-    assert_eq!(status, 502);
-    assert_eq!(headers["content-type"], "application/xml");
-    let xml = std::str::from_utf8(&body).unwrap();
+    let get = |path: &str| Call::to(addr, path).secrets();
+    let reply = get("/ovirt-engine/api/vms").send().await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.headers["content-type"], "application/xml");
+    let xml = reply.text();
     assert_eq!(element(xml, "reason"), "Manager unreachable");
     assert!(element(xml, "detail").contains("'down'"), "{xml}");
 
-    let json_request = request("GET", addr, "/ovirt-engine/api/vms").header("accept", "application/json");
-    let (status, headers, body) = send(json_request.body(GatewayBody::empty()).unwrap()).await;
-    assert_eq!(status, 502);
-    assert_eq!(headers["content-type"], "application/json");
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(json["reason"], "Manager unreachable");
+    let reply = get("/ovirt-engine/api/vms").accept_json().send().await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(reply.json()["reason"], "Manager unreachable");
 
-    let (status, headers, _) = get(addr, "/ovirt-engine/api/vms?accept=application/json").await;
-    assert_eq!(status, 502);
-    assert_eq!(headers["content-type"], "application/json");
+    let reply = get("/ovirt-engine/api/vms?accept=application/json").send().await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.headers["content-type"], "application/json");
 }
 
 /// A Manager that is failing its health checks and refuses the connection: 503 fault with
@@ -166,33 +188,34 @@ async fn upstream_down_is_502_in_xml_and_json() {
 #[tokio::test]
 async fn unready_upstream_is_503_with_retry_after() {
     let url = down_manager_url().await;
-    let gateway = start_gateway(&config_text(
-        "",
-        &manager("down", &url, "health_interval = \"7s\""),
-    ))
-    .await;
+    let gateway = GatewayConfig::new()
+        .manager_with("down", &url, "health_interval = \"7s\"")
+        .start()
+        .await;
     let admin = gateway.admin_addr().unwrap();
     eventually(Duration::from_secs(10), async || {
-        let (_, _, body) = get(admin, "/readyz").await;
-        String::from_utf8_lossy(&body).contains("health check failed")
+        let reply = Call::to(admin, "/readyz").send().await;
+        reply.text().contains("health check failed")
     })
     .await;
-    let (status, headers, body) = get(gateway.public_addr(), "/ovirt-engine/api/vms").await;
-    assert_eq!(status, 503);
-    assert_eq!(headers["retry-after"], "7");
-    assert_eq!(fault_reason(&body), "Manager not ready");
+    let reply = Call::to(&gateway, "/ovirt-engine/api/vms").secrets().send().await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.headers["retry-after"], "7");
+    assert_eq!(reply.reason(), "Manager not ready");
 }
 
 /// A Manager that never answers: 504 fault after the response timeout.
 #[tokio::test]
 async fn stalled_upstream_is_504_fault() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = start_gateway(&config_text(
-        "",
-        &manager("slow", &upstream.url(), "response_timeout = \"300ms\""),
-    ))
-    .await;
-    let (status, _, body) = get(gateway.public_addr(), "/ovirt-engine/api/stall").await;
-    assert_eq!(status, 504);
-    assert_eq!(fault_reason(&body), "Manager timeout");
+    let gateway = GatewayConfig::new()
+        .manager_with("slow", &upstream.url(), "response_timeout = \"300ms\"")
+        .start()
+        .await;
+    let reply = Call::to(&gateway, "/ovirt-engine/api/stall")
+        .secrets()
+        .send()
+        .await;
+    assert_eq!(reply.status, 504);
+    assert_eq!(reply.reason(), "Manager timeout");
 }

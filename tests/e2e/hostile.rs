@@ -5,94 +5,48 @@
 
 use std::net::SocketAddr;
 
-use http::{HeaderMap, StatusCode};
-use http_body_util::BodyExt;
-use ovirt_gateway::Running;
+use http::StatusCode;
 use ovirt_gateway::sim::RunningSim;
 
 use crate::support::*;
 
-/// A gateway in front of `sim`, users logging in with Basic, rate limits off, with `extra`
-/// appended (more tables, or keys of `[auth]` after an `[auth]` header).
-async fn gateway(sim: &RunningSim, extra: &str) -> Running {
-    let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "");
-    start_gateway(&format!("{text}\n[rate_limit]\nenabled = false\n{extra}\n")).await
+/// A gateway in front of `sim`, users logging in with Basic, rate limits off.
+fn gateway(sim: &RunningSim) -> GatewayConfig {
+    GatewayConfig::new()
+        .manager("sim", &sim.api_url())
+        .passthrough(false)
+        .rate_limit("enabled = false")
 }
 
 /// The same with the shipped policies enforced.
-async fn guarded(sim: &RunningSim, policies: &tempfile::TempDir, extra: &str) -> Running {
-    let policy = format!("\n[policy]\ndir = \"{}\"\n", policies.path().display());
-    gateway(sim, &format!("{policy}{extra}")).await
-}
-
-/// What a client got: the status, headers and whole body, or `Err` when the answer was cut.
-type Got = (StatusCode, HeaderMap, Result<String, String>);
-
-/// One request with `authorization` and extra headers, to `origin` (a gateway or the simulator).
-async fn exchange(
-    origin: &str,
-    method: &str,
-    path: &str,
-    authorization: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Got {
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(format!("{origin}{path}"))
-        .header("authorization", authorization);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = client()
-        .request(request.body(full(body.to_owned())).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    let body = match body.collect().await {
-        Ok(collected) => Ok(String::from_utf8_lossy(&collected.to_bytes()).into_owned()),
-        Err(error) => Err(error.to_string()),
-    };
-    (parts.status, parts.headers, body)
-}
-
-fn at(addr: SocketAddr) -> String {
-    format!("http://{addr}")
-}
-
-fn sim_origin(sim: &RunningSim) -> String {
-    sim.api_url().replace("/ovirt-engine/api", "")
+fn guarded(sim: &RunningSim, policies: &tempfile::TempDir) -> GatewayConfig {
+    gateway(sim).policies(policies.path())
 }
 
 /// A token of `user` at the simulator, by its SSO endpoint.
 async fn sim_token(sim: &RunningSim, user: &str) -> String {
     let password = user.split('@').next().unwrap();
-    let request = http::Request::post(format!("{}/ovirt-engine/sso/oauth/token", sim_origin(sim)))
-        .header("accept", "application/json")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(full(format!(
-            "grant_type=password&scope=ovirt-app-api&username={}&password={password}",
-            user.replace('@', "%40")
-        )))
-        .unwrap();
-    let (_, _, body) = send(request).await;
-    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    answer["access_token"].as_str().unwrap().to_owned()
+    let form = format!(
+        "grant_type=password&scope=ovirt-app-api&username={}&password={password}",
+        encode(user)
+    );
+    let reply = raw(sim, "/ovirt-engine/sso/oauth/token")
+        .accept_json()
+        .form(&form)
+        .send()
+        .await;
+    reply.json()["access_token"].as_str().unwrap().to_owned()
 }
 
 /// The id of the first VM `user` sees.
 async fn first_vm(addr: SocketAddr, user: &str) -> String {
-    let (status, _, body) = exchange(
-        &at(addr),
-        "GET",
-        "/ovirt-engine/api/vms?max=1",
-        &basic(user),
-        &[("accept", "application/xml")],
-        "",
-    )
-    .await;
-    let body = body.unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let reply = Call::to(addr, "/ovirt-engine/api/vms?max=1")
+        .by(user)
+        .accept("application/xml")
+        .send()
+        .await;
+    let body = reply.text();
+    assert_eq!(reply.status, StatusCode::OK, "{body}");
     let start = body.find(" id=\"").unwrap() + 5;
     body[start..start + 36].to_owned()
 }
@@ -110,26 +64,22 @@ async fn api_requests(sim: &RunningSim) -> u64 {
 async fn console_descriptors_are_refused_in_every_spelling() {
     let sim = simulator().await;
     let policies = shipped_policies();
-    let gateway = guarded(&sim, &policies, "").await;
+    let gateway = guarded(&sim, &policies).start().await;
     let addr = gateway.public_addr();
     let vm = first_vm(addr, "alice@internal").await;
     let console = format!("/ovirt-engine/api/vms/{vm}/graphicsconsoles/{SPICE}");
 
     let token = sim_token(&sim, "alice@internal").await;
     let viewer = [("accept", "application/x-virt-viewer")];
-    let direct = exchange(
-        &sim_origin(&sim),
-        "GET",
-        &console,
-        &format!("Bearer {token}"),
-        &viewer,
-        "",
-    )
-    .await;
-    assert_eq!(direct.0, StatusCode::OK);
-    assert!(direct.2.unwrap().contains(&format!("sso-token={token}\n")));
+    let direct = Call::to(sim_origin(&sim), &console)
+        .bearer(&token)
+        .headers(&viewer)
+        .attempt()
+        .await;
+    assert_eq!(direct.status, StatusCode::OK);
+    assert!(direct.body.unwrap().contains(&format!("sso-token={token}\n")));
 
-    let v4 = console.replace("/api/", "/api/v4/");
+    let v4 = format!("/ovirt-engine/api/v4/vms/{vm}/graphicsconsoles/{SPICE}");
     let query = format!("{console}?accept=application/x-virt-viewer");
     // A matrix value can only hold the type's slash encoded, which no path may (400).
     let matrix = format!("{console};accept=application%2Fx-virt-viewer");
@@ -154,15 +104,15 @@ async fn console_descriptors_are_refused_in_every_spelling() {
     let before = api_requests(&sim).await;
     for (method, path, accept, expected) in spellings {
         let body = if method == "POST" { "<action/>" } else { "" };
-        let (status, _, got) = exchange(
-            &at(addr),
-            method,
-            path,
-            &basic("alice@internal"),
-            &[("accept", accept), ("content-type", "application/xml")],
-            body,
-        )
-        .await;
+        let Attempt {
+            status, body: got, ..
+        } = Call::to(addr, path)
+            .method(method)
+            .by("alice@internal")
+            .headers(&[("accept", accept), ("content-type", "application/xml")])
+            .body(body.to_owned())
+            .attempt()
+            .await;
         assert_eq!(status, expected, "{method} {path} {accept}");
         if method != "HEAD" && expected == forbidden {
             let got = got.unwrap();
@@ -171,15 +121,13 @@ async fn console_descriptors_are_refused_in_every_spelling() {
     }
     assert_eq!(api_requests(&sim).await, before);
     // The console itself, in XML, is no descriptor.
-    let (status, _, got) = exchange(
-        &at(addr),
-        "GET",
-        &console,
-        &basic("alice@internal"),
-        &[("accept", "application/xml")],
-        "",
-    )
-    .await;
+    let Attempt {
+        status, body: got, ..
+    } = Call::to(addr, &console)
+        .by("alice@internal")
+        .headers(&[("accept", "application/xml")])
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(got.unwrap().contains("<protocol>spice</protocol>"));
     assert!(
@@ -195,21 +143,25 @@ async fn console_descriptors_are_refused_in_every_spelling() {
 #[tokio::test]
 async fn strip_token_serves_descriptors_without_the_token() {
     let sim = simulator().await;
-    let gateway = gateway(&sim, "\n[cache]\n\n[auth]\nconsole_files = \"strip-token\"").await;
+    let gateway = gateway(&sim)
+        .table("cache")
+        .auth("console_files = \"strip-token\"")
+        .start()
+        .await;
     let addr = gateway.public_addr();
     let vm = first_vm(addr, "alice@internal").await;
     let console = format!("/ovirt-engine/api/vms/{vm}/graphicsconsoles/{SPICE}");
     let before = api_requests(&sim).await;
     for _ in 0..2 {
-        let (status, headers, got) = exchange(
-            &at(addr),
-            "GET",
-            &console,
-            &basic("alice@internal"),
-            &[("accept", "application/x-virt-viewer")],
-            "",
-        )
-        .await;
+        let Attempt {
+            status,
+            headers,
+            body: got,
+        } = Call::to(addr, &console)
+            .by("alice@internal")
+            .headers(&[("accept", "application/x-virt-viewer")])
+            .attempt()
+            .await;
         let got = got.unwrap();
         assert_eq!(status, StatusCode::OK);
         assert!(got.contains(&format!("vm-guid={vm}\n")), "{got}");
@@ -218,15 +170,15 @@ async fn strip_token_serves_descriptors_without_the_token() {
     }
     assert_eq!(api_requests(&sim).await, before + 2);
     for accept in ["application/xml", "application/json"] {
-        let (status, _, got) = exchange(
-            &at(addr),
-            "POST",
-            &format!("{console}/remoteviewerconnectionfile"),
-            &basic("alice@internal"),
-            &[("accept", accept), ("content-type", "application/xml")],
-            "<action/>",
-        )
-        .await;
+        let Attempt {
+            status, body: got, ..
+        } = Call::to(addr, &format!("{console}/remoteviewerconnectionfile"))
+            .method("POST")
+            .by("alice@internal")
+            .headers(&[("accept", accept), ("content-type", "application/xml")])
+            .body("<action/>")
+            .attempt()
+            .await;
         let got = got.unwrap();
         assert_eq!(status, StatusCode::OK, "{got}");
         assert!(got.contains("vm-guid=") && !got.contains("sso-token"), "{got}");
@@ -238,19 +190,17 @@ async fn strip_token_serves_descriptors_without_the_token() {
 #[tokio::test]
 async fn pass_hands_out_the_managers_token() {
     let sim = simulator().await;
-    let gateway = gateway(&sim, "\n[auth]\nconsole_files = \"pass\"").await;
+    let gateway = gateway(&sim).auth("console_files = \"pass\"").start().await;
     let addr = gateway.public_addr();
     let vm = first_vm(addr, "alice@internal").await;
     let console = format!("/ovirt-engine/api/vms/{vm}/graphicsconsoles/{SPICE}");
-    let (status, _, got) = exchange(
-        &at(addr),
-        "GET",
-        &console,
-        &basic("alice@internal"),
-        &[("accept", "application/x-virt-viewer")],
-        "",
-    )
-    .await;
+    let Attempt {
+        status, body: got, ..
+    } = Call::to(addr, &console)
+        .by("alice@internal")
+        .headers(&[("accept", "application/x-virt-viewer")])
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::OK);
     let got = got.unwrap();
     let token = got
@@ -258,15 +208,10 @@ async fn pass_hands_out_the_managers_token() {
         .find_map(|line| line.strip_prefix("sso-token="))
         .unwrap_or_else(|| panic!("no token in {got}"));
     // It is the Manager's own token: it opens the API there, past the gateway.
-    let (status, _, _) = exchange(
-        &sim_origin(&sim),
-        "GET",
-        "/ovirt-engine/api",
-        &format!("Bearer {token}"),
-        &[],
-        "",
-    )
-    .await;
+    let Attempt { status, .. } = Call::to(sim_origin(&sim), "/ovirt-engine/api")
+        .bearer(token)
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -276,40 +221,39 @@ async fn pass_hands_out_the_managers_token() {
 #[tokio::test]
 async fn a_token_in_any_answer_is_cut() {
     for gzip in [false, true] {
-        let sim = ovirt_gateway::sim::start(ovirt_gateway::sim::SimOptions {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            gzip,
-            ..ovirt_gateway::sim::SimOptions::default()
-        })
-        .await
-        .unwrap();
-        let gateway = gateway(&sim, "").await;
+        let sim = simulator_with(|o| o.gzip = gzip).await;
+        let gateway = gateway(&sim).start().await;
         let addr = gateway.public_addr();
         let vm = first_vm(addr, "admin@internal").await;
         let path = format!("/ovirt-engine/api/vms/{vm}");
         let token = sim_token(&sim, "admin@internal").await;
         for form in ["raw", "percent", "json"] {
-            let faults = http::Request::post(format!("{}/sim/faults", sim_origin(&sim)))
-                .body(full(format!("{{\"leak_token\": \"{form}\"}}")))
-                .unwrap();
-            assert_eq!(send(faults).await.0, StatusCode::OK);
+            let faults = raw(&sim, "/sim/faults")
+                .method("POST")
+                .body(format!("{{\"leak_token\": \"{form}\"}}"))
+                .send()
+                .await;
+            assert_eq!(faults.status, StatusCode::OK);
             let encoding = [("accept-encoding", "gzip")];
-            let direct = exchange(
-                &sim_origin(&sim),
-                "GET",
-                &path,
-                &format!("Bearer {token}"),
-                &encoding,
-                "",
-            )
-            .await;
-            assert_eq!(direct.0, StatusCode::OK);
-            assert!(direct.2.is_ok(), "the simulator's own answer is whole");
+            let direct = Call::to(sim_origin(&sim), &path)
+                .bearer(&token)
+                .headers(&encoding)
+                .attempt()
+                .await;
+            assert_eq!(direct.status, StatusCode::OK);
+            assert!(direct.body.is_ok(), "the simulator's own answer is whole");
 
             let withheld = |m: &str| counter(m, "gateway_tokens_withheld_total{manager=\"sim\"}");
             let before = withheld(&metrics(&gateway).await);
-            let (status, headers, got) =
-                exchange(&at(addr), "GET", &path, &basic("admin@internal"), &encoding, "").await;
+            let Attempt {
+                status,
+                headers,
+                body: got,
+            } = Call::to(addr, &path)
+                .by("admin@internal")
+                .headers(&encoding)
+                .attempt()
+                .await;
             assert_eq!(status, StatusCode::OK);
             assert!(
                 got.is_err(),
@@ -336,34 +280,25 @@ async fn a_token_in_any_answer_is_cut() {
 async fn denied_and_plain_decisions_cost_no_lookup() {
     let sim = simulator().await;
     let policies = shipped_policies();
-    let gateway = guarded(&sim, &policies, "").await;
+    let gateway = guarded(&sim, &policies).start().await;
     let addr = gateway.public_addr();
     let vm = first_vm(addr, "alice@internal").await;
     let admin_vm = first_vm(addr, "admin@internal").await;
     let carol_vm = first_vm(addr, "carol@internal").await;
     let before = api_requests(&sim).await;
     for _ in 0..30 {
-        let (status, _, _) = exchange(
-            &at(addr),
-            "DELETE",
-            &format!("/ovirt-engine/api/vms/{vm}"),
-            &basic("alice@internal"),
-            &[],
-            "",
-        )
-        .await;
+        let Attempt { status, .. } = Call::to(addr, &format!("/ovirt-engine/api/vms/{vm}"))
+            .method("DELETE")
+            .by("alice@internal")
+            .attempt()
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
     assert_eq!(api_requests(&sim).await, before, "denials asked the Manager");
-    let (status, _, _) = exchange(
-        &at(addr),
-        "GET",
-        &format!("/ovirt-engine/api/vms/{admin_vm}"),
-        &basic("admin@internal"),
-        &[],
-        "",
-    )
-    .await;
+    let Attempt { status, .. } = Call::to(addr, &format!("/ovirt-engine/api/vms/{admin_vm}"))
+        .by("admin@internal")
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         api_requests(&sim).await,
@@ -371,15 +306,13 @@ async fn denied_and_plain_decisions_cost_no_lookup() {
         "an admin GET is one request"
     );
     // Whatever the answer (the VM may be up already, or in another cluster), it was looked up.
-    let _answer = exchange(
-        &at(addr),
-        "POST",
-        &format!("/ovirt-engine/api/vms/{carol_vm}/start"),
-        &basic("carol@internal"),
-        &[("content-type", "application/xml")],
-        "<action/>",
-    )
-    .await;
+    let _answer = Call::to(addr, &format!("/ovirt-engine/api/vms/{carol_vm}/start"))
+        .method("POST")
+        .by("carol@internal")
+        .headers(&[("content-type", "application/xml")])
+        .body("<action/>")
+        .attempt()
+        .await;
     assert!(
         api_requests(&sim).await >= before + 3,
         "the cluster lookup (VM, cluster) ran for carol"
@@ -404,7 +337,7 @@ async fn parameters_are_read_as_the_engine_reads_them() {
          @id(\"admins-filtered\")\nforbid (principal in Gateway::Group::\"admins\", action, resource is Api::Collection)\n\
          unless { context.filter };\n",
     );
-    let gateway = guarded(&sim, &policies, "").await;
+    let gateway = guarded(&sim, &policies).start().await;
     let addr = gateway.public_addr();
     let vm = first_vm(addr, "alice@internal").await;
     let entity = format!("/ovirt-engine/api/vms/{vm}");
@@ -418,7 +351,11 @@ async fn parameters_are_read_as_the_engine_reads_them() {
         (entity.clone(), vec![("all-content", "Y")]),
     ];
     for (path, headers) in &asks {
-        let (status, _, _) = exchange(&at(addr), "GET", path, &basic("alice@internal"), headers, "").await;
+        let Attempt { status, .. } = Call::to(addr, path)
+            .by("alice@internal")
+            .headers(headers)
+            .attempt()
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path} {headers:?}");
     }
     let plain = [
@@ -430,34 +367,33 @@ async fn parameters_are_read_as_the_engine_reads_them() {
         (entity.clone(), vec![]),
     ];
     for (path, headers) in &plain {
-        let (status, _, _) = exchange(&at(addr), "GET", path, &basic("alice@internal"), headers, "").await;
+        let Attempt { status, .. } = Call::to(addr, path)
+            .by("alice@internal")
+            .headers(headers)
+            .attempt()
+            .await;
         assert_eq!(status, StatusCode::OK, "{path} {headers:?}");
     }
-    let admin = basic("admin@internal");
+    let admin = credentials("admin@internal", "admin");
     let filtered = [("filter", "true")];
-    let ok = exchange(
-        &at(addr),
-        "GET",
-        "/ovirt-engine/api/vms?max=1",
-        &admin,
-        &filtered,
-        "",
-    )
-    .await;
-    assert_eq!(ok.0, StatusCode::OK);
+    let ok = Call::to(addr, "/ovirt-engine/api/vms?max=1")
+        .header("authorization", &admin)
+        .headers(&filtered)
+        .attempt()
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
     // The query wins over the header: the engine answers this one unfiltered.
     let path = "/ovirt-engine/api/vms?max=1&filter=false";
-    let (status, _, _) = exchange(&at(addr), "GET", path, &admin, &filtered, "").await;
+    let Attempt { status, .. } = Call::to(addr, path)
+        .header("authorization", &admin)
+        .headers(&filtered)
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = exchange(
-        &at(addr),
-        "GET",
-        "/ovirt-engine/api/vms;filter=t",
-        &admin,
-        &[],
-        "",
-    )
-    .await;
+    let Attempt { status, .. } = Call::to(addr, "/ovirt-engine/api/vms;filter=t")
+        .header("authorization", &admin)
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -467,7 +403,7 @@ async fn parameters_are_read_as_the_engine_reads_them() {
 #[tokio::test]
 async fn only_recognised_engine_paths_are_served() {
     let sim = simulator().await;
-    let gateway = gateway(&sim, "").await;
+    let gateway = gateway(&sim).start().await;
     let addr = gateway.public_addr();
     let form = "grant_type=password&scope=ovirt-app-api&username=alice%40internal&password=alice";
     let form_headers = [
@@ -480,7 +416,14 @@ async fn only_recognised_engine_paths_are_served() {
         "/ovirt-engine/sso;a=b/oauth/token",
     ] {
         let logins = sim_stats(&sim).await["sso_logins"].as_u64().unwrap();
-        let (status, _, got) = exchange(&at(addr), "POST", path, "", &form_headers, form).await;
+        let Attempt {
+            status, body: got, ..
+        } = Call::to(addr, path)
+            .method("POST")
+            .headers(&form_headers)
+            .body(form.to_owned())
+            .attempt()
+            .await;
         let got = got.unwrap();
         assert_eq!(status, StatusCode::OK, "{path}: {got}");
         let answer: serde_json::Value = serde_json::from_str(&got).unwrap();
@@ -503,38 +446,42 @@ async fn only_recognised_engine_paths_are_served() {
         ("GET", "/ovirt-engine/webadmin/"),
         ("GET", "/ovirt-engine/"),
     ] {
-        let (status, _, got) = exchange(&at(addr), method, path, "", &form_headers, form).await;
+        let Attempt {
+            status, body: got, ..
+        } = Call::to(addr, path)
+            .method(method)
+            .headers(&form_headers)
+            .body(form.to_owned())
+            .attempt()
+            .await;
         let got = got.unwrap();
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
         assert!(got.contains("does not forward"), "{method} {path}: {got}");
     }
     assert_eq!(sim_stats(&sim).await["sso_logins"].as_u64().unwrap(), logins);
     assert_eq!(api_requests(&sim).await, before);
-    let (status, _, got) = exchange(&at(addr), "GET", "/ovirt-engine/services/health", "", &[], "").await;
+    let Attempt {
+        status, body: got, ..
+    } = Call::to(addr, "/ovirt-engine/services/health").attempt().await;
     assert_eq!(
         (status, got.unwrap().as_str()),
         (StatusCode::OK, "DB Up!Welcome to Health Status!")
     );
     // A configured forward path goes to the Manager (the simulator has no web UI: its empty 404).
-    let text = config_text(
-        "",
-        &manager(
+    let forwarding = GatewayConfig::new()
+        .manager_with(
             "sim",
             &sim.api_url(),
             "forward_paths = [\"/ovirt-engine/webadmin\"]",
-        ),
-    )
-    .replace(PASSTHROUGH, "");
-    let forwarding = start_gateway(&text).await;
-    let (status, _, got) = exchange(
-        &at(forwarding.public_addr()),
-        "GET",
-        "/ovirt-engine/webadmin/",
-        "",
-        &[],
-        "",
-    )
-    .await;
+        )
+        .passthrough(false)
+        .start()
+        .await;
+    let Attempt {
+        status, body: got, ..
+    } = Call::to(forwarding.public_addr(), "/ovirt-engine/webadmin/")
+        .attempt()
+        .await;
     assert_eq!((status, got.unwrap().as_str()), (StatusCode::NOT_FOUND, ""));
 }
 
@@ -543,7 +490,7 @@ async fn only_recognised_engine_paths_are_served() {
 #[tokio::test]
 async fn only_api_methods_reach_a_manager() {
     let sim = simulator().await;
-    let gateway = gateway(&sim, "").await;
+    let gateway = gateway(&sim).start().await;
     let addr = gateway.public_addr();
     let vm = first_vm(addr, "admin@internal").await;
     let entity = format!("/ovirt-engine/api/vms/{vm}");
@@ -554,22 +501,29 @@ async fn only_api_methods_reach_a_manager() {
         ("PROPFIND", "/ovirt-engine/api"),
         ("TRACE", "/ovirt-engine/sso/oauth/token"),
     ] {
-        let (status, headers, got) =
-            exchange(&at(addr), method, path, &basic("admin@internal"), &[], "").await;
+        let Attempt {
+            status,
+            headers,
+            body: got,
+        } = Call::to(addr, path)
+            .method(method)
+            .by("admin@internal")
+            .attempt()
+            .await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         assert_eq!(headers["allow"], "GET, HEAD, POST, PUT, DELETE, OPTIONS");
         assert!(got.unwrap().contains("<reason>Method not allowed</reason>"));
     }
     for name in ["x-http-method-override", "X-HTTP-Method", "x-method-override"] {
-        let (status, _, got) = exchange(
-            &at(addr),
-            "POST",
-            &format!("{entity}/start"),
-            &basic("admin@internal"),
-            &[(name, "DELETE"), ("content-type", "application/xml")],
-            "<action/>",
-        )
-        .await;
+        let Attempt {
+            status, body: got, ..
+        } = Call::to(addr, &format!("{entity}/start"))
+            .method("POST")
+            .by("admin@internal")
+            .headers(&[(name, "DELETE"), ("content-type", "application/xml")])
+            .body("<action/>")
+            .attempt()
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
         assert!(
             got.unwrap()
@@ -585,17 +539,13 @@ async fn only_api_methods_reach_a_manager() {
 #[tokio::test]
 async fn uuids_in_other_forms_are_refused() {
     let sim = simulator().await;
-    let gateway = gateway(&sim, "").await;
+    let gateway = gateway(&sim).start().await;
     let addr = gateway.public_addr();
-    let (_, _, listing) = exchange(
-        &at(addr),
-        "GET",
-        "/ovirt-engine/api/vms",
-        &basic("admin@internal"),
-        &[("accept", "application/json")],
-        "",
-    )
-    .await;
+    let Attempt { body: listing, .. } = Call::to(addr, "/ovirt-engine/api/vms")
+        .by("admin@internal")
+        .headers(&[("accept", "application/json")])
+        .attempt()
+        .await;
     let listing: serde_json::Value = serde_json::from_str(&listing.unwrap()).unwrap();
     let id = listing["vm"]
         .as_array()
@@ -619,15 +569,9 @@ async fn uuids_in_other_forms_are_refused() {
     let other = other.join("-");
     let token = sim_token(&sim, "admin@internal").await;
     let path = format!("/ovirt-engine/api/vms/{other}");
-    let (status, _, got) = exchange(
-        &sim_origin(&sim),
-        "GET",
-        &path,
-        &format!("Bearer {token}"),
-        &[],
-        "",
-    )
-    .await;
+    let Attempt {
+        status, body: got, ..
+    } = Call::to(sim_origin(&sim), &path).bearer(&token).attempt().await;
     assert_eq!(status, StatusCode::OK, "the engine reads {other} as {id}");
     assert!(got.unwrap().contains(&id));
     let before = api_requests(&sim).await;
@@ -636,7 +580,9 @@ async fn uuids_in_other_forms_are_refused() {
         "/ovirt-engine/api/vms/1-1-1-1-1".to_owned(),
         format!("/ovirt-engine/api/vms/{id}/nics/+1-1-1-1-1"),
     ] {
-        let (status, _, got) = exchange(&at(addr), "GET", &path, &basic("admin@internal"), &[], "").await;
+        let Attempt {
+            status, body: got, ..
+        } = Call::to(addr, &path).by("admin@internal").attempt().await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
         assert!(got.unwrap().contains("8-4-4-4-12"));
     }
@@ -653,35 +599,34 @@ async fn forwarding_headers_are_set_by_the_gateway() {
         ("forwarded", "for=6.6.6.6"),
         ("x-real-ip", "6.6.6.6"),
     ];
-    let plain = gateway_for(&upstream, "").await;
-    let (status, _, _) = exchange(
-        &at(plain.public_addr()),
-        "GET",
-        "/ovirt-engine/api/vms",
-        SECRET_BEARER,
-        &claims,
-        "",
-    )
-    .await;
+    let plain = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
+    let Attempt { status, .. } = Call::to(plain.public_addr(), "/ovirt-engine/api/vms")
+        .header("authorization", SECRET_BEARER)
+        .headers(&claims)
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::OK);
     let seen = upstream.last_seen().headers;
     assert_eq!(seen["x-forwarded-for"], ["127.0.0.1"]);
     assert!(!seen.contains_key("forwarded") && !seen.contains_key("x-real-ip"));
 
-    let behind = gateway_for(&upstream, "trusted_proxies = [\"127.0.0.0/8\"]").await;
+    let behind = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("trusted_proxies = [\"127.0.0.0/8\"]")
+        .start()
+        .await;
     let claims = [
         ("x-forwarded-for", "6.6.6.6, 198.51.100.7"),
         ("x-real-ip", "6.6.6.6"),
     ];
-    let (status, _, _) = exchange(
-        &at(behind.public_addr()),
-        "GET",
-        "/ovirt-engine/api/vms",
-        SECRET_BEARER,
-        &claims,
-        "",
-    )
-    .await;
+    let Attempt { status, .. } = Call::to(behind.public_addr(), "/ovirt-engine/api/vms")
+        .header("authorization", SECRET_BEARER)
+        .headers(&claims)
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::OK);
     let seen = upstream.last_seen().headers;
     assert_eq!(seen["x-forwarded-for"], ["6.6.6.6, 198.51.100.7, 127.0.0.1"]);
@@ -703,30 +648,19 @@ async fn one_principal_per_person() {
     let sim = simulator().await;
     let policies = shipped_policies();
     // Rate limits on (login lockouts are part of them), unlike the other tests here.
-    let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "")
-        + &format!(
-            "\n[policy]\ndir = \"{}\"\n\n[rate_limit.logins]\nfailures = 3\n",
-            policies.path().display()
-        );
-    let gateway = start_gateway(&text).await;
+    let gateway = GatewayConfig::new()
+        .manager("sim", &sim.api_url())
+        .passthrough(false)
+        .policies(policies.path())
+        .section("[rate_limit.logins]\nfailures = 3")
+        .start()
+        .await;
     let addr = gateway.public_addr();
-    let shouting = {
-        use base64::Engine;
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("ALICE@internal:alice")
-        )
-    };
     // The shipped policies name alice in group users (entities.json): she may read VMs.
-    let (status, headers, _) = exchange(
-        &at(addr),
-        "GET",
-        "/ovirt-engine/api/vms?max=1",
-        &shouting,
-        &[],
-        "",
-    )
-    .await;
+    let Attempt { status, headers, .. } = Call::to(addr, "/ovirt-engine/api/vms?max=1")
+        .basic("ALICE@internal", "alice")
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::OK, "ALICE is alice for the policies");
     let id = headers["correlation-id"].to_str().unwrap().to_owned();
     let logs = captured_logs();
@@ -737,38 +671,26 @@ async fn one_principal_per_person() {
     assert!(line.contains("user=\"alice@internal\""), "{line}");
     // Three wrong passwords in three spellings lock every spelling out.
     for user in ["Alice@internal", "aLiCe@internal", "alice@internal"] {
-        let wrong = {
-            use base64::Engine;
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"))
-            )
-        };
-        let (status, _, _) = exchange(&at(addr), "GET", "/ovirt-engine/api", &wrong, &[], "").await;
+        let Attempt { status, .. } = Call::to(addr, "/ovirt-engine/api")
+            .basic(user, "wrong")
+            .attempt()
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{user}");
     }
-    let wrong = {
-        use base64::Engine;
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("ALICE@internal:wrong-again")
-        )
-    };
-    let (status, _, _) = exchange(&at(addr), "GET", "/ovirt-engine/api", &wrong, &[], "").await;
+    let Attempt { status, .. } = Call::to(addr, "/ovirt-engine/api")
+        .basic("ALICE@internal", "wrong-again")
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 /// The first id in a JSON listing of `collection` as admin.
 async fn first_id(addr: SocketAddr, collection: &str) -> String {
-    let (_, _, got) = exchange(
-        &at(addr),
-        "GET",
-        &format!("/ovirt-engine/api/{collection}?max=1"),
-        &basic("admin@internal"),
-        &[("accept", "application/json")],
-        "",
-    )
-    .await;
+    let Attempt { body: got, .. } = Call::to(addr, &format!("/ovirt-engine/api/{collection}?max=1"))
+        .by("admin@internal")
+        .headers(&[("accept", "application/json")])
+        .attempt()
+        .await;
     let listing: serde_json::Value = serde_json::from_str(&got.unwrap()).unwrap();
     let (_, items) = listing.as_object().unwrap().iter().next().unwrap();
     items[0]["id"].as_str().unwrap().to_owned()
@@ -781,18 +703,28 @@ async fn first_id(addr: SocketAddr, collection: &str) -> String {
 async fn sub_resources_are_typed_as_what_they_are() {
     let sim = simulator().await;
     let policies = shipped_policies();
-    let gateway = guarded(&sim, &policies, "").await;
+    let gateway = guarded(&sim, &policies).start().await;
     let addr = gateway.public_addr();
     let dc = first_id(addr, "datacenters").await;
     let sd = first_id(addr, "storagedomains").await;
     let before = api_requests(&sim).await;
     let detach = format!("/ovirt-engine/api/datacenters/{dc}/storagedomains/{sd}");
-    let (status, _, got) = exchange(&at(addr), "DELETE", &detach, &basic("admin@internal"), &[], "").await;
+    let Attempt {
+        status, body: got, ..
+    } = Call::to(addr, &detach)
+        .method("DELETE")
+        .by("admin@internal")
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(got.unwrap().contains("`remove` on a StorageDomain"));
     assert_eq!(api_requests(&sim).await, before);
     let disk = format!("/ovirt-engine/api/storagedomains/{sd}/disks/00000000-0000-0000-0000-000000000001");
-    let (status, _, _) = exchange(&at(addr), "DELETE", &disk, &basic("admin@internal"), &[], "").await;
+    let Attempt { status, .. } = Call::to(addr, &disk)
+        .method("DELETE")
+        .by("admin@internal")
+        .attempt()
+        .await;
     assert_ne!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         api_requests(&sim).await,
@@ -809,22 +741,20 @@ async fn sub_resources_are_typed_as_what_they_are() {
 async fn follow_is_authorized_link_by_link() {
     let sim = simulator().await;
     let policies = shipped_policies();
-    let gateway = guarded(&sim, &policies, "").await;
+    let gateway = guarded(&sim, &policies).start().await;
     let addr = gateway.public_addr();
     let vm = first_vm(addr, "alice@internal").await;
     let token = sim_token(&sim, "alice@internal").await;
     let entity = format!("/ovirt-engine/api/vms/{vm}");
-    let direct = exchange(
-        &sim_origin(&sim),
-        "GET",
+    let direct = Call::to(
+        sim_origin(&sim),
         &format!("{entity}?follow=disk_attachments.disk"),
-        &format!("Bearer {token}"),
-        &[],
-        "",
     )
+    .bearer(&token)
+    .attempt()
     .await;
     assert!(
-        direct.2.unwrap().contains("<provisioned_size>"),
+        direct.body.unwrap().contains("<provisioned_size>"),
         "the simulator inlines the disk"
     );
     let before = api_requests(&sim).await;
@@ -834,7 +764,9 @@ async fn follow_is_authorized_link_by_link() {
         format!("{entity}?follow=nics,disk_attachments.disk"),
         "/ovirt-engine/api/vms?follow=disk_attachments.disk".to_owned(),
     ] {
-        let (status, _, got) = exchange(&at(addr), "GET", &path, &basic("alice@internal"), &[], "").await;
+        let Attempt {
+            status, body: got, ..
+        } = Call::to(addr, &path).by("alice@internal").attempt().await;
         let got = got.unwrap();
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
         assert!(
@@ -842,15 +774,12 @@ async fn follow_is_authorized_link_by_link() {
             "{got}"
         );
     }
-    let (status, _, got) = exchange(
-        &at(addr),
-        "GET",
-        &format!("{entity}?follow=frobs"),
-        &basic("alice@internal"),
-        &[],
-        "",
-    )
-    .await;
+    let Attempt {
+        status, body: got, ..
+    } = Call::to(addr, &format!("{entity}?follow=frobs"))
+        .by("alice@internal")
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(got.unwrap().contains("`frobs`"));
     assert_eq!(
@@ -862,19 +791,16 @@ async fn follow_is_authorized_link_by_link() {
         format!("{entity}?follow=nics"),
         format!("{entity}?follow=disk_attachments"),
     ] {
-        let (status, _, _) = exchange(&at(addr), "GET", &path, &basic("alice@internal"), &[], "").await;
+        let Attempt { status, .. } = Call::to(addr, &path).by("alice@internal").attempt().await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
     // An admin may read disks: the same follow passes.
-    let (status, _, got) = exchange(
-        &at(addr),
-        "GET",
-        &format!("{entity}?follow=disk_attachments.disk"),
-        &basic("admin@internal"),
-        &[],
-        "",
-    )
-    .await;
+    let Attempt {
+        status, body: got, ..
+    } = Call::to(addr, &format!("{entity}?follow=disk_attachments.disk"))
+        .by("admin@internal")
+        .attempt()
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(got.unwrap().contains("<provisioned_size>"));
 }

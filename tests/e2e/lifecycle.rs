@@ -14,15 +14,19 @@ use crate::support::*;
 #[tokio::test]
 async fn graceful_shutdown_completes_in_flight_request() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "shutdown_grace = \"30s\"").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("shutdown_grace = \"30s\"")
+        .start()
+        .await;
     let addr = gateway.public_addr();
-    let in_flight = tokio::spawn(get(addr, "/ovirt-engine/api/hold"));
+    let in_flight = tokio::spawn(Call::to(addr, "/ovirt-engine/api/hold").secrets().send());
     upstream.wait_held().await;
     let stopping = tokio::spawn(gateway.shutdown());
     upstream.release();
-    let (status, _, body) = in_flight.await.unwrap();
-    assert_eq!(status, 200);
-    assert_eq!(&body[..], b"released");
+    let reply = in_flight.await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(&reply.body[..], b"released");
     stopping.await.unwrap();
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
@@ -34,17 +38,13 @@ async fn graceful_shutdown_completes_in_flight_request() {
 #[tokio::test]
 async fn shutdown_grace_period_bounds_the_wait() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "shutdown_grace = \"200ms\"").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("shutdown_grace = \"200ms\"")
+        .start()
+        .await;
     let addr = gateway.public_addr();
-    let in_flight = tokio::spawn(async move {
-        client()
-            .request(
-                request("GET", addr, "/ovirt-engine/api/hold")
-                    .body(GatewayBody::empty())
-                    .unwrap(),
-            )
-            .await
-    });
+    let in_flight = tokio::spawn(Call::to(addr, "/ovirt-engine/api/hold").secrets().exchange());
     upstream.wait_held().await;
     let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(10), gateway.shutdown())
@@ -61,7 +61,11 @@ async fn shutdown_grace_period_bounds_the_wait() {
 #[tokio::test]
 async fn slow_header_client_is_cut_off() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "header_read_timeout = \"300ms\"").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("header_read_timeout = \"300ms\"")
+        .start()
+        .await;
     let mut stream = tokio::net::TcpStream::connect(gateway.public_addr())
         .await
         .unwrap();
@@ -83,7 +87,11 @@ async fn slow_header_client_is_cut_off() {
 #[tokio::test]
 async fn idle_connection_is_closed() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "idle_timeout = \"300ms\"").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("idle_timeout = \"300ms\"")
+        .start()
+        .await;
     let stream = tokio::net::TcpStream::connect(gateway.public_addr())
         .await
         .unwrap();
@@ -110,14 +118,18 @@ async fn idle_connection_is_closed() {
 #[tokio::test]
 async fn idle_timeout_spares_requests_in_flight() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "idle_timeout = \"200ms\"").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("idle_timeout = \"200ms\"")
+        .start()
+        .await;
     let addr = gateway.public_addr();
-    let in_flight = tokio::spawn(get(addr, "/ovirt-engine/api/hold"));
+    let in_flight = tokio::spawn(Call::to(addr, "/ovirt-engine/api/hold").secrets().send());
     upstream.wait_held().await;
     // The subject of this test is time passing: several idle periods while the request is held.
     tokio::time::sleep(Duration::from_millis(700)).await;
     upstream.release();
-    let (status, _, body) = in_flight.await.unwrap();
-    assert_eq!(status, 200);
-    assert_eq!(&body[..], b"released");
+    let reply = in_flight.await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(&reply.body[..], b"released");
 }

@@ -6,10 +6,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
-use ovirt_gateway::GatewayBody;
 use ovirt_gateway::Running;
 use ovirt_gateway::sim::RunningSim;
 use tempfile::TempDir;
@@ -27,35 +24,31 @@ fn policy_dir(files: &[(&str, &str)]) -> TempDir {
 
 /// A gateway in front of `sim` with `[policy]` on `dir` in `mode`.
 async fn gateway(sim: &RunningSim, dir: &Path, mode: &str) -> Running {
-    let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "")
-        + &format!("\n[policy]\ndir = \"{}\"\nmode = \"{mode}\"\n", dir.display());
-    start_gateway(&text).await
+    GatewayConfig::new()
+        .manager("sim", &sim.api_url())
+        .passthrough(false)
+        .policies(dir)
+        .set("policy", &format!("mode = \"{mode}\""))
+        .start()
+        .await
 }
 
-/// One request as `user` (Basic); status, headers and body.
-async fn call(addr: SocketAddr, user: &str, method: &str, path: &str, accept: &str) -> (StatusCode, String) {
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"))
-        .header("authorization", basic(user))
-        .header("accept", accept);
+/// One request as `user` (Basic) accepting `accept`; a POST carries an empty `<action/>`.
+async fn call(addr: SocketAddr, user: &str, method: &str, path: &str, accept: &str) -> Reply {
+    let call = Call::to(addr, path).method(method).by(user).accept(accept);
     if method == "POST" {
-        request = request.header("content-type", "application/xml");
-    }
-    let body = if method == "POST" {
-        full("<action/>")
+        call.post("<action/>").send().await
     } else {
-        GatewayBody::empty()
-    };
-    let (status, _, body) = send(request.body(body).unwrap()).await;
-    (status, String::from_utf8_lossy(&body).into_owned())
+        call.send().await
+    }
 }
 
 /// The id of the first VM `user` sees that is down (so that it can be started).
 async fn first_vm(addr: SocketAddr, user: &str) -> String {
     let path = "/ovirt-engine/api/vms?search=status%3Ddown&max=1";
-    let (status, body) = call(addr, user, "GET", path, "application/xml").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let reply = call(addr, user, "GET", path, "application/xml").await;
+    let body = reply.text();
+    assert_eq!(reply.status, StatusCode::OK, "{body}");
     let start = body.find(" id=\"").unwrap() + 5;
     body[start..start + 36].to_owned()
 }
@@ -70,23 +63,25 @@ async fn denial_is_a_403_fault_that_never_reaches_the_manager() {
     let addr = gateway.public_addr();
     let vm = first_vm(addr, "alice@internal").await;
     let path = format!("/ovirt-engine/api/vms/{vm}");
-    let (status, body) = call(addr, "alice@internal", "DELETE", &path, "application/xml").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(fault_reason(body.as_bytes()), "Forbidden");
+    let reply = call(addr, "alice@internal", "DELETE", &path, "application/xml").await;
+    let body = reply.text();
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(reply.reason(), "Forbidden");
     assert!(
         body.contains("<detail>The gateway's policies do not allow `remove` on a Vm</detail>"),
         "{body}"
     );
     assert!(!body.contains("permit") && !body.contains("users-"), "{body}");
     let before = sim_stats(&sim).await["api_requests"].clone();
-    let (status, body) = call(addr, "alice@internal", "DELETE", &path, "application/json").await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let fault: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let reply = call(addr, "alice@internal", "DELETE", &path, "application/json").await;
+    let body = reply.text();
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let fault: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(
         fault["detail"],
         "The gateway's policies do not allow `remove` on a Vm"
     );
-    let (status, _) = call(
+    let reply = call(
         addr,
         "alice@internal",
         "GET",
@@ -94,16 +89,16 @@ async fn denial_is_a_403_fault_that_never_reaches_the_manager() {
         "application/xml",
     )
     .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(
         sim_stats(&sim).await["api_requests"],
         before,
         "a denied request reached the Manager"
     );
     // Allowed: her VM, and starting it.
-    let (status, _) = call(addr, "alice@internal", "GET", &path, "application/xml").await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, body) = call(
+    let reply = call(addr, "alice@internal", "GET", &path, "application/xml").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = call(
         addr,
         "alice@internal",
         "POST",
@@ -111,7 +106,8 @@ async fn denial_is_a_403_fault_that_never_reaches_the_manager() {
         "application/xml",
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = reply.text();
+    assert_eq!(reply.status, StatusCode::OK, "{body}");
     let metrics = metrics(&gateway).await;
     assert_eq!(
         counter(
@@ -140,19 +136,21 @@ async fn attributes_are_looked_up_as_the_user() {
     let start = format!("/ovirt-engine/api/vms/{vm}/start");
     let stop = format!("/ovirt-engine/api/vms/{vm}/stop");
     let before = sim_stats(&sim).await["api_requests"].as_u64().unwrap();
-    let (status, body) = call(addr, "carol@internal", "POST", &start, "application/xml").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let reply = call(addr, "carol@internal", "POST", &start, "application/xml").await;
+    let body = reply.text();
+    assert_eq!(reply.status, StatusCode::OK, "{body}");
     // The VM, then its cluster: two lookups, then the action itself.
     let after_first = sim_stats(&sim).await["api_requests"].as_u64().unwrap();
     assert_eq!(after_first - before, 3);
-    let (status, body) = call(addr, "carol@internal", "POST", &stop, "application/xml").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let reply = call(addr, "carol@internal", "POST", &stop, "application/xml").await;
+    let body = reply.text();
+    assert_eq!(reply.status, StatusCode::OK, "{body}");
     assert_eq!(
         sim_stats(&sim).await["api_requests"].as_u64().unwrap() - after_first,
         1
     );
     // Not an operate action: no policy permits it, whatever the cluster.
-    let (status, _) = call(
+    let reply = call(
         addr,
         "carol@internal",
         "DELETE",
@@ -160,7 +158,7 @@ async fn attributes_are_looked_up_as_the_user() {
         "application/xml",
     )
     .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
 }
 
 /// Shadow mode: the same denial is evaluated and counted, and the request goes to the Manager,
@@ -171,7 +169,7 @@ async fn shadow_mode_allows_and_counts() {
     let policies = shipped_policies();
     let gateway = gateway(&sim, policies.path(), "shadow").await;
     let addr = gateway.public_addr();
-    let (status, body) = call(
+    let reply = call(
         addr,
         "alice@internal",
         "GET",
@@ -179,7 +177,8 @@ async fn shadow_mode_allows_and_counts() {
         "application/xml",
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = reply.text();
+    assert_eq!(reply.status, StatusCode::OK, "{body}");
     assert!(body.contains("<hosts"), "{body}");
     let metrics = metrics(&gateway).await;
     assert_eq!(
@@ -211,7 +210,7 @@ async fn reload_swaps_valid_sets_and_keeps_the_old_on_errors() {
     let addr = gateway.public_addr();
     let hosts = "/ovirt-engine/api/hosts";
     assert_eq!(
-        call(addr, "admin@internal", "GET", hosts, "").await.0,
+        call(addr, "admin@internal", "GET", hosts, "").await.status,
         StatusCode::FORBIDDEN
     );
     std::fs::write(
@@ -221,7 +220,7 @@ async fn reload_swaps_valid_sets_and_keeps_the_old_on_errors() {
     .unwrap();
     assert_eq!(gateway.reload_policies().unwrap(), Some(2));
     assert_eq!(
-        call(addr, "admin@internal", "GET", hosts, "").await.0,
+        call(addr, "admin@internal", "GET", hosts, "").await.status,
         StatusCode::OK
     );
     std::fs::write(
@@ -235,13 +234,13 @@ async fn reload_swaps_valid_sets_and_keeps_the_old_on_errors() {
         "{problems:?}"
     );
     assert_eq!(
-        call(addr, "admin@internal", "GET", hosts, "").await.0,
+        call(addr, "admin@internal", "GET", hosts, "").await.status,
         StatusCode::OK
     );
     assert_eq!(
         call(addr, "admin@internal", "GET", "/ovirt-engine/api/vms", "")
             .await
-            .0,
+            .status,
         StatusCode::OK
     );
     let metrics = metrics(&gateway).await;
@@ -342,14 +341,14 @@ async fn path_tricks_are_refused_or_decided_on_what_the_simulator_serves() {
 
 /// The status of one request written byte for byte (no client normalises the path).
 async fn raw_status(addr: SocketAddr, method: &str, path: &str) -> u16 {
-    let credentials = STANDARD.encode("admin@internal:admin");
+    let credentials = credentials("admin@internal", "admin");
     let body = if method == "POST" || method == "PUT" {
         "<vm/>"
     } else {
         ""
     };
     let raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {credentials}\r\n\
          Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );

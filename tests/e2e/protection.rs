@@ -12,10 +12,14 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::support::*;
 
 /// A gateway in front of `upstream` with `listen_extra` in `[listen]` and a gate of 4 places.
-async fn gated(upstream: &TestUpstream, listen_extra: &str) -> ovirt_gateway::Running {
-    let text = config_text(listen_extra, &manager("engine", &upstream.url(), ""))
-        + "\n[rate_limit.manager]\ninflight = 4\n";
-    start_gateway(&text).await
+async fn gated(upstream: &TestUpstream, listen_extra: &[&str]) -> ovirt_gateway::Running {
+    listen_extra
+        .iter()
+        .fold(GatewayConfig::new(), |config, line| config.listen(line))
+        .manager("engine", &upstream.url())
+        .section("[rate_limit.manager]\ninflight = 4")
+        .start()
+        .await
 }
 
 /// Reads what the gateway sends until it closes the connection (at most 10 s).
@@ -42,7 +46,7 @@ const INFLIGHT: &str = "gateway_manager_inflight{manager=\"engine\"}";
 #[tokio::test]
 async fn stalled_request_bodies_get_408_and_close() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gated(&upstream, "body_timeout = \"300ms\"").await;
+    let gateway = gated(&upstream, &["body_timeout = \"300ms\""]).await;
     let addr = gateway.public_addr();
     let mut sso = TcpStream::connect(addr).await.unwrap();
     sso.write_all(
@@ -91,7 +95,7 @@ async fn stalled_request_bodies_get_408_and_close() {
 #[tokio::test]
 async fn trickling_bodies_are_held_to_the_minimum_rate() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gated(&upstream, "body_timeout = \"1s\"\nmin_body_rate = 1000").await;
+    let gateway = gated(&upstream, &["body_timeout = \"1s\"", "min_body_rate = 1000"]).await;
     let mut stream = TcpStream::connect(gateway.public_addr()).await.unwrap();
     stream
         .write_all(
@@ -132,7 +136,7 @@ async fn trickling_bodies_are_held_to_the_minimum_rate() {
 #[tokio::test]
 async fn unread_answers_are_cut() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gated(&upstream, "send_timeout = \"300ms\"").await;
+    let gateway = gated(&upstream, &["send_timeout = \"300ms\""]).await;
     let mut readers = Vec::new();
     for _ in 0..3 {
         let mut stream = TcpStream::connect(gateway.public_addr()).await.unwrap();
@@ -151,8 +155,8 @@ async fn unread_answers_are_cut() {
     })
     .await;
     // The gate is free for a client that reads.
-    let (status, _, _) = get(gateway.public_addr(), "/ovirt-engine/api/vms").await;
-    assert_eq!(status, StatusCode::OK);
+    let reply = Call::to(&gateway, "/ovirt-engine/api/vms").secrets().send().await;
+    assert_eq!(reply.status, StatusCode::OK);
 }
 
 /// Connections that have not authenticated have a budget per address and in all; with the
@@ -163,7 +167,10 @@ async fn anonymous_connections_have_their_own_budget() {
     let upstream = TestUpstream::start("engine").await;
     let gateway = gated(
         &upstream,
-        "max_anonymous_connections = 3\nmax_anonymous_connections_per_address = 2",
+        &[
+            "max_anonymous_connections = 3",
+            "max_anonymous_connections_per_address = 2",
+        ],
     )
     .await;
     let addr = gateway.public_addr();
@@ -209,7 +216,7 @@ async fn anonymous_connections_have_their_own_budget() {
 #[tokio::test]
 async fn malformed_request_bodies_are_the_clients_fault() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gated(&upstream, "").await;
+    let gateway = gated(&upstream, &[]).await;
     let mut stream = TcpStream::connect(gateway.public_addr()).await.unwrap();
     stream
         .write_all(
@@ -233,46 +240,40 @@ async fn malformed_request_bodies_are_the_clients_fault() {
 #[tokio::test]
 async fn decompression_bombs_are_refused() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = start_gateway(&config_text(
-        "",
-        &manager("east", &upstream.url(), "prefix = \"/east\""),
-    ))
-    .await;
-    let (status, _, body) = get(
-        gateway.public_addr(),
-        "/east/ovirt-engine/api/gzip-zeros/67108864",
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(fault_reason(&body), "Manager answer refused");
-    assert!(String::from_utf8_lossy(&body).contains("inflates more than 200 times"));
-    let (status, _, body) = get(gateway.public_addr(), "/east/ovirt-engine/api/download/67108864").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body.len(), 67108864);
+    let gateway = GatewayConfig::new()
+        .manager_with("east", &upstream.url(), "prefix = \"/east\"")
+        .start()
+        .await;
+    let get = |path: &str| Call::to(&gateway, path).secrets().send();
+    let refused = get("/east/ovirt-engine/api/gzip-zeros/67108864").await;
+    assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(refused.reason(), "Manager answer refused");
+    assert!(refused.text().contains("inflates more than 200 times"));
+    let plain = get("/east/ovirt-engine/api/download/67108864").await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert_eq!(plain.body.len(), 67108864);
 }
 
 /// Wrong passwords for one user from ever new addresses reach the Manager (and its directory)
 /// fewer times than the directory's own lockout threshold; the user, from an address they
 /// logged in from before, still logs in.
-#[cfg(feature = "sim")]
 #[tokio::test]
 async fn guesses_from_many_addresses_never_lock_the_directory() {
     let sim = simulator().await;
-    let gateway = start_gateway(
-        &(config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "")
-            + "\n[rate_limit.logins]\ndirectory_threshold = 5\n"),
-    )
-    .await;
+    let gateway = GatewayConfig::new()
+        .manager("sim", &sim.api_url())
+        .passthrough(false)
+        .section("[rate_limit.logins]\ndirectory_threshold = 5")
+        .start()
+        .await;
     let addr = gateway.public_addr();
     let login = |from: [u8; 4], password: String| async move {
-        use base64::Engine;
-        let credentials =
-            base64::engine::general_purpose::STANDARD.encode(format!("alice@internal:{password}"));
+        let credentials = credentials("alice@internal", &password);
         let mut stream = connect_from(from, addr).await;
         stream
             .write_all(
                 format!(
-                    "GET /ovirt-engine/api HTTP/1.1\r\nHost: gw\r\nAuthorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
+                    "GET /ovirt-engine/api HTTP/1.1\r\nHost: gw\r\nAuthorization: {credentials}\r\nConnection: close\r\n\r\n"
                 )
                 .as_bytes(),
             )

@@ -11,7 +11,11 @@ const EIGHT_MIB: usize = 8 * 1024 * 1024;
 #[tokio::test]
 async fn methods_and_bodies_pass_through() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "max_body_bytes = 16777216").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("max_body_bytes = 16777216")
+        .start()
+        .await;
     let addr = gateway.public_addr();
     for method in ["GET", "POST", "PUT", "DELETE"] {
         let body = if method == "GET" {
@@ -20,15 +24,15 @@ async fn methods_and_bodies_pass_through() {
             Bytes::from(vec![b'v'; EIGHT_MIB])
         };
         let expected = body.len() as u64;
-        let (status, headers, reply) = send(
-            request(method, addr, "/ovirt-engine/api/vms/1")
-                .body(full(body))
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{method}");
-        assert_eq!(headers["x-upstream"], "engine");
-        let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+        let reply = Call::to(addr, "/ovirt-engine/api/vms/1")
+            .secrets()
+            .method(method)
+            .body(body)
+            .send()
+            .await;
+        assert_eq!(reply.status, 200, "{method}");
+        assert_eq!(reply.headers["x-upstream"], "engine");
+        let reply = reply.json();
         assert_eq!(reply["method"], method);
         assert_eq!(reply["path_and_query"], "/ovirt-engine/api/vms/1");
         assert_eq!(reply["body_len"], expected, "{method}");
@@ -39,19 +43,23 @@ async fn methods_and_bodies_pass_through() {
 #[tokio::test]
 async fn chunked_upload_streams() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "max_body_bytes = 16777216").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .listen("max_body_bytes = 16777216")
+        .start()
+        .await;
     let chunks = (0..128)
         .map(|_| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(vec![b'c'; 65536]))));
     let body = GatewayBody::new(http_body_util::StreamBody::new(futures_util::stream::iter(
         chunks,
     )));
-    let (status, _, _) = send(
-        request("POST", gateway.public_addr(), "/ovirt-engine/api/vms")
-            .body(body)
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let reply = Call::to(&gateway, "/ovirt-engine/api/vms")
+        .secrets()
+        .method("POST")
+        .stream(body)
+        .send()
+        .await;
+    assert_eq!(reply.status, 200);
     assert_eq!(upstream.last_seen().body_len, EIGHT_MIB as u64);
 }
 
@@ -59,17 +67,13 @@ async fn chunked_upload_streams() {
 #[tokio::test]
 async fn download_streams_back() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "").await;
-    let response = client()
-        .request(
-            request(
-                "GET",
-                gateway.public_addr(),
-                &format!("/ovirt-engine/api/download/{EIGHT_MIB}"),
-            )
-            .body(GatewayBody::empty())
-            .unwrap(),
-        )
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
+    let response = Call::to(&gateway, &format!("/ovirt-engine/api/download/{EIGHT_MIB}"))
+        .secrets()
+        .exchange()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -91,10 +95,16 @@ async fn download_streams_back() {
 #[tokio::test]
 async fn query_string_is_byte_exact() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
     let query = "all_content=true&case_sensitive=false&follow=nics&max=10&search=name%3Dmy+vm%2A&z=%22q%22";
-    let (status, _, _) = get(gateway.public_addr(), &format!("/ovirt-engine/api/vms?{query}")).await;
-    assert_eq!(status, 200);
+    let reply = Call::to(&gateway, &format!("/ovirt-engine/api/vms?{query}"))
+        .secrets()
+        .send()
+        .await;
+    assert_eq!(reply.status, 200);
     assert_eq!(
         upstream.last_seen().path_and_query,
         format!("/ovirt-engine/api/vms?{query}")
@@ -105,8 +115,14 @@ async fn query_string_is_byte_exact() {
 #[tokio::test]
 async fn matrix_parameters_and_v4_pass() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "").await;
-    get(gateway.public_addr(), "/ovirt-engine/api/v4/vms;max=1").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
+    Call::to(&gateway, "/ovirt-engine/api/v4/vms;max=1")
+        .secrets()
+        .send()
+        .await;
     assert_eq!(
         upstream.last_seen().path_and_query,
         "/ovirt-engine/api/v4/vms;max=1"
@@ -118,7 +134,10 @@ async fn matrix_parameters_and_v4_pass() {
 #[tokio::test]
 async fn headers_are_forwarded_and_hop_by_hop_stripped() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
     let addr = gateway.public_addr();
     let passed = [
         ("version", "4"),
@@ -130,17 +149,20 @@ async fn headers_are_forwarded_and_hop_by_hop_stripped() {
         ("expect", "201-created"),
         ("accept", "application/xml"),
     ];
-    let mut builder = request("GET", addr, "/ovirt-engine/api/vms")
+    let reply = Call::to(addr, "/ovirt-engine/api/vms")
+        .secrets()
         .header("connection", "x-private")
         .header("x-private", "1")
         .header("te", "trailers")
         .header("proxy-authorization", "Basic cHJveHk6cHJveHk=")
-        .header("x-forwarded-for", "192.0.2.1");
-    for (name, value) in passed {
-        builder = builder.header(name, value);
-    }
-    let (status, headers, _) = send(builder.body(GatewayBody::empty()).unwrap()).await;
-    assert_eq!(status, 200, "Expect: 201-created must not be answered with 417");
+        .header("x-forwarded-for", "192.0.2.1")
+        .headers(&passed)
+        .send()
+        .await;
+    assert_eq!(
+        reply.status, 200,
+        "Expect: 201-created must not be answered with 417"
+    );
     let seen = upstream.last_seen().headers;
     for (name, value) in passed {
         assert_eq!(seen[name], [value], "{name}");
@@ -161,7 +183,7 @@ async fn headers_are_forwarded_and_hop_by_hop_stripped() {
         "credentials pass to the Manager"
     );
     assert!(
-        !headers.contains_key("x-upstream-private"),
+        !reply.headers.contains_key("x-upstream-private"),
         "a response header named in Connection leaked"
     );
 }
@@ -170,10 +192,15 @@ async fn headers_are_forwarded_and_hop_by_hop_stripped() {
 #[tokio::test]
 async fn client_correlation_id_is_kept() {
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "").await;
-    let request =
-        request("GET", gateway.public_addr(), "/ovirt-engine/api").header("correlation-id", "my-job-42");
-    send(request.body(GatewayBody::empty()).unwrap()).await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
+    Call::to(&gateway, "/ovirt-engine/api")
+        .secrets()
+        .header("correlation-id", "my-job-42")
+        .send()
+        .await;
     assert_eq!(upstream.last_seen().headers["correlation-id"], ["my-job-42"]);
 }
 
@@ -183,7 +210,10 @@ async fn client_correlation_id_is_kept() {
 async fn expect_100_continue() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let upstream = TestUpstream::start("engine").await;
-    let gateway = gateway_for(&upstream, "").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
     let mut stream = tokio::net::TcpStream::connect(gateway.public_addr())
         .await
         .unwrap();

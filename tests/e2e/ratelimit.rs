@@ -4,42 +4,24 @@
 //! (Burst and refill timing are unit-tested with paused time in src/ratelimit.rs.)
 
 use http::StatusCode;
-use ovirt_gateway::GatewayBody;
-use ovirt_gateway::Running;
 use ovirt_gateway::sim::RunningSim;
 
 use crate::support::*;
 
-/// A gateway in front of `sim` with `limits` (TOML keys of `[rate_limit]` and its tables),
-/// refusing at once over a bucket (`max_delay = "0s"`) unless the limits say otherwise.
-async fn gateway(sim: &RunningSim, limits: &str) -> Running {
-    let text = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "");
-    start_gateway(&format!("{text}\n{}\n", without_delay(limits))).await
+/// A gateway in front of `sim`, users logging in with Basic, refusing at once over a bucket
+/// (`max_delay = "0s"`) unless a test sets it.
+fn limited(sim: &RunningSim) -> GatewayConfig {
+    GatewayConfig::new()
+        .manager("sim", &sim.api_url())
+        .passthrough(false)
+        .rate_limit("max_delay = \"0s\"")
 }
 
-fn without_delay(limits: &str) -> String {
-    if limits.contains("max_delay") {
-        return limits.to_owned();
-    }
-    match limits.strip_prefix("[rate_limit]\n") {
-        Some(rest) => format!("[rate_limit]\nmax_delay = \"0s\"\n{rest}"),
-        None => format!("[rate_limit]\nmax_delay = \"0s\"\n{limits}"),
-    }
-}
-
-async fn get_as(
-    addr: std::net::SocketAddr,
-    user: &str,
-    path: &str,
-    accept: &str,
-) -> (StatusCode, http::HeaderMap, String) {
-    let request = http::Request::get(format!("http://{addr}/ovirt-engine/api{path}"))
-        .header("authorization", basic(user))
-        .header("accept", accept)
-        .body(GatewayBody::empty())
-        .unwrap();
-    let (status, headers, body) = send(request).await;
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
+/// A GET of an API path as `user` (Basic) in XML.
+fn as_user(addr: std::net::SocketAddr, user: &str, path: &str) -> Call {
+    Call::to(addr, &format!("/ovirt-engine/api{path}"))
+        .by(user)
+        .accept("application/xml")
 }
 
 /// Past the address's burst: 429 with Retry-After, RateLimit-Policy and RateLimit, and an oVirt
@@ -47,31 +29,35 @@ async fn get_as(
 #[tokio::test]
 async fn refusals_are_429_faults_with_the_ratelimit_headers() {
     let sim = simulator().await;
-    let gateway = gateway(&sim, "[rate_limit.per_ip]\nrate = 1\nburst = 3\n").await;
+    let gateway = limited(&sim)
+        .section("[rate_limit.per_ip]\nrate = 1\nburst = 3\n")
+        .start()
+        .await;
     let addr = gateway.public_addr();
     for _ in 0..3 {
         assert_eq!(
-            get_as(addr, "admin@internal", "/clusters", "application/xml")
-                .await
-                .0,
+            as_user(addr, "admin@internal", "/clusters").send().await.status,
             StatusCode::OK
         );
     }
     let before = sim_stats(&sim).await["api_requests"].clone();
-    let (status, headers, body) = get_as(addr, "admin@internal", "/clusters", "application/xml").await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(headers["retry-after"], "1");
-    assert_eq!(headers["ratelimit-policy"], "\"ip\";q=3;w=3");
-    assert_eq!(headers["ratelimit"], "\"ip\";r=0;t=1");
-    assert_eq!(fault_reason(body.as_bytes()), "Too many requests");
-    assert!(
-        body.contains("The gateway allows this address 3 requests at once and 1 per second"),
-        "{body}"
+    let refused = as_user(addr, "admin@internal", "/clusters").send().await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(refused.headers["ratelimit-policy"], "\"ip\";q=3;w=3");
+    assert_eq!(refused.headers["ratelimit"], "\"ip\";r=0;t=1");
+    assert_eq!(refused.reason(), "Too many requests");
+    assert_contains(
+        refused.text(),
+        "The gateway allows this address 3 requests at once and 1 per second",
     );
-    let (status, headers, body) = get_as(addr, "admin@internal", "/clusters", "application/json").await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(headers["content-type"], "application/json");
-    let fault: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let refused = as_user(addr, "admin@internal", "/clusters")
+        .accept_json()
+        .send()
+        .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers["content-type"], "application/json");
+    let fault = refused.json();
     assert_eq!(fault["reason"], "Too many requests");
     assert_eq!(sim_stats(&sim).await["api_requests"], before);
     let metrics = metrics(&gateway).await;
@@ -93,31 +79,32 @@ async fn users_pay_by_class_and_overrides_apply() {
     let limits = "[rate_limit.per_user]\nrate = 1\nburst = 10\n\
                   [rate_limit.costs]\ncollection = 6\nentity = 4\n\
                   [[rate_limit.user]]\nname = \"admin@internal\"\nrate = 1\nburst = 100\n";
-    let gateway = gateway(&sim, limits).await;
+    let gateway = limited(&sim).section(limits).start().await;
     let addr = gateway.public_addr();
-    let (_, _, listing) = get_as(addr, "alice@internal", "/vms?max=1", "application/xml").await;
+    let listing = as_user(addr, "alice@internal", "/vms?max=1").send().await;
+    let listing = listing.text();
     let start = listing.find(" id=\"").unwrap() + 5;
     let vm = format!("/vms/{}", &listing[start..start + 36]);
     // 6 taken by the listing above: another listing (6) is over the burst of 10, an entity (4) is not.
-    let (status, headers, _) = get_as(addr, "alice@internal", "/vms", "application/xml").await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(headers["ratelimit-policy"], "\"user\";q=10;w=10");
+    let refused = as_user(addr, "alice@internal", "/vms").send().await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers["ratelimit-policy"], "\"user\";q=10;w=10");
     assert_eq!(
-        get_as(addr, "alice@internal", &vm, "application/xml").await.0,
+        as_user(addr, "alice@internal", &vm).send().await.status,
         StatusCode::OK
     );
     assert_eq!(
-        get_as(addr, "alice@internal", &vm, "application/xml").await.0,
+        as_user(addr, "alice@internal", &vm).send().await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
     // bob has his own bucket; admin has an override.
     assert_eq!(
-        get_as(addr, "bob@internal", "/vms", "application/xml").await.0,
+        as_user(addr, "bob@internal", "/vms").send().await.status,
         StatusCode::OK
     );
     for _ in 0..10 {
         assert_eq!(
-            get_as(addr, "admin@internal", "/vms", "application/xml").await.0,
+            as_user(addr, "admin@internal", "/vms").send().await.status,
             StatusCode::OK
         );
     }
@@ -127,24 +114,24 @@ async fn users_pay_by_class_and_overrides_apply() {
 #[tokio::test]
 async fn logins_are_limited_by_address() {
     let sim = simulator().await;
-    let gateway = gateway(&sim, "[rate_limit.per_ip]\nrate = 1\nburst = 2\n").await;
+    let gateway = limited(&sim)
+        .section("[rate_limit.per_ip]\nrate = 1\nburst = 2\n")
+        .start()
+        .await;
     let addr = gateway.public_addr();
     let login = || {
-        http::Request::post(format!("http://{addr}/ovirt-engine/sso/oauth/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(full(
-                "grant_type=password&scope=ovirt-app-api&username=admin%40internal&password=admin",
-            ))
-            .unwrap()
+        Call::to(addr, "/ovirt-engine/sso/oauth/token")
+            .form("grant_type=password&scope=ovirt-app-api&username=admin%40internal&password=admin")
+            .accept_json()
+            .send()
     };
     for _ in 0..2 {
-        assert_eq!(send(login()).await.0, StatusCode::OK);
+        assert_eq!(login().await.status, StatusCode::OK);
     }
     let before = sim_stats(&sim).await["sso_logins"].clone();
-    let (status, headers, _) = send(login()).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(headers.contains_key("retry-after"));
+    let refused = login().await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers.contains_key("retry-after"));
     assert_eq!(sim_stats(&sim).await["sso_logins"], before);
 }
 
@@ -152,17 +139,15 @@ async fn logins_are_limited_by_address() {
 #[tokio::test]
 async fn limits_can_be_turned_off() {
     let sim = simulator().await;
-    let gateway = gateway(
-        &sim,
-        "[rate_limit]\nenabled = false\n[rate_limit.per_ip]\nrate = 1\nburst = 1\n",
-    )
-    .await;
+    let gateway = limited(&sim)
+        .rate_limit("enabled = false")
+        .section("[rate_limit.per_ip]\nrate = 1\nburst = 1")
+        .start()
+        .await;
     let addr = gateway.public_addr();
     for _ in 0..5 {
         assert_eq!(
-            get_as(addr, "admin@internal", "/clusters", "application/xml")
-                .await
-                .0,
+            as_user(addr, "admin@internal", "/clusters").send().await.status,
             StatusCode::OK
         );
     }
@@ -174,33 +159,36 @@ async fn limits_can_be_turned_off() {
 #[tokio::test]
 async fn a_busy_manager_refuses_with_503() {
     let upstream = TestUpstream::start("engine").await;
-    let text = config_text("", &manager("engine", &upstream.url(), ""))
-        + "\n[rate_limit.manager]\ninflight = 1\nqueue = 1\nwait = \"1s\"\n";
-    let gateway = start_gateway(&text).await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .section("[rate_limit.manager]\ninflight = 1\nqueue = 1\nwait = \"1s\"")
+        .start()
+        .await;
     let addr = gateway.public_addr();
     let series = |name: &str| format!("gateway_manager_{name}{{manager=\"engine\"}}");
-    let held = tokio::spawn(get(addr, "/ovirt-engine/api/hold"));
+    let get = |path: &str| Call::to(addr, path).secrets().send();
+    let held = tokio::spawn(get("/ovirt-engine/api/hold"));
     upstream.wait_held().await;
     assert_eq!(counter(&metrics(&gateway).await, &series("inflight")), 1);
     let seen = upstream.seen().len();
-    let waiting = tokio::spawn(get(addr, "/ovirt-engine/api/vms"));
+    let waiting = tokio::spawn(get("/ovirt-engine/api/vms"));
     eventually(std::time::Duration::from_secs(10), async || {
         counter(&metrics(&gateway).await, &series("queued")) == 1
     })
     .await;
-    let (status, headers, body) = get(addr, "/ovirt-engine/api/vms").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(headers["retry-after"], "1");
-    assert_eq!(fault_reason(&body), "Manager busy");
-    assert!(String::from_utf8_lossy(&body).contains("too many requests are waiting"));
+    let busy = get("/ovirt-engine/api/vms").await;
+    assert_eq!(busy.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(busy.headers["retry-after"], "1");
+    assert_eq!(busy.reason(), "Manager busy");
+    assert!(busy.text().contains("too many requests are waiting"));
     // The waiter's second runs out while the first request is still held.
-    let (status, _, body) = waiting.await.unwrap();
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(String::from_utf8_lossy(&body).contains("no place came free in time"));
+    let waited = waiting.await.unwrap();
+    assert_eq!(waited.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(waited.text().contains("no place came free in time"));
     assert_eq!(upstream.seen().len(), seen);
     upstream.release();
-    assert_eq!(held.await.unwrap().0, StatusCode::OK);
-    assert_eq!(get(addr, "/ovirt-engine/api/vms").await.0, StatusCode::OK);
+    assert_eq!(held.await.unwrap().status, StatusCode::OK);
+    assert_eq!(get("/ovirt-engine/api/vms").await.status, StatusCode::OK);
     eventually(std::time::Duration::from_secs(10), async || {
         let metrics = metrics(&gateway).await;
         counter(&metrics, &series("inflight")) == 0 && counter(&metrics, &series("queued")) == 0
@@ -213,57 +201,43 @@ async fn a_busy_manager_refuses_with_503() {
 #[tokio::test]
 async fn failed_logins_lock_out_before_the_manager_is_asked() {
     let sim = simulator().await;
-    let gateway = gateway(
-        &sim,
-        "[rate_limit.logins]\nfailures = 3\nlockout = \"1h\"\nmax_lockout = \"1h\"\n",
-    )
-    .await;
+    let gateway = limited(&sim)
+        .section("[rate_limit.logins]\nfailures = 3\nlockout = \"1h\"\nmax_lockout = \"1h\"")
+        .start()
+        .await;
     let addr = gateway.public_addr();
-    let wrong = |user: &str| {
-        use base64::Engine;
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"))
-        )
-    };
-    let basic_get = |authorization: String| {
-        http::Request::get(format!("http://{addr}/ovirt-engine/api"))
-            .header("authorization", authorization)
-            .body(GatewayBody::empty())
-            .unwrap()
-    };
+    let root = || Call::to(addr, "/ovirt-engine/api");
     for _ in 0..3 {
         assert_eq!(
-            send(basic_get(wrong("alice@internal"))).await.0,
+            root().basic("alice@internal", "wrong").send().await.status,
             StatusCode::UNAUTHORIZED
         );
     }
     let before = sim_stats(&sim).await["sso_logins"].clone();
-    let (status, headers, body) = send(basic_get(basic("alice@internal"))).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(headers["retry-after"], "3600");
-    assert_eq!(fault_reason(&body), "Too many failed logins");
+    let locked = root().by("alice@internal").send().await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.headers["retry-after"], "3600");
+    assert_eq!(locked.reason(), "Too many failed logins");
     assert_eq!(sim_stats(&sim).await["sso_logins"], before);
     // bob is not affected.
-    assert_eq!(send(basic_get(basic("bob@internal"))).await.0, StatusCode::OK);
+    assert_eq!(root().by("bob@internal").send().await.status, StatusCode::OK);
 
     let login = |password: &str| {
-        http::Request::post(format!("http://{addr}/ovirt-engine/sso/oauth/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(full(format!(
+        Call::to(addr, "/ovirt-engine/sso/oauth/token")
+            .form(&format!(
                 "grant_type=password&scope=ovirt-app-api&username=carol%40internal&password={password}"
-            )))
-            .unwrap()
+            ))
+            .accept_json()
+            .send()
     };
     for _ in 0..3 {
-        assert_eq!(send(login("wrong")).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(login("wrong").await.status, StatusCode::BAD_REQUEST);
     }
     let before = sim_stats(&sim).await["sso_logins"].clone();
-    let (status, headers, body) = send(login("carol")).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(headers["retry-after"], "3600");
-    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let locked = login("carol").await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.headers["retry-after"], "3600");
+    let answer = locked.json();
     assert_eq!(answer["error_code"], "access_denied");
     assert_eq!(sim_stats(&sim).await["sso_logins"], before);
     assert_eq!(
@@ -278,23 +252,25 @@ async fn failed_logins_lock_out_before_the_manager_is_asked() {
 async fn group_overrides_follow_the_policy_groups() {
     let sim = simulator().await;
     let policies = shipped_policies();
-    let limits = format!(
-        "[policy]\ndir = \"{}\"\n\n[rate_limit.per_user]\nrate = 1\nburst = 4\n\
-         [rate_limit.costs]\ncollection = 2\n\
-         [[rate_limit.group]]\nname = \"ops\"\nrate = 1\nburst = 40\n",
-        policies.path().display()
-    );
-    let gateway = gateway(&sim, &limits).await;
+    let gateway = limited(&sim)
+        .policies(policies.path())
+        .section(
+            "[rate_limit.per_user]\nrate = 1\nburst = 4\n\
+             [rate_limit.costs]\ncollection = 2\n\
+             [[rate_limit.group]]\nname = \"ops\"\nrate = 1\nburst = 40",
+        )
+        .start()
+        .await;
     let addr = gateway.public_addr();
     for _ in 0..10 {
         assert_eq!(
-            get_as(addr, "carol@internal", "/vms", "application/xml").await.0,
+            as_user(addr, "carol@internal", "/vms").send().await.status,
             StatusCode::OK
         );
     }
     for expected in [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS] {
         assert_eq!(
-            get_as(addr, "alice@internal", "/vms", "application/xml").await.0,
+            as_user(addr, "alice@internal", "/vms").send().await.status,
             expected
         );
     }
@@ -305,51 +281,39 @@ async fn group_overrides_follow_the_policy_groups() {
 #[tokio::test]
 async fn reloaded_limits_apply_at_once() {
     let sim = simulator().await;
-    let base = config_text("", &manager("sim", &sim.api_url(), "")).replace(PASSTHROUGH, "");
-    let with = |limits: &str| {
-        ovirt_gateway::Config::from_toml(
-            &format!("{base}\n{}\n", without_delay(limits)),
-            std::path::Path::new("."),
-        )
-        .unwrap()
-    };
-    let gateway = start_gateway(&format!(
-        "{base}\n{}\n",
-        without_delay("[rate_limit.per_ip]\nrate = 1\nburst = 2\n")
-    ))
-    .await;
+    let gateway = limited(&sim)
+        .section("[rate_limit.per_ip]\nrate = 1\nburst = 2")
+        .start()
+        .await;
     let addr = gateway.public_addr();
     for expected in [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS] {
         assert_eq!(
-            get_as(addr, "admin@internal", "/clusters", "application/xml")
-                .await
-                .0,
+            as_user(addr, "admin@internal", "/clusters").send().await.status,
             expected
         );
     }
     let later = gateway
-        .reload_rate_limits(&with(
-            "[rate_limit]\nmax_keys = 10\n[rate_limit.per_ip]\nrate = 1\nburst = 20\n[rate_limit.manager]\ninflight = 2\n",
-        ))
+        .reload_rate_limits(
+            &limited(&sim)
+                .rate_limit("max_keys = 10")
+                .section("[rate_limit.per_ip]\nrate = 1\nburst = 20\n[rate_limit.manager]\ninflight = 2")
+                .config(),
+        )
         .unwrap();
     // The gate is resized at once; the bound on the buckets waits for the next start.
     assert_eq!(later, ["rate_limit.max_keys"]);
     // The bucket kept its two units used: 18 more.
     for _ in 0..18 {
         assert_eq!(
-            get_as(addr, "admin@internal", "/clusters", "application/xml")
-                .await
-                .0,
+            as_user(addr, "admin@internal", "/clusters").send().await.status,
             StatusCode::OK
         );
     }
     assert_eq!(
-        get_as(addr, "admin@internal", "/clusters", "application/xml")
-            .await
-            .0,
+        as_user(addr, "admin@internal", "/clusters").send().await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
-    let off = gateway.reload_rate_limits(&with("[rate_limit]\nenabled = false\n"));
+    let off = gateway.reload_rate_limits(&limited(&sim).rate_limit("enabled = false").config());
     assert!(off.unwrap_err().contains("needs a restart"));
 }
 
@@ -360,33 +324,30 @@ async fn reloaded_limits_apply_at_once() {
 #[tokio::test]
 async fn one_user_cannot_fill_a_manager() {
     let sim = simulator().await;
-    let gateway = gateway(
-        &sim,
-        "[rate_limit.manager]\ninflight = 8\nper_user_inflight = 3\nlogin_inflight = 1\n\
-         [rate_limit.per_user]\nrate = 1000\nburst = 1000\n",
-    )
-    .await;
+    let gateway = limited(&sim)
+        .section(
+            "[rate_limit.manager]\ninflight = 8\nper_user_inflight = 3\nlogin_inflight = 1\n\
+             [rate_limit.per_user]\nrate = 1000\nburst = 1000",
+        )
+        .start()
+        .await;
     let addr = gateway.public_addr();
     // Both users logged in first, then every answer slowed to 200 ms.
     assert_eq!(
-        get_as(addr, "admin@internal", "/vms?max=1", "application/xml")
-            .await
-            .0,
+        as_user(addr, "admin@internal", "/vms?max=1").send().await.status,
         200
     );
     assert_eq!(
-        get_as(addr, "alice@internal", "/vms?max=1", "application/xml")
-            .await
-            .0,
+        as_user(addr, "alice@internal", "/vms?max=1").send().await.status,
         200
     );
-    let origin = sim.api_url().replace("/ovirt-engine/api", "");
-    let faults = http::Request::post(format!("{origin}/sim/faults"))
-        .body(full(r#"{"latency_ms": 200}"#))
-        .unwrap();
-    send(faults).await;
+    raw(&sim, "/sim/faults")
+        .method("POST")
+        .body(r#"{"latency_ms": 200}"#)
+        .send()
+        .await;
     let flood: Vec<_> = (0..80)
-        .map(|_| tokio::spawn(get_as(addr, "admin@internal", "/vms?max=1", "application/xml")))
+        .map(|_| tokio::spawn(as_user(addr, "admin@internal", "/vms?max=1").send()))
         .collect();
     eventually(std::time::Duration::from_secs(10), async || {
         counter(
@@ -398,8 +359,8 @@ async fn one_user_cannot_fill_a_manager() {
     let mut slowest = std::time::Duration::ZERO;
     for _ in 0..10 {
         let started = tokio::time::Instant::now();
-        let (status, _, _) = get_as(addr, "alice@internal", "/vms?max=1", "application/xml").await;
-        assert_eq!(status, 200);
+        let reply = as_user(addr, "alice@internal", "/vms?max=1").send().await;
+        assert_eq!(reply.status, 200);
         slowest = slowest.max(started.elapsed());
     }
     assert!(
@@ -407,7 +368,7 @@ async fn one_user_cannot_fill_a_manager() {
         "alice waited {slowest:?}"
     );
     for request in flood {
-        assert_eq!(request.await.unwrap().0, 200);
+        assert_eq!(request.await.unwrap().status, 200);
     }
 }
 
@@ -416,17 +377,16 @@ async fn one_user_cannot_fill_a_manager() {
 #[tokio::test]
 async fn requests_over_the_rate_wait_before_they_are_refused() {
     let sim = simulator().await;
-    let gateway = gateway(
-        &sim,
-        "[rate_limit]\nmax_delay = \"1s\"\n[rate_limit.per_user]\nrate = 20\nburst = 5\n\
-         [rate_limit.costs]\ncollection = 1\n",
-    )
-    .await;
+    let gateway = limited(&sim)
+        .rate_limit("max_delay = \"1s\"")
+        .section("[rate_limit.per_user]\nrate = 20\nburst = 5\n[rate_limit.costs]\ncollection = 1")
+        .start()
+        .await;
     let addr = gateway.public_addr();
     let started = tokio::time::Instant::now();
     for _ in 0..30 {
-        let (status, _, body) = get_as(addr, "admin@internal", "/clusters", "application/xml").await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        let reply = as_user(addr, "admin@internal", "/clusters").send().await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     }
     // 25 past the burst at 20 a second (the first one logs in, and costs nothing more).
     assert!(
@@ -441,16 +401,16 @@ async fn requests_over_the_rate_wait_before_they_are_refused() {
     assert_eq!(counter(&text, &series("limited")), 0);
     // Sixty at once: the burst, then what fits in a second of delay; the rest refused.
     let at_once: Vec<_> = (0..60)
-        .map(|_| tokio::spawn(get_as(addr, "admin@internal", "/clusters", "application/xml")))
+        .map(|_| tokio::spawn(as_user(addr, "admin@internal", "/clusters").send()))
         .collect();
     let mut refused = 0;
     for request in at_once {
-        let (status, headers, _) = request.await.unwrap();
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        let reply = request.await.unwrap();
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
             refused += 1;
-            assert!(headers.contains_key("retry-after"));
+            assert!(reply.headers.contains_key("retry-after"));
         } else {
-            assert_eq!(status, StatusCode::OK);
+            assert_eq!(reply.status, StatusCode::OK);
         }
     }
     assert!((20..=55).contains(&refused), "{refused} refused");

@@ -1,14 +1,9 @@
 //! Links in bodies and headers point at the gateway, against the simulator published under a
 //! prefix (`/east`).
 
-use std::net::SocketAddr;
-
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
-use ovirt_gateway::GatewayBody;
 use ovirt_gateway::Running;
-use ovirt_gateway::sim::{self, RunningSim, SimOptions};
+use ovirt_gateway::sim::RunningSim;
 
 use crate::support::*;
 
@@ -18,44 +13,18 @@ async fn east() -> (RunningSim, Running) {
 
 /// The simulator (gzip-compressing when asked, if `gzip`) published under `/east`.
 async fn east_with(gzip: bool) -> (RunningSim, Running) {
-    let sim = sim::start(SimOptions {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        gzip,
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
-    let text =
-        config_text("", &manager("east", &sim.api_url(), "prefix = \"/east\"")).replace(PASSTHROUGH, "");
-    let gateway = start_gateway(&text).await;
+    let sim = simulator_with(|o| o.gzip = gzip).await;
+    let gateway = GatewayConfig::new()
+        .manager_with("east", &sim.api_url(), "prefix = \"/east\"")
+        .passthrough(false)
+        .start()
+        .await;
     (sim, gateway)
 }
 
-fn admin() -> String {
-    format!("Basic {}", STANDARD.encode("admin@internal:admin"))
-}
-
-async fn call(
-    gateway: &Running,
-    method: &str,
-    path: &str,
-    accept: &str,
-    body: &str,
-) -> (StatusCode, http::HeaderMap, String) {
-    let request = http::Request::builder()
-        .method(method)
-        .uri(format!("http://{}{path}", gateway.public_addr()))
-        .header("authorization", admin())
-        .header("accept", accept)
-        .header("content-type", "application/xml")
-        .body(if body.is_empty() {
-            GatewayBody::empty()
-        } else {
-            full(body.to_owned())
-        })
-        .unwrap();
-    let (status, headers, body) = send(request).await;
-    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+/// A request as admin accepting `accept`.
+fn as_admin(gateway: &Running, path: &str, accept: &str) -> Call {
+    Call::to(gateway, path).by("admin").accept(accept)
 }
 
 /// Every href of an XML listing carries the public prefix; markup-like text in a description
@@ -63,16 +32,12 @@ async fn call(
 #[tokio::test]
 async fn xml_hrefs_get_the_prefix() {
     let (_sim, gateway) = east().await;
-    let (status, headers, body) = call(
-        &gateway,
-        "GET",
-        "/east/ovirt-engine/api/vms?max=3",
-        "application/xml",
-        "",
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(headers.get("content-length").is_none());
+    let reply = as_admin(&gateway, "/east/ovirt-engine/api/vms?max=3", "application/xml")
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.headers.get("content-length").is_none());
+    let body = reply.text();
     let hrefs: Vec<&str> = body
         .split("href=\"")
         .skip(1)
@@ -95,16 +60,11 @@ async fn xml_hrefs_get_the_prefix() {
 #[tokio::test]
 async fn json_hrefs_get_the_prefix() {
     let (_sim, gateway) = east().await;
-    let (status, _, body) = call(
-        &gateway,
-        "GET",
-        "/east/ovirt-engine/api/vms?max=2",
-        "application/json",
-        "",
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let reply = as_admin(&gateway, "/east/ovirt-engine/api/vms?max=2", "application/json")
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let value = reply.json();
     let vm = &value["vm"][0];
     assert!(
         vm["href"]
@@ -132,22 +92,20 @@ async fn location_and_link_name_the_gateway() {
     let (_sim, gateway) = east().await;
     let origin = format!("http://{}", gateway.public_addr());
     let add = "<vm><name>placed</name><cluster><name>cluster-1</name></cluster></vm>";
-    let (status, headers, _) = call(
-        &gateway,
-        "POST",
-        "/east/ovirt-engine/api/vms",
-        "application/xml",
-        add,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let location = headers["location"].to_str().unwrap();
+    let added = as_admin(&gateway, "/east/ovirt-engine/api/vms", "application/xml")
+        .post(add)
+        .send()
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED);
+    let location = added.header("location");
     assert!(
         location.starts_with(&format!("{origin}/east/ovirt-engine/api/vms/")),
         "{location}"
     );
-    let (_, headers, _) = call(&gateway, "GET", "/east/ovirt-engine/api", "application/xml", "").await;
-    let link = headers["link"].to_str().unwrap();
+    let root = as_admin(&gateway, "/east/ovirt-engine/api", "application/xml")
+        .send()
+        .await;
+    let link = root.header("link");
     assert!(
         link.starts_with(&format!("<{origin}/east/ovirt-engine/api/")),
         "{link}"
@@ -161,19 +119,15 @@ async fn location_and_link_name_the_gateway() {
 async fn compressing_manager_is_rewritten_too() {
     use std::io::Read;
     let (_sim, gateway) = east_with(true).await;
-    let request = http::Request::get(format!(
-        "http://{}/east/ovirt-engine/api/vms?max=1",
-        gateway.public_addr()
-    ))
-    .header("authorization", admin())
-    .header("accept-encoding", "gzip")
-    .body(GatewayBody::empty())
-    .unwrap();
-    let (status, headers, body) = send(request).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(headers["content-encoding"], "gzip");
+    let reply = Call::to(&gateway, "/east/ovirt-engine/api/vms?max=1")
+        .by("admin")
+        .header("accept-encoding", "gzip")
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["content-encoding"], "gzip");
     let mut text = String::new();
-    flate2::read::GzDecoder::new(&body[..])
+    flate2::read::GzDecoder::new(&reply.body[..])
         .read_to_string(&mut text)
         .unwrap();
     assert!(text.contains("href=\"/east/ovirt-engine/api/vms/"), "{text}");

@@ -6,25 +6,24 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use ovirt_gateway::GatewayBody;
-use ovirt_gateway::Running;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::support::*;
 
-async fn tls_gateway(pki: &TestPki, upstream: &TestUpstream) -> Running {
-    tls_gateway_with(pki, upstream, "").await
+/// The configuration of a gateway serving TLS with a first certificate issued by `pki`, in front
+/// of `upstream`.
+fn tls_gateway(pki: &TestPki, upstream: &TestUpstream) -> GatewayConfig {
+    pki.issue_server_cert("first");
+    GatewayConfig::new()
+        .tls(&pki.path("cert.pem"), &pki.path("key.pem"))
+        .manager("engine", &upstream.url())
 }
 
-async fn tls_gateway_with(pki: &TestPki, upstream: &TestUpstream, listen_extra: &str) -> Running {
-    pki.issue_server_cert("first");
-    let text = format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n{listen_extra}\n\n{PASSTHROUGH}\n{}",
-        pki.path("cert.pem").display(),
-        pki.path("key.pem").display(),
-        manager("engine", &upstream.url(), "")
-    );
-    start_gateway(&text).await
+/// A TLS connection and the certificate the gateway presented on it.
+struct Handshake {
+    stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    cert: CertificateDer<'static>,
 }
 
 /// Status and HTTP version of a GET over TLS, offering h2 and http/1.1 or http/1.1 only.
@@ -51,7 +50,7 @@ async fn status_and_version(tls: rustls::ClientConfig, port: u16, offer_h2: bool
 async fn http2_by_alpn_and_http1() {
     let upstream = TestUpstream::start("engine").await;
     let pki = TestPki::new();
-    let gateway = tls_gateway_with(&pki, &upstream, "http2 = true").await;
+    let gateway = tls_gateway(&pki, &upstream).listen("http2 = true").start().await;
     let port = gateway.public_addr().port();
     assert_eq!(
         status_and_version(pki.client_config(), port, true).await,
@@ -70,7 +69,7 @@ async fn http2_by_alpn_and_http1() {
 async fn http1_only_by_default() {
     let upstream = TestUpstream::start("engine").await;
     let pki = TestPki::new();
-    let gateway = tls_gateway(&pki, &upstream).await;
+    let gateway = tls_gateway(&pki, &upstream).start().await;
     assert_eq!(
         status_and_version(pki.client_config(), gateway.public_addr().port(), true).await,
         (200, http::Version::HTTP_11)
@@ -82,7 +81,7 @@ async fn http1_only_by_default() {
 async fn tls12_and_tls13() {
     let upstream = TestUpstream::start("engine").await;
     let pki = TestPki::new();
-    let gateway = tls_gateway(&pki, &upstream).await;
+    let gateway = tls_gateway(&pki, &upstream).start().await;
     for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let config =
             rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -90,28 +89,22 @@ async fn tls12_and_tls13() {
                 .unwrap()
                 .with_root_certificates(pki.roots())
                 .with_no_client_auth();
-        let (stream, _) = handshake(config, gateway.public_addr().port()).await;
-        assert_eq!(stream.get_ref().1.protocol_version(), Some(version.version));
+        let Handshake { stream, .. } = handshake(config, gateway.public_addr().port()).await;
+        let (_, connection) = stream.get_ref();
+        assert_eq!(connection.protocol_version(), Some(version.version));
     }
 }
 
-async fn handshake(
-    config: rustls::ClientConfig,
-    port: u16,
-) -> (
-    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
-    CertificateDer<'static>,
-) {
+async fn handshake(config: rustls::ClientConfig, port: u16) -> Handshake {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let stream = connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .unwrap();
-    let cert = stream.get_ref().1.peer_certificates().unwrap()[0]
-        .clone()
-        .into_owned();
-    (stream, cert)
+    let (_, connection) = stream.get_ref();
+    let cert = connection.peer_certificates().unwrap()[0].clone().into_owned();
+    Handshake { stream, cert }
 }
 
 fn file_cert(pki: &TestPki) -> CertificateDer<'static> {
@@ -124,14 +117,14 @@ fn file_cert(pki: &TestPki) -> CertificateDer<'static> {
 async fn certificate_reload_keeps_open_connections() {
     let upstream = TestUpstream::start("engine").await;
     let pki = TestPki::new();
-    let gateway = tls_gateway(&pki, &upstream).await;
+    let gateway = tls_gateway(&pki, &upstream).start().await;
     let port = gateway.public_addr().port();
     let first = file_cert(&pki);
 
     let mut http1 = pki.client_config();
     http1.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let (stream, presented) = handshake(http1.clone(), port).await;
-    assert_eq!(presented, first);
+    let Handshake { stream, cert } = handshake(http1.clone(), port).await;
+    assert_eq!(cert, first);
     let (mut open, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();
@@ -141,7 +134,7 @@ async fn certificate_reload_keeps_open_connections() {
     gateway.reload_tls().unwrap();
     let second = file_cert(&pki);
     assert_ne!(first, second);
-    assert_eq!(handshake(http1.clone(), port).await.1, second);
+    assert_eq!(handshake(http1.clone(), port).await.cert, second);
 
     let request = http::Request::get("/ovirt-engine/api")
         .header("host", "localhost")
@@ -158,5 +151,5 @@ async fn certificate_reload_keeps_open_connections() {
 
     std::fs::write(pki.path("key.pem"), "not a key").unwrap();
     assert!(gateway.reload_tls().unwrap_err().contains("tls_key"));
-    assert_eq!(handshake(http1, port).await.1, second);
+    assert_eq!(handshake(http1, port).await.cert, second);
 }

@@ -1,7 +1,15 @@
-//! Test support: a small scriptable upstream that stands in for a Manager, gateways started
-//! in-process on ephemeral ports, HTTP clients, TLS material made at test time, and a log capture.
+//! Test support: a small scriptable upstream that stands in for a Manager, simulators and
+//! gateways started in-process on ephemeral ports (gateways configured by [`GatewayConfig`]), the
+//! suite's client ([`Call`], [`Reply`]), XML bodies ([`Node`]), TLS material made at test time,
+//! and a log capture.
 
-#![allow(dead_code)]
+mod client;
+mod config;
+mod xml;
+
+pub use client::*;
+pub use config::*;
+pub use xml::*;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -14,14 +22,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use ovirt_gateway::GatewayBody;
-use ovirt_gateway::{Config, Gateway, Running};
+use ovirt_gateway::sim::{RunningSim, SimOptions};
+use ovirt_gateway::{GatewayBody, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
@@ -50,7 +56,6 @@ pub struct Seen {
 ///   description of the request
 pub struct TestUpstream {
     pub addr: SocketAddr,
-    pub name: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     release: Arc<Notify>,
     held: Arc<Notify>,
@@ -98,7 +103,6 @@ impl TestUpstream {
         });
         TestUpstream {
             addr,
-            name: name.to_owned(),
             seen,
             release,
             held,
@@ -265,75 +269,10 @@ impl Upstream {
     }
 }
 
-/// The tests of the proxy core send [`SECRET_BEARER`], a token the gateway did not issue, and
-/// check that it reaches the test upstream: they run with Bearer pass-through on.
-pub const PASSTHROUGH: &str = "[auth]\nbearer_passthrough = true\n";
-
-/// A gateway configuration: plain HTTP on an ephemeral port, an admin listener, Bearer
-/// pass-through, and `managers` (TOML `[[manager]]` tables); `listen_extra` goes into `[listen]`.
-pub fn config_text(listen_extra: &str, managers: &str) -> String {
-    format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n{listen_extra}\n\n[admin]\naddress = \"127.0.0.1:0\"\n\n{PASSTHROUGH}\n{managers}"
-    )
-}
-
 /// The API URL of a port nothing listens on: a Manager that is down.
 pub async fn down_manager_url() -> String {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     format!("http://{}/ovirt-engine/api", closed.local_addr().unwrap())
-}
-
-/// One `[[manager]]` table for `upstream` with extra keys.
-pub fn manager(name: &str, url: &str, extra: &str) -> String {
-    format!("[[manager]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")
-}
-
-pub async fn start_gateway(text: &str) -> Running {
-    capture_logs();
-    let config = Config::from_toml(text, Path::new(".")).unwrap_or_else(|e| panic!("config:\n{e}"));
-    Gateway::start(config).await.unwrap()
-}
-
-/// A gateway in front of one test upstream, with `listen_extra` in `[listen]`.
-pub async fn gateway_for(upstream: &TestUpstream, listen_extra: &str) -> Running {
-    start_gateway(&config_text(
-        listen_extra,
-        &manager("engine", &upstream.url(), ""),
-    ))
-    .await
-}
-
-pub type TestClient = Client<HttpConnector, GatewayBody>;
-
-pub fn client() -> TestClient {
-    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
-}
-
-/// A request to the gateway at `addr` carrying the suite's secrets.
-pub fn request(method: &str, addr: SocketAddr, path: &str) -> http::request::Builder {
-    Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"))
-        .header("authorization", SECRET_BEARER)
-        .header("cookie", SECRET_COOKIE)
-}
-
-pub async fn send(request: Request<GatewayBody>) -> (StatusCode, http::HeaderMap, Bytes) {
-    let response = client().request(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    (
-        parts.status,
-        parts.headers,
-        body.collect().await.unwrap().to_bytes(),
-    )
-}
-
-pub async fn get(addr: SocketAddr, path: &str) -> (StatusCode, http::HeaderMap, Bytes) {
-    send(request("GET", addr, path).body(GatewayBody::empty()).unwrap()).await
-}
-
-pub fn full(bytes: impl Into<Bytes>) -> GatewayBody {
-    GatewayBody::new(Full::new(bytes.into()))
 }
 
 /// Writes `raw` to a fresh connection and reads until the server closes it.
@@ -348,22 +287,6 @@ pub async fn raw_exchange(addr: SocketAddr, raw: &[u8]) -> String {
 /// The body of a raw HTTP/1.1 response (after the blank line).
 pub fn raw_body(response: &str) -> &str {
     response.split_once("\r\n\r\n").map_or("", |(_, body)| body)
-}
-
-/// The text of an XML element, e.g. `element(xml, "reason")`.
-pub fn element<'a>(xml: &'a str, name: &str) -> &'a str {
-    let start = xml
-        .find(&format!("<{name}>"))
-        .unwrap_or_else(|| panic!("no <{name}> in {xml}"))
-        + name.len()
-        + 2;
-    let end = xml[start..].find(&format!("</{name}>")).unwrap() + start;
-    &xml[start..end]
-}
-
-/// The `<reason>` of an XML fault body.
-pub fn fault_reason(body: &[u8]) -> &str {
-    element(std::str::from_utf8(body).unwrap(), "reason")
 }
 
 /// Everything the suite logged, captured by one global subscriber at debug level.
@@ -491,39 +414,69 @@ pub async fn eventually(limit: Duration, mut condition: impl AsyncFnMut() -> boo
 }
 
 /// The simulator's counters (`/sim/stats`).
-pub async fn sim_stats(sim: &ovirt_gateway::sim::RunningSim) -> serde_json::Value {
-    let origin = sim.api_url().replace("/ovirt-engine/api", "");
-    let request = Request::get(format!("{origin}/sim/stats"))
-        .body(GatewayBody::empty())
-        .unwrap();
-    let (_, _, body) = send(request).await;
-    serde_json::from_slice(&body).unwrap()
+pub async fn sim_stats(sim: &RunningSim) -> serde_json::Value {
+    raw(sim, "/sim/stats").send().await.json()
 }
 
-/// A simulator on an ephemeral port, with its default users and sizes.
-pub async fn simulator() -> ovirt_gateway::sim::RunningSim {
-    ovirt_gateway::sim::start(ovirt_gateway::sim::SimOptions {
+/// A simulator on an ephemeral port with its defaults (4 clusters, 8 hosts, 50 VMs, the
+/// built-in users).
+pub async fn simulator() -> RunningSim {
+    simulator_with(|_| {}).await
+}
+
+/// A simulator with options changed: `simulator_with(|o| o.gzip = true)`.
+pub async fn simulator_with(change: impl FnOnce(&mut SimOptions)) -> RunningSim {
+    try_simulator_with(change)
+        .await
+        .unwrap_or_else(|e| panic!("simulator: {e}"))
+}
+
+/// A simulator with options changed, or why it did not start.
+pub async fn try_simulator_with(change: impl FnOnce(&mut SimOptions)) -> Result<RunningSim, String> {
+    let mut options = SimOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..ovirt_gateway::sim::SimOptions::default()
-    })
-    .await
-    .unwrap()
+        ..SimOptions::default()
+    };
+    change(&mut options);
+    ovirt_gateway::sim::start(options).await
 }
 
-/// Basic credentials of a simulator user, whose password is its name (`alice@internal`: `alice`).
-pub fn basic(user: &str) -> String {
-    use base64::Engine;
-    let name = user.split('@').next().unwrap();
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{name}"))
-    )
+/// A users file for the simulator holding `toml`, in a directory of its own.
+pub struct UsersFile {
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl UsersFile {
+    pub fn new(toml: &str) -> UsersFile {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(&path, toml).unwrap();
+        UsersFile { path, _dir: dir }
+    }
 }
 
 /// The gateway's metrics, from its admin listener.
 pub async fn metrics(gateway: &Running) -> String {
-    let (_, _, body) = get(gateway.admin_addr().unwrap(), "/metrics").await;
-    String::from_utf8(body.to_vec()).unwrap()
+    let reply = Call::to(gateway.admin_addr().unwrap(), "/metrics").send().await;
+    reply.text().to_owned()
+}
+
+#[track_caller]
+pub fn assert_contains(text: &str, part: &str) {
+    assert!(text.contains(part), "{part:?} not in {text}");
+}
+
+/// Form-encodes a value as the SDK's urlencode does (space as `+`).
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b' ' => "+".to_owned(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The value of one series (`name{labels}`) in a metrics text, 0 when absent.

@@ -1,0 +1,87 @@
+//! The demo: its CA and private key on disk, its instructions, and the API served through its
+//! HTTPS gateway.
+
+use super::*;
+use ovirt_gateway::{Demo, DemoOptions};
+
+async fn demo(dir: &tempfile::TempDir) -> Demo {
+    let ephemeral = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    Demo::start(DemoOptions {
+        listen: ephemeral,
+        admin: ephemeral,
+        dir: dir.path().to_owned(),
+        prefix: None,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("demo: {e}"))
+}
+
+/// The demo writes the CA it uses to ca.pem and the listener's key readable by its owner only.
+#[tokio::test]
+async fn demo_writes_its_ca_and_a_private_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo(&dir).await;
+    assert_eq!(demo.ca_file, dir.path().join("ca.pem"));
+    assert_eq!(
+        std::fs::read_to_string(&demo.ca_file).unwrap(),
+        demo.sim.pki().ca_pem
+    );
+    let key = std::fs::metadata(dir.path().join("tls/gateway.key")).unwrap();
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    demo.shutdown().await;
+}
+
+/// The demo's instructions name the gateway's API URL and the CA file.
+#[tokio::test]
+async fn demo_instructions_name_the_url_and_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo(&dir).await;
+    let text = demo.instructions();
+    let url = format!("https://{}/ovirt-engine/api", demo.gateway.public_addr());
+    assert_contains(&text, &url);
+    assert_contains(&text, &demo.ca_file.display().to_string());
+    demo.shutdown().await;
+}
+
+/// Through the demo's gateway, HTTPS trusting ca.pem with Basic admin lists a VM; shutdown returns.
+#[tokio::test]
+async fn demo_serves_the_api_through_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo(&dir).await;
+    let ca = std::fs::read_to_string(&demo.ca_file).unwrap();
+    let origin = format!("https://{}", demo.gateway.public_addr());
+    let reply = Call::to(origin, "/ovirt-engine/api/vms?max=1")
+        .trusting(&ca)
+        .by("admin")
+        .send()
+        .await
+        .expect(200, "application/xml");
+    assert_eq!(vm_names(&reply), [vm_name(1)]);
+    tokio::time::timeout(Duration::from_secs(30), demo.shutdown())
+        .await
+        .expect("the demo stops");
+}
+
+/// Through the demo's HTTPS gateway, `Prefer: persistent-auth` gets the gateway's cookie, marked
+/// Secure (and never the simulator's JSESSIONID).
+#[tokio::test]
+async fn demo_session_cookie_is_secure() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo(&dir).await;
+    let ca = std::fs::read_to_string(&demo.ca_file).unwrap();
+    let origin = format!("https://{}", demo.gateway.public_addr());
+    let reply = Call::to(origin, "/ovirt-engine/api")
+        .trusting(&ca)
+        .by("admin")
+        .persistent()
+        .send()
+        .await
+        .expect(200, "application/xml");
+    let cookie = reply.header("set-cookie");
+    assert!(cookie.starts_with("OVIRT_GATEWAY_SESSION="), "{cookie}");
+    assert!(
+        cookie.ends_with("; Path=/ovirt-engine/api; Secure; HttpOnly"),
+        "{cookie}"
+    );
+}
