@@ -12,13 +12,21 @@ use super::capture_logs;
 /// it reaches the test upstream); each setter adds or replaces one key of one table.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    /// Tables in the order first written: name, its `key = value` lines, and whether it is written
-    /// when it has no key (a table whose presence turns something on, as `[cache]`).
-    tables: Vec<(String, Vec<String>, bool)>,
+    /// Tables in the order first written.
+    tables: Vec<Table>,
     passthrough: bool,
     admin: bool,
     managers: Vec<String>,
     sections: Vec<String>,
+}
+
+/// One table: its name, its `key = value` lines, and whether it is written when it has no key
+/// (a table whose presence turns something on, as `[cache]`).
+#[derive(Debug, Clone)]
+struct Table {
+    name: String,
+    lines: Vec<String>,
+    always: bool,
 }
 
 impl Default for GatewayConfig {
@@ -100,7 +108,7 @@ impl GatewayConfig {
     /// A table written even without keys (`table("cache")` turns the cache on).
     pub fn table(mut self, name: &str) -> GatewayConfig {
         let index = self.index(name);
-        self.tables[index].2 = true;
+        self.tables[index].always = true;
         self
     }
 
@@ -108,7 +116,7 @@ impl GatewayConfig {
     pub fn set(mut self, name: &str, line: &str) -> GatewayConfig {
         let key = key_of(line).to_owned();
         let index = self.index(name);
-        let lines = &mut self.tables[index].1;
+        let lines = &mut self.tables[index].lines;
         match lines.iter_mut().find(|l| key_of(l) == key) {
             Some(existing) => *existing = line.to_owned(),
             None => lines.push(line.to_owned()),
@@ -124,14 +132,18 @@ impl GatewayConfig {
 
     fn unset(&mut self, name: &str, key: &str) {
         let index = self.index(name);
-        self.tables[index].1.retain(|l| key_of(l) != key);
+        self.tables[index].lines.retain(|l| key_of(l) != key);
     }
 
     fn index(&mut self, name: &str) -> usize {
-        match self.tables.iter().position(|(n, _, _)| n == name) {
+        match self.tables.iter().position(|table| table.name == name) {
             Some(index) => index,
             None => {
-                self.tables.push((name.to_owned(), Vec::new(), false));
+                self.tables.push(Table {
+                    name: name.to_owned(),
+                    lines: Vec::new(),
+                    always: false,
+                });
                 self.tables.len() - 1
             }
         }
@@ -147,12 +159,12 @@ impl GatewayConfig {
             config = config.auth("bearer_passthrough = true");
         }
         let mut text = String::new();
-        for (name, lines, always) in &config.tables {
-            if lines.is_empty() && !always {
+        for table in &config.tables {
+            if table.lines.is_empty() && !table.always {
                 continue;
             }
-            text.push_str(&format!("[{name}]\n"));
-            for line in lines {
+            text.push_str(&format!("[{}]\n", table.name));
+            for line in &table.lines {
                 text.push_str(line);
                 text.push('\n');
             }
