@@ -125,7 +125,7 @@ async fn console_descriptors_are_refused_in_every_spelling() {
         status, body: got, ..
     } = Call::to(addr, &console)
         .by("alice@internal")
-        .headers(&[("accept", "application/xml")])
+        .accept("application/xml")
         .attempt()
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -159,7 +159,7 @@ async fn strip_token_serves_descriptors_without_the_token() {
             body: got,
         } = Call::to(addr, &console)
             .by("alice@internal")
-            .headers(&[("accept", "application/x-virt-viewer")])
+            .accept("application/x-virt-viewer")
             .attempt()
             .await;
         let got = got.unwrap();
@@ -198,7 +198,7 @@ async fn pass_hands_out_the_managers_token() {
         status, body: got, ..
     } = Call::to(addr, &console)
         .by("alice@internal")
-        .headers(&[("accept", "application/x-virt-viewer")])
+        .accept("application/x-virt-viewer")
         .attempt()
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -307,10 +307,8 @@ async fn denied_and_plain_decisions_cost_no_lookup() {
     );
     // Whatever the answer (the VM may be up already, or in another cluster), it was looked up.
     let _answer = Call::to(addr, &format!("/ovirt-engine/api/vms/{carol_vm}/start"))
-        .method("POST")
         .by("carol@internal")
-        .headers(&[("content-type", "application/xml")])
-        .body("<action/>")
+        .post("<action/>")
         .attempt()
         .await;
     assert!(
@@ -543,7 +541,7 @@ async fn uuids_in_other_forms_are_refused() {
     let addr = gateway.public_addr();
     let Attempt { body: listing, .. } = Call::to(addr, "/ovirt-engine/api/vms")
         .by("admin@internal")
-        .headers(&[("accept", "application/json")])
+        .accept("application/json")
         .attempt()
         .await;
     let listing: serde_json::Value = serde_json::from_str(&listing.unwrap()).unwrap();
@@ -688,7 +686,7 @@ async fn one_principal_per_person() {
 async fn first_id(addr: SocketAddr, collection: &str) -> String {
     let Attempt { body: got, .. } = Call::to(addr, &format!("/ovirt-engine/api/{collection}?max=1"))
         .by("admin@internal")
-        .headers(&[("accept", "application/json")])
+        .accept("application/json")
         .attempt()
         .await;
     let listing: serde_json::Value = serde_json::from_str(&got.unwrap()).unwrap();
