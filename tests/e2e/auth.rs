@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 use ovirt_gateway::Running;
 use ovirt_gateway::sim::RunningSim;
@@ -204,13 +203,14 @@ async fn no_password_or_token_in_logs() {
         logs.contains("user1@internal"),
         "the access log names the user:\n{logs}"
     );
-    let basic_value = STANDARD.encode("user1@internal:password1");
+    let basic = credentials("user1@internal", "password1");
+    let basic_value = basic.trim_start_matches("Basic ");
     let signature = token.rsplit('.').next().unwrap().to_owned();
     for secret in [
         "password0",
         "password1",
         "not-the-password-1",
-        &basic_value,
+        basic_value,
         &token,
         &signature,
     ] {
