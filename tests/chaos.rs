@@ -107,8 +107,14 @@ async fn raw(from: [u8; 4], to: SocketAddr, head: &[u8], read: bool) -> Option<T
     None
 }
 
-/// A GET as `user`, bounded: the status and whether the answer explained itself.
-async fn get_as(addr: SocketAddr, user: &str, path: &str) -> Result<(u16, bool), String> {
+/// What a GET got: its status, and whether the answer explained itself (a success, or a body).
+struct Answered {
+    status: u16,
+    explained: bool,
+}
+
+/// A GET as `user`, bounded.
+async fn get_as(addr: SocketAddr, user: &str, path: &str) -> Result<Answered, String> {
     let request = http::Request::get(format!("http://{addr}/ovirt-engine/api{path}"))
         .header("authorization", basic(user))
         .body(GatewayBody::empty())
@@ -119,7 +125,10 @@ async fn get_as(addr: SocketAddr, user: &str, path: &str) -> Result<(u16, bool),
         let status = response.status().as_u16();
         let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
         let body = body.to_bytes();
-        Ok((status, status < 300 || !body.is_empty()))
+        Ok(Answered {
+            status,
+            explained: status < 300 || !body.is_empty(),
+        })
     };
     tokio::time::timeout(Duration::from_secs(30), exchange)
         .await
@@ -158,7 +167,7 @@ async fn well_behaved_clients_survive_chaos() {
         "bob@internal",
         "carol@internal",
     ] {
-        assert_eq!(get_as(addr, user, "/vms?max=1").await.unwrap().0, 200);
+        assert_eq!(get_as(addr, user, "/vms?max=1").await.unwrap().status, 200);
     }
     let before = resident();
     let until = Instant::now() + Duration::from_secs(seconds);
@@ -173,11 +182,11 @@ async fn well_behaved_clients_survive_chaos() {
             while Instant::now() < until {
                 for path in ["/vms?max=5", "/clusters", "/hosts"] {
                     match get_as(addr, user, path).await {
-                        Ok((status, _)) if status < 300 => {
+                        Ok(answer) if answer.status < 300 => {
                             successes.fetch_add(1, Ordering::SeqCst);
                         }
-                        Ok((_, true)) => {}
-                        Ok((status, false)) => {
+                        Ok(Answered { explained: true, .. }) => {}
+                        Ok(Answered { status, .. }) => {
                             failures.lock().unwrap().push(format!("{status} without a body"))
                         }
                         Err(error) => failures.lock().unwrap().push(error),
