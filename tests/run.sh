@@ -32,3 +32,6 @@ cargo test --locked
 # The real Python SDK against the simulator (installs libxml2-dev and the SDK in a venv if missing).
 cargo build --locked
 tests/sdk/run.sh
+# Ansible's ovirt.ovirt collection against the simulator, directly and through a gateway
+# (installs the pinned ansible package in the same venv).
+tests/ansible/run.sh

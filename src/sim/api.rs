@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use super::model::{BLANK_ID, Entity, Id, Inventory, Kind, Prop, derive, derived_id};
+use super::model::{BLANK_ID, Entity, Id, Inventory, Kind, Prop, derive, derived_id, derived_members};
 use super::render::{Listing, View, document};
 use super::repr::{Value, Writer};
 use super::search::{Search, compare_values};
@@ -288,6 +288,7 @@ impl Call<'_> {
             (method, [collection]) => match Kind::of_collection(collection) {
                 Some(kind) if *method == Method::GET => self.list(kind, None),
                 Some(Kind::Vm) if *method == Method::POST => self.add_vm(),
+                Some(Kind::Tag) if *method == Method::POST => self.add_tag(),
                 Some(_) => Err(not_allowed()),
                 None => match ROOT_COLLECTIONS
                     .iter()
@@ -315,6 +316,17 @@ impl Call<'_> {
                             .ok_or(Failure::NotFound)?;
                         match (method, more) {
                             (&Method::GET, []) => self.list(sub.kind, Some(&entity)),
+                            (&Method::POST, []) if sub.kind == Kind::Tag => self.attach_tag(&entity),
+                            (&Method::DELETE, [tag]) if sub.kind == Kind::Tag => {
+                                self.detach_tag(&entity, self.find(Kind::Tag, tag)?.id)
+                            }
+                            (&Method::GET, [tag]) if sub.kind == Kind::Tag => {
+                                let tag = self.find(Kind::Tag, tag)?;
+                                if !entity.related.contains(&(Kind::Tag, tag.id)) {
+                                    return Err(Failure::NotFound);
+                                }
+                                Ok(self.object(&tag, StatusCode::OK))
+                            }
                             (&Method::GET, [child]) => {
                                 let child = self.find(sub.kind, child)?;
                                 let parent = child.reference("vm").unwrap_or(derived_id(sub.kind, child.id));
@@ -551,7 +563,17 @@ impl Call<'_> {
                     .filter(|p| p.reference("vm") == Some(vm.id))
                     .cloned()
                     .collect(),
-                (kind, Some(vm)) => vec![Arc::new(derive(kind, vm))],
+                (Kind::Tag, Some(vm)) => vm
+                    .related
+                    .iter()
+                    .filter(|(kind, _)| *kind == Kind::Tag)
+                    .filter_map(|&(_, tag)| inventory.get(Kind::Tag, tag))
+                    .collect(),
+                (kind, Some(vm)) => derived_members(kind, vm)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Arc::new)
+                    .collect(),
                 (kind, None) => inventory.all(kind).cloned().collect(),
             };
             candidates
@@ -559,9 +581,9 @@ impl Call<'_> {
                 .filter(|e| parent.is_some() || self.visible(&inventory, e))
                 .filter(|e| from.is_none_or(|from| e.id > from))
                 .filter(|e| {
-                    search
-                        .as_ref()
-                        .is_none_or(|s| s.matches(&|field| field_value(&inventory, e, field), case_sensitive))
+                    search.as_ref().is_none_or(|s| {
+                        s.matches(&|field| field_values(&inventory, e, field), case_sensitive)
+                    })
                 })
                 .collect()
         };
@@ -570,7 +592,7 @@ impl Call<'_> {
                 let inventory = self.sim.inventory();
                 let mut keyed: Vec<(Option<String>, Arc<Entity>)> = items
                     .into_iter()
-                    .map(|e| (field_value(&inventory, &e, field), e))
+                    .map(|e| (field_values(&inventory, &e, field).into_iter().next(), e))
                     .collect();
                 keyed.sort_by(|(a, _), (b, _)| match (a, b) {
                     (Some(a), Some(b)) => compare_values(a, b, case_sensitive),
@@ -614,19 +636,27 @@ impl Call<'_> {
     }
 }
 
-/// The value `?search=` compares for a field of an object.
-fn field_value(inventory: &Inventory, e: &Entity, field: &str) -> Option<String> {
+/// The values `?search=` compares for a field of an object: none when it has no such value,
+/// several where the engine's search joins several rows (the data centers a template is in).
+fn field_values(inventory: &Inventory, e: &Entity, field: &str) -> Vec<String> {
     let name_of =
         |kind: Kind, id: Option<Id>| id.and_then(|id| inventory.get(kind, id)).map(|r| r.name.clone());
+    let one = |value: Option<String>| value.into_iter().collect();
     match field {
-        "name" => Some(e.name.clone()),
-        "id" => Some(e.kind.format_id(e.id)),
-        "description" => Some(e.description.clone()),
-        "status" => e.status.map(str::to_owned),
-        "cluster" => name_of(Kind::Cluster, e.reference("cluster")),
-        "host" => name_of(Kind::Host, e.reference("host")),
-        "template" => name_of(Kind::Template, e.reference("template")),
-        "storage" => name_of(Kind::StorageDomain, e.reference("storage_domain")),
+        "name" => vec![e.name.clone()],
+        "id" => vec![e.kind.format_id(e.id)],
+        "description" => vec![e.description.clone()],
+        "status" => one(e.status.map(str::to_owned)),
+        "cluster" => one(name_of(Kind::Cluster, e.reference("cluster"))),
+        "host" => one(name_of(Kind::Host, e.reference("host"))),
+        "template" => one(name_of(Kind::Template, e.reference("template"))),
+        "storage" => one(name_of(Kind::StorageDomain, e.reference("storage_domain"))),
+        // The Blank template belongs to no data center and is found in every one: ovirt_vm looks
+        // it up as `name=Blank and datacenter=DC` before creating a VM from it.
+        "datacenter" if e.kind == Kind::Template && e.id == BLANK_ID => inventory
+            .all(Kind::DataCenter)
+            .map(|dc| dc.name.clone())
+            .collect(),
         "datacenter" => {
             let direct = e.reference("data_center");
             let via_cluster = || {
@@ -634,20 +664,36 @@ fn field_value(inventory: &Inventory, e: &Entity, field: &str) -> Option<String>
                     .and_then(|c| inventory.get(Kind::Cluster, c))
                     .and_then(|c| c.reference("data_center"))
             };
-            name_of(Kind::DataCenter, direct.or_else(via_cluster))
+            one(name_of(Kind::DataCenter, direct.or_else(via_cluster)))
         }
+        // Templates: those the named VM was made from (`Templates: vm.name=X`).
+        "vm.name" => inventory
+            .all(Kind::Vm)
+            .filter(|vm| vm.reference("template") == Some(e.id))
+            .map(|vm| vm.name.clone())
+            .collect(),
+        // Events: the VM an event is about, and its code as `type`.
+        "vm.id" => one(e.reference("vm").map(|vm| Kind::Vm.format_id(vm))),
+        "type" if e.kind == Kind::Event => field_values(inventory, e, "code"),
+        // VMs: the names of the tags attached to them.
+        "tag" => e
+            .related
+            .iter()
+            .filter(|(kind, _)| *kind == Kind::Tag)
+            .filter_map(|&(_, tag)| name_of(Kind::Tag, Some(tag)))
+            .collect(),
         "usrname" => match e.prop("user_name") {
-            Some(Prop::Text(name)) => Some(name.clone()),
-            _ => None,
+            Some(Prop::Text(name)) => vec![name.clone()],
+            _ => Vec::new(),
         },
-        other => match e.prop(other)? {
-            Prop::Text(text) => Some(text.clone()),
-            Prop::Static(text) => Some((*text).to_owned()),
-            Prop::Int(n) => Some(n.to_string()),
-            Prop::Bool(b) => Some(b.to_string()),
-            Prop::Date(ms) => Some(ms.to_string()),
-            Prop::Group(_) => None,
-        },
+        other => one(match e.prop(other) {
+            Some(Prop::Text(text)) => Some(text.clone()),
+            Some(Prop::Static(text)) => Some((*text).to_owned()),
+            Some(Prop::Int(n)) => Some(n.to_string()),
+            Some(Prop::Bool(b)) => Some(b.to_string()),
+            Some(Prop::Date(ms)) => Some(ms.to_string()),
+            Some(Prop::Group(_)) | None => None,
+        }),
     }
 }
 

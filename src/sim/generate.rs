@@ -245,6 +245,14 @@ fn template_props(memory: i64, created: i64) -> Vec<(&'static str, Prop)> {
         ("os", Prop::Group(vec![("type", Prop::Static("other"))])),
         ("stateless", Prop::Bool(false)),
         ("type", Prop::Static("server")),
+        // Every template is the base version of itself (ovirt_vm sorts templates by it).
+        (
+            "version",
+            Prop::Group(vec![
+                ("version_name", Prop::Static("base version")),
+                ("version_number", Prop::Int(1)),
+            ]),
+        ),
     ]
 }
 

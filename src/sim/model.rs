@@ -36,6 +36,11 @@ pub(super) enum Kind {
     Nic,
     DiskAttachment,
     Snapshot,
+    Statistic,
+    // Served under a VM, always empty here.
+    NumaNode,
+    AffinityLabel,
+    ReportedDevice,
 }
 
 /// How a kind appears in URLs and bodies.
@@ -62,6 +67,11 @@ pub(super) const VM_ACTIONS: &[&str] = &["migrate", "reboot", "shutdown", "start
 
 pub(super) const VM_SUBCOLLECTIONS: &[SubCollection] = &[
     SubCollection {
+        segment: "affinitylabels",
+        kind: Kind::AffinityLabel,
+        follow: "affinity_labels",
+    },
+    SubCollection {
         segment: "diskattachments",
         kind: Kind::DiskAttachment,
         follow: "disk_attachments",
@@ -72,14 +82,34 @@ pub(super) const VM_SUBCOLLECTIONS: &[SubCollection] = &[
         follow: "nics",
     },
     SubCollection {
+        segment: "numanodes",
+        kind: Kind::NumaNode,
+        follow: "numa_nodes",
+    },
+    SubCollection {
         segment: "permissions",
         kind: Kind::Permission,
         follow: "permissions",
     },
     SubCollection {
+        segment: "reporteddevices",
+        kind: Kind::ReportedDevice,
+        follow: "reported_devices",
+    },
+    SubCollection {
         segment: "snapshots",
         kind: Kind::Snapshot,
         follow: "snapshots",
+    },
+    SubCollection {
+        segment: "statistics",
+        kind: Kind::Statistic,
+        follow: "statistics",
+    },
+    SubCollection {
+        segment: "tags",
+        kind: Kind::Tag,
+        follow: "tags",
     },
 ];
 
@@ -115,25 +145,49 @@ impl Kind {
             ),
             Kind::Network => info!("networks", "networks", "network", &[], &["datacenter"]),
             Kind::VnicProfile => info!("vnicprofiles", "vnic_profiles", "vnic_profile", &[], &[]),
-            Kind::Template => info!("templates", "templates", "template", &[], &["cluster", "memory"]),
+            Kind::Template => info!(
+                "templates",
+                "templates",
+                "template",
+                &[],
+                &["cluster", "datacenter", "memory", "vm.name"]
+            ),
             Kind::Vm => info!(
                 "vms",
                 "vms",
                 "vm",
                 VM_ACTIONS,
-                &["cluster", "datacenter", "host", "template", "memory", "type"]
+                &[
+                    "cluster",
+                    "datacenter",
+                    "host",
+                    "template",
+                    "memory",
+                    "type",
+                    "tag"
+                ]
             ),
             Kind::Tag => info!("tags", "tags", "tag", &[], &[]),
             Kind::User => info!("users", "users", "user", &[], &["usrname"]),
             Kind::Group => info!("groups", "groups", "group", &[], &[]),
             Kind::Role => info!("roles", "roles", "role", &[], &[]),
             Kind::Permission => info!("permissions", "permissions", "permission", &[], &[]),
-            Kind::Event => info!("events", "events", "event", &[], &["severity", "type"]),
+            Kind::Event => info!(
+                "events",
+                "events",
+                "event",
+                &[],
+                &["severity", "type", "time", "vm.id"]
+            ),
             Kind::Job => info!("jobs", "jobs", "job", &[], &[]),
             Kind::Disk => info!("disks", "disks", "disk", &[], &["storage", "provisioned_size"]),
             Kind::Nic => info!("nics", "nics", "nic", &[], &[]),
             Kind::DiskAttachment => info!("diskattachments", "disk_attachments", "disk_attachment", &[], &[]),
             Kind::Snapshot => info!("snapshots", "snapshots", "snapshot", &[], &[]),
+            Kind::Statistic => info!("statistics", "statistics", "statistic", &[], &[]),
+            Kind::NumaNode => info!("numanodes", "vm_numa_nodes", "vm_numa_node", &[], &[]),
+            Kind::AffinityLabel => info!("affinitylabels", "affinity_labels", "affinity_label", &[], &[]),
+            Kind::ReportedDevice => info!("reporteddevices", "reported_devices", "reported_device", &[], &[]),
         }
     }
 
@@ -444,6 +498,70 @@ pub(super) fn derive(kind: Kind, vm: &Entity) -> Entity {
         }
         _ => unreachable!("{kind:?} is stored, not derived"),
     }
+}
+
+/// The members of a VM's sub-collection that are made from the VM alone (its nic, disk
+/// attachment, snapshot and statistics; none for NUMA nodes, affinity labels and reported
+/// devices); `None` for the stored ones (permissions, tags), which need the inventory.
+pub(super) fn derived_members(kind: Kind, vm: &Entity) -> Option<Vec<Entity>> {
+    match kind {
+        Kind::Disk | Kind::Nic | Kind::DiskAttachment | Kind::Snapshot => Some(vec![derive(kind, vm)]),
+        Kind::Statistic => Some(vm_statistics(vm)),
+        Kind::NumaNode | Kind::AffinityLabel | Kind::ReportedDevice => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+/// A VM's statistics, as the engine's VmStatisticalQuery lists the common ones: configured
+/// memory and, while the VM runs, memory in use and guest CPU load.
+fn vm_statistics(vm: &Entity) -> Vec<Entity> {
+    let memory = match vm.prop("memory") {
+        Some(Prop::Int(bytes)) => *bytes,
+        _ => 0,
+    };
+    let running = vm.status == Some("up");
+    let gauges: [(&str, &str, &'static str, &'static str, i64); 3] = [
+        (
+            "memory.installed",
+            "Total memory configured",
+            "integer",
+            "bytes",
+            memory,
+        ),
+        (
+            "memory.used",
+            "Memory used (agent)",
+            "integer",
+            "bytes",
+            if running { memory / 4 } else { 0 },
+        ),
+        (
+            "cpu.current.guest",
+            "CPU used by guest",
+            "decimal",
+            "percent",
+            if running { 5 } else { 0 },
+        ),
+    ];
+    gauges
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, description, value_type, unit, datum))| {
+            let mut statistic = Entity::new(Kind::Statistic, vm.id ^ ((0x4444 + i as Id) << 112), name);
+            statistic.description = description.into();
+            statistic.props = vec![
+                ("kind", Prop::Static("gauge")),
+                ("type", Prop::Static(value_type)),
+                ("unit", Prop::Static(unit)),
+                (
+                    "values",
+                    Prop::Group(vec![("value", Prop::Group(vec![("datum", Prop::Int(datum))]))]),
+                ),
+            ];
+            statistic.refs = vec![("vm", Kind::Vm, vm.id)];
+            statistic
+        })
+        .collect()
 }
 
 /// A small, fast, deterministic generator (SplitMix64): the same seed gives the same inventory.

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 
-use super::model::{Entity, Kind, Prop, derive};
+use super::model::{Entity, Kind, Prop, SubCollection, derive, derived_members};
 use super::repr::{Value, Writer};
 use crate::body::BoxError;
 use crate::wire::Representation;
@@ -30,7 +30,7 @@ impl View {
     pub(super) fn href(&self, entity: &Entity) -> String {
         let id = entity.kind.format_id(entity.id);
         match entity.kind {
-            Kind::Nic | Kind::DiskAttachment | Kind::Snapshot => {
+            Kind::Nic | Kind::DiskAttachment | Kind::Snapshot | Kind::Statistic => {
                 let vm = entity.reference("vm").unwrap_or_default();
                 format!(
                     "{}/vms/{}/{}/{id}",
@@ -84,8 +84,11 @@ pub(super) fn entity(
     w.value("name", Value::Text(&e.name));
     w.value("description", Value::Text(&e.description));
     w.value("comment", Value::Text(&e.comment));
+    // Followed sub-collections are inlined when the VM alone makes their members; the others
+    // (permissions, tags) stay links.
+    let inlined = |s: &&SubCollection| follows(follow, s.follow) && derived_members(s.kind, e).is_some();
     let subs = e.kind.subcollections();
-    let linked: Vec<_> = subs.iter().filter(|s| !follows(follow, s.follow)).collect();
+    let linked: Vec<_> = subs.iter().filter(|s| !inlined(s)).collect();
     if !linked.is_empty() {
         w.start_array("link");
         for sub in linked {
@@ -119,19 +122,20 @@ pub(super) fn entity(
             w.stub(name, &[("href", &href), ("id", &kind.format_id(id))]);
         }
     }
-    for sub in subs.iter().filter(|s| follows(follow, s.follow)) {
+    for sub in subs.iter().filter(inlined) {
         let info = sub.kind.info();
         w.start(info.plural, &[]);
         w.start_array(info.singular);
-        let child = derive(sub.kind, e);
-        entity(
-            w,
-            view,
-            &child,
-            info.singular,
-            &below(follow, sub.follow),
-            Some(e),
-        );
+        for child in derived_members(sub.kind, e).unwrap_or_default() {
+            entity(
+                w,
+                view,
+                &child,
+                info.singular,
+                &below(follow, sub.follow),
+                Some(e),
+            );
+        }
         w.end_array();
         w.end();
     }

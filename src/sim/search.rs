@@ -8,7 +8,8 @@
 //! caller asks otherwise. The caller URL-decodes the text and decides which field names an entity type
 //! knows ([`Search::fields`]).
 //!
-//! Not supported: cross-entity and dotted fields (`Vms: cluster.name=x`, `Hosts: vms.name=x`),
+//! Dotted fields (`Templates: vm.name=x`) are names like any other, which the caller knows or
+//! refuses; not supported: cross-entity fields in general (`Vms: cluster.name=x`),
 //! parentheses, dates and relative times (`Events: time > yesterday`), unit suffixes (`memory > 1GB`),
 //! escapes inside quoted values, and keywords as bare values (quote them: `name="page"`).
 
@@ -77,19 +78,27 @@ struct Condition {
 }
 
 impl Condition {
-    fn matches(&self, field: &dyn Fn(&str) -> Option<String>, case_sensitive: bool) -> bool {
-        let Some(actual) = field(&self.field) else {
-            return false;
-        };
-        let ordering = || compare_values(&actual, &self.value, case_sensitive);
-        match self.op {
-            Op::Eq => text_matches(&actual, &self.value, case_sensitive),
-            Op::Ne => !text_matches(&actual, &self.value, case_sensitive),
-            Op::Lt => ordering().is_lt(),
-            Op::Gt => ordering().is_gt(),
-            Op::Le => ordering().is_le(),
-            Op::Ge => ordering().is_ge(),
+    /// A field may have several values (the data centers a template is in): `!=` holds when
+    /// none is equal, the other operators when one compares so.
+    fn matches(&self, field: &dyn Fn(&str) -> Vec<String>, case_sensitive: bool) -> bool {
+        let values = field(&self.field);
+        if self.op == Op::Ne {
+            return !values.is_empty()
+                && !values
+                    .iter()
+                    .any(|actual| text_matches(actual, &self.value, case_sensitive));
         }
+        values.iter().any(|actual| {
+            let ordering = || compare_values(actual, &self.value, case_sensitive);
+            match self.op {
+                Op::Eq => text_matches(actual, &self.value, case_sensitive),
+                Op::Ne => unreachable!("answered above"),
+                Op::Lt => ordering().is_lt(),
+                Op::Gt => ordering().is_gt(),
+                Op::Le => ordering().is_le(),
+                Op::Ge => ordering().is_ge(),
+            }
+        })
     }
 }
 
@@ -138,9 +147,9 @@ impl Search {
         names
     }
 
-    /// Whether an entity matches. `field` returns the entity's value for a (lower-case) field name, or None
+    /// Whether an entity matches. `field` returns the entity's values for a (lower-case) field name, none
     /// when the entity has no such value (a condition on a missing value is false, for `!=` too).
-    pub(super) fn matches(&self, field: &dyn Fn(&str) -> Option<String>, case_sensitive: bool) -> bool {
+    pub(super) fn matches(&self, field: &dyn Fn(&str) -> Vec<String>, case_sensitive: bool) -> bool {
         self.any_of.is_empty()
             || self
                 .any_of
@@ -248,9 +257,15 @@ fn tokenize(mut rest: &str) -> Result<Vec<Token>, SearchError> {
     }
 }
 
-/// Plain field names only: letters, digits, `_` and `-` (so no dotted cross-entity fields).
+/// Field names: letters, digits, `_` and `-`, or two such joined by a dot (`vm.name`); which
+/// ones an entity type knows is the caller's to say.
 fn is_field_name(word: &str) -> bool {
-    word.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    let plain =
+        |part: &str| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    match word.split_once('.') {
+        Some((entity, field)) => plain(entity) && plain(field),
+        None => plain(word),
+    }
 }
 
 /// Recursive-descent parser over the tokens: `or` of `and` groups of conditions, then the tail.
@@ -305,7 +320,9 @@ impl Parser {
         }
         let field = match self.next() {
             Some(Token::Word(word)) if is_field_name(&word) => word.to_lowercase(),
-            Some(Token::Word(word)) => return fail(format!("unsupported field `{word}`: only plain names")),
+            Some(Token::Word(word)) => {
+                return fail(format!("unsupported field `{word}`: a name or entity.name"));
+            }
             other => {
                 return fail(format!(
                     "expected a field name, found {}",
@@ -382,7 +399,13 @@ mod tests {
 
     /// Whether `search` matches the entity whose field values are `pairs`.
     fn hit(search: &str, pairs: &[(&str, &str)], case_sensitive: bool) -> bool {
-        let lookup = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let lookup = |name: &str| {
+            pairs
+                .iter()
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+                .collect()
+        };
         parse(search).matches(&lookup, case_sensitive)
     }
 
@@ -403,7 +426,7 @@ mod tests {
     /// An empty search matches everything and has no fields, sort or page.
     #[test]
     fn empty_search_matches_everything() {
-        assert!(parse("").matches(&|_| None, false) && parse("").fields().is_empty());
+        assert!(parse("").matches(&|_| Vec::new(), false) && parse("").fields().is_empty());
         assert_eq!(sort_and_page(""), (None, None));
     }
 
@@ -464,6 +487,14 @@ mod tests {
     fn not_equal() {
         assert!(hit("status!=down", VM, false));
         assert!(!hit("status!=UP", VM, false) && !hit("name!=vm*", VM, false));
+    }
+
+    /// A field with several values matches `=` when one does, `!=` when none does.
+    #[test]
+    fn several_values_match_any() {
+        let blank = &[("datacenter", "dc-1"), ("datacenter", "dc-2")];
+        assert!(hit("datacenter=dc-2", blank, false) && !hit("datacenter=dc-3", blank, false));
+        assert!(!hit("datacenter!=dc-2", blank, false) && hit("datacenter!=dc-3", blank, false));
     }
 
     /// A condition on a missing field is false, for `!=` too.
@@ -567,7 +598,7 @@ mod tests {
             sort_and_page("sortby name desc"),
             (Some(("name".into(), true)), None)
         );
-        assert!(parse("sortby name desc").matches(&|_| None, false));
+        assert!(parse("sortby name desc").matches(&|_| Vec::new(), false));
     }
 
     /// `sortby` and `page` may come in either order after the conditions.
@@ -659,10 +690,12 @@ mod tests {
         assert!(error("name=x and sortby name").contains("dangling `and`"));
     }
 
-    /// Dotted cross-entity fields are rejected.
+    /// One dot joins an entity and its field; the caller decides whether the type knows it.
     #[test]
-    fn dotted_field_rejected() {
-        assert!(error("Vms: cluster.name=x").contains("`cluster.name`"));
+    fn dotted_field_names() {
+        assert_eq!(parse("Templates: vm.name=x").fields(), ["vm.name"]);
+        assert!(error("Vms: cluster.dc.name=x").contains("`cluster.dc.name`"));
+        assert!(error("Vms: .name=x").contains("`.name`"));
     }
 
     /// `fields` lists condition and sortby fields lower-cased, once each, in order of appearance.

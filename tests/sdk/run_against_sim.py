@@ -59,7 +59,7 @@ def read_lines(stream, lines):
 class Simulator:
     """The `ovirt-gateway sim` subprocess, its URLs and its captured output."""
 
-    def __init__(self, through_gateway=False, prefix=None):
+    def __init__(self, through_gateway=False, prefix=None, sim_args=('--seed', '7')):
         self.log = tempfile.TemporaryFile(mode='w+', encoding='utf-8', errors='replace')
         self.through_gateway = through_gateway
         self.demo_dir = tempfile.TemporaryDirectory() if through_gateway else None
@@ -69,7 +69,7 @@ class Simulator:
             if prefix:
                 command += ['--prefix', prefix]
         else:
-            command = [simulator_binary(), 'sim', '--listen', '127.0.0.1:0', '--seed', '7']
+            command = [simulator_binary(), 'sim', '--listen', '127.0.0.1:0', *sim_args]
         print('starting:', ' '.join(command), flush=True)
         self.process = subprocess.Popen(
             command,

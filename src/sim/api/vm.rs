@@ -8,7 +8,9 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 use http::{Response, StatusCode};
 
-use super::{Answer, Call, Failure, HISTORY, bad_request, conflict, fault, forbidden, not_allowed, now_ms};
+use super::{
+    Answer, Call, Failure, HISTORY, bad_request, conflict, empty, fault, forbidden, not_allowed, now_ms,
+};
 use crate::body::GatewayBody;
 use crate::sim::generate::vm_props;
 use crate::sim::input::{Node, parse_json, parse_xml};
@@ -88,6 +90,7 @@ impl Call<'_> {
             ),
             None => None,
         };
+        let topology = cpu_topology(&node)?;
         let mut inventory = self.sim.inventory_mut();
         let cluster = self.reference(&inventory, cluster_node, Kind::Cluster)?;
         let template = match node.child("template") {
@@ -119,6 +122,7 @@ impl Call<'_> {
             _ => 1 << 30,
         };
         vm.props = vm_props(memory.unwrap_or(template_memory), now_ms(), None);
+        set_topology(&mut vm, &topology);
         let data_center = cluster.reference("data_center");
         vm.related = placement(&inventory, data_center);
         inventory.insert(vm);
@@ -133,7 +137,7 @@ impl Call<'_> {
         Ok(response)
     }
 
-    /// `PUT /vms/ID`: name, description, comment and memory; 200 with the VM.
+    /// `PUT /vms/ID`: name, description, comment, memory and CPU topology; 200 with the VM.
     pub(super) fn update_vm(&self, vm: &Entity) -> Answer {
         let node = self.input("vm", "services/vm/methods/update")?;
         let mut inventory = self.sim.inventory_mut();
@@ -160,8 +164,10 @@ impl Call<'_> {
             ),
             None => None,
         };
+        let topology = cpu_topology(&node)?;
         let updated = inventory
             .update(Kind::Vm, vm.id, |vm| {
+                set_topology(vm, &topology);
                 if let Some(name) = node.text_of("name") {
                     vm.name = name.to_owned();
                 }
@@ -178,6 +184,75 @@ impl Call<'_> {
             .ok_or(Failure::NotFound)?;
         drop(inventory);
         Ok(self.object(&updated, StatusCode::OK))
+    }
+
+    /// `POST /tags`: a tag under `parent` (by id or name; the root tag when absent); 201.
+    /// Tags are an admin's to make, as on the engine (ActionGroup.MANIPULATE_TAGS).
+    pub(super) fn add_tag(&self) -> Answer {
+        let node = self.input("tag", "services/tags/methods/add")?;
+        let Some(name) = node.text_of("name") else {
+            return Err(fault(
+                StatusCode::BAD_REQUEST,
+                "Incomplete parameters",
+                "Tag [name] required for add",
+            ));
+        };
+        if !self.user.admin {
+            return Err(forbidden());
+        }
+        let mut inventory = self.sim.inventory_mut();
+        let parent = match node.child("parent") {
+            Some(parent) if parent.id().is_some() || parent.text_of("name").is_some() => {
+                self.reference(&inventory, parent, Kind::Tag)?.id
+            }
+            _ => BLANK_ID,
+        };
+        if inventory.by_name(Kind::Tag, name).is_some() {
+            return Err(conflict("Cannot add Tag. Tag name is in use."));
+        }
+        let id = self.sim.rng().uuid();
+        let mut tag = Entity::new(Kind::Tag, id, name);
+        tag.description = node.text_of("description").unwrap_or_default().to_owned();
+        tag.refs.push(("parent", Kind::Tag, parent));
+        inventory.insert(tag);
+        let tag = inventory.get(Kind::Tag, id).ok_or(Failure::NotFound)?;
+        drop(inventory);
+        self.record(
+            &format!("New Tag {name} was created by {}.", self.user.login),
+            None,
+        );
+        Ok(self.object(&tag, StatusCode::CREATED))
+    }
+
+    /// `POST /vms/ID/tags`: attaches a tag (by id or name) to the VM; 201 with the tag.
+    pub(super) fn attach_tag(&self, vm: &Entity) -> Answer {
+        let node = self.input("tag", "services/assigned_tags/methods/add")?;
+        if !self.user.admin {
+            return Err(forbidden());
+        }
+        let mut inventory = self.sim.inventory_mut();
+        let tag = self.reference(&inventory, &node, Kind::Tag)?;
+        inventory.update(Kind::Vm, vm.id, |vm| {
+            if !vm.related.contains(&(Kind::Tag, tag.id)) {
+                vm.related.push((Kind::Tag, tag.id));
+            }
+        });
+        drop(inventory);
+        Ok(self.object(&tag, StatusCode::CREATED))
+    }
+
+    /// `DELETE /vms/ID/tags/TAG`: detaches the tag; 200, or 404 when it is not attached.
+    pub(super) fn detach_tag(&self, vm: &Entity, tag: Id) -> Answer {
+        if !self.user.admin {
+            return Err(forbidden());
+        }
+        if !vm.related.contains(&(Kind::Tag, tag)) {
+            return Err(Failure::NotFound);
+        }
+        self.sim.inventory_mut().update(Kind::Vm, vm.id, |vm| {
+            vm.related.retain(|r| *r != (Kind::Tag, tag))
+        });
+        Ok(empty(StatusCode::OK))
     }
 
     /// `DELETE /vms/ID`: only a VM that is down; 200 with an `<action>` body.
@@ -391,4 +466,44 @@ fn capitalised(verb: &str) -> String {
         .next()
         .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
         .unwrap_or_default()
+}
+
+/// The members of `<cpu><topology>` a body sets (`cores`, `sockets`, `threads`).
+fn cpu_topology(node: &Node) -> Result<Vec<(&'static str, i64)>, Failure> {
+    let Some(topology) = node.child("cpu").and_then(|cpu| cpu.child("topology")) else {
+        return Ok(Vec::new());
+    };
+    let mut given = Vec::new();
+    for member in ["cores", "sockets", "threads"] {
+        if let Some(text) = topology.text_of(member) {
+            let count = text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad_request(format!("Invalid value for {member}: '{text}'")))?;
+            given.push((member, count));
+        }
+    }
+    Ok(given)
+}
+
+/// Sets the given topology members on a VM, keeping the others.
+fn set_topology(vm: &mut Entity, given: &[(&'static str, i64)]) {
+    if given.is_empty() {
+        return;
+    }
+    let mut members: Vec<(&'static str, Prop)> = match vm.prop("cpu") {
+        Some(Prop::Group(cpu)) => match cpu.iter().find(|(name, _)| *name == "topology") {
+            Some((_, Prop::Group(topology))) => topology.clone(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    for &(member, count) in given {
+        match members.iter_mut().find(|(name, _)| *name == member) {
+            Some((_, value)) => *value = Prop::Int(count),
+            None => members.push((member, Prop::Int(count))),
+        }
+    }
+    vm.set_prop("cpu", Prop::Group(vec![("topology", Prop::Group(members))]));
 }

@@ -4,6 +4,7 @@
 
 mod actions;
 mod cli;
+mod clients;
 mod correlation;
 mod demo;
 mod faults;

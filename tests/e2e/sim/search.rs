@@ -92,5 +92,16 @@ async fn follow_inlines_nics_and_attached_disks() {
     assert_eq!(disk.text_of("name"), "vm-00001_Disk1");
     assert!(disk.attr("href").starts_with("/ovirt-engine/api/disks/"));
     let rels: Vec<&str> = vm.all("link").map(|l| l.attr("rel")).collect();
-    assert_eq!(rels, ["permissions", "snapshots"]);
+    assert_eq!(
+        rels,
+        [
+            "affinitylabels",
+            "numanodes",
+            "permissions",
+            "reporteddevices",
+            "snapshots",
+            "statistics",
+            "tags"
+        ]
+    );
 }
