@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use super::model::{BLANK_ID, Entity, Id, Inventory, Kind, Prop, derive, derived_id, derived_members};
+use super::model::{BLANK_ID, Entity, Id, Inventory, Kind, Prop, derive, derived_members};
 use super::render::{Listing, View, document};
 use super::repr::{Value, Writer};
 use super::search::{Search, compare_values};
@@ -320,19 +320,17 @@ impl Call<'_> {
                             (&Method::DELETE, [tag]) if sub.kind == Kind::Tag => {
                                 self.detach_tag(&entity, self.find(Kind::Tag, tag)?.id)
                             }
-                            (&Method::GET, [tag]) if sub.kind == Kind::Tag => {
-                                let tag = self.find(Kind::Tag, tag)?;
-                                if !entity.related.contains(&(Kind::Tag, tag.id)) {
-                                    return Err(Failure::NotFound);
-                                }
-                                Ok(self.object(&tag, StatusCode::OK))
-                            }
                             (&Method::GET, [child]) => {
-                                let child = self.find(sub.kind, child)?;
-                                let parent = child.reference("vm").unwrap_or(derived_id(sub.kind, child.id));
-                                if parent != entity.id {
-                                    return Err(Failure::NotFound);
-                                }
+                                let id = sub
+                                    .kind
+                                    .parse_id(child)
+                                    .ok_or_else(|| bad_request(format!("Invalid UUID string: {child}")))?;
+                                let inventory = self.sim.inventory();
+                                let child = members(&inventory, sub.kind, &entity)
+                                    .into_iter()
+                                    .find(|member| member.id == id)
+                                    .ok_or(Failure::NotFound)?;
+                                drop(inventory);
                                 Ok(self.object(&child, StatusCode::OK))
                             }
                             _ => Err(not_allowed()),
@@ -558,22 +556,7 @@ impl Call<'_> {
                     .all(Kind::Vm)
                     .map(|vm| Arc::new(derive(Kind::Disk, vm)))
                     .collect(),
-                (Kind::Permission, Some(vm)) => inventory
-                    .all(Kind::Permission)
-                    .filter(|p| p.reference("vm") == Some(vm.id))
-                    .cloned()
-                    .collect(),
-                (Kind::Tag, Some(vm)) => vm
-                    .related
-                    .iter()
-                    .filter(|(kind, _)| *kind == Kind::Tag)
-                    .filter_map(|&(_, tag)| inventory.get(Kind::Tag, tag))
-                    .collect(),
-                (kind, Some(vm)) => derived_members(kind, vm)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Arc::new)
-                    .collect(),
+                (kind, Some(parent)) => members(&inventory, kind, parent),
                 (kind, None) => inventory.all(kind).cloned().collect(),
             };
             candidates
@@ -633,6 +616,59 @@ impl Call<'_> {
             follow: self.view.follow.clone(),
             all_content: self.view.all_content,
         }
+    }
+}
+
+/// The members of a sub-collection (`/vms/ID/tags`, `/users/ID/permissions`,
+/// `/storagedomains/ID/templates`), shown to whoever may see the parent, as the engine does.
+fn members(inventory: &Inventory, kind: Kind, parent: &Entity) -> Vec<Arc<Entity>> {
+    if let Some(derived) = derived_members(kind, parent) {
+        return derived.into_iter().map(Arc::new).collect();
+    }
+    match (kind, parent.kind) {
+        (Kind::Permission, holder_or_object) => {
+            let reference = match holder_or_object {
+                Kind::User => "user",
+                Kind::Group => "group",
+                Kind::Vm => "vm",
+                Kind::Cluster => "cluster",
+                Kind::DataCenter => "data_center",
+                _ => return Vec::new(),
+            };
+            inventory
+                .all(Kind::Permission)
+                .filter(|p| p.reference(reference) == Some(parent.id))
+                .cloned()
+                .collect()
+        }
+        (Kind::Tag, _) => parent
+            .related
+            .iter()
+            .filter(|(kind, _)| *kind == Kind::Tag)
+            .filter_map(|&(_, tag)| inventory.get(Kind::Tag, tag))
+            .collect(),
+        // A storage domain holds the disks of the templates and VMs of its data center (one data
+        // domain per data center here); the Blank template has no disk.
+        (Kind::Template, Kind::StorageDomain) => {
+            let data_center = parent.reference("data_center");
+            inventory
+                .all(Kind::Template)
+                .filter(|t| t.id != BLANK_ID)
+                .filter(|t| {
+                    t.reference("cluster")
+                        .and_then(|c| inventory.get(Kind::Cluster, c))
+                        .and_then(|c| c.reference("data_center"))
+                        == data_center
+                })
+                .cloned()
+                .collect()
+        }
+        (Kind::Vm, Kind::StorageDomain) => inventory
+            .all(Kind::Vm)
+            .filter(|vm| vm.related(Kind::StorageDomain) == Some(parent.id))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

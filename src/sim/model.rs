@@ -37,10 +37,11 @@ pub(super) enum Kind {
     DiskAttachment,
     Snapshot,
     Statistic,
-    // Served under a VM, always empty here.
+    // Served under a VM or a cluster, always empty here.
     NumaNode,
     AffinityLabel,
     ReportedDevice,
+    AffinityGroup,
 }
 
 /// How a kind appears in URLs and bodies.
@@ -86,11 +87,7 @@ pub(super) const VM_SUBCOLLECTIONS: &[SubCollection] = &[
         kind: Kind::NumaNode,
         follow: "numa_nodes",
     },
-    SubCollection {
-        segment: "permissions",
-        kind: Kind::Permission,
-        follow: "permissions",
-    },
+    PERMISSIONS,
     SubCollection {
         segment: "reporteddevices",
         kind: Kind::ReportedDevice,
@@ -101,17 +98,52 @@ pub(super) const VM_SUBCOLLECTIONS: &[SubCollection] = &[
         kind: Kind::Snapshot,
         follow: "snapshots",
     },
-    SubCollection {
-        segment: "statistics",
-        kind: Kind::Statistic,
-        follow: "statistics",
-    },
+    STATISTICS,
     SubCollection {
         segment: "tags",
         kind: Kind::Tag,
         follow: "tags",
     },
 ];
+
+const PERMISSIONS: SubCollection = SubCollection {
+    segment: "permissions",
+    kind: Kind::Permission,
+    follow: "permissions",
+};
+
+const STATISTICS: SubCollection = SubCollection {
+    segment: "statistics",
+    kind: Kind::Statistic,
+    follow: "statistics",
+};
+
+const CLUSTER_SUBCOLLECTIONS: &[SubCollection] = &[
+    SubCollection {
+        segment: "affinitygroups",
+        kind: Kind::AffinityGroup,
+        follow: "affinity_groups",
+    },
+    PERMISSIONS,
+];
+
+const HOST_SUBCOLLECTIONS: &[SubCollection] = &[PERMISSIONS, STATISTICS];
+
+const STORAGE_DOMAIN_SUBCOLLECTIONS: &[SubCollection] = &[
+    SubCollection {
+        segment: "templates",
+        kind: Kind::Template,
+        follow: "templates",
+    },
+    SubCollection {
+        segment: "vms",
+        kind: Kind::Vm,
+        follow: "vms",
+    },
+];
+
+/// Users, groups and data centers: the permissions they hold or are the object of.
+const PERMISSIONS_ONLY: &[SubCollection] = &[PERMISSIONS];
 
 impl Kind {
     pub(super) fn info(self) -> &'static KindInfo {
@@ -188,6 +220,7 @@ impl Kind {
             Kind::NumaNode => info!("numanodes", "vm_numa_nodes", "vm_numa_node", &[], &[]),
             Kind::AffinityLabel => info!("affinitylabels", "affinity_labels", "affinity_label", &[], &[]),
             Kind::ReportedDevice => info!("reporteddevices", "reported_devices", "reported_device", &[], &[]),
+            Kind::AffinityGroup => info!("affinitygroups", "affinity_groups", "affinity_group", &[], &[]),
         }
     }
 
@@ -221,6 +254,10 @@ impl Kind {
     pub(super) fn subcollections(self) -> &'static [SubCollection] {
         match self {
             Kind::Vm => VM_SUBCOLLECTIONS,
+            Kind::Cluster => CLUSTER_SUBCOLLECTIONS,
+            Kind::Host => HOST_SUBCOLLECTIONS,
+            Kind::StorageDomain => STORAGE_DOMAIN_SUBCOLLECTIONS,
+            Kind::User | Kind::Group | Kind::DataCenter => PERMISSIONS_ONLY,
             _ => &[],
         }
     }
@@ -500,54 +537,67 @@ pub(super) fn derive(kind: Kind, vm: &Entity) -> Entity {
     }
 }
 
-/// The members of a VM's sub-collection that are made from the VM alone (its nic, disk
-/// attachment, snapshot and statistics; none for NUMA nodes, affinity labels and reported
-/// devices); `None` for the stored ones (permissions, tags), which need the inventory.
-pub(super) fn derived_members(kind: Kind, vm: &Entity) -> Option<Vec<Entity>> {
-    match kind {
-        Kind::Disk | Kind::Nic | Kind::DiskAttachment | Kind::Snapshot => Some(vec![derive(kind, vm)]),
-        Kind::Statistic => Some(vm_statistics(vm)),
-        Kind::NumaNode | Kind::AffinityLabel | Kind::ReportedDevice => Some(Vec::new()),
+/// The members of a sub-collection that are made from their parent alone (a VM's nic, disk
+/// attachment and snapshot, a VM's or a host's statistics; none for NUMA nodes, affinity labels
+/// and groups, and reported devices); `None` for the stored ones (permissions, tags, a storage
+/// domain's templates and VMs), which need the inventory.
+pub(super) fn derived_members(kind: Kind, parent: &Entity) -> Option<Vec<Entity>> {
+    match (kind, parent.kind) {
+        (Kind::Disk | Kind::Nic | Kind::DiskAttachment | Kind::Snapshot, Kind::Vm) => {
+            Some(vec![derive(kind, parent)])
+        }
+        (Kind::Statistic, Kind::Vm | Kind::Host) => Some(statistics(parent)),
+        (Kind::NumaNode | Kind::AffinityLabel | Kind::ReportedDevice | Kind::AffinityGroup, _) => {
+            Some(Vec::new())
+        }
         _ => None,
     }
 }
 
-/// A VM's statistics, as the engine's VmStatisticalQuery lists the common ones: configured
-/// memory and, while the VM runs, memory in use and guest CPU load.
-fn vm_statistics(vm: &Entity) -> Vec<Entity> {
-    let memory = match vm.prop("memory") {
+/// The common statistics of a VM or a host, as the engine's VmStatisticalQuery and
+/// HostStatisticalQuery name them: memory (configured or total, and in use) and CPU load; a VM
+/// that is down uses none.
+fn statistics(of: &Entity) -> Vec<Entity> {
+    let memory = match of.prop("memory") {
         Some(Prop::Int(bytes)) => *bytes,
         _ => 0,
     };
-    let running = vm.status == Some("up");
-    let gauges: [(&str, &str, &'static str, &'static str, i64); 3] = [
-        (
-            "memory.installed",
-            "Total memory configured",
-            "integer",
-            "bytes",
-            memory,
-        ),
-        (
-            "memory.used",
-            "Memory used (agent)",
-            "integer",
-            "bytes",
-            if running { memory / 4 } else { 0 },
-        ),
-        (
-            "cpu.current.guest",
-            "CPU used by guest",
-            "decimal",
-            "percent",
-            if running { 5 } else { 0 },
-        ),
-    ];
+    let running = of.status == Some("up");
+    let used = if running { memory / 4 } else { 0 };
+    let load = if running { 5 } else { 0 };
+    let gauges: [(&str, &str, &'static str, &'static str, i64); 3] = match of.kind {
+        Kind::Host => [
+            ("memory.total", "Total memory", "integer", "bytes", memory),
+            ("memory.used", "Used memory", "integer", "bytes", used),
+            ("cpu.current.user", "User CPU usage", "decimal", "percent", load),
+        ],
+        _ => [
+            (
+                "memory.installed",
+                "Total memory configured",
+                "integer",
+                "bytes",
+                memory,
+            ),
+            ("memory.used", "Memory used (agent)", "integer", "bytes", used),
+            (
+                "cpu.current.guest",
+                "CPU used by guest",
+                "decimal",
+                "percent",
+                load,
+            ),
+        ],
+    };
+    let owner = match of.kind {
+        Kind::Host => "host",
+        _ => "vm",
+    };
     gauges
         .into_iter()
         .enumerate()
         .map(|(i, (name, description, value_type, unit, datum))| {
-            let mut statistic = Entity::new(Kind::Statistic, vm.id ^ ((0x4444 + i as Id) << 112), name);
+            let mut statistic = Entity::new(Kind::Statistic, of.id ^ ((0x4444 + i as Id) << 112), name);
             statistic.description = description.into();
             statistic.props = vec![
                 ("kind", Prop::Static("gauge")),
@@ -558,7 +608,7 @@ fn vm_statistics(vm: &Entity) -> Vec<Entity> {
                     Prop::Group(vec![("value", Prop::Group(vec![("datum", Prop::Int(datum))]))]),
                 ),
             ];
-            statistic.refs = vec![("vm", Kind::Vm, vm.id)];
+            statistic.refs = vec![(owner, of.kind, of.id)];
             statistic
         })
         .collect()

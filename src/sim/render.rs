@@ -31,11 +31,15 @@ impl View {
         let id = entity.kind.format_id(entity.id);
         match entity.kind {
             Kind::Nic | Kind::DiskAttachment | Kind::Snapshot | Kind::Statistic => {
-                let vm = entity.reference("vm").unwrap_or_default();
+                let (owner, parent) = match entity.reference("host") {
+                    Some(host) => (Kind::Host, host),
+                    None => (Kind::Vm, entity.reference("vm").unwrap_or_default()),
+                };
                 format!(
-                    "{}/vms/{}/{}/{id}",
+                    "{}/{}/{}/{}/{id}",
                     self.base,
-                    Kind::Vm.format_id(vm),
+                    owner.info().collection,
+                    owner.format_id(parent),
                     entity.kind.info().collection
                 )
             }

@@ -34,6 +34,16 @@ sys.dont_write_bytecode = True
 from run_against_sim import Simulator, SimulatorError  # noqa: E402
 
 PLAYBOOK_TIMEOUT = 300  # seconds one playbook may take
+# Playbooks that read the ovirt.ovirt.ovirt inventory plugin's hosts, with the source it reads.
+INVENTORY_PLAYBOOKS = {'inventory.yml'}
+INVENTORY_SOURCE = {
+    'plugin': 'ovirt.ovirt.ovirt',
+    'ovirt_username': 'admin@internal',
+    'ovirt_password': 'admin',
+    'ovirt_query_filter': {'search': 'name=vm-0000*'},
+    'keyed_groups': [{'key': 'cluster', 'prefix': 'cluster'},
+                     {'key': 'status', 'prefix': 'status'}],
+}
 MODES = [
     ('direct', dict(sim_args=('--seed', '1', '--self-signed'))),
     ('gateway', dict(through_gateway=True)),
@@ -70,6 +80,13 @@ def run_playbook(playbook, environment, work, mode):
                ANSIBLE_RETRY_FILES_ENABLED='false')
     command = [os.path.join(venv_bin, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
                os.path.join(HERE, playbook), '-e', json.dumps(extra)]
+    if playbook in INVENTORY_PLAYBOOKS:
+        # The plugin takes files named *.ovirt.yml; JSON is YAML.
+        source = os.path.join(work, '%s.ovirt.yml' % mode)
+        with open(source, 'w', encoding='utf-8') as out:
+            json.dump(dict(INVENTORY_SOURCE, ovirt_url=environment.api_url,
+                           ovirt_cafile=environment.ca_file), out)
+        command += ['-i', source]
     try:
         completed = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True,
                                    timeout=PLAYBOOK_TIMEOUT)

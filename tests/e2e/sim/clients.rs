@@ -169,3 +169,62 @@ async fn cpu_topology_is_kept() {
         .fails(400, "Operation Failed")
         .await;
 }
+
+/// Sub-collections beyond a VM's: a user's and a group's permissions, a storage domain's
+/// templates and VMs (those of its data center), a host's statistics, a cluster's affinity
+/// groups; a member is found under its parent and nowhere else.
+#[tokio::test]
+async fn other_objects_have_their_sub_collections() {
+    let sim = simulator().await;
+    let first_id = async |collection: &str, query: &str| {
+        api(&sim, &format!("/{collection}?search={}", encode(query)))
+            .xml()
+            .await
+            .children[0]
+            .attr("id")
+            .to_owned()
+    };
+    let alice = first_id("users", "usrname=alice*").await;
+    let permissions = api(&sim, &format!("/users/{alice}/permissions")).xml().await;
+    // alice has UserRole on vm-00001, vm-00006, ... vm-00046.
+    assert_eq!(permissions.all("permission").count(), 10);
+    let permission = permissions.children[0].attr("id").to_owned();
+    let own = api(&sim, &format!("/users/{alice}/permissions/{permission}"))
+        .xml()
+        .await;
+    assert_eq!(own.attr("id"), permission);
+    let bob = first_id("users", "usrname=bob*").await;
+    api(&sim, &format!("/users/{bob}/permissions/{permission}"))
+        .send()
+        .await
+        .not_found();
+    let ops = first_id("groups", "name=ops").await;
+    let group = api(&sim, &format!("/groups/{ops}/permissions")).xml().await;
+    assert_eq!(group.all("permission").count(), 1);
+
+    let sd = first_id("storagedomains", "name=dc-1-data").await;
+    let templates = api(&sim, &format!("/storagedomains/{sd}/templates")).xml().await;
+    assert_eq!(names(&templates, "template"), ["tpl-1", "tpl-2"]);
+    let vms = api(&sim, &format!("/storagedomains/{sd}/vms")).xml().await;
+    let in_dc1 = listed(api(&sim, &vms_where("datacenter=dc-1"))).await;
+    assert_eq!(names(&vms, "vm"), in_dc1);
+
+    let host = first_id("hosts", "name=host-01").await;
+    let statistics = api(&sim, &format!("/hosts/{host}/statistics")).xml().await;
+    assert_eq!(
+        names(&statistics, "statistic"),
+        ["cpu.current.user", "memory.total", "memory.used"]
+    );
+    let href = statistics.children[0].attr("href");
+    assert!(
+        href.starts_with(&format!("/ovirt-engine/api/hosts/{host}/statistics/")),
+        "{href}"
+    );
+
+    let cluster = first_id("clusters", "name=cluster-1").await;
+    let groups = api(&sim, &format!("/clusters/{cluster}/affinitygroups"))
+        .xml()
+        .await;
+    assert_eq!(groups.name, "affinity_groups");
+    assert!(groups.children.is_empty());
+}
