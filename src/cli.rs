@@ -152,6 +152,10 @@ struct SimArgs {
     /// A TOML file of users, groups and permissions replacing the built-in ones (see docs/simulator.md).
     #[arg(long)]
     users: Option<PathBuf>,
+    /// Put before every generated name (`east-` makes `east-vm-00001`, `east-cluster-1`), so that
+    /// several simulators behind one gateway name their objects apart.
+    #[arg(long, default_value = "")]
+    name_prefix: String,
 }
 
 #[cfg(feature = "sim")]
@@ -223,6 +227,7 @@ fn sim(args: SimArgs) -> ExitCode {
         token_ttl: std::time::Duration::from_secs(args.token_ttl),
         gzip: args.gzip,
         users: args.users,
+        name_prefix: args.name_prefix,
     };
     runtime().block_on(async {
         let signals = Signals::install();

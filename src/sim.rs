@@ -60,6 +60,9 @@ pub struct SimOptions {
     /// Compress API bodies with gzip when the client accepts it, as the engine's Apache does.
     pub gzip: bool,
     pub users: Option<PathBuf>,
+    /// Put before every generated name (`east-vm-00001`), so that several simulators behind one
+    /// gateway name their objects apart; letters, digits, `-` and `_`.
+    pub name_prefix: String,
 }
 
 impl Default for SimOptions {
@@ -73,6 +76,7 @@ impl Default for SimOptions {
             token_ttl: Duration::from_secs(360_000),
             gzip: false,
             users: None,
+            name_prefix: String::new(),
         }
     }
 }
@@ -153,11 +157,20 @@ impl Drop for RunningSim {
 
 /// Generates the inventory, binds the port and starts serving; returns once it is listening.
 pub async fn start(options: SimOptions) -> Result<RunningSim, String> {
+    let prefix = &options.name_prefix;
+    if let Some(bad) = prefix
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(format!(
+            "--name-prefix {prefix:?}: {bad:?} is not allowed (letters, digits, '-' and '_' only)"
+        ));
+    }
     let mut rng = Rng::new(options.seed);
-    let mut inventory = generate::generate(rng.next_u64(), options.sizes);
+    let mut inventory = generate::generate(rng.next_u64(), options.sizes, prefix);
     let users_file = match &options.users {
         Some(path) => UsersFile::load(path)?,
-        None => UsersFile::built_in(&inventory),
+        None => UsersFile::built_in(&inventory, prefix),
     };
     let users = users_file.install(&mut inventory, &mut rng)?;
     let pki = Arc::new(Pki::generate()?);

@@ -34,17 +34,35 @@ pub(super) const TRICKY_DESCRIPTION: &str =
     "Owner <ops@example.com> & \"team\"; see href=\"/ovirt-engine/api/x\" and {query} \u{e9}t\u{e9}";
 
 /// Roles as predefined on the engine (a subset), with whether they are administrative.
-pub(super) const ROLES: &[(&str, bool)] = &[
-    ("SuperUser", true),
-    ("ClusterAdmin", true),
-    ("DataCenterAdmin", true),
-    ("ReadOnlyAdmin", true),
-    ("UserRole", false),
-    ("PowerUserRole", false),
-    ("UserVmManager", false),
+/// The predefined roles the simulator knows, with the ids every engine gives them and whether
+/// they are administrative (ovirt-engine: packaging/dbscripts/data/00500_insert_roles.sql).
+pub(super) const ROLES: &[(&str, Id, bool)] = &[
+    ("SuperUser", 0x00000000_0000_0000_0000_000000000001, true),
+    ("ClusterAdmin", 0xdef00001_0000_0000_0000_def000000001, true),
+    ("DataCenterAdmin", 0xdef00002_0000_0000_0000_def000000002, true),
+    ("ReadOnlyAdmin", 0xdef0000c_0000_0000_0000_def00000000c, true),
+    ("UserRole", 0x00000000_0000_0000_0001_000000000001, false),
+    ("PowerUserRole", 0x00000000_0000_0000_0001_000000000002, false),
+    ("UserVmManager", 0xdef00006_0000_0000_0000_def000000006, false),
 ];
 
-pub(super) fn generate(seed: u64, sizes: Sizes) -> Inventory {
+/// Ids that are the same on every engine, because its installation data sets them
+/// (ovirt-engine: packaging/dbscripts/data/): the group Everyone (00200_insert_ad_groups.sql),
+/// the ovirtmgmt network of the first data center and its vNIC profile (00900_insert_network.sql,
+/// 01900_insert_vnic_profiles.sql), and the five instance types (01100_insert_vm_static.sql,
+/// with their memory and virtual CPUs).
+const EVERYONE_ID: Id = 0xeee00000_0000_0000_0000_123456789eee;
+const OVIRTMGMT_ID: Id = 0x00000000_0000_0000_0000_000000000009;
+const OVIRTMGMT_PROFILE_ID: Id = 0x0000000a_000a_000a_000a_000000000398;
+const INSTANCE_TYPES: &[(&str, Id, i64, i64)] = &[
+    ("Tiny", 0x00000003_0003_0003_0003_0000000000be, 512 << 20, 1),
+    ("Small", 0x00000005_0005_0005_0005_0000000002e6, 2 << 30, 1),
+    ("Medium", 0x00000007_0007_0007_0007_00000000010a, 4 << 30, 2),
+    ("Large", 0x00000009_0009_0009_0009_0000000000f1, 8 << 30, 2),
+    ("XLarge", 0x0000000b_000b_000b_000b_00000000021f, 16 << 30, 4),
+];
+
+pub(super) fn generate(seed: u64, sizes: Sizes, prefix: &str) -> Inventory {
     let mut rng = Rng::new(seed);
     let mut inventory = Inventory::new();
     let clusters = sizes.clusters.max(1);
@@ -54,14 +72,14 @@ pub(super) fn generate(seed: u64, sizes: Sizes) -> Inventory {
     let mut storage = Vec::new();
     let mut profiles = Vec::new();
     for n in 1..=data_centers {
-        let mut dc = Entity::new(Kind::DataCenter, rng.uuid(), format!("dc-{n}"));
+        let mut dc = Entity::new(Kind::DataCenter, rng.uuid(), format!("{prefix}dc-{n}"));
         dc.status = Some("up");
         dc.props = vec![
             ("local", Prop::Bool(false)),
             ("storage_format", Prop::Static("v5")),
             ("version", version()),
         ];
-        let mut sd = Entity::new(Kind::StorageDomain, rng.uuid(), format!("dc-{n}-data"));
+        let mut sd = Entity::new(Kind::StorageDomain, rng.uuid(), format!("{prefix}dc-{n}-data"));
         sd.props = vec![
             ("available", Prop::Int((500 + rng.below(500) as i64) << 30)),
             ("committed", Prop::Int(200 << 30)),
@@ -79,11 +97,19 @@ pub(super) fn generate(seed: u64, sizes: Sizes) -> Inventory {
             ("used", Prop::Int(100 << 30)),
         ];
         sd.refs.push(("data_center", Kind::DataCenter, dc.id));
-        let mut network = Entity::new(Kind::Network, rng.uuid(), "ovirtmgmt");
+        // The random ids are drawn for the first data center too, so that every other id of a
+        // seed's inventory is what it was before these ids were fixed.
+        let (network_id, profile_id) = (rng.uuid(), rng.uuid());
+        let (network_id, profile_id) = if n == 1 {
+            (OVIRTMGMT_ID, OVIRTMGMT_PROFILE_ID)
+        } else {
+            (network_id, profile_id)
+        };
+        let mut network = Entity::new(Kind::Network, network_id, "ovirtmgmt");
         network.description = "Management Network".into();
         network.props = vec![("mtu", Prop::Int(0)), ("stp", Prop::Bool(false))];
         network.refs.push(("data_center", Kind::DataCenter, dc.id));
-        let mut profile = Entity::new(Kind::VnicProfile, rng.uuid(), "ovirtmgmt");
+        let mut profile = Entity::new(Kind::VnicProfile, profile_id, "ovirtmgmt");
         profile.props = vec![(
             "pass_through",
             Prop::Group(vec![("mode", Prop::Static("disabled"))]),
@@ -108,7 +134,7 @@ pub(super) fn generate(seed: u64, sizes: Sizes) -> Inventory {
     let mut templates = Vec::new();
     for n in 1..=clusters {
         let dc = (n - 1) / 2;
-        let mut cluster = Entity::new(Kind::Cluster, rng.uuid(), format!("cluster-{n}"));
+        let mut cluster = Entity::new(Kind::Cluster, rng.uuid(), format!("{prefix}cluster-{n}"));
         cluster.props = vec![
             (
                 "cpu",
@@ -128,7 +154,7 @@ pub(super) fn generate(seed: u64, sizes: Sizes) -> Inventory {
             ("version", version()),
         ];
         cluster.refs.push(("data_center", Kind::DataCenter, dcs[dc]));
-        let mut template = Entity::new(Kind::Template, rng.uuid(), format!("tpl-{n}"));
+        let mut template = Entity::new(Kind::Template, rng.uuid(), format!("{prefix}tpl-{n}"));
         template.status = Some("ok");
         template.props = template_props(2 << 30, EPOCH_MS - 300 * 86_400_000);
         template.refs.push(("cluster", Kind::Cluster, cluster.id));
@@ -141,7 +167,7 @@ pub(super) fn generate(seed: u64, sizes: Sizes) -> Inventory {
     let mut hosts: Vec<Vec<Id>> = vec![Vec::new(); clusters];
     for n in 1..=sizes.hosts {
         let c = (n - 1) % clusters;
-        let mut host = Entity::new(Kind::Host, rng.uuid(), format!("host-{n:02}"));
+        let mut host = Entity::new(Kind::Host, rng.uuid(), format!("{prefix}host-{n:02}"));
         host.status = Some("up");
         host.props = vec![
             ("address", Prop::Text(format!("host-{n:02}.sim.example"))),
@@ -170,7 +196,7 @@ pub(super) fn generate(seed: u64, sizes: Sizes) -> Inventory {
         let (cluster, dc) = cluster_ids[c];
         let up = rng.below(2) == 0;
         let created = EPOCH_MS - (rng.below(200 * 86_400) as i64) * 1000;
-        let mut vm = Entity::new(Kind::Vm, rng.uuid(), format!("vm-{n:05}"));
+        let mut vm = Entity::new(Kind::Vm, rng.uuid(), format!("{prefix}vm-{n:05}"));
         if n % 10 == 3 {
             vm.description = TRICKY_DESCRIPTION.into();
         }
@@ -209,13 +235,35 @@ pub(super) fn generate(seed: u64, sizes: Sizes) -> Inventory {
         tag.refs.push(("parent", Kind::Tag, BLANK_ID));
         inventory.insert(tag);
     }
-    for (name, administrative) in ROLES {
-        let mut role = Entity::new(Kind::Role, rng.uuid(), *name);
+    for &(name, id, administrative) in ROLES {
+        let mut role = Entity::new(Kind::Role, id, name);
         role.props = vec![
-            ("administrative", Prop::Bool(*administrative)),
+            ("administrative", Prop::Bool(administrative)),
             ("mutable", Prop::Bool(false)),
         ];
         inventory.insert(role);
+    }
+    let mut everyone = Entity::new(Kind::Group, EVERYONE_ID, "Everyone");
+    everyone.props = vec![("namespace", Prop::Static("*"))];
+    inventory.insert(everyone);
+    for &(name, id, memory, cpus) in INSTANCE_TYPES {
+        let mut instance_type = Entity::new(Kind::InstanceType, id, name);
+        instance_type.description = format!("{name} instance type");
+        instance_type.props = vec![
+            (
+                "cpu",
+                Prop::Group(vec![(
+                    "topology",
+                    Prop::Group(vec![
+                        ("cores", Prop::Int(1)),
+                        ("sockets", Prop::Int(cpus)),
+                        ("threads", Prop::Int(1)),
+                    ]),
+                )]),
+            ),
+            ("memory", Prop::Int(memory)),
+        ];
+        inventory.insert(instance_type);
     }
     for n in 1..=20_u128 {
         let mut event = Entity::new(Kind::Event, n, "");
@@ -294,7 +342,7 @@ mod tests {
     #[test]
     fn generation_is_deterministic() {
         let ids = |seed| {
-            generate(seed, Sizes::default())
+            generate(seed, Sizes::default(), "")
                 .all(Kind::Vm)
                 .map(|vm| (vm.id, vm.name.clone(), vm.status))
                 .collect::<Vec<_>>()
@@ -306,7 +354,7 @@ mod tests {
     /// The default sizes are those of the issue: 2 data centers, 4 clusters, 8 hosts, 50 VMs.
     #[test]
     fn default_sizes() {
-        let inventory = generate(1, Sizes::default());
+        let inventory = generate(1, Sizes::default(), "");
         assert_eq!(inventory.count(Kind::DataCenter), 2);
         assert_eq!(inventory.count(Kind::Cluster), 4);
         assert_eq!(inventory.count(Kind::Host), 8);
@@ -317,7 +365,7 @@ mod tests {
     /// A running VM names its host; a stopped one has none.
     #[test]
     fn only_running_vms_have_a_host() {
-        let inventory = generate(3, Sizes::default());
+        let inventory = generate(3, Sizes::default(), "");
         for vm in inventory.all(Kind::Vm) {
             assert_eq!(
                 vm.status == Some("up"),

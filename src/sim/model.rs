@@ -31,6 +31,7 @@ pub(super) enum Kind {
     Permission,
     Event,
     Job,
+    InstanceType,
     // Derived from their VM, never stored.
     Disk,
     Nic,
@@ -212,6 +213,13 @@ impl Kind {
                 &["severity", "type", "time", "vm.id"]
             ),
             Kind::Job => info!("jobs", "jobs", "job", &[], &[]),
+            Kind::InstanceType => info!(
+                "instancetypes",
+                "instance_types",
+                "instance_type",
+                &[],
+                &["memory"]
+            ),
             Kind::Disk => info!("disks", "disks", "disk", &[], &["storage", "provisioned_size"]),
             Kind::Nic => info!("nics", "nics", "nic", &[], &[]),
             Kind::DiskAttachment => info!("diskattachments", "disk_attachments", "disk_attachment", &[], &[]),
@@ -224,7 +232,7 @@ impl Kind {
         }
     }
 
-    pub(super) const STORED: [Kind; 15] = [
+    pub(super) const STORED: [Kind; 16] = [
         Kind::DataCenter,
         Kind::Cluster,
         Kind::Host,
@@ -240,6 +248,7 @@ impl Kind {
         Kind::Permission,
         Kind::Event,
         Kind::Job,
+        Kind::InstanceType,
     ];
 
     /// The kind whose top-level collection has this URL segment.

@@ -40,7 +40,7 @@ fn role_grants(role: &str, permit: Permit) -> bool {
 }
 
 fn role_is_admin(role: &str) -> bool {
-    ROLES.iter().any(|(name, admin)| *name == role && *admin)
+    ROLES.iter().any(|(name, _, admin)| *name == role && *admin)
 }
 
 /// The object a permission is on.
@@ -188,14 +188,16 @@ impl UsersFile {
     }
 
     /// admin (SuperUser on the system), alice and bob (UserRole on every fifth VM, disjoint sets),
-    /// carol (in group `ops`, which has PowerUserRole on cluster-1).
-    pub(super) fn built_in(inventory: &Inventory) -> UsersFile {
+    /// carol (in group `ops`, which has PowerUserRole on cluster-1); names carry the inventory's
+    /// `prefix`.
+    pub(super) fn built_in(inventory: &Inventory, prefix: &str) -> UsersFile {
+        let vm_prefix = format!("{prefix}vm-");
         let vm_grants = |remainder: usize| {
             inventory
                 .all(Kind::Vm)
                 .filter(|vm| {
                     vm.name
-                        .strip_prefix("vm-")
+                        .strip_prefix(vm_prefix.as_str())
                         .and_then(|n| n.parse::<usize>().ok())
                         .is_some_and(|n| n % 5 == remainder)
                 })
@@ -229,7 +231,7 @@ impl UsersFile {
                 name: "ops".into(),
                 grants: vec![FileGrant {
                     role: "PowerUserRole".into(),
-                    on: "cluster:cluster-1".into(),
+                    on: format!("cluster:{prefix}cluster-1"),
                 }],
             }],
         }
@@ -333,8 +335,8 @@ impl Names {
 fn resolve(names: &Names, grants: &[FileGrant], problems: &mut Vec<String>, owner: &str) -> Vec<Grant> {
     let mut resolved = Vec::new();
     for grant in grants {
-        if !ROLES.iter().any(|(name, _)| *name == grant.role) {
-            let known: Vec<&str> = ROLES.iter().map(|(name, _)| *name).collect();
+        if !ROLES.iter().any(|(name, ..)| *name == grant.role) {
+            let known: Vec<&str> = ROLES.iter().map(|(name, ..)| *name).collect();
             problems.push(format!(
                 "{owner}: unknown role `{}` (known: {})",
                 grant.role,

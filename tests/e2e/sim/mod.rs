@@ -8,6 +8,7 @@ mod clients;
 mod correlation;
 mod demo;
 mod faults;
+mod ids;
 mod representation;
 mod root;
 mod search;
