@@ -7,12 +7,12 @@
 #
 #     cargo build --release && bash benches/shaping.sh [WORKLOAD...]
 #
-# Workloads: fetch_nested inventory nics_and_disks runaway (default: all). tests/sdk/run.sh
+# Workloads: fetch_nested inventory nics_and_disks runaway (default: all). tests/clients/run.sh
 # installs the SDK into target/sdk-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=target/sdk-venv/bin/python
-[[ -x $python ]] || { echo "install the SDK first: tests/sdk/run.sh" >&2; exit 1; }
+[[ -x $python ]] || { echo "install the SDK first: tests/clients/run.sh" >&2; exit 1; }
 source benches/sim_gateway.sh
 start_sim_and_gateway 1000
 metric() {

@@ -238,7 +238,7 @@ fn sim(args: SimArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        // The first line is a contract: scripts read the URL from it (tests/sdk/run_against_sim.py).
+        // The first line is a contract: scripts read the URL from it (tests/clients/environment.py).
         println!("ovirt-gateway sim listening on {}", running.api_url());
         let origin = running.api_url().trim_end_matches("/ovirt-engine/api").to_owned();
         println!(

@@ -29,9 +29,7 @@ cargo clippy --locked --all-targets -- -D warnings
 # The gateway without the simulator (feature `sim` off) must build cleanly too.
 cargo clippy --locked --no-default-features -- -D warnings
 cargo test --locked
-# The real Python SDK against the simulator (installs libxml2-dev and the SDK in a venv if missing).
+# The real Python SDK and Ansible's ovirt.ovirt against the simulator, directly and through a
+# gateway (installs libxml2-dev, the SDK and ansible in a venv if missing).
 cargo build --locked
-tests/sdk/run.sh
-# Ansible's ovirt.ovirt collection against the simulator, directly and through a gateway
-# (installs the pinned ansible package in the same venv).
-tests/ansible/run.sh
+tests/clients/run.sh

@@ -1,6 +1,6 @@
 """Scenarios that drive an oVirt Manager API with the real oVirt Python SDK (ovirtsdk4).
 
-They run against the simulator (`ovirt-gateway sim`, started by run_against_sim.py) and are
+They run against the simulator (`ovirt-gateway sim`, started by tests/clients/run.py) and are
 written so that they can later run unchanged through the gateway: only the URLs change.
 
 Environment:
@@ -37,7 +37,7 @@ def _required_env(name):
 OVIRT_URL = _required_env('OVIRT_URL').rstrip('/')
 OVIRT_SIM_URL = _required_env('OVIRT_SIM_URL').rstrip('/')
 OVIRT_CA_FILE = os.environ.get('OVIRT_CA_FILE') or None
-# Set by run_against_sim.py --through-gateway: the gateway exchanges Basic for SSO tokens.
+# Set by tests/clients/run.py through a gateway: the gateway exchanges Basic for SSO tokens.
 THROUGH_GATEWAY = os.environ.get('OVIRT_THROUGH_GATEWAY') == '1'
 
 # The path of the API (normally /ovirt-engine/api). The SDK builds request URLs from it and

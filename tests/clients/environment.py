@@ -1,19 +1,12 @@
-"""Starts the Manager simulator and runs the SDK scenarios (scenarios.py) against it.
+"""The environments the client tests run in (tests/clients/run.py): the Manager simulator alone,
+or `ovirt-gateway demo` (a simulator with a gateway in front of it, HTTPS with a generated CA,
+optionally publishing it under a prefix).
 
-    python tests/sdk/run_against_sim.py [--through-gateway [--prefix /east]] [TestClass[.test_method] ...]
-
-With --through-gateway it starts `ovirt-gateway demo` instead (a simulator with a gateway in front
-of it, HTTPS with a generated CA) and runs the same scenarios through the gateway: same scenario,
-same result, is what drop-in means. OVIRT_SIM_URL then names the demo's simulator, whose counters
-the scenarios read, and OVIRT_CA_FILE the demo's CA file. With --prefix the demo publishes the
-simulator under that path (links rewritten), and OVIRT_URL carries it.
-
-The simulator is `${OVIRT_GATEWAY_BIN:-target/debug/ovirt-gateway} sim --listen 127.0.0.1:0
---seed 7` (a relative OVIRT_GATEWAY_BIN is taken from the repository root). Its first line on
-stdout must be `ovirt-gateway sim listening on <API URL>`. The scenarios get OVIRT_URL (the API
-URL) and OVIRT_SIM_URL (scheme://host:port of the simulator). The simulator is stopped at the
-end, also on failure; its stderr is shown when something failed. The exit status is 0 only when
-every scenario passed.
+The binary is `${OVIRT_GATEWAY_BIN:-target/debug/ovirt-gateway}` (a relative OVIRT_GATEWAY_BIN
+is taken from the repository root). The simulator's first line on stdout must be
+`ovirt-gateway sim listening on <API URL>`; the demo's instructions name its API, CA file and
+simulator. An environment knows its API URL, the simulator's origin (for /sim/stats) and the CA
+file to trust; it is stopped with SIGTERM, and its output can be shown when something failed.
 """
 
 import os
@@ -21,13 +14,13 @@ import queue
 import signal
 import subprocess
 import sys
+import ssl
 import tempfile
 import threading
-import unittest
 import urllib.parse
+import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 READY_PREFIX = 'ovirt-gateway sim listening on '
 START_TIMEOUT = 30  # seconds to wait for the "listening on" line
@@ -59,7 +52,7 @@ def read_lines(stream, lines):
 class Simulator:
     """The `ovirt-gateway sim` subprocess, its URLs and its captured output."""
 
-    def __init__(self, through_gateway=False, prefix=None, sim_args=('--seed', '7')):
+    def __init__(self, through_gateway=False, prefix=None):
         self.log = tempfile.TemporaryFile(mode='w+', encoding='utf-8', errors='replace')
         self.through_gateway = through_gateway
         self.demo_dir = tempfile.TemporaryDirectory() if through_gateway else None
@@ -69,7 +62,9 @@ class Simulator:
             if prefix:
                 command += ['--prefix', prefix]
         else:
-            command = [simulator_binary(), 'sim', '--listen', '127.0.0.1:0', *sim_args]
+            # HTTPS, with the seed the demo's simulator has: the same inventory in every mode.
+            command = [simulator_binary(), 'sim', '--listen', '127.0.0.1:0', '--seed', '1',
+                       '--self-signed']
         print('starting:', ' '.join(command), flush=True)
         self.process = subprocess.Popen(
             command,
@@ -166,67 +161,13 @@ class Simulator:
         print('----- end of simulator output -----', file=sys.stderr)
 
 
-def run_scenarios(names):
-    """Runs the scenarios (all, or the given TestClass[.test_method] names); True if all pass."""
-    sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
-    sys.path.insert(0, HERE)
-    import scenarios  # reads OVIRT_URL and OVIRT_SIM_URL at import
-
-    loader = unittest.TestLoader()
-    if names:
-        names = [name[len('scenarios.'):] if name.startswith('scenarios.') else name
-                 for name in names]
-        suite = loader.loadTestsFromNames(names, scenarios)
-    else:
-        suite = loader.loadTestsFromModule(scenarios)
-    result = unittest.TextTestRunner(verbosity=2).run(suite)
-    if result.testsRun == 0:
-        print('no scenario ran', file=sys.stderr)
-        return False
-    if result.skipped:
-        print('%d scenarios were skipped: that counts as a failure' % len(result.skipped),
-              file=sys.stderr)
-        return False
-    return result.wasSuccessful()
-
-
-def main(argv):
-    simulator = None
-    ok = False
-    through_gateway = '--through-gateway' in argv
-    argv = [arg for arg in argv if arg != '--through-gateway']
-    prefix = None
-    if '--prefix' in argv:
-        at = argv.index('--prefix')
-        prefix = argv[at + 1]
-        del argv[at:at + 2]
-        through_gateway = True
-    try:
-        simulator = Simulator(through_gateway, prefix)
-        simulator.wait_until_listening()
-        print('API at %s, simulator test endpoints at %s' % (simulator.api_url,
-                                                          simulator.sim_url), flush=True)
-        os.environ['OVIRT_URL'] = simulator.api_url
-        os.environ['OVIRT_SIM_URL'] = simulator.sim_url
-        if simulator.ca_file:
-            os.environ['OVIRT_CA_FILE'] = simulator.ca_file
-        if through_gateway:
-            os.environ['OVIRT_THROUGH_GATEWAY'] = '1'
-        ok = run_scenarios(argv)
-        if simulator.process.poll() is not None:
-            print('the simulator exited during the scenarios with status %s' %
-                  simulator.process.returncode, file=sys.stderr)
-            ok = False
-    except SimulatorError as error:
-        print('error: %s' % error, file=sys.stderr)
-    finally:
-        if simulator is not None:
-            status = simulator.stop()
-            if not ok:
-                simulator.show_log()
-                print('simulator exit status: %s' % status, file=sys.stderr)
-    return 0 if ok else 1
-
-
-if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:]))
+def download_ca(sim_url, into):
+    """The simulator's CA, fetched as an admin fetches the engine's (its pki-resource URL)."""
+    url = sim_url + '/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA'
+    unverified = ssl._create_unverified_context()  # what is being fetched is the trust anchor
+    with urllib.request.urlopen(url, context=unverified, timeout=10) as response:
+        pem = response.read()
+    path = os.path.join(into, 'sim-ca.pem')
+    with open(path, 'wb') as out:
+        out.write(pem)
+    return path

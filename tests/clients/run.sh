@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Runs the oVirt Python SDK scenarios (tests/sdk/scenarios.py) against the Manager simulator
-# (`ovirt-gateway sim`). On a fresh Debian machine it first installs what the SDK needs to build;
-# it fails, never skips, when something it needs cannot be had.
+# Runs the real clients against the Manager simulator, directly and through a gateway
+# (tests/clients/run.py): the oVirt Python SDK's scenarios (tests/sdk/scenarios.py) and Ansible's
+# ovirt.ovirt playbooks (tests/ansible/*.yml). On a fresh Debian machine it first installs what
+# the SDK needs to build, the SDK and the pinned ansible package in a venv; it fails, never skips,
+# when something it needs cannot be had.
 #
-# Usage: tests/sdk/run.sh [unittest test names, e.g. scenarios.AuthTests]
+# Usage: tests/clients/run.sh [sdk | ansible | TestClass | PLAYBOOK.yml ...]
 # Environment: OVIRT_GATEWAY_BIN (default target/debug/ovirt-gateway), built beforehand.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VENV=target/sdk-venv
 SDK_VERSION=4.6.3
+# ansible 10.7.0 bundles ovirt.ovirt 3.2.0 and runs on Python 3.10 and later.
+ANSIBLE_VERSION=10.7.0
 
 apt_install() {
     echo "installing: $*"
@@ -36,9 +40,9 @@ fi
 # Fails here (set -e) if the SDK still cannot be imported.
 "$VENV/bin/python" -c 'import ovirtsdk4, ovirtsdk4.version as v; print("ovirtsdk4", v.VERSION)'
 
-# The scenarios against the simulator directly, then through a gateway (the demo: HTTPS, a
-# generated CA): the same results both ways.
-"$VENV/bin/python" tests/sdk/run_against_sim.py "$@"
-"$VENV/bin/python" tests/sdk/run_against_sim.py --through-gateway "$@"
-# And through a gateway that publishes the Manager under /east: links are rewritten.
-"$VENV/bin/python" tests/sdk/run_against_sim.py --through-gateway --prefix /east "$@"
+if ! "$VENV/bin/ansible-playbook" --version 2>/dev/null | grep -q "core 2.17"; then
+    "$VENV/bin/python" -m pip install -q "ansible==$ANSIBLE_VERSION"
+fi
+"$VENV/bin/ansible-galaxy" collection list ovirt.ovirt 2>/dev/null | grep -q "ovirt.ovirt *3.2.0"
+
+"$VENV/bin/python" tests/clients/run.py "$@"
