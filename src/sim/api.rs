@@ -303,7 +303,13 @@ impl Call<'_> {
                 let kind = Kind::of_collection(collection).ok_or(Failure::NotFound)?;
                 let entity = self.find(kind, id)?;
                 match (method, rest) {
-                    (&Method::GET, []) => Ok(self.object(&entity, StatusCode::OK)),
+                    (&Method::GET, []) => {
+                        let answer = self.object(&entity, StatusCode::OK);
+                        if kind == Kind::Vm {
+                            self.settle(&entity);
+                        }
+                        Ok(answer)
+                    }
                     (&Method::PUT, []) if kind == Kind::Vm => self.update_vm(&entity),
                     (&Method::DELETE, []) if kind == Kind::Vm => self.remove_vm(&entity),
                     (&Method::POST, [verb]) if kind.info().actions.contains(verb) => self.act(&entity, verb),

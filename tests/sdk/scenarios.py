@@ -39,6 +39,8 @@ OVIRT_SIM_URL = _required_env('OVIRT_SIM_URL').rstrip('/')
 OVIRT_CA_FILE = os.environ.get('OVIRT_CA_FILE') or None
 # Set by tests/clients/run.py through a gateway: the gateway exchanges Basic for SSO tokens.
 THROUGH_GATEWAY = os.environ.get('OVIRT_THROUGH_GATEWAY') == '1'
+# What a client that polls a VM's status sends so that no cache answers for the Manager.
+FRESH = {'Cache-Control': 'no-cache'}
 
 # The path of the API (normally /ovirt-engine/api). The SDK builds request URLs from it and
 # follow_link() requires every href to start with it.
@@ -330,7 +332,10 @@ class VmLifecycleTests(unittest.TestCase):
             vm_service = vms_service.vm_service(down_vms[0].id)
 
             vm_service.start()
-            self.assertEqual(vm_service.get().status, types.VmStatus.UP)
+            # As on the engine: powering up first, then up (a poll asks for a fresh answer, past
+            # the gateway's cache).
+            self.assertEqual(vm_service.get().status, types.VmStatus.POWERING_UP)
+            self.assertEqual(vm_service.get(headers=FRESH).status, types.VmStatus.UP)
             try:
                 with self.assertRaises(sdk.Error) as raised:
                     vm_service.start()
@@ -432,7 +437,8 @@ class PolicyTests(unittest.TestCase):
             carol_vm = carol.system_service().vms_service().vm_service(vm.id)
             try:
                 carol_vm.start()
-                self.assertEqual(carol_vm.get().status, types.VmStatus.UP)
+                self.assertEqual(carol_vm.get().status, types.VmStatus.POWERING_UP)
+                self.assertEqual(carol_vm.get(headers=FRESH).status, types.VmStatus.UP)
                 carol_vm.stop()
                 if THROUGH_GATEWAY:
                     with self.assertRaises(sdk.AuthError) as raised:

@@ -319,7 +319,7 @@ impl Call<'_> {
         let current_host = vm.reference("host");
         let (new_status, new_host, message): (&'static str, Option<Id>, &str) = match (verb, status) {
             ("start", "down" | "suspended") => match hosts.first() {
-                Some(host) => ("up", current_host.or(Some(*host)), "started"),
+                Some(host) => ("powering_up", current_host.or(Some(*host)), "started"),
                 None => {
                     return refuse(
                         "Cannot run VM. There is no host that satisfies current scheduling constraints.",
@@ -329,7 +329,7 @@ impl Call<'_> {
             ("start", _) => return refuse("Cannot run VM. VM is running."),
             ("stop" | "shutdown", "down") => return refuse("Cannot stop VM. VM is not running."),
             ("stop", _) => ("down", None, "powered off"),
-            ("shutdown", _) => ("down", None, "shut down"),
+            ("shutdown", _) => ("powering_down", current_host, "shut down"),
             ("suspend", "up") => ("suspended", current_host, "suspended"),
             ("suspend", _) => return refuse("Cannot suspend VM. VM is not up."),
             ("reboot", "up") => ("up", current_host, "rebooted"),
@@ -356,7 +356,7 @@ impl Call<'_> {
             vm.status = Some(new_status);
             vm.set_ref("host", Kind::Host, new_host);
             match new_status {
-                "up" if verb == "start" => vm.set_prop("start_time", Prop::Date(now_ms())),
+                "powering_up" => vm.set_prop("start_time", Prop::Date(now_ms())),
                 "down" => vm.props.retain(|(name, _)| *name != "start_time"),
                 _ => {}
             }
@@ -367,6 +367,25 @@ impl Call<'_> {
             Some(&format!("{} VM {}", capitalised(verb), vm.name)),
         );
         Ok(self.action_done(job))
+    }
+
+    /// A VM on its way up or down gets there once it has been read in that state: the engine
+    /// reports `powering_up` after `start` and `powering_down` after `shutdown` until the host
+    /// says the guest is up or off (VmAnalyzer, on the host's reports), and clients such as ovirt_vm poll
+    /// until they see the end state. Called after a GET of the VM has answered.
+    pub(super) fn settle(&self, vm: &Entity) {
+        let settled = match vm.status {
+            Some("powering_up") => "up",
+            Some("powering_down") => "down",
+            _ => return,
+        };
+        self.sim.inventory_mut().update(Kind::Vm, vm.id, |vm| {
+            vm.status = Some(settled);
+            if settled == "down" {
+                vm.set_ref("host", Kind::Host, None);
+                vm.props.retain(|(name, _)| *name != "start_time");
+            }
+        });
     }
 
     fn action_done(&self, job: Option<Id>) -> Response<GatewayBody> {

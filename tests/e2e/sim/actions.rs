@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// Starting a down VM completes with a job; the VM is then up on a host.
+/// Starting a down VM completes with a job; the VM is then powering up on a host, and up once
+/// it has been read so (as a client polling the engine sees it).
 #[tokio::test]
 async fn start_completes_with_a_job() {
     let sim = simulator().await;
@@ -13,6 +14,14 @@ async fn start_completes_with_a_job() {
     assert_eq!(
         job.attr("href"),
         format!("/ovirt-engine/api/jobs/{}", job.attr("id"))
+    );
+    let listed = vm_where(&sim, &format!("id={id}")).await;
+    assert_eq!(listed.text_of("status"), "powering_up");
+    let starting = vm(&sim, &id).await;
+    assert_eq!(
+        starting.text_of("status"),
+        "powering_up",
+        "a listing does not move it on"
     );
     let started = vm(&sim, &id).await;
     assert_eq!(started.text_of("status"), "up");
@@ -48,6 +57,20 @@ async fn stop_powers_a_vm_off() {
     let stopped = vm(&sim, &id).await;
     assert_eq!(stopped.text_of("status"), "down");
     assert!(stopped.find("host").is_none());
+}
+
+/// A shutdown goes through powering_down; stop powers off at once.
+#[tokio::test]
+async fn shutdown_powers_down_then_off() {
+    let sim = simulator().await;
+    let id = vm_where(&sim, "status=up").await.attr("id").to_owned();
+    completed(act(&sim, "admin", &id, "shutdown").await);
+    let going = vm(&sim, &id).await;
+    assert_eq!(going.text_of("status"), "powering_down");
+    assert!(going.find("host").is_some());
+    let gone = vm(&sim, &id).await;
+    assert_eq!(gone.text_of("status"), "down");
+    assert!(gone.find("host").is_none());
 }
 
 /// alice (UserRole on her VM) may power it on or off.
