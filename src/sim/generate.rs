@@ -49,11 +49,15 @@ pub(super) const ROLES: &[(&str, Id, bool)] = &[
 /// Ids that are the same on every engine, because its installation data sets them
 /// (ovirt-engine: packaging/dbscripts/data/): the group Everyone (00200_insert_ad_groups.sql),
 /// the ovirtmgmt network of the first data center and its vNIC profile (00900_insert_network.sql,
-/// 01900_insert_vnic_profiles.sql), and the five instance types (01100_insert_vm_static.sql,
-/// with their memory and virtual CPUs).
+/// 01900_insert_vnic_profiles.sql), the five instance types (01100_insert_vm_static.sql, with
+/// their memory and virtual CPUs), the Default MAC pool (00210_insert_mac_pools.sql) and the
+/// first cluster's Default CPU profile (02100_insert_cpu_profiles.sql), the last two on
+/// engines installed since 4.2.
 const EVERYONE_ID: Id = 0xeee00000_0000_0000_0000_123456789eee;
 const OVIRTMGMT_ID: Id = 0x00000000_0000_0000_0000_000000000009;
 const OVIRTMGMT_PROFILE_ID: Id = 0x0000000a_000a_000a_000a_000000000398;
+const MAC_POOL_ID: Id = 0x58ca604b_017d_0374_0220_00000000014e;
+const CPU_PROFILE_ID: Id = 0x58ca604e_01a7_003f_01de_000000000250;
 const INSTANCE_TYPES: &[(&str, Id, i64, i64)] = &[
     ("Tiny", 0x00000003_0003_0003_0003_0000000000be, 512 << 20, 1),
     ("Small", 0x00000005_0005_0005_0005_0000000002e6, 2 << 30, 1),
@@ -264,6 +268,41 @@ pub(super) fn generate(seed: u64, sizes: Sizes, prefix: &str) -> Inventory {
             ("memory", Prop::Int(memory)),
         ];
         inventory.insert(instance_type);
+    }
+    let mut mac_pool = Entity::new(Kind::MacPool, MAC_POOL_ID, "Default");
+    mac_pool.description = "Default MAC pool".into();
+    mac_pool.props = vec![
+        ("allow_duplicates", Prop::Bool(false)),
+        ("default_pool", Prop::Bool(true)),
+        (
+            "ranges",
+            Prop::Group(vec![(
+                "range",
+                Prop::Group(vec![
+                    ("from", Prop::Static("56:6f:00:00:00:00")),
+                    ("to", Prop::Static("56:6f:ff:ff:ff:ff")),
+                ]),
+            )]),
+        ),
+    ];
+    inventory.insert(mac_pool);
+    // Every cluster has a CPU profile named after it, as the engine makes them; cluster-1's is
+    // the one the engine installs with its first cluster: `Default`, with its fixed id.
+    let mut clusters: Vec<(Id, String)> = inventory
+        .all(Kind::Cluster)
+        .map(|c| (c.id, c.name.clone()))
+        .collect();
+    clusters.sort_by_key(|(_, name)| (name.len(), name.clone()));
+    for (i, (cluster, name)) in clusters.into_iter().enumerate() {
+        let random = rng.uuid();
+        let (id, name) = if i == 0 {
+            (CPU_PROFILE_ID, "Default".to_owned())
+        } else {
+            (random, name)
+        };
+        let mut profile = Entity::new(Kind::CpuProfile, id, name);
+        profile.refs.push(("cluster", Kind::Cluster, cluster));
+        inventory.insert(profile);
     }
     for n in 1..=20_u128 {
         let mut event = Entity::new(Kind::Event, n, "");

@@ -32,6 +32,8 @@ pub(super) enum Kind {
     Event,
     Job,
     InstanceType,
+    MacPool,
+    CpuProfile,
     // Derived from their VM, never stored.
     Disk,
     Nic,
@@ -220,6 +222,8 @@ impl Kind {
                 &[],
                 &["memory"]
             ),
+            Kind::MacPool => info!("macpools", "mac_pools", "mac_pool", &[], &[]),
+            Kind::CpuProfile => info!("cpuprofiles", "cpu_profiles", "cpu_profile", &[], &[]),
             Kind::Disk => info!("disks", "disks", "disk", &[], &["storage", "provisioned_size"]),
             Kind::Nic => info!("nics", "nics", "nic", &[], &[]),
             Kind::DiskAttachment => info!("diskattachments", "disk_attachments", "disk_attachment", &[], &[]),
@@ -232,7 +236,7 @@ impl Kind {
         }
     }
 
-    pub(super) const STORED: [Kind; 16] = [
+    pub(super) const STORED: [Kind; 18] = [
         Kind::DataCenter,
         Kind::Cluster,
         Kind::Host,
@@ -249,6 +253,8 @@ impl Kind {
         Kind::Event,
         Kind::Job,
         Kind::InstanceType,
+        Kind::MacPool,
+        Kind::CpuProfile,
     ];
 
     /// The kind whose top-level collection has this URL segment.

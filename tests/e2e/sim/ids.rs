@@ -16,6 +16,8 @@ const COLLECTIONS: &[&str] = &[
     "vnicprofiles",
     "templates",
     "instancetypes",
+    "macpools",
+    "cpuprofiles",
     "vms",
     "disks",
     "tags",
@@ -78,6 +80,9 @@ async fn only_the_engines_fixed_ids_are_shared() {
         // The first data center's ovirtmgmt network and its vNIC profile.
         "00000000-0000-0000-0000-000000000009",
         "0000000a-000a-000a-000a-000000000398",
+        // The Default MAC pool and the first cluster's CPU profile.
+        "58ca604b-017d-0374-0220-00000000014e",
+        "58ca604e-01a7-003f-01de-000000000250",
     ]
     .into_iter()
     .map(str::to_owned)
