@@ -88,11 +88,18 @@ pub(super) fn entity(
     w.value("name", Value::Text(&e.name));
     w.value("description", Value::Text(&e.description));
     w.value("comment", Value::Text(&e.comment));
-    // Followed sub-collections are inlined when the VM alone makes their members; the others
+    // Followed sub-collections are inlined when the parent alone makes their members; the others
     // (permissions, tags) stay links.
-    let inlined = |s: &&SubCollection| follows(follow, s.follow) && derived_members(s.kind, e).is_some();
     let subs = e.kind.subcollections();
-    let linked: Vec<_> = subs.iter().filter(|s| !inlined(s)).collect();
+    let inlined: Vec<(&SubCollection, Vec<Entity>)> = subs
+        .iter()
+        .filter(|s| follows(follow, s.follow))
+        .filter_map(|s| derived_members(s.kind, e).map(|members| (s, members)))
+        .collect();
+    let linked: Vec<_> = subs
+        .iter()
+        .filter(|s| !inlined.iter().any(|(i, _)| i.segment == s.segment))
+        .collect();
     if !linked.is_empty() {
         w.start_array("link");
         for sub in linked {
@@ -126,19 +133,12 @@ pub(super) fn entity(
             w.stub(name, &[("href", &href), ("id", &kind.format_id(id))]);
         }
     }
-    for sub in subs.iter().filter(inlined) {
+    for (sub, members) in &inlined {
         let info = sub.kind.info();
         w.start(info.plural, &[]);
         w.start_array(info.singular);
-        for child in derived_members(sub.kind, e).unwrap_or_default() {
-            entity(
-                w,
-                view,
-                &child,
-                info.singular,
-                &below(follow, sub.follow),
-                Some(e),
-            );
+        for child in members {
+            entity(w, view, child, info.singular, &below(follow, sub.follow), Some(e));
         }
         w.end_array();
         w.end();
