@@ -1,7 +1,7 @@
 //! The admin listener, on its own address: `/metrics` (Prometheus text), `/healthz` (the process
-//! is alive) and `/readyz` (every Manager passed its recent health checks). Plain HTTP, loopback
-//! by default; bind it to a private address. It serves no API traffic and never sees
-//! credentials.
+//! is alive) and `/readyz` (the gateway can serve: any Manager up, or every one, as
+//! `admin.ready_when` says; each Manager's state in the body). Plain HTTP, loopback by default;
+//! bind it to a private address. It serves no API traffic and never sees credentials.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,13 +16,14 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::body::GatewayBody;
-use crate::config::AdminConfig;
+use crate::config::{AdminConfig, ReadyWhen};
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 
 pub(crate) struct AdminState {
     pub metrics: Arc<Metrics>,
     pub upstreams: Vec<Arc<Upstream>>,
+    pub ready_when: ReadyWhen,
 }
 
 /// Serves until `shutdown`: at most `config.max_connections` at once (more wait in the accept
@@ -76,28 +77,59 @@ fn answer(state: &AdminState, request: &Request<Incoming>) -> Response<GatewayBo
         );
     }
     match request.uri().path() {
-        "/metrics" => text(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            state.metrics.render(),
-        ),
+        "/metrics" => {
+            // Per-Manager state is read when scraped, so it is never stale.
+            for upstream in &state.upstreams {
+                let name = [upstream.name()];
+                let metrics = &state.metrics;
+                metrics
+                    .manager_up
+                    .with_label_values(&name)
+                    .set(i64::from(upstream.is_up()));
+                metrics
+                    .breaker_state
+                    .with_label_values(&name)
+                    .set(upstream.breaker_state().as_gauge());
+            }
+            text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                state.metrics.render(),
+            )
+        }
         "/healthz" => text(
             StatusCode::OK,
             "application/json",
             "{\"status\":\"ok\"}\n".to_owned(),
         ),
         "/readyz" => {
-            let unready: serde_json::Map<String, serde_json::Value> = state
+            let managers: serde_json::Map<String, serde_json::Value> = state
                 .upstreams
                 .iter()
-                .filter_map(|u| u.health_problem().map(|p| (u.name().to_owned(), p.into())))
+                .map(|u| {
+                    let state = serde_json::json!({
+                        "up": u.is_up(),
+                        "health": u.health_problem().unwrap_or_else(|| "ok".to_owned()),
+                        "breaker": u.breaker_state().as_str(),
+                    });
+                    (u.name().to_owned(), state)
+                })
                 .collect();
-            let status = if unready.is_empty() {
+            let mut up = state.upstreams.iter().map(|u| u.is_up());
+            let ready = match state.ready_when {
+                ReadyWhen::Any => up.any(|up| up),
+                ReadyWhen::All => up.all(|up| up),
+            };
+            let status = if ready {
                 StatusCode::OK
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            let body = serde_json::json!({ "ready": unready.is_empty(), "unready_managers": unready });
+            let body = serde_json::json!({
+                "ready": ready,
+                "ready_when": state.ready_when.as_str(),
+                "managers": managers,
+            });
             text(status, "application/json", format!("{body}\n"))
         }
         _ => text(

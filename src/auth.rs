@@ -108,6 +108,12 @@ pub(crate) enum AuthError {
     /// A Manager refused the credentials (its message, which names the user, never the password).
     #[error("{0}")]
     Refused(String),
+    /// A login that other Managers accepted was refused by this one: it is not part of the
+    /// login (a 403: logging in again would not change it).
+    #[error(
+        "Manager '{manager}' did not accept the credentials of this login ({message}); the login serves the other Managers it covers"
+    )]
+    RefusedAt { manager: String, message: String },
     /// A Manager's SSO could not be asked, or did not answer as SSO answers; come back after
     /// `retry_after` (its health-check interval).
     #[error("{cause}")]
@@ -339,7 +345,11 @@ impl Authenticator {
             .map(|(_, session)| (session.upstream.clone(), session.token.clone()))
             .collect();
         for (_, login) in self.logins.iter() {
-            tokens.extend(login.tokens.iter().map(|t| (t.upstream.clone(), t.token.clone())));
+            tokens.extend(
+                login
+                    .tokens()
+                    .map(|(upstream, token)| (upstream.clone(), token.clone())),
+            );
         }
         let count = tokens.len();
         let revocations = tokens

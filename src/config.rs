@@ -264,6 +264,26 @@ pub struct AdminConfig {
     /// How long a scraper may take to send its request head, and how long an admin connection
     /// may stay idle.
     pub header_read_timeout: Duration,
+    /// When /readyz answers 200.
+    pub ready_when: ReadyWhen,
+}
+
+/// `admin.ready_when`: which Managers must be up for the gateway to be ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyWhen {
+    /// At least one: the gateway can serve someone (the default).
+    Any,
+    /// Every Manager.
+    All,
+}
+
+impl ReadyWhen {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadyWhen::Any => "any",
+            ReadyWhen::All => "all",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,6 +351,8 @@ pub struct ManagerConfig {
     pub prefix: String,
     pub timeouts: UpstreamTimeouts,
     pub health_interval: Duration,
+    /// `None` when `breaker_failures = 0`.
+    pub breaker: Option<BreakerConfig>,
     /// Engine paths outside the API, SSO and services forwarded to this Manager as they are
     /// (`/ovirt-engine/apidoc`); none by default.
     pub forward_paths: Vec<String>,
@@ -349,6 +371,15 @@ pub enum UpstreamTls {
     CaFile(PathBuf),
     /// `insecure = true`: no verification.
     Insecure,
+}
+
+/// `[[manager]] breaker_failures` and `breaker_open` (upstream/breaker.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// Consecutive failed exchanges that open the breaker.
+    pub failures: u32,
+    /// How long it stays open before a probe is let through.
+    pub open_for: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]

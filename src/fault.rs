@@ -70,6 +70,12 @@ pub(crate) enum Fault {
     UpstreamTimeout { manager: String, phase: TimeoutPhase },
     /// The Manager is failing its health checks and refused this request's connection too.
     UpstreamNotReady { manager: String, retry_after: Duration },
+    /// The Manager's circuit breaker is open: the request was not sent.
+    CircuitOpen {
+        manager: String,
+        failures: u32,
+        retry_after: Duration,
+    },
     /// Credentials are malformed or were refused (docs/invariants.md, invariant 6: the only 401).
     Unauthorized { detail: String },
     /// The gateway refuses this request whoever sends it (docs/invariants.md, invariant 6: 403, never 401).
@@ -114,9 +120,10 @@ impl Fault {
             Fault::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Fault::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
             Fault::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Fault::UpstreamNotReady { .. } | Fault::SsoUnavailable { .. } | Fault::ManagerBusy { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Fault::UpstreamNotReady { .. }
+            | Fault::CircuitOpen { .. }
+            | Fault::SsoUnavailable { .. }
+            | Fault::ManagerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Fault::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Fault::TooManyRequests { .. } | Fault::LoginLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Fault::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -140,6 +147,7 @@ impl Fault {
             Fault::UpstreamUnreachable { .. }
             | Fault::UpstreamTimeout { .. }
             | Fault::UpstreamNotReady { .. }
+            | Fault::CircuitOpen { .. }
             | Fault::TokenWithheld { .. }
             | Fault::UpstreamAnswer { .. }
             | Fault::ManagerBusy { .. }
@@ -162,6 +170,7 @@ impl Fault {
             Fault::UpstreamUnreachable { .. } => "Manager unreachable",
             Fault::UpstreamTimeout { .. } => "Manager timeout",
             Fault::UpstreamNotReady { .. } => "Manager not ready",
+            Fault::CircuitOpen { .. } => "Manager unavailable",
             Fault::ManagerBusy { .. } => "Manager busy",
             Fault::Unauthorized { .. } => "Unauthorized",
             Fault::Forbidden { .. } => "Forbidden",
@@ -224,6 +233,14 @@ impl Fault {
                 "Manager '{manager}' is failing its health checks and refused the connection; retry in {} s",
                 retry_after.as_secs().max(1)
             ),
+            Fault::CircuitOpen {
+                manager,
+                failures,
+                retry_after,
+            } => format!(
+                "Manager '{manager}' failed {failures} exchanges in a row; the gateway sends it nothing for {} s, then tries one request",
+                retry_seconds(*retry_after)
+            ),
             Fault::SsoUnavailable { manager, cause, .. } => {
                 format!("The gateway could not log in at Manager '{manager}': {cause}")
             }
@@ -279,7 +296,12 @@ pub(crate) mod tests {
                     manager: "m".into(),
                     retry_after: secs,
                 }),
-                Fault::UpstreamNotReady { .. } => Some(Fault::Unauthorized { detail: "x".into() }),
+                Fault::UpstreamNotReady { .. } => Some(Fault::CircuitOpen {
+                    manager: "m".into(),
+                    failures: 5,
+                    retry_after: secs,
+                }),
+                Fault::CircuitOpen { .. } => Some(Fault::Unauthorized { detail: "x".into() }),
                 Fault::Unauthorized { .. } => Some(Fault::Forbidden { detail: "x".into() }),
                 Fault::Forbidden { .. } => Some(Fault::ManagerBusy {
                     manager: "m".into(),
@@ -311,7 +333,7 @@ pub(crate) mod tests {
         let all = every_fault();
         let kinds: std::collections::HashSet<_> = all.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), all.len());
-        assert_eq!(all.len(), 19);
+        assert_eq!(all.len(), 20);
     }
 
     /// Each fault maps to its documented status code (docs/invariants.md, invariant 6: 401 only
@@ -332,9 +354,10 @@ pub(crate) mod tests {
                 Fault::TokenWithheld { .. }
                 | Fault::UpstreamAnswer { .. }
                 | Fault::UpstreamUnreachable { .. } => (502, Blame::Upstream),
-                Fault::UpstreamNotReady { .. } | Fault::ManagerBusy { .. } | Fault::SsoUnavailable { .. } => {
-                    (503, Blame::Upstream)
-                }
+                Fault::UpstreamNotReady { .. }
+                | Fault::CircuitOpen { .. }
+                | Fault::ManagerBusy { .. }
+                | Fault::SsoUnavailable { .. } => (503, Blame::Upstream),
                 Fault::UpstreamTimeout { .. } => (504, Blame::Upstream),
             };
             assert_eq!(fault.status().as_u16(), status, "{fault:?}");

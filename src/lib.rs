@@ -173,13 +173,14 @@ impl Gateway {
             background.spawn(policy.clone().watch());
         }
         for upstream in &upstreams {
-            let upstream = upstream.clone();
-            background.spawn(async move { upstream.watch_health().await });
+            let (upstream, metrics) = (upstream.clone(), metrics.clone());
+            background.spawn(async move { upstream.watch_health(&metrics).await });
         }
         if let Some((listener, admin_config)) = admin {
             let state = Arc::new(admin::AdminState {
                 metrics: metrics.clone(),
                 upstreams: upstreams.clone(),
+                ready_when: admin_config.ready_when,
             });
             background.spawn(admin::serve(listener, state, admin_config, shutdown_rx.clone()));
         }

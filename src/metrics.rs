@@ -34,6 +34,9 @@ pub struct Metrics {
     pub ratelimit_delay_seconds: HistogramVec,
     pub manager_inflight: IntGaugeVec,
     pub manager_queued: IntGaugeVec,
+    pub manager_up: IntGaugeVec,
+    pub breaker_state: IntGaugeVec,
+    pub breaker_opened_total: IntCounterVec,
     pub login_lockouts_total: IntCounter,
     pub tokens_withheld_total: IntCounterVec,
     pub requests_refused_total: IntCounterVec,
@@ -231,6 +234,32 @@ impl Metrics {
             &["manager"],
         )
         .expect("valid metric");
+        let manager_up = IntGaugeVec::new(
+            Opts::new(
+                "gateway_manager_up",
+                "1 when the Manager can be served (its health checks pass and its circuit breaker \
+                 is not open), 0 otherwise, by manager; set at each scrape",
+            ),
+            &["manager"],
+        )
+        .expect("valid metric");
+        let breaker_state = IntGaugeVec::new(
+            Opts::new(
+                "gateway_manager_breaker_state",
+                "Each Manager's circuit breaker: 0 closed, 1 open, 2 half-open (a probe in \
+                 flight), by manager; set at each scrape",
+            ),
+            &["manager"],
+        )
+        .expect("valid metric");
+        let breaker_opened_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_manager_breaker_opened_total",
+                "Times each Manager's circuit breaker opened, by manager",
+            ),
+            &["manager"],
+        )
+        .expect("valid metric");
         let login_lockouts_total = IntCounter::new(
             "gateway_login_lockouts_total",
             "Lockouts after failed logins (of a user from an address, or of an address)",
@@ -257,6 +286,9 @@ impl Metrics {
             Box::new(ratelimit_delay_seconds.clone()),
             Box::new(manager_inflight.clone()),
             Box::new(manager_queued.clone()),
+            Box::new(manager_up.clone()),
+            Box::new(breaker_state.clone()),
+            Box::new(breaker_opened_total.clone()),
             Box::new(login_lockouts_total.clone()),
             Box::new(tokens_withheld_total.clone()),
             Box::new(requests_refused_total.clone()),
@@ -288,6 +320,9 @@ impl Metrics {
             ratelimit_delay_seconds,
             manager_inflight,
             manager_queued,
+            manager_up,
+            breaker_state,
+            breaker_opened_total,
             login_lockouts_total,
             tokens_withheld_total,
             requests_refused_total,

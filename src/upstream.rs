@@ -4,6 +4,7 @@
 //! Never retries a request whose body could have been sent (docs/invariants.md, invariant 5): only GET, HEAD
 //! and OPTIONS without a body are tried a second time, and only when the first connect failed.
 
+pub(crate) mod breaker;
 pub(crate) mod gate;
 pub(crate) mod router;
 
@@ -36,6 +37,8 @@ pub(crate) struct Upstream {
     health: Mutex<Health>,
     /// At most so many requests at the Manager at once (`[rate_limit.manager]`).
     gate: Option<gate::Gate>,
+    /// `None` when `breaker_failures = 0`.
+    breaker: Option<breaker::Breaker>,
 }
 
 /// Why a request got no answer from a Manager; pipeline/rescue.rs makes it a fault.
@@ -52,6 +55,13 @@ pub(crate) enum SendError {
     /// No connection, or no response head, within the configured time.
     #[error("Manager '{manager}' ran out of time {}", .phase.during())]
     Timeout { manager: String, phase: TimeoutPhase },
+    /// The Manager's circuit breaker is open: the request was not sent.
+    #[error("Manager '{manager}' failed {failures} exchanges in a row; the gateway sends it nothing for now")]
+    CircuitOpen {
+        manager: String,
+        failures: u32,
+        retry_after: Duration,
+    },
     /// The connect failed while the Manager is failing its health checks.
     #[error("Manager '{manager}' is failing its health checks and refused the connection")]
     NotReady { manager: String, retry_after: Duration },
@@ -97,6 +107,7 @@ impl Upstream {
             .build(connector);
         Ok(Upstream {
             gate: config.concurrency.map(gate::Gate::new),
+            breaker: config.breaker.map(breaker::Breaker::new),
             config,
             client,
             health: Mutex::new(Health::default()),
@@ -171,6 +182,15 @@ impl Upstream {
         caller: gate::Caller<'_>,
         metrics: &Metrics,
     ) -> Result<Response<GatewayBody>, SendError> {
+        // A Manager that keeps failing is not asked at all until its breaker lets a probe through.
+        let admitted = match &self.breaker {
+            Some(breaker) => Some(breaker.admit().map_err(|open| SendError::CircuitOpen {
+                manager: self.name().to_owned(),
+                failures: open.failures,
+                retry_after: open.retry_after,
+            })?),
+            None => None,
+        };
         // A place at the Manager before anything is sent, held until the answer's body ends.
         let pass = match &self.gate {
             Some(gate) => {
@@ -201,6 +221,17 @@ impl Upstream {
             .upstream_duration_seconds
             .with_label_values(&[self.name()])
             .observe(started.elapsed().as_secs_f64());
+        if let Some(admitted) = admitted {
+            // A client's failing body says nothing about the Manager.
+            let verdict = match &outcome {
+                Ok(response) => Some(!failing_front_end(response.status())),
+                Err(Failure::Client(error)) if caused_by::<RequestBodyError>(error).is_some() => None,
+                Err(_) => Some(false),
+            };
+            if let Some(success) = verdict {
+                self.breaker_moved(admitted.settle(success), metrics);
+            }
+        }
         match outcome {
             Ok(response) => {
                 let idle = self.config.timeouts.body_idle;
@@ -276,6 +307,36 @@ impl Upstream {
         }
     }
 
+    /// Logs and counts what a breaker transition changed.
+    fn breaker_moved(&self, transition: breaker::Transition, metrics: &Metrics) {
+        match transition {
+            breaker::Transition::None => {}
+            breaker::Transition::Opened => {
+                tracing::warn!(manager = %self.name(), "circuit breaker opened: requests to this Manager fail at once for now");
+                metrics
+                    .breaker_opened_total
+                    .with_label_values(&[self.name()])
+                    .inc();
+            }
+            breaker::Transition::Closed => {
+                tracing::info!(manager = %self.name(), "circuit breaker closed: the Manager answers again");
+            }
+        }
+    }
+
+    /// The breaker's state; closed when there is none.
+    pub(crate) fn breaker_state(&self) -> breaker::BreakerState {
+        self.breaker
+            .as_ref()
+            .map_or(breaker::BreakerState::Closed, breaker::Breaker::state)
+    }
+
+    /// Whether the Manager can be served now: its health checks pass and its breaker is not
+    /// open (docs/federation.md, "Readiness").
+    pub(crate) fn is_up(&self) -> bool {
+        self.is_ready() && self.breaker_state() != breaker::BreakerState::Open
+    }
+
     /// Whether the latest health check, at most three intervals ago, succeeded.
     fn is_ready(&self) -> bool {
         let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
@@ -286,7 +347,7 @@ impl Upstream {
     }
 
     /// Whether the latest health check ran and failed (not merely: none ran yet).
-    fn failed_health_check(&self) -> bool {
+    pub(crate) fn failed_health_check(&self) -> bool {
         self.health
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -307,7 +368,7 @@ impl Upstream {
     }
 
     /// One health check: `GET /ovirt-engine/services/health` must answer 200 in time.
-    pub(crate) async fn check_health(&self) {
+    pub(crate) async fn check_health(&self, metrics: &Metrics) {
         let error = match self.uri(&format!(
             "{}/ovirt-engine/services/health",
             self.config.upstream_prefix
@@ -325,8 +386,10 @@ impl Upstream {
                 }
             }
         };
-        if let Some(error) = &error {
-            tracing::warn!(manager = %self.name(), %error, "Manager is not healthy");
+        match (&error, &self.breaker) {
+            (Some(error), _) => tracing::warn!(manager = %self.name(), %error, "Manager is not healthy"),
+            (None, Some(breaker)) => self.breaker_moved(breaker.health_passed(), metrics),
+            (None, None) => {}
         }
         *self.health.lock().unwrap_or_else(|p| p.into_inner()) = Health {
             checked_at: Some(Instant::now()),
@@ -335,12 +398,12 @@ impl Upstream {
     }
 
     /// Checks health every `health_interval` until the task is dropped.
-    pub(crate) async fn watch_health(&self) {
+    pub(crate) async fn watch_health(&self, metrics: &Metrics) {
         let mut ticker = tokio::time::interval(self.config.health_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            self.check_health().await;
+            self.check_health(metrics).await;
         }
     }
 }
@@ -372,6 +435,12 @@ impl std::fmt::Display for Failure {
             Failure::HeadersTimeout => write!(f, "no response headers in time"),
         }
     }
+}
+
+/// A status the engine's Apache front end answers when the engine behind it is down or stuck:
+/// to the breaker, a failed exchange.
+fn failing_front_end(status: http::StatusCode) -> bool {
+    matches!(status.as_u16(), 502..=504)
 }
 
 /// A copy of a request's head for the one connect retry, when the request may be retried at all:

@@ -1,12 +1,20 @@
 //! Logins at the gateway's SSO endpoint: one token at each Manager the host covers, the gateway's
 //! signed token naming the login, at most `auth.max_logins_per_user` per user, and every upstream
 //! token revoked when the login ends.
+//!
+//! A login stands when at least one covered Manager accepts the credentials (docs/federation.md,
+//! "Logins with several Managers"). A Manager that refused them is left out of the login (its
+//! requests get a 403 that says so); one that could not be asked is logged in at when a request
+//! first needs it, one login at a time, with the credentials the login was made with. Those are
+//! held, in memory only and wiped when dropped, while some Manager of the login is still to be
+//! logged in at, and no longer.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ring::hmac;
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 use super::basic::{BasicCredentials, SessionKey};
 use super::sso_client::{self, LoginError, UpstreamToken, authenticated_user, password_grant};
@@ -19,29 +27,65 @@ use crate::upstream::Upstream;
 /// A Manager's token of a login, and the user's id there.
 #[derive(Clone)]
 pub(crate) struct ManagerToken {
-    pub(super) upstream: Arc<Upstream>,
     pub token: UpstreamToken,
     pub user_id: Option<String>,
     /// The user's name as this Manager reports it (`ManagerUser::name`).
-    pub(super) name: String,
+    name: String,
 }
 
-/// A login at the gateway's SSO endpoint: the user and their token at each Manager it covers.
+/// A login at the gateway's SSO endpoint: the user and where it stands at each Manager it covers.
 pub(crate) struct Login {
     pub user: String,
-    pub(super) tokens: Vec<ManagerToken>,
+    members: Vec<Member>,
+    /// The credentials, while some member is still to be logged in at.
+    pending: tokio::sync::Mutex<Option<Pending>>,
     pub(super) lease: Lease,
 }
 
+/// One Manager of a login; its outcome unset while it is still to be logged in at.
+struct Member {
+    upstream: Arc<Upstream>,
+    outcome: OnceLock<Outcome>,
+}
+
+enum Outcome {
+    Token(ManagerToken),
+    /// The Manager refused the credentials: its message.
+    Refused(String),
+}
+
+/// The user name as typed and the password, for the members still to be logged in at.
+struct Pending {
+    user: String,
+    password: Zeroizing<String>,
+}
+
 impl Login {
-    pub(crate) fn token_for(&self, manager: &str) -> Option<&ManagerToken> {
-        self.tokens.iter().find(|t| t.upstream.name() == manager)
+    /// A login of `user` with no Manager (tests of expiry).
+    #[cfg(test)]
+    pub(super) fn empty(user: &str) -> Login {
+        Login {
+            user: user.to_owned(),
+            members: Vec::new(),
+            pending: tokio::sync::Mutex::new(None),
+            lease: Lease::new(),
+        }
+    }
+
+    /// Every upstream token the login holds, with its Manager.
+    pub(super) fn tokens(&self) -> impl Iterator<Item = (&Arc<Upstream>, &UpstreamToken)> {
+        self.members.iter().filter_map(|m| match m.outcome.get() {
+            Some(Outcome::Token(t)) => Some((&m.upstream, &t.token)),
+            _ => None,
+        })
     }
 }
 
 impl Authenticator {
-    /// Logs in at every Manager in `upstreams` (concurrently) and, when all accept, opens a login and
-    /// returns the gateway's token for it and its expiry in milliseconds.
+    /// Logs in at every Manager in `upstreams` (concurrently) and, when at least one accepts,
+    /// opens a login and returns the gateway's token for it and its expiry in milliseconds.
+    /// Managers failing their health checks are not asked now but on first use; with none
+    /// accepting, a Manager that could not be asked makes it a 503 (`Unavailable`), never a 401.
     pub(crate) async fn log_in(
         &self,
         upstreams: &[Arc<Upstream>],
@@ -50,64 +94,70 @@ impl Authenticator {
         logins: Option<(&Logins, IpAddr)>,
     ) -> Result<(String, i64), AuthError> {
         let outcomes = futures_util::future::join_all(upstreams.iter().map(|upstream| async move {
-            // The same refusal cache as Basic sessions: a repeated wrong password at the SSO
-            // endpoint does not reach the Manager either.
-            let key = self.key_of(upstream.name(), user, password);
-            if let Some(message) = self.refusals.get(&key).await {
-                self.failed(Failure::RefusedCached);
-                if let Some((logins, client)) = logins {
-                    logins.failed(user, client, false);
-                }
-                return Err(LoginError::Refused(message.to_string()));
+            // Not kept waiting for a Manager known to be down: it is asked on first use.
+            if upstream.failed_health_check() {
+                return Err(Asked::Unavailable("it is failing its health checks".to_owned()));
             }
-            let outcome = password_grant(upstream, &self.metrics, user, password).await;
-            self.count_login(upstream, &outcome);
-            match &outcome {
-                Err(LoginError::Refused(message)) => {
-                    self.failed(Failure::Refused);
-                    if let Some((logins, client)) = logins {
-                        logins.failed(user, client, true);
-                    }
-                    self.refusals.insert(key, Arc::from(message.as_str())).await;
-                }
-                Err(LoginError::Unavailable(_)) => self.failed(Failure::SsoUnavailable),
-                Ok(_) => {}
-            }
-            let token = outcome?;
-            let reported = authenticated_user(upstream, &self.metrics, &token).await;
-            Ok::<_, LoginError>(ManagerToken {
-                upstream: upstream.clone(),
-                token,
-                user_id: reported.id.clone(),
-                name: reported.name(user),
-            })
+            self.log_in_at(upstream, user, password).await
         }))
         .await;
-        let mut tokens = Vec::new();
+        let accepted = outcomes.iter().any(Result::is_ok);
         let mut failure = None;
-        for (upstream, outcome) in upstreams.iter().zip(outcomes) {
+        for (upstream, outcome) in upstreams.iter().zip(&outcomes) {
             match outcome {
-                Ok(token) => tokens.push(token),
-                Err(LoginError::Refused(message)) => failure = Some(AuthError::Refused(message)),
-                Err(LoginError::Unavailable(cause)) if failure.is_none() => {
-                    failure = Some(AuthError::unavailable(upstream, cause));
+                Ok(_) => {}
+                Err(Asked::Refused { message, reached }) => {
+                    // Wrong credentials count toward lockouts only when no Manager took them.
+                    if !accepted && let Some((logins, client)) = logins {
+                        logins.failed(user, client, *reached);
+                    }
+                    failure = Some(AuthError::Refused(message.clone()));
                 }
-                Err(LoginError::Unavailable(_)) => {}
+                Err(Asked::Unavailable(cause)) => {
+                    if !matches!(failure, Some(AuthError::Unavailable { .. })) {
+                        failure = Some(AuthError::unavailable(upstream, cause.clone()));
+                    }
+                }
             }
         }
-        // One principal per person: the name the (first) Manager reports, not the spelling typed.
-        let user = tokens.first().map_or(user, |t| t.name.as_str()).to_owned();
+        if !accepted {
+            return Err(failure.expect("no Manager accepted, so one failed"));
+        }
+        let members: Vec<Member> = upstreams
+            .iter()
+            .zip(outcomes)
+            .map(|(upstream, outcome)| Member {
+                upstream: upstream.clone(),
+                outcome: match outcome {
+                    Ok(token) => OnceLock::from(Outcome::Token(token)),
+                    Err(Asked::Refused { message, .. }) => OnceLock::from(Outcome::Refused(message)),
+                    Err(Asked::Unavailable(_)) => OnceLock::new(),
+                },
+            })
+            .collect();
+        let pending = members
+            .iter()
+            .any(|m| m.outcome.get().is_none())
+            .then(|| Pending {
+                user: user.to_owned(),
+                password: Zeroizing::new(password.to_owned()),
+            });
+        // One principal per person: the name the first Manager that accepted reports, not the
+        // spelling typed.
+        let user = members
+            .iter()
+            .find_map(|m| match m.outcome.get() {
+                Some(Outcome::Token(t)) => Some(t.name.clone()),
+                _ => None,
+            })
+            .expect("one Manager accepted");
         let user = user.as_str();
         let login = Arc::new(Login {
             user: user.to_owned(),
-            tokens,
+            members,
+            pending: tokio::sync::Mutex::new(pending),
             lease: Lease::new(),
         });
-        if let Some(failure) = failure {
-            // Tokens some Managers gave are of no use without the others'.
-            revoke_all(&login, &self.metrics).await;
-            return Err(failure);
-        }
         let sid = session_id();
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
@@ -178,6 +228,128 @@ impl Authenticator {
         Some((claims, login))
     }
 
+    /// The login's token at `upstream`: `Ok(None)` when the login does not cover it; logged in
+    /// there now when the login could not be made there before (one login at a time, the others
+    /// wait for it). A Manager that refused the login's credentials is `RefusedAt` (a 403); one
+    /// still unavailable is `Unavailable` (a 503, never a 401: docs/invariants.md, invariant 6).
+    pub(crate) async fn member_token<'a>(
+        &self,
+        sid: &str,
+        login: &'a Login,
+        upstream: &Upstream,
+    ) -> Result<Option<&'a ManagerToken>, AuthError> {
+        let Some(member) = login
+            .members
+            .iter()
+            .find(|m| m.upstream.name() == upstream.name())
+        else {
+            return Ok(None);
+        };
+        if member.outcome.get().is_none() {
+            let mut pending = login.pending.lock().await;
+            if member.outcome.get().is_none() {
+                self.log_in_later(sid, login, member, &mut pending).await?;
+            }
+        }
+        match member.outcome.get() {
+            Some(Outcome::Token(token)) => Ok(Some(token)),
+            Some(Outcome::Refused(message)) => Err(AuthError::RefusedAt {
+                manager: upstream.name().to_owned(),
+                message: message.clone(),
+            }),
+            None => unreachable!("log_in_later settles the member or fails"),
+        }
+    }
+
+    /// Logs a pending member of a login in, with the credentials the login holds; drops them
+    /// once no member is pending.
+    async fn log_in_later(
+        &self,
+        sid: &str,
+        login: &Login,
+        member: &Member,
+        pending: &mut Option<Pending>,
+    ) -> Result<(), AuthError> {
+        let upstream = &member.upstream;
+        let Some(credentials) = pending.as_ref() else {
+            return Err(AuthError::unavailable(
+                upstream,
+                "the login holds no credentials".into(),
+            ));
+        };
+        if upstream.failed_health_check() {
+            return Err(AuthError::unavailable(
+                upstream,
+                "it could not be asked when this login was made and is still failing its health checks"
+                    .into(),
+            ));
+        }
+        let outcome = match self
+            .log_in_at(upstream, &credentials.user, &credentials.password)
+            .await
+        {
+            Ok(token) => Outcome::Token(token),
+            Err(Asked::Refused { message, .. }) => Outcome::Refused(message),
+            Err(Asked::Unavailable(cause)) => return Err(AuthError::unavailable(upstream, cause)),
+        };
+        tracing::info!(manager = %upstream.name(), user = %login.user, "logged in at a Manager this login could not reach before");
+        if member.outcome.set(outcome).is_err() {
+            unreachable!("members are settled under the pending lock");
+        }
+        if login.members.iter().all(|m| m.outcome.get().is_some()) {
+            *pending = None;
+        }
+        // A logout meanwhile revoked what the login held then: this token too.
+        if !self.logins.contains_key(sid)
+            && let Some(Outcome::Token(token)) = member.outcome.get()
+        {
+            sso_client::revoke(upstream, &self.metrics, &token.token).await;
+        }
+        Ok(())
+    }
+
+    /// One login at one Manager: its token and the user as it reports them. A refusal is
+    /// remembered for `auth.failure_cache` (as for Basic sessions), so the same wrong password
+    /// does not reach the Manager again meanwhile.
+    async fn log_in_at(
+        &self,
+        upstream: &Upstream,
+        user: &str,
+        password: &str,
+    ) -> Result<ManagerToken, Asked> {
+        let key = self.key_of(upstream.name(), user, password);
+        if let Some(message) = self.refusals.get(&key).await {
+            self.failed(Failure::RefusedCached);
+            return Err(Asked::Refused {
+                message: message.to_string(),
+                reached: false,
+            });
+        }
+        let outcome = password_grant(upstream, &self.metrics, user, password).await;
+        self.count_login(upstream, &outcome);
+        let token = match outcome {
+            Ok(token) => token,
+            Err(LoginError::Refused(message)) => {
+                self.failed(Failure::Refused);
+                self.refusals.insert(key, Arc::from(message.as_str())).await;
+                return Err(Asked::Refused {
+                    message,
+                    reached: true,
+                });
+            }
+            Err(LoginError::Unavailable(cause)) => {
+                self.failed(Failure::SsoUnavailable);
+                return Err(Asked::Unavailable(cause));
+            }
+        };
+        let reported = authenticated_user(upstream, &self.metrics, &token).await;
+        Ok(ManagerToken {
+            token,
+            user_id: reported.id.clone(),
+            name: reported.name(user),
+        })
+    }
+
     fn token_key(&self, token: &str) -> SessionKey {
         let tag = hmac::sign(&self.secret, token.as_bytes());
         let mut key = [0; 32];
@@ -218,13 +390,22 @@ impl Authenticator {
     }
 }
 
+/// What asking one Manager gave, short of a token.
+enum Asked {
+    /// `reached`: the Manager was asked (not a refusal remembered).
+    Refused {
+        message: String,
+        reached: bool,
+    },
+    Unavailable(String),
+}
+
 /// Revokes every upstream token of a login, concurrently.
 pub(super) async fn revoke_all(login: &Login, metrics: &Metrics) {
     futures_util::future::join_all(
         login
-            .tokens
-            .iter()
-            .map(|t| sso_client::revoke(&t.upstream, metrics, &t.token)),
+            .tokens()
+            .map(|(upstream, token)| sso_client::revoke(upstream, metrics, token)),
     )
     .await;
 }

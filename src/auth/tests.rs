@@ -125,11 +125,7 @@ async fn sessions_and_logins_expire_on_the_timer() {
         lease: Lease::new(),
     };
     auth.sessions.insert(key, Arc::new(session)).await;
-    let login = Login {
-        user: credentials.user.clone(),
-        tokens: Vec::new(),
-        lease: Lease::new(),
-    };
+    let login = Login::empty(&credentials.user);
     auth.logins.insert("sid".into(), Arc::new(login)).await;
     let expired = auth.metrics.sessions_ended_total.with_label_values(&["expired"]);
     let sweeper = tokio::spawn(auth.clone().expire_on_timer());

@@ -168,6 +168,7 @@ pub(super) struct FileAdmin {
     pub address: Option<String>,
     pub max_connections: Option<u64>,
     pub header_read_timeout: Option<String>,
+    pub ready_when: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,6 +192,8 @@ pub(super) struct FileManager {
     pub response_timeout: Option<String>,
     pub body_idle_timeout: Option<String>,
     pub health_interval: Option<String>,
+    pub breaker_failures: Option<u64>,
+    pub breaker_open: Option<String>,
     #[serde(default)]
     pub forward_paths: Vec<String>,
 }

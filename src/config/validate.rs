@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::config::file::FileConfig;
 use crate::config::{
     AdminConfig, AuthConfig, Config, ConfigError, ConsoleFiles, LogConfig, LogFormat, PolicyConfig,
-    PolicyMode,
+    PolicyMode, ReadyWhen,
 };
 use cache::validate_cache;
 use listen::validate_listen;
@@ -41,6 +41,17 @@ pub(super) fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<Conf
     let mut problems = Problems(Vec::new());
     let listen = validate_listen(&mut problems, file.listen, base);
     let admin = file.admin.and_then(|admin| {
+        let ready_when = match admin.ready_when.as_deref() {
+            None | Some("any") => ReadyWhen::Any,
+            Some("all") => ReadyWhen::All,
+            Some(other) => {
+                problems.push(
+                    "admin.ready_when",
+                    format!("`{other}` is not one of `any`, `all`"),
+                );
+                ReadyWhen::Any
+            }
+        };
         let address = problems.address(
             "admin.address",
             admin.address.as_deref().unwrap_or(DEFAULT_ADMIN_ADDRESS),
@@ -58,6 +69,7 @@ pub(super) fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<Conf
                 admin.header_read_timeout.as_deref(),
                 DEFAULT_ADMIN_HEADER_TIMEOUT,
             ),
+            ready_when,
         })
     });
     let format = match file.log.format.as_deref() {

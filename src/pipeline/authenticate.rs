@@ -138,7 +138,7 @@ async fn by_token(
     let Some((claims, login)) = auth.login_of(token).await else {
         return Ok(None);
     };
-    let Some(upstream_token) = login.token_for(upstream.name()) else {
+    let Some(upstream_token) = auth.member_token(&claims.sid, &login, upstream).await? else {
         auth.failed(Failure::UnknownToken);
         return Err(Fault::Unauthorized {
             detail: format!(

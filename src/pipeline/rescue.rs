@@ -24,6 +24,9 @@ impl From<AuthError> for Fault {
                     detail: error.to_string(),
                 }
             }
+            AuthError::RefusedAt { .. } => Fault::Forbidden {
+                detail: error.to_string(),
+            },
             AuthError::Unavailable {
                 manager,
                 cause,
@@ -51,6 +54,15 @@ impl From<SendError> for Fault {
             },
             SendError::Timeout { manager, phase } => Fault::UpstreamTimeout { manager, phase },
             SendError::NotReady { manager, retry_after } => Fault::UpstreamNotReady { manager, retry_after },
+            SendError::CircuitOpen {
+                manager,
+                failures,
+                retry_after,
+            } => Fault::CircuitOpen {
+                manager,
+                failures,
+                retry_after,
+            },
             SendError::Unreachable { manager, cause } => Fault::UpstreamUnreachable { manager, cause },
             SendError::ClientBody(why) => Fault::from(&why),
         }
@@ -92,6 +104,7 @@ pub(super) fn respond(fault: &Fault, repr: Representation) -> Response<GatewayBo
     headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     match fault {
         Fault::UpstreamNotReady { retry_after, .. }
+        | Fault::CircuitOpen { retry_after, .. }
         | Fault::SsoUnavailable { retry_after, .. }
         | Fault::ManagerBusy { retry_after, .. }
         | Fault::LoginLocked { retry_after } => {
@@ -181,6 +194,15 @@ mod tests {
                     cause: "refused".into(),
                 }),
                 502,
+                Blame::Upstream,
+            ),
+            (
+                Fault::from(SendError::CircuitOpen {
+                    manager: manager(),
+                    failures: 5,
+                    retry_after: wait,
+                }),
+                503,
                 Blame::Upstream,
             ),
             (

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod availability;
 mod cache;
 mod cli;
 mod faults;

@@ -1,5 +1,5 @@
-//! `[[manager]]`: names, URLs, routes (host and prefix), TLS toward the Manager, timeouts and the
-//! paths forwarded outside the API.
+//! `[[manager]]`: names, URLs, routes (host and prefix), TLS toward the Manager, timeouts, the
+//! circuit breaker and the paths forwarded outside the API.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -10,13 +10,15 @@ use http::uri::Scheme;
 
 use super::values::Problems;
 use crate::config::file::FileManager;
-use crate::config::{ManagerConfig, UpstreamTimeouts, UpstreamTls};
+use crate::config::{BreakerConfig, ManagerConfig, UpstreamTimeouts, UpstreamTls};
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 // Synchronous engine actions (adding a VM from a cloned template) can take minutes.
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_BREAKER_FAILURES: u64 = 5;
+const DEFAULT_BREAKER_OPEN: Duration = Duration::from_secs(10);
 
 /// The engine's API path, which every Manager URL must end with.
 const API_SUFFIX: &str = "/ovirt-engine/api";
@@ -85,6 +87,20 @@ pub(super) fn validate_managers(
             manager.health_interval.as_deref(),
             DEFAULT_HEALTH_INTERVAL,
         );
+        // 0 turns the breaker off.
+        let breaker_failures = match manager.breaker_failures {
+            Some(0) => 0,
+            value => problems.count(&at("breaker_failures"), value, DEFAULT_BREAKER_FAILURES, 1000),
+        };
+        let breaker_open = problems.duration(
+            &at("breaker_open"),
+            manager.breaker_open.as_deref(),
+            DEFAULT_BREAKER_OPEN,
+        );
+        let breaker = (breaker_failures > 0).then_some(BreakerConfig {
+            failures: breaker_failures as u32,
+            open_for: breaker_open,
+        });
         for (j, path) in manager.forward_paths.iter().enumerate() {
             if let Some(message) = forward_path_problem(path) {
                 problems.push(format!("manager[{i}].forward_paths[{j}]"), message);
@@ -122,6 +138,7 @@ pub(super) fn validate_managers(
             prefix,
             timeouts,
             health_interval,
+            breaker,
             forward_paths: manager.forward_paths,
             concurrency: None,
         });
