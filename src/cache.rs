@@ -208,6 +208,7 @@ impl Cache {
             asked.target.clone(),
             asked.headers,
             asked.tls,
+            &asked.path.public_prefix,
         ));
         let ttl = match api.segments.len() {
             0 => self.config.ttl.root,

@@ -29,6 +29,33 @@ pub struct Config {
     /// `None` only with `rate_limit.enabled = false`.
     pub rate_limit: Option<RateLimitConfig>,
     pub managers: Vec<ManagerConfig>,
+    /// `[federation]`: one merged API over several Managers; `None` when not configured.
+    pub federation: Option<FederationConfig>,
+}
+
+/// `[federation]` (docs/federation.md, "The merged view"): a route, like a Manager's, that
+/// publishes one API over its members.
+#[derive(Debug, Clone)]
+pub struct FederationConfig {
+    /// Route requests whose Host (without port) is this name, lower case.
+    pub host: Option<String>,
+    /// The public path in front of `/ovirt-engine`; `""` for none.
+    pub prefix: String,
+    /// Manager names, in member order (the order listings are merged in).
+    pub members: Vec<String>,
+    /// The member that answers for the objects every Manager has under the same id.
+    pub home: String,
+    /// What a listing gets when a member cannot answer it.
+    pub partial: Partial,
+}
+
+/// `federation.partial`, and the `handling` a client may prefer (RFC 7240).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partial {
+    /// A listing some member cannot answer is that member's fault.
+    Strict,
+    /// The members that answered, the others named in `Federation-Incomplete`.
+    Lenient,
 }
 
 /// `[cache]`: the GET response cache (docs/caching.md).

@@ -51,6 +51,9 @@ pub(crate) enum Fault {
     AmbiguousPath { detail: String },
     /// No Manager is published at this host and path.
     NoRoute,
+    /// The merged view cannot tell which member a request is for (docs/federation.md, "The
+    /// merged view"): the detail says how to name one.
+    MergedConflict { detail: String },
     /// A path outside the API that the gateway neither answers nor forwards
     /// (docs/invariants.md, invariant 13): the detail says which.
     NotForwarded { detail: String },
@@ -113,6 +116,7 @@ impl Fault {
         match self {
             Fault::BadRequest { .. } | Fault::AmbiguousPath { .. } => StatusCode::BAD_REQUEST,
             Fault::NoRoute | Fault::NotForwarded { .. } => StatusCode::NOT_FOUND,
+            Fault::MergedConflict { .. } => StatusCode::CONFLICT,
             Fault::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Fault::TokenWithheld { .. } | Fault::UpstreamAnswer { .. } => StatusCode::BAD_GATEWAY,
             Fault::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -136,6 +140,7 @@ impl Fault {
             | Fault::AmbiguousPath { .. }
             | Fault::NoRoute
             | Fault::NotForwarded { .. }
+            | Fault::MergedConflict { .. }
             | Fault::MethodNotAllowed { .. }
             | Fault::HeadersTooLarge { .. }
             | Fault::BodyTooLarge { .. }
@@ -161,6 +166,7 @@ impl Fault {
             Fault::BadRequest { .. } => "Bad request",
             Fault::AmbiguousPath { .. } => "Ambiguous request path",
             Fault::NoRoute | Fault::NotForwarded { .. } => "Not found",
+            Fault::MergedConflict { .. } => "Ambiguous in the merged view",
             Fault::MethodNotAllowed { .. } => "Method not allowed",
             Fault::TokenWithheld { .. } => "Answer withheld",
             Fault::UpstreamAnswer { .. } => "Manager answer refused",
@@ -186,6 +192,7 @@ impl Fault {
             Fault::BadRequest { detail }
             | Fault::AmbiguousPath { detail }
             | Fault::NotForwarded { detail }
+            | Fault::MergedConflict { detail }
             | Fault::RequestTimeout { detail }
             | Fault::Unauthorized { detail }
             | Fault::Forbidden { detail }
@@ -276,7 +283,8 @@ pub(crate) mod tests {
                 Fault::MethodNotAllowed { .. } => Some(Fault::TokenWithheld { manager: "m".into() }),
                 Fault::TokenWithheld { .. } => Some(Fault::AmbiguousPath { detail: "x".into() }),
                 Fault::AmbiguousPath { .. } => Some(Fault::NoRoute),
-                Fault::NoRoute => Some(Fault::NotForwarded { detail: "x".into() }),
+                Fault::NoRoute => Some(Fault::MergedConflict { detail: "x".into() }),
+                Fault::MergedConflict { .. } => Some(Fault::NotForwarded { detail: "x".into() }),
                 Fault::NotForwarded { .. } => Some(Fault::HeadersTooLarge { limit: 1 }),
                 Fault::HeadersTooLarge { .. } => Some(Fault::BodyTooLarge { limit: 1 }),
                 Fault::BodyTooLarge { .. } => Some(Fault::RequestTimeout { detail: "d".into() }),
@@ -333,7 +341,7 @@ pub(crate) mod tests {
         let all = every_fault();
         let kinds: std::collections::HashSet<_> = all.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), all.len());
-        assert_eq!(all.len(), 20);
+        assert_eq!(all.len(), 21);
     }
 
     /// Each fault maps to its documented status code (docs/invariants.md, invariant 6: 401 only
@@ -347,6 +355,7 @@ pub(crate) mod tests {
                 Fault::Forbidden { .. } => (403, Blame::Client),
                 Fault::NoRoute | Fault::NotForwarded { .. } => (404, Blame::Client),
                 Fault::MethodNotAllowed { .. } => (405, Blame::Client),
+                Fault::MergedConflict { .. } => (409, Blame::Client),
                 Fault::RequestTimeout { .. } => (408, Blame::Client),
                 Fault::BodyTooLarge { .. } => (413, Blame::Client),
                 Fault::TooManyRequests { .. } | Fault::LoginLocked { .. } => (429, Blame::Client),

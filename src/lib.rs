@@ -19,6 +19,7 @@ mod connection;
 #[cfg(feature = "sim")]
 mod demo;
 mod fault;
+mod federation;
 mod metrics;
 mod pipeline;
 mod policy;
@@ -191,7 +192,11 @@ impl Gateway {
         let state_upstreams = upstreams.clone();
         let state = Arc::new(GatewayState {
             limits: config.listen.limits.clone(),
-            router: Router::new(&config.managers),
+            router: Router::new(&config.managers, config.federation.as_ref()),
+            federation: config
+                .federation
+                .clone()
+                .map(|f| Arc::new(federation::Federation::new(f, &upstreams))),
             upstreams,
             auth: auth.clone(),
             policy: policy.clone(),

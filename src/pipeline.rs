@@ -11,6 +11,7 @@ mod context;
 mod forward;
 mod limit;
 mod lookup;
+mod merged;
 mod prepare;
 mod rescue;
 mod route;
@@ -52,6 +53,8 @@ pub(crate) struct GatewayState {
     pub policy: Option<Arc<crate::policy::Enforcer>>,
     pub cache: Option<Arc<crate::cache::Cache>>,
     pub rate_limit: Option<Arc<crate::ratelimit::RateLimiter>>,
+    /// `[federation]`: the merged view.
+    pub federation: Option<Arc<crate::federation::Federation>>,
 }
 
 /// Answers one request. Never fails: every failure is a fault response.
@@ -117,12 +120,31 @@ async fn run(
     }
     // route before everything that needs to know the Manager or the resource; the path is parsed
     // here once, and rejected here if ambiguous, before any stage could act on it.
-    let (upstream, api_path) =
-        route::route(&state.router, &state.upstreams, ctx, &request).inspect_err(|fault| {
-            if matches!(fault, Fault::AmbiguousPath { .. }) {
-                refused(state, "path");
-            }
-        })?;
+    let routed = route::route(&state.router, &state.upstreams, ctx, &request).inspect_err(|fault| {
+        if matches!(fault, Fault::AmbiguousPath { .. }) {
+            refused(state, "path");
+        }
+    })?;
+    match routed {
+        route::Routed::Manager(upstream, api_path) => {
+            run_at(state, ctx, upstream, api_path, request, false).await
+        }
+        // The merged view picks its member(s), then runs the stages below for each.
+        route::Routed::Merged(api_path) => merged::serve(state, ctx, api_path, request).await,
+    }
+}
+
+/// The stages after routing, for one Manager; `merged` when the request came on the merged
+/// view's route.
+async fn run_at(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    upstream: Arc<Upstream>,
+    api_path: ApiPath,
+    request: Request<GatewayBody>,
+    merged: bool,
+) -> Result<Response<GatewayBody>, Fault> {
+    ctx.manager = Some(upstream.name().to_owned());
     // The same endpoints under a Manager's prefix (a client given an explicit sso_url): the
     // gateway answers them too, for that Manager; a Manager's own token would be refused anyway.
     if let Some(endpoint) = Endpoint::of_path(&api_path.engine_path) {
@@ -138,6 +160,16 @@ async fn run(
         authenticate::authenticate(&state.auth, logins, &upstream, &api_path, ctx, &mut request).await?;
     if !matches!(identity, Identity::Untouched) {
         ctx.connection.authenticated();
+    }
+    // A Manager's own token is good at that Manager only: the merged view, which may send a
+    // request to any member, never passes one on.
+    if merged
+        && matches!(identity, Identity::Untouched)
+        && matches!(api_path.area, crate::api::path::EngineArea::Api(_))
+    {
+        return Err(Fault::Unauthorized {
+            detail: "The merged view takes Basic credentials or a token from this gateway's SSO; a Manager's own token is good on that Manager's route only".into(),
+        });
     }
     // limit(principal) once the user is known, before the policy decision and anything that
     // could reach the Manager (attribute lookups included).

@@ -22,7 +22,8 @@ pub(super) struct Key {
     identity: String,
     /// The path and query as forwarded.
     pub target: String,
-    /// The varying request headers, and the scheme and host links are rewritten to.
+    /// The varying request headers, and the scheme, host and public prefix links are rewritten
+    /// to (a Manager's answer on its own route and in the merged view differ in their hrefs).
     pub variant: String,
 }
 
@@ -33,12 +34,13 @@ impl Key {
         target: String,
         headers: &HeaderMap,
         tls: bool,
+        public_prefix: &str,
     ) -> Key {
         Key {
             manager: manager.to_owned(),
             identity,
             target,
-            variant: variant(headers, tls),
+            variant: variant(headers, tls, public_prefix),
         }
     }
 }
@@ -51,8 +53,10 @@ pub(super) fn token_identity(secret: &hmac::Key, authorization: &[u8]) -> String
 }
 
 /// The request headers that change the body, and where links will point.
-fn variant(headers: &HeaderMap, tls: bool) -> String {
+fn variant(headers: &HeaderMap, tls: bool, public_prefix: &str) -> String {
     let mut variant = String::from(if tls { "https" } else { "http" });
+    variant.push('\0');
+    variant.push_str(public_prefix);
     for name in [HOST.as_str()].into_iter().chain(VARYING) {
         variant.push('\0');
         for value in headers.get_all(name) {

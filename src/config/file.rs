@@ -20,6 +20,17 @@ pub(super) struct FileConfig {
     pub rate_limit: FileRateLimit,
     #[serde(default)]
     pub manager: Vec<FileManager>,
+    pub federation: Option<FileFederation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileFederation {
+    pub host: Option<String>,
+    pub prefix: Option<String>,
+    pub members: Vec<String>,
+    pub home: Option<String>,
+    pub partial: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,6 +4,7 @@
 //! short and checked here, with how the sections constrain each other.
 
 mod cache;
+mod federation;
 mod listen;
 mod managers;
 mod rate_limit;
@@ -18,6 +19,7 @@ use crate::config::{
     PolicyMode, ReadyWhen,
 };
 use cache::validate_cache;
+use federation::validate_federation;
 use listen::validate_listen;
 use managers::validate_managers;
 use rate_limit::validate_rate_limit;
@@ -185,6 +187,9 @@ pub(super) fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<Conf
     for manager in &mut managers {
         manager.concurrency = rate_limit.as_ref().map(|limits| limits.manager);
     }
+    let federation = file
+        .federation
+        .and_then(|federation| validate_federation(&mut problems, federation, &managers));
     match listen {
         Some(listen) if problems.0.is_empty() => Ok(Config {
             listen,
@@ -195,6 +200,7 @@ pub(super) fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<Conf
             cache,
             rate_limit,
             managers,
+            federation,
         }),
         _ => Err(problems.0),
     }

@@ -13,6 +13,7 @@ use crate::config::Cidr;
 use crate::connection::ConnInfo;
 use crate::wire::Representation;
 
+#[derive(Clone)]
 pub(crate) struct RequestContext {
     /// Unique per request; sent to the Manager as Correlation-Id when the client sent none.
     pub id: String,

@@ -17,21 +17,26 @@ use crate::api::{
 use crate::body::GatewayBody;
 use crate::fault::Fault;
 use crate::upstream::Upstream;
-use crate::upstream::router::Router;
+use crate::upstream::router::{Router, Target};
+
+/// Where a request goes, with its path parsed.
+pub(super) enum Routed {
+    Manager(Arc<Upstream>, ApiPath),
+    /// The merged view (`[federation]`): its members are picked later.
+    Merged(ApiPath),
+}
 
 pub(super) fn route(
     router: &Router,
     upstreams: &[Arc<Upstream>],
     ctx: &mut RequestContext,
     request: &Request<GatewayBody>,
-) -> Result<(Arc<Upstream>, ApiPath), Fault> {
+) -> Result<Routed, Fault> {
     let path = request.uri().path();
     api::path::validate(path).map_err(|e| Fault::AmbiguousPath {
         detail: e.to_string(),
     })?;
     let found = router.find(ctx.host.as_deref(), path).ok_or(Fault::NoRoute)?;
-    let upstream = upstreams[found.manager].clone();
-    ctx.manager = Some(upstream.name().to_owned());
     let api_path =
         ApiPath::parse(found.prefix, found.engine_path, request.uri().query()).ok_or(Fault::NoRoute)?;
     if let EngineArea::Api(resource) = &api_path.area {
@@ -39,7 +44,17 @@ pub(super) fn route(
             detail: e.to_string(),
         })?;
     }
-    Ok((upstream, api_path))
+    Ok(match found.target {
+        Target::Manager(manager) => {
+            let upstream = upstreams[manager].clone();
+            ctx.manager = Some(upstream.name().to_owned());
+            Routed::Manager(upstream, api_path)
+        }
+        Target::Merged => {
+            ctx.manager = Some(crate::federation::LABEL.to_owned());
+            Routed::Merged(api_path)
+        }
+    })
 }
 
 /// Refuses a path outside the API unless it is on the allow-list (`FORWARDED_SERVICES`, read

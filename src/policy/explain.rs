@@ -10,7 +10,7 @@ use http::Method;
 use super::{Decision, Facts, Found, Mapped, Policies, mapping, model};
 use crate::api::{self, path::ApiPath};
 use crate::config::Config;
-use crate::upstream::router::Router;
+use crate::upstream::router::{Router, Target};
 
 /// One request to explain.
 pub(crate) struct Question {
@@ -52,11 +52,14 @@ pub(crate) fn explain(config: &Config, question: &Question) -> Result<Explanatio
         .split_once('?')
         .map_or((question.path.as_str(), None), |(p, q)| (p, Some(q)));
     api::path::validate(path).map_err(|e| format!("the gateway refuses this path with 400: {e}"))?;
-    let router = Router::new(&config.managers);
+    let router = Router::new(&config.managers, config.federation.as_ref());
     let found = router
         .find(question.host.as_deref(), path)
         .ok_or("no Manager is published at this host and path (404)")?;
-    let manager = &config.managers[found.manager].name;
+    let Target::Manager(manager) = found.target else {
+        return Err("this path is the merged view ([federation]): a request there is decided for the member it reaches; ask with that member's own host or prefix".into());
+    };
+    let manager = &config.managers[manager].name;
     let api_path = ApiPath::parse(found.prefix, found.engine_path, query)
         .ok_or("no Manager is published at this host and path (404)")?;
     let mapped = mapping::map(&question.method, &api_path);

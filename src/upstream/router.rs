@@ -1,50 +1,73 @@
-//! Which Manager a request is for: by Host (`host`) and by public path prefix (`prefix`).
+//! Which Manager a request is for: by Host (`host`) and by public path prefix (`prefix`); the
+//! merged view (`[federation]`) is a route too, whose target is its members.
 //!
 //! Routes with a host are tried before routes without one, longer prefixes before shorter ones,
 //! so the most specific publication wins. A prefix matches only at a segment boundary and only
 //! when `/ovirt-engine` follows it (`/east/ovirt-engine/...`, never `/eastern/...`).
 
 use crate::api::path::ENGINE_ROOT;
-use crate::config::ManagerConfig;
+use crate::config::{FederationConfig, ManagerConfig};
 
 #[derive(Debug)]
 pub(crate) struct Router {
     routes: Vec<Route>,
+    /// The merged view's members, by index, in member order.
+    members: Vec<usize>,
 }
 
 #[derive(Debug)]
 struct Route {
     host: Option<String>,
     prefix: String,
-    manager: usize,
+    target: Target,
 }
 
-/// A matched route: the Manager's index, the public prefix and the engine path behind it.
+/// Where a route leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// One Manager, by its index.
+    Manager(usize),
+    /// The merged view over the federation's members.
+    Merged,
+}
+
+/// A matched route: its target, the public prefix and the engine path behind it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct RouteMatch<'a> {
-    pub manager: usize,
+    pub target: Target,
     pub prefix: &'a str,
     pub engine_path: &'a str,
 }
 
 impl Router {
-    pub(crate) fn new(managers: &[ManagerConfig]) -> Router {
+    pub(crate) fn new(managers: &[ManagerConfig], federation: Option<&FederationConfig>) -> Router {
         let mut routes: Vec<Route> = managers
             .iter()
             .enumerate()
             .map(|(manager, m)| Route {
                 host: m.host.clone(),
                 prefix: m.prefix.clone(),
-                manager,
+                target: Target::Manager(manager),
             })
             .collect();
+        routes.extend(federation.map(|f| Route {
+            host: f.host.clone(),
+            prefix: f.prefix.clone(),
+            target: Target::Merged,
+        }));
+        let members: Vec<usize> = federation.map_or_else(Vec::new, |f| {
+            f.members
+                .iter()
+                .filter_map(|name| managers.iter().position(|m| &m.name == name))
+                .collect()
+        });
         routes.sort_by(|a, b| {
             b.host
                 .is_some()
                 .cmp(&a.host.is_some())
                 .then(b.prefix.len().cmp(&a.prefix.len()))
         });
-        Router { routes }
+        Router { routes, members }
     }
 
     /// The route for a request to `host` (the Host header or :authority, port allowed) and `path`.
@@ -62,7 +85,7 @@ impl Router {
                 return None;
             }
             Some(RouteMatch {
-                manager: route.manager,
+                target: route.target,
                 prefix: &path[..route.prefix.len()],
                 engine_path,
             })
@@ -84,7 +107,10 @@ impl Router {
                     .as_ref()
                     .is_none_or(|want| host.is_some_and(|h| h.eq_ignore_ascii_case(want)))
             })
-            .map(|route| route.manager)
+            .flat_map(|route| match route.target {
+                Target::Manager(manager) => vec![manager],
+                Target::Merged => self.members.clone(),
+            })
             .collect();
         managers.sort_unstable();
         managers.dedup();
@@ -108,7 +134,8 @@ mod tests {
 
     fn router(managers: &str) -> Router {
         let text = format!("[listen]\naddress = \"127.0.0.1:1\"\nplain_http = true\n{managers}");
-        Router::new(&Config::from_toml(&text, Path::new("/")).unwrap().managers)
+        let config = Config::from_toml(&text, Path::new("/")).unwrap();
+        Router::new(&config.managers, config.federation.as_ref())
     }
 
     const TWO: &str = r#"
@@ -143,7 +170,7 @@ host = "west.example.com"
         assert_eq!(
             found,
             RouteMatch {
-                manager: 0,
+                target: Target::Manager(0),
                 prefix: "",
                 engine_path: "/ovirt-engine/api/vms"
             }
@@ -159,7 +186,7 @@ host = "west.example.com"
         assert_eq!(
             found,
             RouteMatch {
-                manager: 1,
+                target: Target::Manager(1),
                 prefix: "/east",
                 engine_path: "/ovirt-engine/api"
             }
@@ -175,14 +202,14 @@ host = "west.example.com"
         assert_eq!(
             r.find(Some("WEST.example.com:8443"), "/ovirt-engine/api")
                 .unwrap()
-                .manager,
-            2
+                .target,
+            Target::Manager(2)
         );
         assert_eq!(
             r.find(Some("other.example.com"), "/ovirt-engine/api")
                 .unwrap()
-                .manager,
-            0
+                .target,
+            Target::Manager(0)
         );
     }
 

@@ -66,8 +66,15 @@ async fn health_and_readiness() {
         .start()
         .await;
     let admin = unready.admin_addr().unwrap();
-    eventually(Duration::from_secs(10), async || status("/readyz").await == 200).await;
-    let json = Call::to(admin, "/readyz").send().await.json();
+    // Until their first health checks end, the Managers' states are not known yet.
+    let readyz = async || Call::to(admin, "/readyz").send().await.json();
+    eventually(Duration::from_secs(10), async || {
+        let json = readyz().await;
+        json["managers"]["up"]["up"] == true && json["managers"]["down"]["up"] == false
+    })
+    .await;
+    assert_eq!(status("/readyz").await, 200);
+    let json = readyz().await;
     assert_eq!(json["ready"], true);
     assert_eq!(json["managers"]["up"]["up"], true, "{json}");
     assert_eq!(json["managers"]["down"]["up"], false, "{json}");

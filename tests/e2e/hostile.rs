@@ -23,21 +23,6 @@ fn guarded(sim: &RunningSim, policies: &tempfile::TempDir) -> GatewayConfig {
     gateway(sim).policies(policies.path())
 }
 
-/// A token of `user` at the simulator, by its SSO endpoint.
-async fn sim_token(sim: &RunningSim, user: &str) -> String {
-    let password = user.split('@').next().unwrap();
-    let form = format!(
-        "grant_type=password&scope=ovirt-app-api&username={}&password={password}",
-        encode(user)
-    );
-    let reply = raw(sim, "/ovirt-engine/sso/oauth/token")
-        .accept_json()
-        .form(&form)
-        .send()
-        .await;
-    reply.json()["access_token"].as_str().unwrap().to_owned()
-}
-
 /// The id of the first VM `user` sees.
 async fn first_vm(addr: SocketAddr, user: &str) -> String {
     let reply = Call::to(addr, "/ovirt-engine/api/vms?max=1")

@@ -7,6 +7,7 @@ mod availability;
 mod cache;
 mod cli;
 mod faults;
+mod federation;
 mod hostile;
 mod lifecycle;
 mod logs;

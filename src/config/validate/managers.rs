@@ -45,13 +45,8 @@ pub(super) fn validate_managers(
             );
         }
         let host = manager.host.as_deref().map(str::to_ascii_lowercase);
-        if let Some(host) = &host
-            && (host.is_empty() || host.contains([':', '/', ' ']))
-        {
-            problems.push(
-                at("host"),
-                "give a host name without scheme, port or path, e.g. rhv.example.com",
-            );
+        if let Some(message) = host.as_deref().and_then(host_problem) {
+            problems.push(at("host"), message);
         }
         let prefix = manager.prefix.clone().unwrap_or_default();
         if let Some(message) = prefix_problem(&prefix) {
@@ -154,7 +149,13 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Why a public prefix is unusable, if it is.
-fn prefix_problem(prefix: &str) -> Option<&'static str> {
+/// What is wrong with a route's `host`, if anything.
+pub(super) fn host_problem(host: &str) -> Option<&'static str> {
+    (host.is_empty() || host.contains([':', '/', ' ']))
+        .then_some("give a host name without scheme, port or path, e.g. rhv.example.com")
+}
+
+pub(super) fn prefix_problem(prefix: &str) -> Option<&'static str> {
     if prefix.is_empty() {
         return None;
     }

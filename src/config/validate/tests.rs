@@ -274,3 +274,44 @@ fn wrong_type_names_path() {
         "{found:?}"
     );
 }
+
+/// `[federation]`: its members and home are Managers, its route is not one of theirs, and
+/// each problem names its key.
+#[test]
+fn federation_defaults_and_errors() {
+    let two = format!(
+        "{MINIMAL}prefix = \"/east\"\n[[manager]]\nname = \"west\"\nurl = \"http://127.0.0.1:8081/ovirt-engine/api\"\nprefix = \"/west\"\n"
+    );
+    let config = Config::from_toml(
+        &format!("{two}[federation]\nprefix = \"/all\"\nmembers = [\"engine\", \"west\"]\n"),
+        Path::new("/etc/gw"),
+    )
+    .unwrap();
+    let federation = config.federation.unwrap();
+    assert_eq!(federation.home, "engine", "home defaults to the first member");
+    assert_eq!(federation.partial, crate::config::Partial::Strict);
+
+    let problems = errors(&format!(
+        "{two}[federation]\nprefix = \"/east\"\nmembers = [\"engine\", \"engine\", \"south\"]\nhome = \"north\"\npartial = \"sometimes\"\n"
+    ));
+    for expected in [
+        "federation.prefix: manager `engine` is already published at the same host and prefix",
+        "federation.members[1]: `engine` is named twice",
+        "federation.members[2]: `south` is not the name of a [[manager]]",
+        "federation.home: `north` is not one of federation.members",
+        "federation.partial: `sometimes` is not one of `strict`, `lenient`",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{expected}: {problems:?}"
+        );
+    }
+    let one = errors(&format!(
+        "{two}[federation]\nprefix = \"/all\"\nmembers = [\"west\"]\n"
+    ));
+    assert!(
+        one.iter()
+            .any(|p| p.contains("federation.members: name 2 to 64 managers")),
+        "{one:?}"
+    );
+}

@@ -413,6 +413,21 @@ pub async fn eventually(limit: Duration, mut condition: impl AsyncFnMut() -> boo
     }
 }
 
+/// A token of `user` at the simulator, by its SSO endpoint.
+pub async fn sim_token(sim: &RunningSim, user: &str) -> String {
+    let password = user.split('@').next().unwrap();
+    let form = format!(
+        "grant_type=password&scope=ovirt-app-api&username={}&password={password}",
+        encode(user)
+    );
+    let reply = raw(sim, "/ovirt-engine/sso/oauth/token")
+        .accept_json()
+        .form(&form)
+        .send()
+        .await;
+    reply.json()["access_token"].as_str().unwrap().to_owned()
+}
+
 /// The simulator's counters (`/sim/stats`).
 pub async fn sim_stats(sim: &RunningSim) -> serde_json::Value {
     raw(sim, "/sim/stats").send().await.json()

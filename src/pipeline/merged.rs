@@ -1,0 +1,816 @@
+//! Stage `merged` (docs/federation.md, "The merged view"): which member, or members, a request
+//! on the merged route goes to. One member's request runs the stages after routing as it would
+//! on that member's own route (`run_at`), with hrefs rewritten under the merged base; a listing
+//! runs them once per member and joins the answers (`federation::merge`).
+//!
+//! - `Federation-Manager: <member>` sends the request to that member, whatever it is.
+//! - An id (`/vms/<id>/...`) goes to the member the id index names; on a miss, a GET is sent to
+//!   every member and the one that has it answers (a write is preceded by such a GET, never
+//!   fanned out). The engines' well-known ids are read from the home member.
+//! - A listing (`GET /vms`) goes to every member; the answers are joined as they stream.
+//! - The API root is the home member's, with the others' counters and versions merged in
+//!   (`federation::root`); what is not the API goes to the home member.
+//! - A create (`POST /vms`) needs a member named: which engine should hold it is the client's
+//!   to say.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use http::header::{ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+
+use super::context::RequestContext;
+use super::{GatewayState, rescue, run_at};
+use crate::api::params::EngineParams;
+use crate::api::path::{ApiPath, EngineArea};
+use crate::auth::sso_endpoint::Endpoint;
+use crate::body::{BoxError, GatewayBody};
+use crate::config::Partial;
+use crate::fault::{Blame, Fault};
+use crate::federation::merge::{Join, NotAListing};
+use crate::federation::{Federation, Members, well_known};
+use crate::wire::Representation;
+
+const PREFER: HeaderName = HeaderName::from_static("prefer");
+/// The request header that names the member a request is for.
+pub(crate) const TARGET: HeaderName = HeaderName::from_static("federation-manager");
+/// The answer header that names the members a lenient listing lacks.
+const INCOMPLETE: HeaderName = HeaderName::from_static("federation-incomplete");
+
+pub(super) async fn serve(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    api_path: ApiPath,
+    mut request: Request<GatewayBody>,
+) -> Result<Response<GatewayBody>, Fault> {
+    let federation = state
+        .federation
+        .clone()
+        .expect("the merged route exists only with [federation]");
+    // The SSO endpoints under the merged prefix: a login for every member.
+    if let Some(endpoint) = Endpoint::of_path(&api_path.engine_path) {
+        let members = federation.members.clone();
+        return Ok(super::answer_sso(endpoint, state, ctx, &members, request).await);
+    }
+    if let Some(member) = targeted(&federation, request.headers_mut())? {
+        return at(state, ctx, &federation, member, api_path, request).await;
+    }
+    let EngineArea::Api(resource) = &api_path.area else {
+        return at(state, ctx, &federation, federation.home, api_path, request).await;
+    };
+    match resource.segments.as_slice() {
+        [] if request.method() == Method::GET => root(state, ctx, &federation, api_path, request).await,
+        [] => at(state, ctx, &federation, federation.home, api_path, request).await,
+        [collection] if request.method() == Method::GET => {
+            let collection = collection.name.clone();
+            listing(state, ctx, &federation, &collection, api_path, request).await
+        }
+        // A HEAD of a listing says what a GET would get, without the joining.
+        [_] if request.method() == Method::HEAD => {
+            at(state, ctx, &federation, federation.home, api_path, request).await
+        }
+        [collection] => Err(Fault::MergedConflict {
+            detail: format!(
+                "Creating in `{}` through the merged view needs the Manager that is to hold it: {}",
+                collection.name,
+                how_to_target(&federation)
+            ),
+        }),
+        [collection, id, ..] => {
+            let (collection, id) = (collection.name.clone(), id.name.clone());
+            by_id(state, ctx, &federation, (&collection, &id), api_path, request).await
+        }
+    }
+}
+
+/// How a client names one member, for fault details.
+fn how_to_target(federation: &Federation) -> String {
+    let names: Vec<&str> = federation.members.iter().map(|m| m.name()).collect();
+    format!(
+        "send the header `Federation-Manager` with one of {}, or use that Manager's own route",
+        names.join(", ")
+    )
+}
+
+/// The member the request names in `Federation-Manager`, taken out of the request.
+fn targeted(federation: &Federation, headers: &mut HeaderMap) -> Result<Option<usize>, Fault> {
+    let mut values = headers.get_all(&TARGET).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Fault::BadRequest {
+            detail: "The request carries more than one Federation-Manager header".into(),
+        });
+    }
+    let member = value
+        .to_str()
+        .ok()
+        .and_then(|name| federation.member(name.trim()));
+    let Some(member) = member else {
+        return Err(Fault::BadRequest {
+            detail: format!(
+                "Federation-Manager names no member of the merged view: {}",
+                how_to_target(federation)
+            ),
+        });
+    };
+    headers.remove(&TARGET);
+    Ok(Some(member))
+}
+
+/// The request at one member, keeping the id index fresh from its answer: a create's Location
+/// is learned, a delete forgotten.
+async fn at(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    federation: &Federation,
+    member: usize,
+    api_path: ApiPath,
+    request: Request<GatewayBody>,
+) -> Result<Response<GatewayBody>, Fault> {
+    let method = request.method().clone();
+    let place = entity(&api_path).map(|(c, i, exact)| (c.to_owned(), i.to_owned(), exact));
+    let upstream = federation.members[member].clone();
+    let response = run_at(state, ctx, upstream, api_path, request, true).await?;
+    let status = response.status();
+    if status == StatusCode::CREATED
+        && let Some((collection, id)) = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(location_entity)
+    {
+        federation.learn(collection, id, member);
+    }
+    if let Some((collection, id, exact)) = &place {
+        // Only the entity's own 404 says the member lacks it, not one of what is below it.
+        let gone = if method == Method::DELETE {
+            status.is_success()
+        } else {
+            status == StatusCode::NOT_FOUND
+        };
+        if *exact && gone {
+            federation.forget(collection, id, member);
+        } else if status.is_success() && method != Method::DELETE {
+            federation.learn(collection, id, member);
+        }
+    }
+    Ok(response)
+}
+
+/// The top-level collection and id a path is under (`/vms/<id>/nics` → `vms`, `<id>`), and
+/// whether the path is the entity itself.
+fn entity(api_path: &ApiPath) -> Option<(&str, &str, bool)> {
+    match &api_path.area {
+        EngineArea::Api(api) => match api.segments.as_slice() {
+            [collection, id, rest @ ..] => Some((&collection.name, &id.name, rest.is_empty())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The collection and id a Location names (`…/ovirt-engine/api[/v4]/vms/<id>`).
+fn location_entity(location: &str) -> Option<(&str, &str)> {
+    let (_, rest) = location.split_once("/ovirt-engine/api/")?;
+    let rest = rest.strip_prefix("v4/").unwrap_or(rest);
+    let mut segments = rest.split(['/', '?', ';']);
+    let collection = segments.next().filter(|s| !s.is_empty())?;
+    let id = segments.next().filter(|s| !s.is_empty())?;
+    Some((collection, id))
+}
+
+/// One member's answer to a request sent to several.
+struct Answer {
+    member: usize,
+    ctx: RequestContext,
+    result: Result<Response<GatewayBody>, Fault>,
+}
+
+/// What an answer says about the member holding what was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    Yes,
+    No,
+    /// The member could not answer (down, breaker open, busy, 5xx).
+    Unknown,
+    /// The member refused the request (a policy, the credentials): its answer stands.
+    Refused,
+}
+
+impl Answer {
+    fn held(&self) -> Held {
+        match &self.result {
+            Ok(response) if response.status().is_success() => Held::Yes,
+            Ok(response) if response.status() == StatusCode::NOT_FOUND => Held::No,
+            Ok(response) if response.status().is_server_error() => Held::Unknown,
+            Ok(_) => Held::Refused,
+            Err(fault) if fault.blame() == Blame::Upstream => Held::Unknown,
+            Err(_) => Held::Refused,
+        }
+    }
+
+    fn into_response(self, repr: Representation) -> Response<GatewayBody> {
+        match self.result {
+            Ok(response) => response,
+            Err(fault) => rescue::respond(&fault, repr),
+        }
+    }
+}
+
+/// Which answer of a probe stands.
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    /// The one member that has it.
+    Found(usize),
+    /// Several members have it: the client must name one.
+    Several(Members),
+    /// The first member that could not answer: whether the others lack it cannot be told.
+    Unknown(usize),
+    /// The first refusal.
+    Refused(usize),
+    /// No member has it.
+    Absent,
+}
+
+/// The decision over members' answers, by position in `held`.
+fn decide(held: &[Held]) -> Decision {
+    let yes: Vec<usize> = (0..held.len()).filter(|&i| held[i] == Held::Yes).collect();
+    let first = |kind| held.iter().position(|h| *h == kind);
+    match yes.as_slice() {
+        [one] => Decision::Found(*one),
+        [] => match (first(Held::Unknown), first(Held::Refused)) {
+            (Some(i), _) => Decision::Unknown(i),
+            (None, Some(i)) => Decision::Refused(i),
+            (None, None) => Decision::Absent,
+        },
+        several => Decision::Several(several.iter().fold(Members::default(), |set, &i| set.with(i))),
+    }
+}
+
+/// The request sent to each of `members`, at once; the answers in member order.
+async fn fan_out(
+    state: &GatewayState,
+    ctx: &RequestContext,
+    federation: &Federation,
+    members: Members,
+    api_path: &ApiPath,
+    request: &Request<GatewayBody>,
+) -> Vec<Answer> {
+    join_all(members.iter().map(|member| {
+        let mut ctx = ctx.clone();
+        let (api_path, request) = (api_path.clone(), head_copy(request));
+        let upstream = federation.members[member].clone();
+        async move {
+            let result = run_at(state, &mut ctx, upstream, api_path, request, true).await;
+            Answer { member, ctx, result }
+        }
+    }))
+    .await
+}
+
+/// A bodiless copy of a request: method, target, version, headers.
+fn head_copy(request: &Request<GatewayBody>) -> Request<GatewayBody> {
+    let mut copy = Request::new(GatewayBody::empty());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+/// A request for an id: to the member the index names, else to the one a probe finds.
+async fn by_id(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    federation: &Federation,
+    (collection, id): (&str, &str),
+    api_path: ApiPath,
+    request: Request<GatewayBody>,
+) -> Result<Response<GatewayBody>, Fault> {
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    if well_known(collection, id) {
+        if reads {
+            return at(state, ctx, federation, federation.home, api_path, request).await;
+        }
+        return Err(Fault::MergedConflict {
+            detail: format!(
+                "`{id}` in `{collection}` is the same object on every Manager; to change it on one, {}",
+                how_to_target(federation)
+            ),
+        });
+    }
+    let owners = federation.owners(collection, id);
+    if owners.len() > 1 {
+        return Err(several(federation, collection, id, owners));
+    }
+    if let Some(owner) = owners.iter().next() {
+        let copy = reads.then(|| head_copy(&request));
+        let response = at(state, ctx, federation, owner, api_path.clone(), request).await?;
+        // The index was stale (the id was removed behind the gateway's back): a read asks again.
+        match copy {
+            Some(copy) if response.status() == StatusCode::NOT_FOUND => {
+                return probe(state, ctx, federation, (collection, id), api_path, copy).await;
+            }
+            _ => return Ok(response),
+        }
+    }
+    probe(state, ctx, federation, (collection, id), api_path, request).await
+}
+
+/// An id the index does not know: a GET to every member finds its owner. A read is itself that
+/// GET; a write is sent to the owner after it.
+async fn probe(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    federation: &Federation,
+    (collection, id): (&str, &str),
+    api_path: ApiPath,
+    request: Request<GatewayBody>,
+) -> Result<Response<GatewayBody>, Fault> {
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    let (probe_path, probe_request) = if reads {
+        (api_path.clone(), head_copy(&request))
+    } else {
+        entity_get(&api_path, &request, collection, id)?
+    };
+    let answers = fan_out(
+        state,
+        ctx,
+        federation,
+        federation.all(),
+        &probe_path,
+        &probe_request,
+    )
+    .await;
+    let held: Vec<Held> = answers.iter().map(Answer::held).collect();
+    let decision = decide(&held);
+    if let Decision::Found(i) = decision {
+        federation.learn(collection, id, answers[i].member);
+    }
+    if !reads && let Decision::Found(i) = decision {
+        let member = answers[i].member;
+        drop(answers);
+        return at(state, ctx, federation, member, api_path, request).await;
+    }
+    let standing = match decision {
+        Decision::Several(found) => {
+            let owners = found
+                .iter()
+                .fold(Members::default(), |set, i| set.with(answers[i].member));
+            return Err(several(federation, collection, id, owners));
+        }
+        Decision::Found(i) | Decision::Unknown(i) | Decision::Refused(i) => i,
+        Decision::Absent => 0,
+    };
+    let answer = answers.into_iter().nth(standing).expect("one answer per member");
+    *ctx = answer.ctx.clone();
+    let repr = ctx.repr;
+    Ok(answer.into_response(repr))
+}
+
+/// `GET …/<collection>/<id>` with the request's headers: what finds the owner of a write.
+fn entity_get(
+    api_path: &ApiPath,
+    request: &Request<GatewayBody>,
+    collection: &str,
+    id: &str,
+) -> Result<(ApiPath, Request<GatewayBody>), Fault> {
+    let version = match &api_path.area {
+        EngineArea::Api(api) if api.version.is_some() => "/v4",
+        _ => "",
+    };
+    let engine_path = format!("/ovirt-engine/api{version}/{collection}/{id}");
+    let path = ApiPath::parse(&api_path.public_prefix, &engine_path, None).ok_or(Fault::NoRoute)?;
+    let mut get = head_copy(request);
+    *get.method_mut() = Method::GET;
+    *get.uri_mut() = format!("{}{engine_path}", api_path.public_prefix)
+        .parse()
+        .map_err(|_| Fault::NoRoute)?;
+    get.headers_mut().remove(CONTENT_TYPE);
+    get.headers_mut().remove(CONTENT_LENGTH);
+    Ok((path, get))
+}
+
+fn several(federation: &Federation, collection: &str, id: &str, owners: Members) -> Fault {
+    let names: Vec<&str> = owners.iter().map(|m| federation.members[m].name()).collect();
+    Fault::MergedConflict {
+        detail: format!(
+            "`{id}` in `{collection}` is held by several Managers ({}); {}",
+            names.join(", "),
+            how_to_target(federation)
+        ),
+    }
+}
+
+/// A listing or search: every member's, joined in member order.
+async fn listing(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    federation: &Arc<Federation>,
+    collection: &str,
+    api_path: ApiPath,
+    request: Request<GatewayBody>,
+) -> Result<Response<GatewayBody>, Fault> {
+    let params = EngineParams::new(&api_path, request.headers());
+    let search = params.get("search").map(|s| s.into_owned());
+    if let Some(search) = &search
+        && let Some(word) = unmerged_word(search)
+    {
+        return Err(Fault::MergedConflict {
+            detail: format!(
+                "`{word}` in a search is not applied across Managers by the merged view yet; {}",
+                how_to_target(federation)
+            ),
+        });
+    }
+    let max = match params.get("max") {
+        None => None,
+        Some(max) => Some(max.trim().parse::<u64>().map_err(|_| Fault::BadRequest {
+            detail: format!("`max` must be a whole number, not `{max}`"),
+        })?),
+    };
+    let (parts, incomplete) = match everyone(state, ctx, federation, &api_path, request).await {
+        Ok(gathered) => gathered,
+        Err(failure) => return Ok(failure),
+    };
+    let repr = representation(&parts[0], ctx.repr);
+    let bodies: Vec<(usize, GatewayBody)> = parts
+        .into_iter()
+        .filter_map(|a| a.result.ok().map(|r| (a.member, r.into_body())))
+        .collect();
+    let bodies = if search.as_deref().is_some_and(is_lookup) {
+        lookup_once(federation, collection, bodies, repr).await?
+    } else {
+        bodies
+    };
+    let body = merge(federation.clone(), collection.to_owned(), repr, max, bodies);
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(repr.content_type()));
+    mark_incomplete(response.headers_mut(), &incomplete);
+    Ok(response)
+}
+
+/// The request sent to every member, for an answer made of theirs: the members' answers (at
+/// least one, in member order) and the names of those that could not answer, or, when the
+/// client did not accept a partial answer (`Prefer: handling=lenient`, `federation.partial`),
+/// the first failure as the answer. `ctx` becomes the first answering member's, still labelled
+/// as the merged view's.
+async fn everyone(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    federation: &Federation,
+    api_path: &ApiPath,
+    mut request: Request<GatewayBody>,
+) -> Result<(Vec<Answer>, Vec<String>), Response<GatewayBody>> {
+    let partial = take_handling(request.headers_mut()).unwrap_or(federation.config.partial);
+    // The members' bodies are joined byte for byte: none of them may come compressed.
+    request.headers_mut().remove(ACCEPT_ENCODING);
+    let answers = fan_out(state, ctx, federation, federation.all(), api_path, &request).await;
+    let (parts, failed): (Vec<Answer>, Vec<Answer>) =
+        answers.into_iter().partition(|a| a.held() == Held::Yes);
+    let repr = ctx.repr;
+    if let Some(first) = parts.first() {
+        *ctx = RequestContext {
+            manager: ctx.manager.clone(),
+            ..first.ctx.clone()
+        };
+    }
+    // Partial failure is never silent: strict answers the first failure; lenient names them.
+    if let Some(failure) = failed.first()
+        && (partial == Partial::Strict || parts.is_empty())
+    {
+        let name = federation.members[failure.member].name().to_owned();
+        let failure = failed.into_iter().next().expect("checked");
+        return Err(match failure.result {
+            Ok(response) if response.status().is_server_error() => rescue::respond(
+                &Fault::UpstreamAnswer {
+                    manager: name,
+                    detail: format!(
+                        "it answered {} to its part of a merged answer; `Prefer: handling=lenient` accepts the other Managers' parts",
+                        response.status().as_u16()
+                    ),
+                },
+                repr,
+            ),
+            Ok(response) => response,
+            Err(fault) => rescue::respond(&fault, repr),
+        });
+    }
+    let incomplete = failed
+        .iter()
+        .map(|a| federation.members[a.member].name().to_owned())
+        .collect();
+    Ok((parts, incomplete))
+}
+
+/// The representation a member answered in; `fallback` when it does not say.
+fn representation(answer: &Answer, fallback: Representation) -> Representation {
+    answer
+        .result
+        .as_ref()
+        .ok()
+        .and_then(|r| r.headers().get(CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .map_or(fallback, |ct| {
+            if ct.contains("json") {
+                Representation::Json
+            } else {
+                Representation::Xml
+            }
+        })
+}
+
+/// Names the members a partial answer lacks in `Federation-Incomplete`.
+fn mark_incomplete(headers: &mut HeaderMap, incomplete: &[String]) {
+    if !incomplete.is_empty() {
+        let names = HeaderValue::from_str(&incomplete.join(", ")).expect("Manager names are tokens");
+        headers.insert(INCOMPLETE, names);
+    }
+}
+
+/// The API root: every member's, merged into the home member's (or, when it could not answer
+/// and the client accepts a partial answer, the first that did).
+async fn root(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    federation: &Federation,
+    api_path: ApiPath,
+    request: Request<GatewayBody>,
+) -> Result<Response<GatewayBody>, Fault> {
+    let (parts, incomplete) = match everyone(state, ctx, federation, &api_path, request).await {
+        Ok(gathered) => gathered,
+        Err(failure) => return Ok(failure),
+    };
+    let base = parts
+        .iter()
+        .position(|a| a.member == federation.home)
+        .unwrap_or(0);
+    let repr = representation(&parts[base], ctx.repr);
+    let mut heads = Vec::with_capacity(parts.len());
+    let mut bodies = Vec::with_capacity(parts.len());
+    for answer in parts {
+        let manager = federation.members[answer.member].name().to_owned();
+        let response = answer.result.expect("partitioned on success");
+        let (head, body) = response.into_parts();
+        let bytes = http_body_util::Limited::new(body, MAX_ROOT)
+            .collect()
+            .await
+            .map_err(|error| Fault::UpstreamAnswer {
+                manager,
+                detail: format!("its API root could not be read: {error}"),
+            })?
+            .to_bytes();
+        heads.push(head);
+        bodies.push(bytes);
+    }
+    let slices: Vec<&[u8]> = bodies.iter().map(|b| b.as_ref()).collect();
+    let merged =
+        crate::federation::root::merge(repr, &slices, base).map_err(|error| Fault::UpstreamAnswer {
+            manager: federation.members[federation.home].name().to_owned(),
+            detail: error.to_string(),
+        })?;
+    let mut head = heads.swap_remove(base);
+    head.headers.remove(CONTENT_LENGTH);
+    mark_incomplete(&mut head.headers, &incomplete);
+    Ok(Response::from_parts(head, GatewayBody::full(merged)))
+}
+
+/// An API root is a few kilobytes; more than this is not one.
+const MAX_ROOT: usize = 1 << 20;
+
+/// `handling=strict|lenient` of `Prefer` (RFC 7240), taken out of the request: it is the
+/// gateway's to honour, not the members'.
+fn take_handling(headers: &mut HeaderMap) -> Option<Partial> {
+    let mut handling = None;
+    let mut kept: Vec<String> = Vec::new();
+    for value in headers.get_all(PREFER) {
+        for preference in String::from_utf8_lossy(value.as_bytes()).split(',') {
+            let preference = preference.trim();
+            match preference.to_ascii_lowercase().as_str() {
+                "handling=lenient" => handling = Some(Partial::Lenient),
+                "handling=strict" => handling = Some(Partial::Strict),
+                "" => {}
+                _ => kept.push(preference.to_owned()),
+            }
+        }
+    }
+    if handling.is_some() {
+        headers.remove(PREFER);
+        if !kept.is_empty() {
+            let kept = HeaderValue::from_str(&kept.join(", ")).expect("was a header value");
+            headers.insert(PREFER, kept);
+        }
+    }
+    handling
+}
+
+/// A word of the engine's search syntax whose meaning spans the whole result, which joining the
+/// members' results would not keep.
+fn unmerged_word(search: &str) -> Option<&'static str> {
+    let words: Vec<String> = search.split_whitespace().map(str::to_ascii_lowercase).collect();
+    ["sortby", "page"]
+        .into_iter()
+        .find(|w| words.iter().any(|word| word == w))
+}
+
+/// A search shaped like a lookup: `name=web1`, one exact name.
+fn is_lookup(search: &str) -> bool {
+    let Some((key, value)) = search.trim().split_once('=') else {
+        return false;
+    };
+    let value = value.trim();
+    key.trim().eq_ignore_ascii_case("name") && !value.is_empty() && !value.contains(['*', ' ', '!', '<', '>'])
+}
+
+/// Answers to a lookup, when at most one member found something: several would make a client
+/// that takes the first act on the wrong one.
+async fn lookup_once(
+    federation: &Federation,
+    collection: &str,
+    bodies: Vec<(usize, GatewayBody)>,
+    repr: Representation,
+) -> Result<Vec<(usize, GatewayBody)>, Fault> {
+    let mut read = Vec::with_capacity(bodies.len());
+    let mut found = Members::default();
+    for (member, body) in bodies {
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|error| Fault::UpstreamUnreachable {
+                manager: federation.members[member].name().to_owned(),
+                cause: error.to_string(),
+            })?
+            .to_bytes();
+        let mut join = Join::new(repr, None);
+        let mut splitter = join.member();
+        let (mut out, mut ids) = (Vec::new(), Vec::new());
+        splitter
+            .feed(&mut join, &bytes, &mut out, &mut ids)
+            .map_err(|e| not_a_listing(federation, member, e))?;
+        if !ids.is_empty() || !out.is_empty() {
+            found = found.with(member);
+        }
+        read.push((member, GatewayBody::full(bytes)));
+    }
+    if found.len() > 1 {
+        let names: Vec<&str> = found.iter().map(|m| federation.members[m].name()).collect();
+        return Err(Fault::MergedConflict {
+            detail: format!(
+                "The search matches in `{collection}` on several Managers ({}); {}",
+                names.join(", "),
+                how_to_target(federation)
+            ),
+        });
+    }
+    Ok(read)
+}
+
+fn not_a_listing(federation: &Federation, member: usize, error: NotAListing) -> Fault {
+    Fault::UpstreamAnswer {
+        manager: federation.members[member].name().to_owned(),
+        detail: error.to_string(),
+    }
+}
+
+/// The joined body: each member's items in member order, learned into the id index as they
+/// pass. A member's body that fails, or is not a listing, cuts the merged body.
+fn merge(
+    federation: Arc<Federation>,
+    collection: String,
+    repr: Representation,
+    max: Option<u64>,
+    bodies: Vec<(usize, GatewayBody)>,
+) -> GatewayBody {
+    struct Merging {
+        federation: Arc<Federation>,
+        collection: String,
+        join: Join,
+        bodies: std::vec::IntoIter<(usize, GatewayBody)>,
+        current: Option<(usize, GatewayBody, crate::federation::merge::Splitter)>,
+        finished: bool,
+    }
+    let merging = Merging {
+        federation,
+        collection,
+        join: Join::new(repr, max),
+        bodies: bodies.into_iter(),
+        current: None,
+        finished: false,
+    };
+    let stream = futures_util::stream::unfold(merging, |mut m| async move {
+        loop {
+            if m.finished {
+                return None;
+            }
+            if m.current.is_none() {
+                match m.bodies.next().filter(|_| !m.join.full()) {
+                    Some((member, body)) => {
+                        let splitter = m.join.member();
+                        m.current = Some((member, body, splitter));
+                    }
+                    None => {
+                        m.finished = true;
+                        let tail = m.join.finish();
+                        return Some((Ok(Frame::data(tail)), m));
+                    }
+                }
+            }
+            let (member, body, splitter) = m.current.as_mut().expect("set above");
+            let member = *member;
+            let (mut out, mut ids) = (Vec::new(), Vec::new());
+            let fed = &m.federation;
+            let done = match body.frame().await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => splitter.feed(&mut m.join, &data, &mut out, &mut ids),
+                    Err(_) => Ok(false),
+                },
+                Some(Err(error)) => {
+                    m.finished = true;
+                    return Some((Err(error), m));
+                }
+                None => splitter.ended().map(|()| true),
+            };
+            for id in &ids {
+                fed.learn(&m.collection, id, member);
+            }
+            let done = match done {
+                Ok(done) => done,
+                Err(error) => {
+                    m.finished = true;
+                    let error: BoxError = not_a_listing(fed, member, error).to_string().into();
+                    return Some((Err(error), m));
+                }
+            };
+            if done {
+                m.current = None;
+            }
+            if !out.is_empty() {
+                return Some((Ok(Frame::data(Bytes::from(out))), m));
+            }
+        }
+    });
+    GatewayBody::new(StreamBody::new(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One member that has it wins, whatever the others say; several are a conflict; with
+    /// none, a member that could not answer makes it unknown, never absent.
+    #[test]
+    fn probe_decisions() {
+        use Held::*;
+        assert_eq!(decide(&[No, Yes, Unknown]), Decision::Found(1));
+        assert_eq!(decide(&[Yes, No, Yes]), Decision::Several(Members(0b101)));
+        assert_eq!(decide(&[No, Refused, Unknown]), Decision::Unknown(2));
+        assert_eq!(decide(&[No, Refused, No]), Decision::Refused(1));
+        assert_eq!(decide(&[No, No]), Decision::Absent);
+    }
+
+    /// A create's Location names what was created, with or without /v4 and a query.
+    #[test]
+    fn locations() {
+        assert_eq!(
+            location_entity("https://gw/all/ovirt-engine/api/vms/123"),
+            Some(("vms", "123"))
+        );
+        assert_eq!(
+            location_entity("/ovirt-engine/api/v4/disks/9?x=1"),
+            Some(("disks", "9"))
+        );
+        assert_eq!(location_entity("/ovirt-engine/api/vms"), None);
+    }
+
+    /// Only `handling` is taken out of Prefer; the rest goes on.
+    #[test]
+    fn handling_preference() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            PREFER,
+            HeaderValue::from_static("persistent-auth, handling=lenient"),
+        );
+        assert_eq!(take_handling(&mut headers), Some(Partial::Lenient));
+        assert_eq!(headers[PREFER], "persistent-auth");
+        assert_eq!(take_handling(&mut headers), None);
+    }
+
+    /// Lookups are one exact name; sortby and page are refused, not silently misapplied.
+    #[test]
+    fn search_shapes() {
+        assert!(is_lookup("name=web1"));
+        assert!(is_lookup(" Name = web1"));
+        assert!(!is_lookup("name=web*"));
+        assert!(!is_lookup("status=up"));
+        assert_eq!(unmerged_word("name=a* SortBy name"), Some("sortby"));
+        assert_eq!(unmerged_word("name=a* page 2"), Some("page"));
+        assert_eq!(unmerged_word("name=pager"), None);
+    }
+}

@@ -1,0 +1,399 @@
+//! The merged view (docs/federation.md, "The merged view"): one API at `/all` over three
+//! simulators, each also published under its own prefix.
+
+use http::StatusCode;
+use ovirt_gateway::Running;
+use ovirt_gateway::sim::RunningSim;
+use serde_json::Value;
+
+use crate::support::*;
+
+const MEMBERS: [&str; 3] = ["east", "west", "north"];
+
+/// Three simulators whose objects are named apart (`east-vm-00001`) and have other ids.
+async fn three() -> Vec<RunningSim> {
+    let mut sims = Vec::new();
+    for (seed, name) in MEMBERS.iter().enumerate() {
+        sims.push(
+            simulator_with(|o| {
+                o.seed = 10 + seed as u64;
+                o.name_prefix = format!("{name}-");
+            })
+            .await,
+        );
+    }
+    sims
+}
+
+/// admin's sessions made at every member (a login asks the Manager's API who the user is), so
+/// that what follows counts only the requests it makes.
+async fn logged_in(gateway: &Running) {
+    assert_eq!(all(gateway, "/vms?max=0").send().await.status, 200);
+}
+
+/// Each simulator under its own prefix, and all three merged at `/all`, home `east`.
+fn merged(sims: &[RunningSim], federation: &str) -> GatewayConfig {
+    let mut config = GatewayConfig::new().passthrough(false);
+    for (name, sim) in MEMBERS.iter().zip(sims) {
+        config = config.manager_with(name, &sim.api_url(), &format!("prefix = \"/{name}\""));
+    }
+    config.section(&format!(
+        "[federation]\nprefix = \"/all\"\nmembers = [\"east\", \"west\", \"north\"]\nhome = \"east\"\n{federation}"
+    ))
+}
+
+fn all(gateway: &Running, path: &str) -> Call {
+    Call::to(gateway, &format!("/all/ovirt-engine/api{path}")).by("admin")
+}
+
+/// The items of a JSON listing.
+fn items(reply: &Reply, key: &str) -> Vec<Value> {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    reply.json()[key].as_array().cloned().unwrap_or_default()
+}
+
+/// The ids of a simulator's VMs, asked directly.
+async fn vm_ids(sim: &RunningSim) -> Vec<String> {
+    let reply = api(sim, "/vms").accept_json().send().await;
+    items(&reply, "vm")
+        .iter()
+        .map(|vm| vm["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The API requests each simulator served.
+async fn api_requests(sims: &[RunningSim]) -> Vec<u64> {
+    let mut counts = Vec::new();
+    for sim in sims {
+        counts.push(sim_stats(sim).await["api_requests"].as_u64().unwrap());
+    }
+    counts
+}
+
+/// A listing holds every member's items, in member order, with hrefs under the merged base;
+/// in XML and in JSON; `max` holds for the merged result.
+#[tokio::test]
+async fn listings_join_every_member() {
+    let sims = three().await;
+    let gateway = merged(&sims, "").start().await;
+    let mut want = Vec::new();
+    for sim in &sims {
+        want.extend(vm_ids(sim).await);
+    }
+    let vms = items(&all(&gateway, "/vms").accept_json().send().await, "vm");
+    let ids: Vec<&str> = vms.iter().map(|vm| vm["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, want);
+    assert!(vms[0]["name"].as_str().unwrap().starts_with("east-"));
+    assert!(
+        vms.last().unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("north-")
+    );
+    for vm in &vms {
+        assert!(
+            vm["href"]
+                .as_str()
+                .unwrap()
+                .starts_with("/all/ovirt-engine/api/vms/"),
+            "{vm}"
+        );
+    }
+
+    let xml = all(&gateway, "/vms").xml().await;
+    let vms: Vec<_> = xml.all("vm").collect();
+    assert_eq!(vms.len(), want.len());
+    assert!(
+        xml.hrefs().iter().all(|h| h.starts_with("/all/")),
+        "{:?}",
+        xml.hrefs()
+    );
+
+    let five = items(&all(&gateway, "/vms?max=5").accept_json().send().await, "vm");
+    assert_eq!(five.len(), 5);
+    let hosts = items(&all(&gateway, "/hosts").accept_json().send().await, "host");
+    assert!(
+        hosts
+            .iter()
+            .any(|h| h["name"].as_str().unwrap().starts_with("west-"))
+    );
+}
+
+/// An id goes to the member that holds it: found by a probe the first time, from the index
+/// after; an id no member holds is a 404; a write goes to the owner only.
+#[tokio::test]
+async fn ids_reach_their_member() {
+    let sims = three().await;
+    let gateway = merged(&sims, "").start().await;
+    let west_vm = vm_ids(&sims[1]).await.remove(0);
+    logged_in(&gateway).await;
+    let before = api_requests(&sims).await;
+    let first = all(&gateway, &format!("/vms/{west_vm}"))
+        .accept_json()
+        .send()
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert!(first.json()["name"].as_str().unwrap().starts_with("west-"));
+    assert_eq!(
+        first.json()["href"],
+        format!("/all/ovirt-engine/api/vms/{west_vm}")
+    );
+    let after = api_requests(&sims).await;
+    assert_eq!(
+        [after[0] - before[0], after[1] - before[1], after[2] - before[2]],
+        [1, 1, 1],
+        "unknown at first: every member is asked"
+    );
+
+    // Known now: only west is asked, for the entity and what is below it.
+    let before = api_requests(&sims).await;
+    let nics = all(&gateway, &format!("/vms/{west_vm}/nics")).send().await;
+    assert_eq!(nics.status, 200, "{}", nics.text());
+    let renamed = all(&gateway, &format!("/vms/{west_vm}"))
+        .put("<vm><description>merged</description></vm>")
+        .send()
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text());
+    let after = api_requests(&sims).await;
+    assert_eq!(
+        [after[0] - before[0], after[1] - before[1], after[2] - before[2]],
+        [0, 2, 0]
+    );
+    let direct = api(&sims[1], &format!("/vms/{west_vm}"))
+        .accept_json()
+        .send()
+        .await;
+    assert_eq!(direct.json()["description"], "merged");
+
+    let missing = all(&gateway, "/vms/6c8f9d3a-2b4e-4c1d-9a7f-0e5b3c2d1a00")
+        .send()
+        .await;
+    missing.not_found();
+}
+
+/// A write to an id the index does not know is preceded by a GET to every member and sent to
+/// the owner alone; a delete makes the index forget it.
+#[tokio::test]
+async fn writes_find_their_owner_first() {
+    let sims = three().await;
+    let gateway = merged(&sims, "").start().await;
+    let north_vm = vm_ids(&sims[2]).await.remove(0);
+    logged_in(&gateway).await;
+    let before = api_requests(&sims).await;
+    let stopped = all(&gateway, &format!("/vms/{north_vm}/stop"))
+        .post("<action/>")
+        .send()
+        .await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text());
+    let after = api_requests(&sims).await;
+    // One probe GET each, then the action at north.
+    assert_eq!(
+        [after[0] - before[0], after[1] - before[1], after[2] - before[2]],
+        [1, 1, 2]
+    );
+    let deleted = all(&gateway, &format!("/vms/{north_vm}")).delete().send().await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    let before = api_requests(&sims).await;
+    all(&gateway, &format!("/vms/{north_vm}"))
+        .send()
+        .await
+        .not_found();
+    let after = api_requests(&sims).await;
+    assert_eq!(
+        [after[0] - before[0], after[1] - before[1], after[2] - before[2]],
+        [1, 1, 1],
+        "the deleted id was forgotten: every member is asked again"
+    );
+}
+
+/// `Federation-Manager` sends a request to the member it names, creates included; the created
+/// object's id is known from its Location. An unknown name is a 400; a create without a name
+/// is a 409 that says how to name one.
+#[tokio::test]
+async fn federation_manager_targets_a_member() {
+    let sims = three().await;
+    let gateway = merged(&sims, "").start().await;
+    let create = "<vm><name>made-here</name><cluster><name>west-cluster-1</name></cluster></vm>";
+    let refused = all(&gateway, "/vms").post(create).send().await;
+    let detail = refused.fault(409, "Ambiguous in the merged view");
+    assert_contains(&detail, "Federation-Manager");
+    assert_contains(&detail, "east, west, north");
+
+    let created = all(&gateway, "/vms")
+        .header("federation-manager", "west")
+        .post(create)
+        .send()
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let location = created.header("location").to_owned();
+    assert!(location.contains("/all/ovirt-engine/api/vms/"), "{location}");
+    let id = location.rsplit('/').next().unwrap();
+    logged_in(&gateway).await;
+    let before = api_requests(&sims).await;
+    let got = all(&gateway, &format!("/vms/{id}")).accept_json().send().await;
+    assert_eq!(got.json()["name"], "made-here");
+    let after = api_requests(&sims).await;
+    assert_eq!(
+        [after[0] - before[0], after[1] - before[1], after[2] - before[2]],
+        [0, 1, 0]
+    );
+
+    let vms = all(&gateway, "/vms")
+        .header("federation-manager", "north")
+        .accept_json()
+        .send()
+        .await;
+    assert!(
+        items(&vms, "vm")
+            .iter()
+            .all(|v| v["name"].as_str().unwrap().starts_with("north-"))
+    );
+    let unknown = all(&gateway, "/vms")
+        .header("federation-manager", "south")
+        .send()
+        .await;
+    assert_contains(&unknown.fault(400, "Bad request"), "east, west, north");
+}
+
+/// With a member down, a listing is that member's fault by default; `Prefer:
+/// handling=lenient` gets the others' items and names the missing member in a header. An id
+/// no live member holds is a 503 naming the one that could not answer, never a 404.
+#[tokio::test]
+async fn a_member_down_is_never_silent() {
+    let mut sims = three().await;
+    let gateway = merged(&sims, "").start().await;
+    let east_count = vm_ids(&sims[0]).await.len();
+    let west_count = vm_ids(&sims[1]).await.len();
+    logged_in(&gateway).await;
+    sims.pop().unwrap().shutdown().await;
+
+    let strict = all(&gateway, "/vms").send().await;
+    assert_contains(&strict.fault(502, "Manager unreachable"), "'north'");
+
+    let lenient = all(&gateway, "/vms")
+        .header("prefer", "handling=lenient")
+        .accept_json()
+        .send()
+        .await;
+    assert_eq!(lenient.header("federation-incomplete"), "north");
+    assert_eq!(items(&lenient, "vm").len(), east_count + west_count);
+
+    let unknown = all(&gateway, "/vms/6c8f9d3a-2b4e-4c1d-9a7f-0e5b3c2d1a00")
+        .send()
+        .await;
+    assert_contains(&unknown.fault(502, "Manager unreachable"), "'north'");
+}
+
+/// A search shaped like a lookup that matches on two members is a 409 naming them; the same
+/// search matching on one member is that member's answer.
+#[tokio::test]
+async fn a_lookup_matching_twice_is_refused() {
+    // Two simulators with the same names (no prefix), one with its own.
+    let twins = [
+        simulator_with(|o| o.seed = 1).await,
+        simulator_with(|o| o.seed = 2).await,
+        simulator_with(|o| o.name_prefix = "north-".into()).await,
+    ];
+    let gateway = merged(&twins, "").start().await;
+    let name = items(&api(&twins[0], "/vms?max=1").accept_json().send().await, "vm")[0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let twice = all(&gateway, &format!("/vms?search=name%3D{name}")).send().await;
+    let detail = twice.fault(409, "Ambiguous in the merged view");
+    assert_contains(&detail, "east, west");
+    let once = all(&gateway, "/vms?search=name%3Dnorth-vm-00001")
+        .accept_json()
+        .send()
+        .await;
+    assert_eq!(items(&once, "vm").len(), 1);
+    let sorted = all(&gateway, "/vms?search=name%3D*%20sortby%20name").send().await;
+    assert_contains(&sorted.fault(409, "Ambiguous in the merged view"), "sortby");
+}
+
+/// The merged view takes the gateway's credentials only: a Manager's own token, good at one
+/// member, is never sent to the others.
+#[tokio::test]
+async fn manager_tokens_are_not_passed_on() {
+    let sims = three().await;
+    let gateway = merged(&sims, "").passthrough(true).start().await;
+    let token = sim_token(&sims[0], "admin@internal").await;
+    let before = api_requests(&sims).await;
+    let refused = Call::to(&gateway, "/all/ovirt-engine/api/vms")
+        .bearer(&token)
+        .send()
+        .await;
+    assert_contains(&refused.fault(401, "Unauthorized"), "merged view");
+    assert_eq!(api_requests(&sims).await, before);
+    // On east's own route the token passes.
+    let own = Call::to(&gateway, "/east/ovirt-engine/api/vms")
+        .bearer(&token)
+        .send()
+        .await;
+    assert_eq!(own.status, 200);
+}
+
+/// Cached answers are per route (their hrefs differ), and a write through a member's own
+/// route evicts what the merged view cached of it.
+#[tokio::test]
+async fn the_cache_keeps_routes_apart_and_evicts_across_them() {
+    let sims = three().await;
+    let gateway = merged(&sims, "").table("cache").start().await;
+    let vm = vm_ids(&sims[0]).await.remove(0);
+    let own = Call::to(&gateway, &format!("/east/ovirt-engine/api/vms/{vm}"))
+        .by("admin")
+        .accept_json();
+    assert_eq!(
+        own.send().await.json()["href"],
+        format!("/east/ovirt-engine/api/vms/{vm}")
+    );
+    let in_all = || all(&gateway, &format!("/vms/{vm}")).accept_json();
+    assert_eq!(
+        in_all().send().await.json()["href"],
+        format!("/all/ovirt-engine/api/vms/{vm}")
+    );
+    assert_contains(in_all().send().await.header("cache-status"), "hit");
+
+    let changed = Call::to(&gateway, &format!("/east/ovirt-engine/api/vms/{vm}"))
+        .by("admin")
+        .put("<vm><description>changed</description></vm>")
+        .send()
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!(in_all().send().await.json()["description"], "changed");
+}
+
+/// The API root is the home member's with every member's counters summed; its links are
+/// under the merged base.
+#[tokio::test]
+async fn the_root_sums_the_members() {
+    let sims = three().await;
+    let gateway = merged(&sims, "").start().await;
+    let mut hosts = 0;
+    for sim in &sims {
+        let root = api(sim, "").accept_json().send().await.json();
+        hosts += root["summary"]["hosts"]["total"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+    }
+    let root = all(&gateway, "").accept_json().send().await;
+    assert_eq!(root.status, 200, "{}", root.text());
+    let root = root.json();
+    assert_eq!(root["summary"]["hosts"]["total"], hosts.to_string());
+    assert_eq!(root["product_info"]["name"], "oVirt Engine");
+    let links = root["link"].as_array().unwrap();
+    assert!(
+        links
+            .iter()
+            .all(|l| l["href"].as_str().unwrap().starts_with("/all/")),
+        "{root}"
+    );
+
+    let xml = all(&gateway, "").xml().await;
+    assert_eq!(
+        xml.child("summary").child("hosts").text_of("total"),
+        hosts.to_string()
+    );
+}
