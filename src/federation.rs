@@ -9,6 +9,7 @@
 //! member no longer has (a DELETE's 2xx, a 404) and anything unused for a week. It is a cache:
 //! losing it costs probes, never a wrong answer.
 
+pub(crate) mod anchor;
 pub(crate) mod merge;
 pub(crate) mod root;
 

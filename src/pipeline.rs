@@ -379,7 +379,7 @@ async fn keep_for_resend(
 }
 
 /// The fault for a request body that failed while the gateway read it.
-fn request_body_fault(error: &(dyn std::error::Error + 'static)) -> Fault {
+pub(super) fn request_body_fault(error: &(dyn std::error::Error + 'static)) -> Fault {
     match caused_by::<RequestBodyError>(error) {
         Some(why) => Fault::from(why),
         None => Fault::BadRequest {

@@ -10,8 +10,9 @@
 //! - A listing (`GET /vms`) goes to every member; the answers are joined as they stream.
 //! - The API root is the home member's, with the others' counters and versions merged in
 //!   (`federation::root`); what is not the API goes to the home member.
-//! - A create (`POST /vms`) needs a member named: which engine should hold it is the client's
-//!   to say.
+//! - A create (`POST /vms`) goes to the member that holds the place its body names (the VM's
+//!   cluster, by id or by name: `federation::anchor`); without one, or with one on several
+//!   members, the client must name the member.
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use crate::auth::sso_endpoint::Endpoint;
 use crate::body::{BoxError, GatewayBody};
 use crate::config::Partial;
 use crate::fault::{Blame, Fault};
+use crate::federation::anchor::{Anchor, By, anchor_of};
 use crate::federation::merge::{Join, NotAListing};
 use crate::federation::{Federation, Members, well_known};
 use crate::wire::Representation;
@@ -72,13 +74,10 @@ pub(super) async fn serve(
         [_] if request.method() == Method::HEAD => {
             at(state, ctx, &federation, federation.home, api_path, request).await
         }
-        [collection] => Err(Fault::MergedConflict {
-            detail: format!(
-                "Creating in `{}` through the merged view needs the Manager that is to hold it: {}",
-                collection.name,
-                how_to_target(&federation)
-            ),
-        }),
+        [collection] => {
+            let collection = collection.name.clone();
+            create(state, ctx, &federation, &collection, api_path, request).await
+        }
         [collection, id, ..] => {
             let (collection, id) = (collection.name.clone(), id.name.clone());
             by_id(state, ctx, &federation, (&collection, &id), api_path, request).await
@@ -336,7 +335,7 @@ async fn probe(
     let (probe_path, probe_request) = if reads {
         (api_path.clone(), head_copy(&request))
     } else {
-        entity_get(&api_path, &request, collection, id)?
+        derived_get(&api_path, &request, &format!("{collection}/{id}"), None)?
     };
     let answers = fan_out(
         state,
@@ -373,24 +372,30 @@ async fn probe(
     Ok(answer.into_response(repr))
 }
 
-/// `GET …/<collection>/<id>` with the request's headers: what finds the owner of a write.
-fn entity_get(
+/// `GET …/<tail>[?query]` with the request's headers: what the gateway asks the members to
+/// find where a request belongs.
+fn derived_get(
     api_path: &ApiPath,
     request: &Request<GatewayBody>,
-    collection: &str,
-    id: &str,
+    tail: &str,
+    query: Option<&str>,
 ) -> Result<(ApiPath, Request<GatewayBody>), Fault> {
     let version = match &api_path.area {
         EngineArea::Api(api) if api.version.is_some() => "/v4",
         _ => "",
     };
-    let engine_path = format!("/ovirt-engine/api{version}/{collection}/{id}");
-    let path = ApiPath::parse(&api_path.public_prefix, &engine_path, None).ok_or(Fault::NoRoute)?;
+    let engine_path = format!("/ovirt-engine/api{version}/{tail}");
+    let unroutable = || Fault::BadRequest {
+        detail: format!("`{tail}` is not a path the merged view can ask its members for"),
+    };
+    let path = ApiPath::parse(&api_path.public_prefix, &engine_path, query).ok_or_else(unroutable)?;
     let mut get = head_copy(request);
     *get.method_mut() = Method::GET;
-    *get.uri_mut() = format!("{}{engine_path}", api_path.public_prefix)
-        .parse()
-        .map_err(|_| Fault::NoRoute)?;
+    let target = match query {
+        Some(query) => format!("{}{engine_path}?{query}", api_path.public_prefix),
+        None => format!("{}{engine_path}", api_path.public_prefix),
+    };
+    *get.uri_mut() = target.parse().map_err(|_| unroutable())?;
     get.headers_mut().remove(CONTENT_TYPE);
     get.headers_mut().remove(CONTENT_LENGTH);
     Ok((path, get))
@@ -405,6 +410,167 @@ fn several(federation: &Federation, collection: &str, id: &str, owners: Members)
             how_to_target(federation)
         ),
     }
+}
+
+/// Where a create's place is: the member, or the answer that says why none can be picked.
+enum Place {
+    Member(usize),
+    Answered(Response<GatewayBody>),
+}
+
+/// A create: to the member holding the place its body names.
+async fn create(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    federation: &Federation,
+    collection: &str,
+    api_path: ApiPath,
+    request: Request<GatewayBody>,
+) -> Result<Response<GatewayBody>, Fault> {
+    let repr = match request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        Some(ct) if ct.contains("json") => Representation::Json,
+        _ => Representation::Xml,
+    };
+    // Bounded: the body is limited by `listen.max_body_bytes` as it is read.
+    let (parts, body) = request.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|error| super::request_body_fault(&*error))?
+        .to_bytes();
+    let anchor = anchor_of(collection, repr, &bytes).map_err(|error| Fault::BadRequest {
+        detail: format!("The request body could not be read: {error}"),
+    })?;
+    let Some(anchor) = anchor else {
+        return Err(Fault::MergedConflict {
+            detail: format!(
+                "A create in `{collection}` names no object that decides its Manager (a cluster, data center, storage domain, host or network, as the collection needs); {}",
+                how_to_target(federation)
+            ),
+        });
+    };
+    let request = Request::from_parts(parts, GatewayBody::full(bytes));
+    match place(state, ctx, federation, &anchor, &api_path, &request).await? {
+        Place::Member(member) => at(state, ctx, federation, member, api_path, request).await,
+        Place::Answered(response) => Ok(response),
+    }
+}
+
+/// The member holding a create's anchor: by id, from the index or a probe; by name, from a
+/// search on every member. Not found anywhere, the first member gets the create and answers
+/// as the engine does for a place it does not have.
+async fn place(
+    state: &GatewayState,
+    ctx: &mut RequestContext,
+    federation: &Federation,
+    anchor: &Anchor,
+    api_path: &ApiPath,
+    request: &Request<GatewayBody>,
+) -> Result<Place, Fault> {
+    let collection = anchor.collection;
+    let (what, probe) = match &anchor.by {
+        By::Id(id) => {
+            if well_known(collection, id) {
+                return Err(Fault::MergedConflict {
+                    detail: format!(
+                        "`{id}` in `{collection}` is the same object on every Manager, so it does not say where to create; {}",
+                        how_to_target(federation)
+                    ),
+                });
+            }
+            let owners = federation.owners(collection, id);
+            match owners.len() {
+                0 => {}
+                1 => return Ok(Place::Member(owners.iter().next().expect("one"))),
+                _ => return Err(several(federation, collection, id, owners)),
+            }
+            (
+                id,
+                derived_get(api_path, request, &format!("{collection}/{id}"), None)?,
+            )
+        }
+        By::Name(name) => {
+            let search = format!("search=name%3D%22{}%22", percent_encode(name));
+            (name, derived_get(api_path, request, collection, Some(&search))?)
+        }
+    };
+    let (probe_path, mut probe_request) = probe;
+    probe_request
+        .headers_mut()
+        .insert(http::header::ACCEPT, HeaderValue::from_static("application/json"));
+    probe_request.headers_mut().remove(ACCEPT_ENCODING);
+    let mut answers = fan_out(
+        state,
+        ctx,
+        federation,
+        federation.all(),
+        &probe_path,
+        &probe_request,
+    )
+    .await;
+    let mut held = Vec::with_capacity(answers.len());
+    for answer in &mut answers {
+        let found = match (&anchor.by, answer.held()) {
+            (By::Name(_), Held::Yes) => {
+                let response = answer.result.as_mut().expect("held");
+                let body = std::mem::replace(response.body_mut(), GatewayBody::empty());
+                if any_item(body).await { Held::Yes } else { Held::No }
+            }
+            (_, held) => held,
+        };
+        held.push(found);
+    }
+    Ok(match decide(&held) {
+        Decision::Found(i) => {
+            let member = answers[i].member;
+            if let By::Id(id) = &anchor.by {
+                federation.learn(collection, id, member);
+            }
+            Place::Member(member)
+        }
+        Decision::Several(found) => {
+            let owners = found
+                .iter()
+                .fold(Members::default(), |set, i| set.with(answers[i].member));
+            return Err(several(federation, collection, what, owners));
+        }
+        Decision::Unknown(i) | Decision::Refused(i) => {
+            let repr = ctx.repr;
+            Place::Answered(
+                answers
+                    .into_iter()
+                    .nth(i)
+                    .expect("one per member")
+                    .into_response(repr),
+            )
+        }
+        Decision::Absent => Place::Member(0),
+    })
+}
+
+/// Whether a JSON listing holds an item (its one key's array is not empty).
+async fn any_item(body: GatewayBody) -> bool {
+    let Ok(bytes) = http_body_util::Limited::new(body, MAX_ROOT).collect().await else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes.to_bytes()).is_ok_and(|listing| {
+        listing
+            .as_object()
+            .is_some_and(|o| o.values().any(|v| v.as_array().is_some_and(|a| !a.is_empty())))
+    })
+}
+
+/// A query parameter value, percent-encoded: everything but the unreserved characters.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// A listing or search: every member's, joined in member order.

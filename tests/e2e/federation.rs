@@ -207,21 +207,15 @@ async fn writes_find_their_owner_first() {
 }
 
 /// `Federation-Manager` sends a request to the member it names, creates included; the created
-/// object's id is known from its Location. An unknown name is a 400; a create without a name
-/// is a 409 that says how to name one.
+/// object's id is known from its Location. An unknown name is a 400.
 #[tokio::test]
 async fn federation_manager_targets_a_member() {
     let sims = three().await;
     let gateway = merged(&sims, "").start().await;
-    let create = "<vm><name>made-here</name><cluster><name>west-cluster-1</name></cluster></vm>";
-    let refused = all(&gateway, "/vms").post(create).send().await;
-    let detail = refused.fault(409, "Ambiguous in the merged view");
-    assert_contains(&detail, "Federation-Manager");
-    assert_contains(&detail, "east, west, north");
-
+    let create = "<vm><name>made-here</name><cluster><name>cluster-1</name></cluster></vm>";
     let created = all(&gateway, "/vms")
         .header("federation-manager", "west")
-        .post(create)
+        .post(&create.replace("cluster-1", "west-cluster-1"))
         .send()
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
@@ -253,6 +247,54 @@ async fn federation_manager_targets_a_member() {
         .send()
         .await;
     assert_contains(&unknown.fault(400, "Bad request"), "east, west, north");
+}
+
+/// A create goes to the member that holds the cluster its body names, by name or by id; a
+/// create that names no such place, or one on several members, is a 409 that says how to name
+/// the member.
+#[tokio::test]
+async fn creates_go_where_their_cluster_is() {
+    let sims = three().await;
+    let gateway = merged(&sims, "").start().await;
+    let by_name = all(&gateway, "/vms")
+        .post("<vm><name>by-name</name><cluster><name>north-cluster-2</name></cluster></vm>")
+        .send()
+        .await;
+    assert_eq!(by_name.status, 201, "{}", by_name.text());
+    let made = api(&sims[2], "/vms?search=name%3Dby-name")
+        .accept_json()
+        .send()
+        .await;
+    assert_eq!(items(&made, "vm").len(), 1, "created at north");
+
+    let cluster = items(&api(&sims[1], "/clusters").accept_json().send().await, "cluster")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_id = all(&gateway, "/vms")
+        .accept_json()
+        .post_json(&serde_json::json!({"name": "by-id", "cluster": {"id": cluster}}))
+        .send()
+        .await;
+    assert_eq!(by_id.status, 201, "{}", by_id.text());
+    let made = api(&sims[1], "/vms?search=name%3Dby-id")
+        .accept_json()
+        .send()
+        .await;
+    assert_eq!(items(&made, "vm").len(), 1, "created at west");
+
+    let nowhere = all(&gateway, "/datacenters")
+        .post("<data_center><name>dc</name></data_center>")
+        .send()
+        .await;
+    let detail = nowhere.fault(409, "Ambiguous in the merged view");
+    assert_contains(&detail, "Federation-Manager");
+    assert_contains(&detail, "east, west, north");
+    let blank = all(&gateway, "/vms")
+        .post("<vm><name>x</name><template id=\"00000000-0000-0000-0000-000000000000\"/></vm>")
+        .send()
+        .await;
+    assert_contains(&blank.fault(409, "Ambiguous in the merged view"), "every Manager");
 }
 
 /// With a member down, a listing is that member's fault by default; `Prefer:
@@ -307,6 +349,11 @@ async fn a_lookup_matching_twice_is_refused() {
         .send()
         .await;
     assert_eq!(items(&once, "vm").len(), 1);
+    let create = all(&gateway, "/vms")
+        .post("<vm><name>x</name><cluster><name>cluster-1</name></cluster></vm>")
+        .send()
+        .await;
+    assert_contains(&create.fault(409, "Ambiguous in the merged view"), "east, west");
     let sorted = all(&gateway, "/vms?search=name%3D*%20sortby%20name").send().await;
     assert_contains(&sorted.fault(409, "Ambiguous in the merged view"), "sortby");
 }
