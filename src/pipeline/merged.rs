@@ -63,8 +63,19 @@ pub(super) async fn serve(
     let EngineArea::Api(resource) = &api_path.area else {
         return at(state, ctx, &federation, federation.home, api_path, request).await;
     };
+    let method = request.method().clone();
+    if let Some(first) = resource.segments.first()
+        && let Some(why) = unmerged(&first.name, resource.segments.len(), &method)
+    {
+        return Err(Fault::MergedConflict {
+            detail: format!("{why}; {}", how_to_target(&federation)),
+        });
+    }
+    // The schema and the RSDL describe one engine version: the home member's.
+    let params = EngineParams::new(&api_path, request.headers());
+    let description = params.get("schema").is_some() || params.get("rsdl").is_some();
     match resource.segments.as_slice() {
-        [] if request.method() == Method::GET => root(state, ctx, &federation, api_path, request).await,
+        [] if method == Method::GET && !description => root(state, ctx, &federation, api_path, request).await,
         [] => at(state, ctx, &federation, federation.home, api_path, request).await,
         [collection] if request.method() == Method::GET => {
             let collection = collection.name.clone();
@@ -83,6 +94,20 @@ pub(super) async fn serve(
             by_id(state, ctx, &federation, (&collection, &id), api_path, request).await
         }
     }
+}
+
+/// Why a request to `collection` (with `segments` segments in all) is not one the merged view
+/// can place, if it is not.
+fn unmerged(collection: &str, segments: usize, method: &Method) -> Option<String> {
+    if collection == "events" {
+        // Event ids are integers each engine counts on its own: the same id names different
+        // events on different members, and `from=` would mean different places in each.
+        return Some("Events are numbered by each Manager and are not merged yet".to_owned());
+    }
+    // `POST /vms/<verb>` acts on a whole collection of one member, or of every member.
+    (segments == 2 && method == Method::POST).then(|| {
+        format!("An action on the collection `{collection}` would act on every Manager or on one unnamed")
+    })
 }
 
 /// How a client names one member, for fault details.
