@@ -67,6 +67,10 @@ enum Command {
         /// headers are rewritten to it.
         #[arg(long)]
         prefix: Option<String>,
+        /// Run a second simulator (`west`) and publish both in one merged API at the root, each
+        /// also under its own prefix (/east, /west); docs/federation.md.
+        #[arg(long, conflicts_with = "prefix")]
+        merged: bool,
     },
     /// Run the Manager simulator: an oVirt Engine stand-in with a generated inventory, SSO, and
     /// test endpoints (/sim/stats, /sim/revoke-all, /sim/faults). See docs/simulator.md.
@@ -189,11 +193,13 @@ pub fn run() -> ExitCode {
             admin,
             dir,
             prefix,
+            merged,
         } => demo(crate::demo::DemoOptions {
             listen,
             admin,
             dir,
             prefix,
+            merged,
         }),
         #[cfg(feature = "sim")]
         Command::Sim(args) => sim(args),

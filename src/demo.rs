@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+use crate::config::{Config, FederationConfig, Partial};
 use crate::sim::{self, RunningSim, SimOptions};
 use crate::{Gateway, Running};
 
@@ -35,10 +35,15 @@ pub struct DemoOptions {
     pub dir: PathBuf,
     /// Publish the simulator under this public path prefix (`/east`) instead of at the root.
     pub prefix: Option<String>,
+    /// Run a second simulator (`west`, its objects named `west-...`) and publish both merged at
+    /// the root (docs/federation.md, "The merged view"), each also under its own prefix.
+    pub merged: bool,
 }
 
 pub struct Demo {
     pub sim: RunningSim,
+    /// The second simulator of a merged demo.
+    pub west: Option<RunningSim>,
     pub gateway: Running,
     pub ca_file: PathBuf,
     /// The demo's directory.
@@ -88,15 +93,17 @@ impl Demo {
             if let Some(prefix) = &options.prefix {
                 manager.prefix = prefix.clone();
             }
-            manager.authority = sim
-                .addr()
-                .to_string()
-                .parse()
-                .map_err(|e| format!("simulator address: {e}"))?;
+            manager.authority = authority(&sim)?;
         }
+        let west = if options.merged {
+            Some(merge_a_second(&mut config).await?)
+        } else {
+            None
+        };
         let gateway = Gateway::start(config).await.map_err(|e| e.to_string())?;
         Ok(Demo {
             sim,
+            west,
             gateway,
             ca_file,
             dir: options.dir,
@@ -116,12 +123,22 @@ impl Demo {
             || "(no admin listener)".to_owned(),
             |a| format!("http://{a}/metrics"),
         );
+        let merged = match &self.west {
+            Some(west) => format!(
+                "\n  merged     two simulators, `east` and `west` (objects named west-...), in one API;\
+                 \n             each under its own prefix too (/east, /west); name one with the header\
+                 \n             `Federation-Manager: west` (docs/federation.md)\
+                 \n  west       {} (direct, for comparison)",
+                west.api_url()
+            ),
+            None => String::new(),
+        };
         format!(
             "ovirt-gateway demo: a simulated oVirt Manager behind the gateway\n\
              \n  API        {api}\
              \n  CA file    {ca}\
              \n  metrics    {metrics}\
-             \n  simulator  {sim} (direct, for comparison)\
+             \n  simulator  {sim} (direct, for comparison){merged}\
              \n\
              \n  users      admin@internal / admin    SuperUser, sees everything\
              \n             alice@internal / alice    UserRole on her VMs only\
@@ -158,11 +175,49 @@ impl Demo {
         )
     }
 
-    /// Stops the gateway (draining requests in flight), then the simulator.
+    /// Stops the gateway (draining requests in flight), then the simulators.
     pub async fn shutdown(self) {
         self.gateway.shutdown().await;
         self.sim.shutdown().await;
+        if let Some(west) = self.west {
+            west.shutdown().await;
+        }
     }
+}
+
+/// The simulator's address, as a Manager's authority.
+fn authority(sim: &RunningSim) -> Result<http::uri::Authority, String> {
+    sim.addr()
+        .to_string()
+        .parse()
+        .map_err(|e| format!("simulator address: {e}"))
+}
+
+/// A merged demo: the demo's simulator becomes `east` under /east, a second one (another seed,
+/// objects named `west-...`) `west` under /west, and both are merged at the root.
+async fn merge_a_second(config: &mut Config) -> Result<RunningSim, String> {
+    let west = sim::start(SimOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        seed: 2,
+        name_prefix: "west-".into(),
+        ..SimOptions::default()
+    })
+    .await?;
+    let mut second = config.managers[0].clone();
+    config.managers[0].name = "east".into();
+    config.managers[0].prefix = "/east".into();
+    second.name = "west".into();
+    second.prefix = "/west".into();
+    second.authority = authority(&west)?;
+    config.managers.push(second);
+    config.federation = Some(FederationConfig {
+        host: None,
+        prefix: String::new(),
+        members: vec!["east".into(), "west".into()],
+        home: "east".into(),
+        partial: Partial::Strict,
+    });
+    Ok(west)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {

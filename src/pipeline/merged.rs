@@ -811,17 +811,39 @@ fn unmerged_word(search: &str) -> Option<&'static str> {
         .find(|w| words.iter().any(|word| word == w))
 }
 
-/// A search shaped like a lookup: `name=web1`, one exact name.
+/// A search shaped like a lookup: equalities joined by `and`, one of them on the name, no
+/// pattern (`name=web1`, `name="web1" and cluster="prod"`: what Ansible's `search_by_name` and
+/// `search_by_attributes` send). `status=up` is a filter, not a lookup.
 fn is_lookup(search: &str) -> bool {
-    let Some((key, value)) = search.trim().split_once('=') else {
-        return false;
-    };
-    let value = value.trim();
-    key.trim().eq_ignore_ascii_case("name") && !value.is_empty() && !value.contains(['*', ' ', '!', '<', '>'])
+    let lower = search.to_ascii_lowercase();
+    let clauses: Vec<&str> = lower.split(" and ").map(str::trim).collect();
+    let named = clauses
+        .iter()
+        .any(|c| c.split_once('=').is_some_and(|(key, _)| key.trim() == "name"));
+    named
+        && clauses.iter().all(|clause| {
+            let Some((key, value)) = clause.split_once('=') else {
+                return false;
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let quoted = value.len() >= 2 && value.starts_with('"') && value.ends_with('"');
+            let bare = if quoted { &value[1..value.len() - 1] } else { value };
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+                && !bare.is_empty()
+                && !bare.contains(['*', '!', '<', '>', '"'])
+                && (quoted || !bare.contains(char::is_whitespace))
+        })
 }
 
+/// The largest lookup answer read whole; lookups find a few objects.
+const MAX_LOOKUP: usize = 16 << 20;
+
 /// Answers to a lookup, when at most one member found something: several would make a client
-/// that takes the first act on the wrong one.
+/// that takes the first act on the wrong one. When every member found the same well-known
+/// object (`name=Blank`), the home member's answer (else the first's) is the one.
 async fn lookup_once(
     federation: &Federation,
     collection: &str,
@@ -830,13 +852,14 @@ async fn lookup_once(
 ) -> Result<Vec<(usize, GatewayBody)>, Fault> {
     let mut read = Vec::with_capacity(bodies.len());
     let mut found = Members::default();
+    let mut found_ids: Vec<Vec<String>> = Vec::new();
     for (member, body) in bodies {
-        let bytes = body
+        let bytes = http_body_util::Limited::new(body, MAX_LOOKUP)
             .collect()
             .await
-            .map_err(|error| Fault::UpstreamUnreachable {
+            .map_err(|error| Fault::UpstreamAnswer {
                 manager: federation.members[member].name().to_owned(),
-                cause: error.to_string(),
+                detail: format!("its answer to a lookup could not be read: {error}"),
             })?
             .to_bytes();
         let mut join = Join::new(repr, None);
@@ -847,20 +870,32 @@ async fn lookup_once(
             .map_err(|e| not_a_listing(federation, member, e))?;
         if !ids.is_empty() || !out.is_empty() {
             found = found.with(member);
+            ids.sort();
+            found_ids.push(ids);
         }
         read.push((member, GatewayBody::full(bytes)));
     }
-    if found.len() > 1 {
-        let names: Vec<&str> = found.iter().map(|m| federation.members[m].name()).collect();
-        return Err(Fault::MergedConflict {
-            detail: format!(
-                "The search matches in `{collection}` on several Managers ({}); {}",
-                names.join(", "),
-                how_to_target(federation)
-            ),
-        });
+    if found.len() <= 1 {
+        return Ok(read);
     }
-    Ok(read)
+    let same_well_known = found_ids.windows(2).all(|pair| pair[0] == pair[1])
+        && found_ids[0].iter().all(|id| well_known(collection, id));
+    if same_well_known && !found_ids[0].is_empty() {
+        let chosen = if found.contains(federation.home) {
+            federation.home
+        } else {
+            found.iter().next().expect("several")
+        };
+        return Ok(read.into_iter().filter(|(m, _)| *m == chosen).collect());
+    }
+    let names: Vec<&str> = found.iter().map(|m| federation.members[m].name()).collect();
+    Err(Fault::MergedConflict {
+        detail: format!(
+            "The search matches in `{collection}` on several Managers ({}); {}",
+            names.join(", "),
+            how_to_target(federation)
+        ),
+    })
 }
 
 fn not_a_listing(federation: &Federation, member: usize, error: NotAListing) -> Fault {
@@ -998,8 +1033,12 @@ mod tests {
     fn search_shapes() {
         assert!(is_lookup("name=web1"));
         assert!(is_lookup(" Name = web1"));
-        assert!(!is_lookup("name=web*"));
+        assert!(is_lookup("name=\"web 1\" and cluster=\"prod\""));
         assert!(!is_lookup("status=up"));
+        assert!(!is_lookup("name=web*"));
+        assert!(!is_lookup("name=web1 or name=web2"));
+        assert!(!is_lookup("name!=web1"));
+        assert!(!is_lookup("name=web1 sortby name"));
         assert_eq!(unmerged_word("name=a* SortBy name"), Some("sortby"));
         assert_eq!(unmerged_word("name=a* page 2"), Some("page"));
         assert_eq!(unmerged_word("name=pager"), None);

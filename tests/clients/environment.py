@@ -52,7 +52,7 @@ def read_lines(stream, lines):
 class Simulator:
     """The `ovirt-gateway sim` subprocess, its URLs and its captured output."""
 
-    def __init__(self, through_gateway=False, prefix=None):
+    def __init__(self, through_gateway=False, prefix=None, merged=False):
         self.log = tempfile.TemporaryFile(mode='w+', encoding='utf-8', errors='replace')
         self.through_gateway = through_gateway
         self.demo_dir = tempfile.TemporaryDirectory() if through_gateway else None
@@ -61,6 +61,8 @@ class Simulator:
                        '127.0.0.1:0', '--dir', self.demo_dir.name]
             if prefix:
                 command += ['--prefix', prefix]
+            if merged:
+                command += ['--merged']
         else:
             # HTTPS, with the seed the demo's simulator has: the same inventory in every mode.
             command = [simulator_binary(), 'sim', '--listen', '127.0.0.1:0', '--seed', '1',

@@ -12,6 +12,9 @@ same inventory (tests/clients/environment.py):
 - gateway: `ovirt-gateway demo` (the same simulator behind a gateway: HTTPS, the shipped
            policies enforced, the cache on, the default rate limits on)
 - east:    `ovirt-gateway demo --prefix /east` (links rewritten under /east)
+- merged:  `ovirt-gateway demo --merged` (two simulators in one merged API, docs/federation.md);
+           it runs its own scenarios (tests/sdk/merged.py, tests/ansible/merged/*.yml), which
+           hold what a merged view must do, and the others do not run there (`-` in the table)
 
 An SDK scenario asserts its own expectations (the few that differ by design read
 OVIRT_THROUGH_GATEWAY) and passes when every test of its class passes; a skipped test fails. A
@@ -39,12 +42,15 @@ sys.path.insert(0, HERE)
 from environment import Simulator, SimulatorError, download_ca  # noqa: E402
 
 SCENARIOS = os.path.join(TESTS, 'sdk', 'scenarios.py')
+MERGED_SCENARIOS = os.path.join(TESTS, 'sdk', 'merged.py')
 PLAYBOOKS = os.path.join(TESTS, 'ansible')
+MERGED_PLAYBOOKS = os.path.join(PLAYBOOKS, 'merged')
 PLAYBOOK_TIMEOUT = 300  # seconds one playbook may take
 MODES = [
     ('direct', dict()),
     ('gateway', dict(through_gateway=True)),
     ('east', dict(through_gateway=True, prefix='/east')),
+    ('merged', dict(through_gateway=True, merged=True)),
 ]
 # Playbooks that read the ovirt.ovirt.ovirt inventory plugin's hosts, with the source it reads.
 INVENTORY_PLAYBOOKS = {'inventory.yml'}
@@ -58,14 +64,15 @@ INVENTORY_SOURCE = {
 }
 
 
-def sdk_scenarios(environment, names):
-    """Runs the SDK scenario classes (all, or those named); {class name: error text or None}."""
+def sdk_scenarios(environment, names, path=SCENARIOS):
+    """Runs the SDK scenario classes of `path` (all, or those named); {class name: error text
+    or None}."""
     os.environ['OVIRT_URL'] = environment.api_url
     os.environ['OVIRT_SIM_URL'] = environment.sim_url
     os.environ['OVIRT_CA_FILE'] = environment.ca_file
     os.environ['OVIRT_THROUGH_GATEWAY'] = '1' if environment.through_gateway else '0'
     # A fresh module per environment: the scenarios read their URLs at import.
-    spec = importlib.util.spec_from_file_location('scenarios', SCENARIOS)
+    spec = importlib.util.spec_from_file_location('scenarios', path)
     scenarios = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(scenarios)
     classes = [value for value in vars(scenarios).values()
@@ -83,8 +90,8 @@ def sdk_scenarios(environment, names):
     return outcomes
 
 
-def run_playbook(playbook, environment, work, mode):
-    """Runs one playbook; returns (result or None, error text or None)."""
+def run_playbook(playbook, environment, work, mode, folder=PLAYBOOKS):
+    """Runs one playbook of `folder`; returns (result or None, error text or None)."""
     result_file = os.path.join(work, '%s-%s.json' % (mode, os.path.splitext(playbook)[0]))
     extra = {
         'ovirt_url': environment.api_url,
@@ -98,7 +105,7 @@ def run_playbook(playbook, environment, work, mode):
                ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_NOCOLOR='1',
                ANSIBLE_RETRY_FILES_ENABLED='false')
     command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'),
-               '-i', 'localhost,', '-c', 'local', os.path.join(PLAYBOOKS, playbook),
+               '-i', 'localhost,', '-c', 'local', os.path.join(folder, playbook),
                '-e', json.dumps(extra)]
     if playbook in INVENTORY_PLAYBOOKS:
         # The plugin takes files named *.ovirt.yml; JSON is YAML.
@@ -119,9 +126,10 @@ def run_playbook(playbook, environment, work, mode):
         return json.load(f), None
 
 
-def ansible_playbooks(environment, playbooks, work, mode):
+def ansible_playbooks(environment, playbooks, work, mode, folder=PLAYBOOKS):
     """Runs the playbooks; {playbook: (result or None, error text or None)}."""
-    return {playbook: run_playbook(playbook, environment, work, mode) for playbook in playbooks}
+    return {playbook: run_playbook(playbook, environment, work, mode, folder)
+            for playbook in playbooks}
 
 
 def in_environment(options, work, run):
@@ -150,19 +158,33 @@ def main(argv):
     families |= {'sdk'} if class_names else set()
     families = families or {'sdk', 'ansible'}
     playbooks = playbook_names or sorted(n for n in os.listdir(PLAYBOOKS) if n.endswith('.yml'))
+    merged_playbooks = sorted(n for n in os.listdir(MERGED_PLAYBOOKS) if n.endswith('.yml'))
+    if playbook_names:
+        merged_playbooks = [p for p in merged_playbooks if 'merged/' + p in playbook_names]
+        playbooks = [p for p in playbooks if not p.startswith('merged/')]
     rows = []  # (row name, mode, 'ok' | 'FAILED' | 'DIFFERS', detail)
     with tempfile.TemporaryDirectory() as work:
         direct = {}
         for mode, options in MODES:
+            merged = options.get('merged', False)
             if 'sdk' in families:
+                path = MERGED_SCENARIOS if merged else SCENARIOS
                 outcomes, error = in_environment(options, work,
-                                                 lambda e: sdk_scenarios(e, class_names))
+                                                 lambda e: sdk_scenarios(e, class_names, path))
                 for name, failure in (outcomes or {}).items():
                     rows.append(('sdk ' + name, mode, 'FAILED' if failure or error else 'ok',
                                  failure or error))
                 if outcomes is None:
-                    rows.append(('sdk', mode, 'FAILED', error))
-            if 'ansible' in families:
+                    rows.append(('sdk merged' if merged else 'sdk', mode, 'FAILED', error))
+            if 'ansible' in families and merged and merged_playbooks:
+                # The merged view's playbooks assert what they expect; no direct run to match.
+                results, error = in_environment(options, work, lambda e: ansible_playbooks(
+                    e, merged_playbooks, work, mode, MERGED_PLAYBOOKS))
+                for playbook in merged_playbooks:
+                    _, failure = (results or {}).get(playbook, (None, error))
+                    rows.append(('ansible merged/' + playbook, mode,
+                                 'FAILED' if failure or error else 'ok', failure or error))
+            elif 'ansible' in families and not merged and playbooks:
                 results, error = in_environment(
                     options, work, lambda e: ansible_playbooks(e, playbooks, work, mode))
                 for playbook in playbooks:
@@ -186,13 +208,18 @@ def main(argv):
             print('\n----- %s, %s: %s\n%s' % (name, mode, cell, detail), file=sys.stderr)
     names = list(dict.fromkeys(name for name, *_ in rows))
     cells = {(name, mode): cell for name, mode, cell, _ in rows}
+    # A row runs in the merged mode only, or in every other mode: `-` where it does not run.
+    merged_rows = {name for name, mode, *_ in rows if mode == 'merged'}
+    expected = [(name, m) for name in names for m, options in MODES
+                if (name in merged_rows) == options.get('merged', False)]
     width = max(len(n) for n in names + ['scenario'])
     print('\n%-*s  %s' % (width, 'scenario', '  '.join('%-8s' % m for m, _ in MODES)))
     for name in names:
         print('%-*s  %s' % (width, name, '  '.join(
-            '%-8s' % cells.get((name, m), 'FAILED') for m, _ in MODES)))
-    passed = sum(1 for name in names for m, _ in MODES if cells.get((name, m)) == 'ok')
-    failed = len(names) * len(MODES) - passed
+            '%-8s' % (cells.get((name, m), 'FAILED') if (name, m) in expected else '-')
+            for m, _ in MODES)))
+    passed = sum(1 for key in expected if cells.get(key) == 'ok')
+    failed = len(expected) - passed
     print('%d passed, %d failed' % (passed, failed))
     return 0 if failed == 0 and names else 1
 

@@ -5,12 +5,17 @@ use super::*;
 use ovirt_gateway::{Demo, DemoOptions};
 
 async fn demo(dir: &tempfile::TempDir) -> Demo {
+    demo_with(dir, false).await
+}
+
+async fn demo_with(dir: &tempfile::TempDir, merged: bool) -> Demo {
     let ephemeral = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     Demo::start(DemoOptions {
         listen: ephemeral,
         admin: ephemeral,
         dir: dir.path().to_owned(),
         prefix: None,
+        merged,
     })
     .await
     .unwrap_or_else(|e| panic!("demo: {e}"))
@@ -61,6 +66,27 @@ async fn demo_serves_the_api_through_the_gateway() {
     tokio::time::timeout(Duration::from_secs(30), demo.shutdown())
         .await
         .expect("the demo stops");
+}
+
+/// `demo --merged`: both simulators' VMs in one listing at the root, each simulator under its
+/// own prefix too.
+#[tokio::test]
+async fn merged_demo_lists_both_simulators() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo_with(&dir, true).await;
+    let ca = std::fs::read_to_string(&demo.ca_file).unwrap();
+    let origin = format!("https://{}", demo.gateway.public_addr());
+    let names = |path: &str| {
+        let call = Call::to(origin.as_str(), path).trusting(&ca).by("admin");
+        async move { vm_names(&call.send().await.expect(200, "application/xml")) }
+    };
+    let all = names("/ovirt-engine/api/vms").await;
+    assert!(all.contains(&vm_name(1)), "{all:?}");
+    assert!(all.contains(&format!("west-{}", vm_name(1))), "{all:?}");
+    let west = names("/west/ovirt-engine/api/vms").await;
+    assert!(west.iter().all(|n| n.starts_with("west-")), "{west:?}");
+    assert_contains(&demo.instructions(), "Federation-Manager");
+    demo.shutdown().await;
 }
 
 /// Through the demo's HTTPS gateway, `Prefer: persistent-auth` gets the gateway's cookie, marked
