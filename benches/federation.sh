@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
 # The merged view's cost (docs/performance.md, "The merged view"): three simulators of VMS VMs
-# each (other seeds and names), behind one gateway (plain HTTP, no cache, limits off), each under
-# its own prefix and all three merged at /all.
+# each (other seeds and names), behind one gateway (plain HTTP, no cache, limits off). ROUTES
+# `prefix`: each under its own prefix (/east, /west, /north) and all three merged at /all, so
+# every href is rewritten; `host`: each by Host (east.example, ...) and merged by Host
+# (all.example), nothing rewritten.
 #
 # 1. Listings: the merged listing of all 3 x VMS VMs, against the three members' listings fetched
 #    straight from the simulators one after the other, ROUNDS times each, interleaved. Prints the
 #    bytes and MB/s of each, and the gateway's CPU time (user + system, /proc) per merged listing.
-# 2. By id: one VM by id through its member's prefix and through the merged view (the id known
-#    to the index), with wrk (1 thread, 8 connections, SECONDS each, interleaved A B B A). Prints
+# 2. By id: one VM by id through its member's own route and through the merged view (the id
+#    known to the index), with wrk (1 thread, 8 connections, SECONDS each, interleaved A B B A). Prints
 #    req/s, p50/p99 latency and the gateway's CPU per request of each.
 # 3. The gateway's peak resident set size (VmHWM) after all of it.
 #
-#     cargo build --release && bash benches/federation.sh [VMS] [ROUNDS] [SECONDS]
+#     cargo build --release && bash benches/federation.sh [ROUTES] [VMS] [ROUNDS] [SECONDS]
 #
-# Defaults: 10000 VMs per member, 5 rounds, 10 s.
+# Defaults: prefix, 10000 VMs per member, 5 rounds, 10 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vms=${1:-10000}
-rounds=${2:-5}
-seconds=${3:-10}
+routes=${1:-prefix}
+vms=${2:-10000}
+rounds=${3:-5}
+seconds=${4:-10}
+case $routes in
+    prefix) route() { echo "prefix = \"/$1\""; }; at() { echo "http://127.0.0.1:18443/$1/ovirt-engine/api$2"; } ;;
+    host) route() { echo "host = \"$1.example\""; }; at() { echo "http://127.0.0.1:18443/ovirt-engine/api$2"; } ;;
+    *) echo "ROUTES is prefix or host" >&2; exit 1 ;;
+esac
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 bin=target/release/ovirt-gateway
@@ -36,7 +44,7 @@ for i in 0 1 2; do
 [[manager]]
 name = \"$name\"
 url = \"http://127.0.0.1:$((18081 + i))/ovirt-engine/api\"
-prefix = \"/$name\""
+$(route "$name")"
 done
 cat >"$dir/gateway.toml" <<TOML
 [listen]
@@ -50,7 +58,7 @@ level = "warn"
 enabled = false
 $managers
 [federation]
-prefix = "/all"
+$(route all)
 members = ["east", "west", "north"]
 TOML
 "$bin" serve --config "$dir/gateway.toml" >"$dir/gateway.log" 2>&1 &
@@ -68,15 +76,22 @@ hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$gateway/stat"; }
 auth=(-u admin@internal:admin)
 fetch() { curl -sS --fail -o /dev/null "${auth[@]}" -w '%{size_download} %{time_total}\n' "$@"; }
-
+# A request on a route: `on NAME PATH` sets `url` and `header` (its Host header, by host).
+on() {
+    url=$(at "$1" "$2")
+    case $routes in prefix) header=() ;; host) header=(-H "Host: $1.example") ;; esac
+    return 0
+}
+on all /vms
 # Warm: sessions at every member, the simulators' listings rendered once.
-fetch http://127.0.0.1:18443/all/ovirt-engine/api/vms >/dev/null
+fetch "${header[@]}" "$url" >/dev/null
 
-echo "listings: $rounds rounds, ${vms} VMs per member"
+echo "routes by $routes; listings: $rounds rounds, ${vms} VMs per member"
 merged_bytes=0 merged_seconds=0 merged_ticks=0 direct_bytes=0 direct_seconds=0
 for round in $(seq "$rounds"); do
     t0=$(ticks)
-    read -r bytes secs < <(fetch http://127.0.0.1:18443/all/ovirt-engine/api/vms)
+    on all /vms
+    read -r bytes secs < <(fetch "${header[@]}" "$url")
     t1=$(ticks)
     merged_bytes=$((merged_bytes + bytes)) merged_ticks=$((merged_ticks + t1 - t0))
     merged_seconds=$(echo "$merged_seconds + $secs" | bc)
@@ -100,15 +115,15 @@ id=$(curl -s "${auth[@]}" -H 'Accept: application/json' \
     "http://127.0.0.1:18082/ovirt-engine/api/vms?search=name%3Dwest-vm-00001" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["vm"][0]["id"])')
 basic="Authorization: Basic $(printf admin@internal:admin | base64)"
-own=http://127.0.0.1:18443/west/ovirt-engine/api/vms/$id
-merged=http://127.0.0.1:18443/all/ovirt-engine/api/vms/$id
-curl -sf -o /dev/null -H "$basic" "$merged"   # the id is in the index from here on
+on all "/vms/$id"
+curl -sf -o /dev/null -H "$basic" "${header[@]}" "$url"   # the id is in the index from here on
 declare -A requests=() cpu=()
-# One wrk run: adds its requests and the gateway's ticks to requests[$1] and cpu[$1].
+# One wrk run on a route: adds its requests and the gateway's ticks to requests[$1] and cpu[$1].
 run() {
-    local name=$1 url=$2 out t0 t1 n
+    local name=$1 out t0 t1 n
+    on "$2" "/vms/$id"
     t0=$(ticks)
-    out=$(wrk -t1 -c8 -d"${seconds}s" --latency -H "$basic" "$url")
+    out=$(wrk -t1 -c8 -d"${seconds}s" --latency -H "$basic" "${header[@]}" "$url")
     t1=$(ticks)
     n=$(awk '/requests in/ { print $1 }' <<<"$out")
     requests[$name]=$(( ${requests[$name]:-0} + n ))
@@ -118,8 +133,8 @@ run() {
         "$(awk '$1 == "50%" { print $2 }' <<<"$out")" "$(awk '$1 == "99%" { print $2 }' <<<"$out")"
 }
 echo "one VM by id, ${seconds} s per run:"
-run prefix "$own"; run merged "$merged"; run merged "$merged"; run prefix "$own"
+run member west; run merged all; run merged all; run member west
 per_request() { echo "scale=1; ${cpu[$1]} * 1000000 / $hz / ${requests[$1]}" | bc; }
-echo "gateway CPU per request: prefix $(per_request prefix) us, merged $(per_request merged) us" \
-    "($(echo "scale=1; (${cpu[merged]} * ${requests[prefix]} - ${cpu[prefix]} * ${requests[merged]}) * 100 / (${cpu[prefix]} * ${requests[merged]})" | bc)%)"
+echo "gateway CPU per request: west's own route $(per_request member) us, merged $(per_request merged) us" \
+    "($(echo "scale=1; (${cpu[merged]} * ${requests[member]} - ${cpu[member]} * ${requests[merged]}) * 100 / (${cpu[member]} * ${requests[merged]})" | bc)%)"
 echo "gateway peak RSS: $(awk '/^VmHWM/ { print $2, $3 }' "/proc/$gateway/status")"

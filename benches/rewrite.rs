@@ -7,6 +7,9 @@
 //! Goal: 300 MB/s or more for each representation on one core. Results go into
 //! docs/performance.md by hand.
 //!
+//! The `merge` group measures the merged view's joiner (docs/federation.md, "Listings") on the
+//! same listings: one member's items passed on, counted and their ids read.
+//!
 //! The `guard` group measures the token guard (docs/security.md) on the XML listing: the
 //! chunks streamed through a body as the gateway relays them, without and with the scan for an
 //! upstream token. Goal: the scan costs under 5% of the throughput.
@@ -22,6 +25,7 @@ use ovirt_gateway::JsonRewriter;
 use ovirt_gateway::Rule;
 use ovirt_gateway::XmlRewriter;
 use ovirt_gateway::sim::{self, SimOptions, Sizes};
+use ovirt_gateway::{Join, Representation};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -146,9 +150,31 @@ fn guarding(c: &mut Criterion) {
     group.finish();
 }
 
+/// One member's listing through the joiner, chunk by chunk; the ids it reads are dropped.
+fn join_one(body: &[u8], repr: Representation) {
+    let mut join = Join::new(repr, None);
+    let mut splitter = join.member();
+    let mut ids = Vec::new();
+    run(body, |chunk, out| {
+        splitter.feed(&mut join, chunk, out, &mut ids).unwrap();
+        ids.clear();
+    });
+    black_box(join.finish());
+}
+
+fn merging(c: &mut Criterion) {
+    let (xml, json) = listings();
+    let mut group = c.benchmark_group("merge");
+    group.throughput(Throughput::Bytes(xml.len() as u64));
+    group.bench_function("xml", |b| b.iter(|| join_one(&xml, Representation::Xml)));
+    group.throughput(Throughput::Bytes(json.len() as u64));
+    group.bench_function("json", |b| b.iter(|| join_one(&json, Representation::Json)));
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = rewriting, guarding
+    targets = rewriting, merging, guarding
 }
 criterion_main!(benches);

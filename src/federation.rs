@@ -35,7 +35,8 @@ pub(crate) struct Federation {
     pub members: Vec<Arc<Upstream>>,
     /// The index in `members` of `config.home`.
     pub home: usize,
-    index: Cache<(String, String), u64>,
+    /// Keyed by `collection/id`.
+    index: Cache<String, u64>,
 }
 
 /// A set of members, by their index in `Federation::members`.
@@ -104,16 +105,12 @@ impl Federation {
 
     /// The members known to hold `id` in `collection`; empty when unknown.
     pub(crate) fn owners(&self, collection: &str, id: &str) -> Members {
-        Members(
-            self.index
-                .get(&(collection.to_owned(), id.to_owned()))
-                .unwrap_or(0),
-        )
+        Members(self.index.get(&key(collection, id)).unwrap_or(0))
     }
 
     /// `member` holds `id` in `collection` (it answered with it).
     pub(crate) fn learn(&self, collection: &str, id: &str, member: usize) {
-        let key = (collection.to_owned(), id.to_owned());
+        let key = key(collection, id);
         let known = self.index.get(&key).unwrap_or(0);
         if known & (1 << member) == 0 {
             self.index.insert(key, known | 1 << member);
@@ -122,13 +119,22 @@ impl Federation {
 
     /// `member` no longer holds `id` in `collection` (it deleted it, or answered 404).
     pub(crate) fn forget(&self, collection: &str, id: &str, member: usize) {
-        let key = (collection.to_owned(), id.to_owned());
+        let key = key(collection, id);
         match self.index.get(&key) {
             Some(known) if known == 1 << member => self.index.invalidate(&key),
             Some(known) if known & (1 << member) != 0 => self.index.insert(key, known & !(1 << member)),
             _ => {}
         }
     }
+}
+
+/// The index's key of `id` in `collection` (an id is one path segment: no `/`).
+fn key(collection: &str, id: &str) -> String {
+    let mut key = String::with_capacity(collection.len() + 1 + id.len());
+    key.push_str(collection);
+    key.push('/');
+    key.push_str(id);
+    key
 }
 
 /// Whether `id` in `collection` is one that every engine has under the same id (docs/federation.md,

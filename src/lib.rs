@@ -47,6 +47,7 @@ pub use metrics::Metrics;
 pub use api::canonical_id;
 pub use api::params::EngineParams;
 pub use api::path::{ApiPath, EngineArea, check_ids, validate as validate_path};
+pub use federation::merge::{Join, NotAListing, Splitter};
 pub use policy::mapping::{Kind, followed as followed_links, map as map_request};
 pub use policy::{ContextParams, Facts, Found, Policies, Problem};
 pub use ratelimit::RateLimiter;
@@ -55,6 +56,7 @@ pub use rewrite::prefix::Rule;
 pub use rewrite::response::{Bases, rewrite as rewrite_response};
 pub use rewrite::xml::XmlRewriter;
 pub use token_guard::{Alarm, TokenForms, guard as guard_answer};
+pub use wire::Representation;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use http::HeaderMap;
 
 /// The two representations of the oVirt API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Representation {
+pub enum Representation {
     Xml,
     Json,
 }

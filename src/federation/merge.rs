@@ -20,10 +20,10 @@ const MAX_TAG: usize = 1024;
 /// A member's listing did not have the shape of one.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("a member's answer is not an API listing: {0}")]
-pub(crate) struct NotAListing(pub &'static str);
+pub struct NotAListing(pub &'static str);
 
 /// The merged body's framing and item budget, across members.
-pub(crate) struct Join {
+pub struct Join {
     repr: Representation,
     /// The root element name (XML) or item key (JSON), from the first member that named it.
     name: Option<Vec<u8>>,
@@ -36,7 +36,7 @@ pub(crate) struct Join {
 }
 
 impl Join {
-    pub(crate) fn new(repr: Representation, max: Option<u64>) -> Join {
+    pub fn new(repr: Representation, max: Option<u64>) -> Join {
         Join {
             repr,
             name: None,
@@ -47,12 +47,12 @@ impl Join {
     }
 
     /// Whether `max` items have passed: the rest of the members need not be read.
-    pub(crate) fn full(&self) -> bool {
+    pub fn full(&self) -> bool {
         self.remaining == Some(0)
     }
 
     /// A splitter for the next member's body.
-    pub(crate) fn member(&self) -> Splitter {
+    pub fn member(&self) -> Splitter {
         Splitter {
             state: match self.repr {
                 Representation::Xml => State::XmlProlog { markup: false },
@@ -67,7 +67,7 @@ impl Join {
     }
 
     /// The closing framing (and the opening, when no member had an item or a name).
-    pub(crate) fn finish(&mut self) -> Bytes {
+    pub fn finish(&mut self) -> Bytes {
         let mut out = Vec::new();
         match self.repr {
             Representation::Xml => {
@@ -168,7 +168,7 @@ struct JsonItem {
 }
 
 /// One member's body, split into its items.
-pub(crate) struct Splitter {
+pub struct Splitter {
     state: State,
     /// Element (XML) or bracket (JSON) depth inside the items.
     depth: usize,
@@ -183,38 +183,205 @@ pub(crate) struct Splitter {
 
 const CDATA: &[u8] = b"[CDATA[";
 
+/// What becomes of the byte a step read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Passed on.
+    Pass,
+    /// Not passed on (framing, separators, the `<` held between items).
+    Drop,
+    /// Passed on after the held `<` (markup between items).
+    Lt,
+    /// The first byte of an item: the join's framing or separator, then the held `<` (XML),
+    /// then this byte; unless `max` items have passed.
+    Item { lt: bool },
+    /// The listing ended here (or the root's end tag began): neither it nor the rest is passed.
+    Done,
+}
+
 impl Splitter {
     /// Feeds one chunk: appends what is to be passed to `out` and the ids of the items that
     /// started to `ids`. Returns whether this member is done (its listing ended, or `max` items
     /// have passed).
-    pub(crate) fn feed(
+    pub fn feed(
         &mut self,
         join: &mut Join,
         chunk: &[u8],
         out: &mut Vec<u8>,
         ids: &mut Vec<String>,
     ) -> Result<bool, NotAListing> {
-        for &byte in chunk {
-            self.step(join, byte, out)?;
+        // What is passed on is copied lazily, from `from` up to where a byte is dropped or
+        // something is inserted (at the items' boundaries), and at the chunk's end: inside an
+        // item nothing is copied byte by byte.
+        let (mut from, mut at) = (0, 0);
+        while at < chunk.len() {
+            let run = self.run(join, &chunk[at..]);
+            if run > 0 {
+                at += run;
+                continue;
+            }
+            let effect = self.step(join, chunk[at])?;
             if let Some(id) = self.id.take() {
                 ids.push(id);
             }
-            if self.state == State::Done {
-                return Ok(true);
+            match effect {
+                Effect::Pass => {}
+                Effect::Drop => {
+                    out.extend_from_slice(&chunk[from..at]);
+                    from = at + 1;
+                }
+                Effect::Lt => {
+                    out.extend_from_slice(&chunk[from..at]);
+                    out.push(b'<');
+                    from = at;
+                }
+                Effect::Item { lt } => {
+                    out.extend_from_slice(&chunk[from..at]);
+                    if !join.start_item(out) {
+                        self.state = State::Done;
+                        return Ok(true);
+                    }
+                    if lt {
+                        out.push(b'<');
+                    }
+                    from = at;
+                }
+                Effect::Done => {
+                    out.extend_from_slice(&chunk[from..at]);
+                    return Ok(true);
+                }
             }
+            at += 1;
         }
+        out.extend_from_slice(&chunk[from..]);
         Ok(false)
     }
 
+    /// How many bytes at the start of `rest` are passed on as they are: inside an XML item, up
+    /// to where it ends (its depth back to 0) or markup begins (`<!`, `<?`), tracking the depth
+    /// in one tight loop; in JSON, runs that change nothing.
+    fn run(&mut self, join: &Join, rest: &[u8]) -> usize {
+        let until = |found: Option<usize>| found.unwrap_or(rest.len());
+        match self.state {
+            State::XmlText | State::XmlOpen | State::XmlEnd | State::XmlStart { .. } if self.depth > 0 => {
+                self.inside(rest)
+            }
+            State::XmlText if join.opened => until(memchr::memchr(b'<', rest)),
+            State::XmlMarkup { end, matched: 0 } => until(memchr::memchr(end[0], rest)),
+            State::JsonString { .. } if self.depth > 1 || self.json.text.is_none() => {
+                if matches!(self.state, State::JsonString { escape: true }) {
+                    0
+                } else {
+                    until(memchr::memchr2(b'"', b'\\', rest))
+                }
+            }
+            State::JsonItem => rest
+                .iter()
+                .position(|b| matches!(b, b'{' | b'}' | b'[' | b']' | b'"' | b','))
+                .unwrap_or(rest.len()),
+            _ => 0,
+        }
+    }
+
+    /// The bytes of an XML item's content, while the depth stays above 0: the same states as
+    /// `step`, without its generality.
+    fn inside(&mut self, rest: &[u8]) -> usize {
+        let mut at = 0;
+        while at < rest.len() {
+            match self.state {
+                State::XmlText => match memchr::memchr(b'<', &rest[at..]) {
+                    Some(n) => {
+                        at += n + 1;
+                        self.state = State::XmlOpen;
+                    }
+                    None => return rest.len(),
+                },
+                State::XmlOpen => match rest[at] {
+                    b'!' | b'?' => return at,
+                    b'/' => {
+                        at += 1;
+                        self.state = State::XmlEnd;
+                    }
+                    _ => {
+                        at += 1;
+                        self.state = State::XmlStart {
+                            quote: None,
+                            slash: false,
+                        };
+                    }
+                },
+                State::XmlEnd => match memchr::memchr(b'>', &rest[at..]) {
+                    Some(n) => {
+                        at += n + 1;
+                        self.depth -= 1;
+                        self.state = State::XmlText;
+                        if self.depth == 0 {
+                            return at;
+                        }
+                    }
+                    None => return rest.len(),
+                },
+                State::XmlStart { quote: Some(q), .. } => match memchr::memchr(q, &rest[at..]) {
+                    Some(n) => {
+                        at += n + 1;
+                        self.state = State::XmlStart {
+                            quote: None,
+                            slash: false,
+                        };
+                    }
+                    None => return rest.len(),
+                },
+                State::XmlStart { quote: None, slash } => {
+                    let tag = &rest[at..];
+                    match memchr::memchr3(b'"', b'\'', b'>', tag) {
+                        Some(n) => {
+                            // A `/` counts only right before the `>`.
+                            let slash = if n > 0 { tag[n - 1] == b'/' } else { slash };
+                            at += n + 1;
+                            self.state = match tag[n] {
+                                b'>' => {
+                                    if !slash {
+                                        self.depth += 1;
+                                    }
+                                    State::XmlText
+                                }
+                                q => State::XmlStart {
+                                    quote: Some(q),
+                                    slash: false,
+                                },
+                            };
+                        }
+                        None => {
+                            let slash = tag.last().map_or(slash, |&b| b == b'/');
+                            self.state = State::XmlStart { quote: None, slash };
+                            return rest.len();
+                        }
+                    }
+                }
+                _ => return at,
+            }
+        }
+        at
+    }
+
     /// Whether the member's body ended where a listing may end.
-    pub(crate) fn ended(&self) -> Result<(), NotAListing> {
+    pub fn ended(&self) -> Result<(), NotAListing> {
         match self.state {
             State::Done => Ok(()),
             _ => Err(NotAListing("it ended before the listing did")),
         }
     }
 
-    fn step(&mut self, join: &mut Join, byte: u8, out: &mut Vec<u8>) -> Result<(), NotAListing> {
+    /// One byte that changes the state; what becomes of it in the output.
+    fn step(&mut self, join: &mut Join, byte: u8) -> Result<Effect, NotAListing> {
+        // Before the items, bytes are the framing's: dropped.
+        let mut effect = match self.state {
+            State::XmlProlog { .. } | State::XmlRoot { .. } | State::JsonOpen | State::JsonKey => {
+                Effect::Drop
+            }
+            State::JsonKeyName { .. } | State::JsonColon => Effect::Drop,
+            _ => Effect::Pass,
+        };
         self.state = match self.state {
             State::XmlProlog { markup: true } => State::XmlProlog { markup: byte != b'>' },
             State::XmlProlog { markup: false } => match byte {
@@ -243,51 +410,47 @@ impl Splitter {
                 }
             },
             State::XmlText => {
+                // Between the items, a `<` is held until it is known what it opens: the root's
+                // end tag and an item over `max` are not passed.
+                if self.depth == 0 && (byte == b'<' || !join.opened) {
+                    effect = Effect::Drop;
+                }
                 if byte == b'<' {
                     State::XmlOpen
                 } else {
-                    if self.depth > 0 || join.opened {
-                        out.push(byte);
-                    }
                     State::XmlText
                 }
             }
-            State::XmlOpen => match byte {
-                b'/' if self.depth == 0 => State::Done,
-                b'/' => {
-                    out.extend_from_slice(b"</");
-                    State::XmlEnd
+            State::XmlOpen => {
+                let top = self.depth == 0;
+                if top {
+                    effect = Effect::Lt;
                 }
-                b'?' => {
-                    out.extend_from_slice(b"<?");
-                    State::XmlMarkup {
+                match byte {
+                    b'/' if top => {
+                        effect = Effect::Done;
+                        State::Done
+                    }
+                    b'/' => State::XmlEnd,
+                    b'?' => State::XmlMarkup {
                         end: b"?>",
                         matched: 0,
-                    }
-                }
-                b'!' => {
-                    out.extend_from_slice(b"<!");
-                    State::XmlBang { seen: 0 }
-                }
-                b => {
-                    if self.depth == 0 {
-                        if !join.start_item(out) {
-                            self.state = State::Done;
-                            return Ok(());
+                    },
+                    b'!' => State::XmlBang { seen: 0 },
+                    b => {
+                        if top {
+                            effect = Effect::Item { lt: true };
+                            self.tag.clear();
+                            self.tag.push(b);
                         }
-                        self.tag.clear();
-                        self.tag.push(b);
-                    }
-                    out.push(b'<');
-                    out.push(b);
-                    State::XmlStart {
-                        quote: None,
-                        slash: false,
+                        State::XmlStart {
+                            quote: None,
+                            slash: false,
+                        }
                     }
                 }
-            },
+            }
             State::XmlStart { quote, slash } => {
-                out.push(byte);
                 if self.depth == 0 && self.tag.len() < MAX_TAG {
                     self.tag.push(byte);
                 }
@@ -321,7 +484,6 @@ impl Splitter {
                 }
             }
             State::XmlEnd => {
-                out.push(byte);
                 if byte == b'>' {
                     self.depth -= 1;
                     State::XmlText
@@ -329,29 +491,25 @@ impl Splitter {
                     State::XmlEnd
                 }
             }
-            State::XmlBang { seen } => {
-                out.push(byte);
-                match (seen, byte) {
-                    (0, b'-') => State::XmlBang { seen: 1 },
-                    (1, b'-') => State::XmlMarkup {
-                        end: b"-->",
-                        matched: 0,
-                    },
-                    (s, b) if s < CDATA.len() && CDATA[s] == b => {
-                        if s + 1 == CDATA.len() {
-                            State::XmlMarkup {
-                                end: b"]]>",
-                                matched: 0,
-                            }
-                        } else {
-                            State::XmlBang { seen: s + 1 }
+            State::XmlBang { seen } => match (seen, byte) {
+                (0, b'-') => State::XmlBang { seen: 1 },
+                (1, b'-') => State::XmlMarkup {
+                    end: b"-->",
+                    matched: 0,
+                },
+                (s, b) if s < CDATA.len() && CDATA[s] == b => {
+                    if s + 1 == CDATA.len() {
+                        State::XmlMarkup {
+                            end: b"]]>",
+                            matched: 0,
                         }
+                    } else {
+                        State::XmlBang { seen: s + 1 }
                     }
-                    _ => return Err(NotAListing("a declaration inside the listing")),
                 }
-            }
+                _ => return Err(NotAListing("a declaration inside the listing")),
+            },
             State::XmlMarkup { end, matched } => {
-                out.push(byte);
                 let matched = if byte == end[matched] {
                     matched + 1
                 } else if byte == end[0] && end[..matched].iter().all(|&b| b == end[0]) {
@@ -373,7 +531,10 @@ impl Splitter {
             },
             State::JsonKey => match byte {
                 b'"' => State::JsonKeyName { escape: false },
-                b'}' => State::Done,
+                b'}' => {
+                    effect = Effect::Done;
+                    State::Done
+                }
                 b if b.is_ascii_whitespace() => self.state,
                 _ => return Err(NotAListing("no item key")),
             },
@@ -398,22 +559,27 @@ impl Splitter {
                 _ => return Err(NotAListing("the item key does not hold an array")),
             },
             State::JsonBetween => match byte {
-                b']' => State::Done,
-                b',' => self.state,
-                b if b.is_ascii_whitespace() => self.state,
+                b']' => {
+                    effect = Effect::Done;
+                    State::Done
+                }
+                b',' => {
+                    effect = Effect::Drop;
+                    self.state
+                }
+                b if b.is_ascii_whitespace() => {
+                    effect = Effect::Drop;
+                    self.state
+                }
                 b'{' => {
-                    if !join.start_item(out) {
-                        self.state = State::Done;
-                        return Ok(());
-                    }
+                    effect = Effect::Item { lt: false };
                     self.json = JsonItem::default();
-                    self.json_item(byte, out)
+                    self.json_item(byte)
                 }
                 _ => return Err(NotAListing("an item that is not an object")),
             },
-            State::JsonItem => self.json_item(byte, out),
+            State::JsonItem => self.json_item(byte),
             State::JsonString { escape } => {
-                out.push(byte);
                 let top = self.depth == 1;
                 match (escape, byte) {
                     (false, b'"') => {
@@ -438,9 +604,15 @@ impl Splitter {
                     }
                 }
             }
-            State::Done => State::Done,
+            State::Done => {
+                effect = Effect::Done;
+                State::Done
+            }
         };
-        Ok(())
+        if self.state == State::Done {
+            effect = Effect::Done;
+        }
+        Ok(effect)
     }
 
     /// The root element's name or the item key is known: the first one names the merged body.
@@ -454,8 +626,7 @@ impl Splitter {
     }
 
     /// One byte of an item outside its strings.
-    fn json_item(&mut self, byte: u8, out: &mut Vec<u8>) -> State {
-        out.push(byte);
+    fn json_item(&mut self, byte: u8) -> State {
         match byte {
             b'{' | b'[' => {
                 self.depth += 1;

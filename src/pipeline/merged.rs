@@ -58,10 +58,18 @@ pub(super) async fn serve(
         return Ok(super::answer_sso(endpoint, state, ctx, &members, request).await);
     }
     if let Some(member) = targeted(&federation, request.headers_mut())? {
-        return at(state, ctx, &federation, member, api_path, request).await;
+        return at(state, ctx, &federation, (member, false), api_path, request).await;
     }
     let EngineArea::Api(resource) = &api_path.area else {
-        return at(state, ctx, &federation, federation.home, api_path, request).await;
+        return at(
+            state,
+            ctx,
+            &federation,
+            (federation.home, false),
+            api_path,
+            request,
+        )
+        .await;
     };
     let method = request.method().clone();
     if let Some(first) = resource.segments.first()
@@ -76,14 +84,32 @@ pub(super) async fn serve(
     let description = params.get("schema").is_some() || params.get("rsdl").is_some();
     match resource.segments.as_slice() {
         [] if method == Method::GET && !description => root(state, ctx, &federation, api_path, request).await,
-        [] => at(state, ctx, &federation, federation.home, api_path, request).await,
+        [] => {
+            at(
+                state,
+                ctx,
+                &federation,
+                (federation.home, false),
+                api_path,
+                request,
+            )
+            .await
+        }
         [collection] if request.method() == Method::GET => {
             let collection = collection.name.clone();
             listing(state, ctx, &federation, &collection, api_path, request).await
         }
         // A HEAD of a listing says what a GET would get, without the joining.
         [_] if request.method() == Method::HEAD => {
-            at(state, ctx, &federation, federation.home, api_path, request).await
+            at(
+                state,
+                ctx,
+                &federation,
+                (federation.home, false),
+                api_path,
+                request,
+            )
+            .await
         }
         [collection] => {
             let collection = collection.name.clone();
@@ -147,12 +173,13 @@ fn targeted(federation: &Federation, headers: &mut HeaderMap) -> Result<Option<u
 }
 
 /// The request at one member, keeping the id index fresh from its answer: a create's Location
-/// is learned, a delete forgotten.
+/// is learned, a delete forgotten, an id answered learned unless `indexed` (the index named
+/// this member for it already).
 async fn at(
     state: &GatewayState,
     ctx: &mut RequestContext,
     federation: &Federation,
-    member: usize,
+    (member, indexed): (usize, bool),
     api_path: ApiPath,
     request: Request<GatewayBody>,
 ) -> Result<Response<GatewayBody>, Fault> {
@@ -179,7 +206,7 @@ async fn at(
         };
         if *exact && gone {
             federation.forget(collection, id, member);
-        } else if status.is_success() && method != Method::DELETE {
+        } else if !indexed && status.is_success() && method != Method::DELETE {
             federation.learn(collection, id, member);
         }
     }
@@ -319,7 +346,15 @@ async fn by_id(
     let reads = matches!(*request.method(), Method::GET | Method::HEAD);
     if well_known(collection, id) {
         if reads {
-            return at(state, ctx, federation, federation.home, api_path, request).await;
+            return at(
+                state,
+                ctx,
+                federation,
+                (federation.home, false),
+                api_path,
+                request,
+            )
+            .await;
         }
         return Err(Fault::MergedConflict {
             detail: format!(
@@ -334,7 +369,7 @@ async fn by_id(
     }
     if let Some(owner) = owners.iter().next() {
         let copy = reads.then(|| head_copy(&request));
-        let response = at(state, ctx, federation, owner, api_path.clone(), request).await?;
+        let response = at(state, ctx, federation, (owner, true), api_path.clone(), request).await?;
         // The index was stale (the id was removed behind the gateway's back): a read asks again.
         match copy {
             Some(copy) if response.status() == StatusCode::NOT_FOUND => {
@@ -379,7 +414,7 @@ async fn probe(
     if !reads && let Decision::Found(i) = decision {
         let member = answers[i].member;
         drop(answers);
-        return at(state, ctx, federation, member, api_path, request).await;
+        return at(state, ctx, federation, (member, true), api_path, request).await;
     }
     let standing = match decision {
         Decision::Several(found) => {
@@ -476,7 +511,7 @@ async fn create(
     };
     let request = Request::from_parts(parts, GatewayBody::full(bytes));
     match place(state, ctx, federation, &anchor, &api_path, &request).await? {
-        Place::Member(member) => at(state, ctx, federation, member, api_path, request).await,
+        Place::Member(member) => at(state, ctx, federation, (member, false), api_path, request).await,
         Place::Answered(response) => Ok(response),
     }
 }
