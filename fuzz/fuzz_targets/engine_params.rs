@@ -41,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
             "parameter {name} of {target:?}"
         );
     }
-    assert_eq!(params.filter(), model.get("filter").and_then(|v| model_boolean(&v)), "filter");
+    assert_eq!(
+        params.filter(),
+        model.get("filter").and_then(|v| model_boolean(&v)),
+        "filter"
+    );
     let all_content = match model.get("all_content") {
         Some(value) => model_boolean(&value) == Some(true),
         None => model.header("all-content").and_then(|v| model_boolean(&v)) == Some(true),
@@ -79,7 +83,10 @@ impl Model {
             }
             let at = pair.find('=').unwrap_or(pair.len());
             let value = pair.get(at + 1..).unwrap_or("");
-            pairs.push((decode(&pair[..at].replace('+', " ")), decode(&value.replace('+', " "))));
+            pairs.push((
+                decode(&pair[..at].replace('+', " ")),
+                decode(&value.replace('+', " ")),
+            ));
         }
         // The resource path: after the API servlet's own segment (and its path parameters),
         // without /v4; Java's split drops trailing empty segments.
@@ -102,7 +109,12 @@ impl Model {
         }
         let headers = headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         Model {
             query: pairs,
@@ -112,14 +124,22 @@ impl Model {
     }
 
     fn get(&self, name: &str) -> Option<String> {
-        let first = |pairs: &[(String, String)]| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        first(&self.query)
-            .or_else(|| first(&self.matrix))
-            .or_else(|| if name == "filter" { self.header("filter") } else { None })
+        let first =
+            |pairs: &[(String, String)]| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        first(&self.query).or_else(|| first(&self.matrix)).or_else(|| {
+            if name == "filter" {
+                self.header("filter")
+            } else {
+                None
+            }
+        })
     }
 
     fn header(&self, name: &str) -> Option<String> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -128,9 +148,15 @@ fn model_boolean(text: &str) -> Option<bool> {
     let lower = text.to_lowercase();
     if text.is_empty() {
         Some(true)
-    } else if ["t", "true", "y", "yes", "1"].iter().any(|t| lower == *t && text.is_ascii()) {
+    } else if ["t", "true", "y", "yes", "1"]
+        .iter()
+        .any(|t| lower == *t && text.is_ascii())
+    {
         Some(true)
-    } else if ["f", "false", "n", "no", "0"].iter().any(|t| lower == *t && text.is_ascii()) {
+    } else if ["f", "false", "n", "no", "0"]
+        .iter()
+        .any(|t| lower == *t && text.is_ascii())
+    {
         Some(false)
     } else {
         None
@@ -185,5 +211,12 @@ fn java_uuid(name: &str) -> Option<u128> {
 
 fn canonical(value: u128) -> String {
     let hex = format!("{value:032x}");
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }

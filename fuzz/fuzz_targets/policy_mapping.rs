@@ -6,8 +6,8 @@
 use http::{HeaderMap, Method};
 use libfuzzer_sys::fuzz_target;
 use ovirt_gateway::EngineParams;
-use ovirt_gateway::{ApiPath, EngineArea, validate_path};
 use ovirt_gateway::canonical_id;
+use ovirt_gateway::{ApiPath, EngineArea, validate_path};
 use ovirt_gateway::{Kind, followed_links, map_request};
 
 const METHODS: [Method; 6] = [
@@ -38,9 +38,17 @@ fuzz_target!(|data: &[u8]| {
     let mapped = map_request(&method, &parsed);
     let reads = ["list", "get"].contains(&mapped.action.as_str());
     match method {
-        Method::GET | Method::HEAD | Method::OPTIONS => assert!(reads, "{method} {target} is {}", mapped.action),
-        Method::PUT => assert!(mapped.action == "update" || mapped.kind == Kind::Unknown, "{target}"),
-        Method::DELETE => assert!(mapped.action == "remove" || mapped.kind == Kind::Unknown, "{target}"),
+        Method::GET | Method::HEAD | Method::OPTIONS => {
+            assert!(reads, "{method} {target} is {}", mapped.action)
+        }
+        Method::PUT => assert!(
+            mapped.action == "update" || mapped.kind == Kind::Unknown,
+            "{target}"
+        ),
+        Method::DELETE => assert!(
+            mapped.action == "remove" || mapped.kind == Kind::Unknown,
+            "{target}"
+        ),
         _ => assert!(!reads, "POST {target} is a read"),
     }
     let EngineArea::Api(resource) = &parsed.area else {
@@ -50,9 +58,19 @@ fuzz_target!(|data: &[u8]| {
     // The ids: the resource's and its parents', in path order, each an id position of the path
     // (after a collection name), written as the engine reads it.
     let names: Vec<&str> = resource.segments.iter().map(|s| s.name.as_str()).collect();
-    let ids: Vec<String> = names.iter().skip(1).step_by(2).map(|id| canonical_id(id)).collect();
+    let ids: Vec<String> = names
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|id| canonical_id(id))
+        .collect();
     if let Kind::Entity(_) = mapped.kind {
-        let acted: Vec<&String> = mapped.parents.iter().map(|(_, id)| id).chain([&mapped.id]).collect();
+        let acted: Vec<&String> = mapped
+            .parents
+            .iter()
+            .map(|(_, id)| id)
+            .chain([&mapped.id])
+            .collect();
         assert!(acted.len() <= ids.len(), "{target}");
         for (i, id) in acted.iter().enumerate() {
             assert_eq!(*id, &ids[i], "{target}: id {i}");

@@ -60,16 +60,9 @@ pub(super) async fn serve(
     if let Some(member) = targeted(&federation, request.headers_mut())? {
         return at(state, ctx, &federation, (member, false), api_path, request).await;
     }
+    let home = (federation.home, false);
     let EngineArea::Api(resource) = &api_path.area else {
-        return at(
-            state,
-            ctx,
-            &federation,
-            (federation.home, false),
-            api_path,
-            request,
-        )
-        .await;
+        return at(state, ctx, &federation, home, api_path, request).await;
     };
     let method = request.method().clone();
     if let Some(first) = resource.segments.first()
@@ -84,37 +77,17 @@ pub(super) async fn serve(
     let description = params.get("schema").is_some() || params.get("rsdl").is_some();
     match resource.segments.as_slice() {
         [] if method == Method::GET && !description => root(state, ctx, &federation, api_path, request).await,
-        [] => {
-            at(
-                state,
-                ctx,
-                &federation,
-                (federation.home, false),
-                api_path,
-                request,
-            )
-            .await
-        }
-        [collection] if request.method() == Method::GET => {
+        [collection] if method == Method::GET => {
             let collection = collection.name.clone();
             listing(state, ctx, &federation, &collection, api_path, request).await
         }
-        // A HEAD of a listing says what a GET would get, without the joining.
-        [_] if request.method() == Method::HEAD => {
-            at(
-                state,
-                ctx,
-                &federation,
-                (federation.home, false),
-                api_path,
-                request,
-            )
-            .await
-        }
-        [collection] => {
+        [collection] if method == Method::POST => {
             let collection = collection.name.clone();
             create(state, ctx, &federation, &collection, api_path, request).await
         }
+        // The rest of the root, and a HEAD of a listing (what a GET would get, without the
+        // joining): the home member's.
+        [] | [_] => at(state, ctx, &federation, home, api_path, request).await,
         [collection, id, ..] => {
             let (collection, id) = (collection.name.clone(), id.name.clone());
             by_id(state, ctx, &federation, (&collection, &id), api_path, request).await
@@ -1063,7 +1036,7 @@ mod tests {
         assert_eq!(take_handling(&mut headers), None);
     }
 
-    /// Lookups are one exact name; sortby and page are refused, not silently misapplied.
+    /// Lookups are equalities on the name; sortby and page are refused, not silently misapplied.
     #[test]
     fn search_shapes() {
         assert!(is_lookup("name=web1"));
