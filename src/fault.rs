@@ -54,6 +54,13 @@ pub(crate) enum Fault {
     /// The merged view cannot tell which member a request is for (docs/federation.md, "The
     /// merged view"): the detail says how to name one.
     MergedConflict { detail: String },
+    /// The merged view cannot tell whether what a request names exists: no member that
+    /// answered has it, and `manager` could not answer (docs/federation.md, "Ids").
+    MergedIncomplete {
+        manager: String,
+        detail: String,
+        retry_after: Duration,
+    },
     /// A path outside the API that the gateway neither answers nor forwards
     /// (docs/invariants.md, invariant 13): the detail says which.
     NotForwarded { detail: String },
@@ -127,6 +134,7 @@ impl Fault {
             Fault::UpstreamNotReady { .. }
             | Fault::CircuitOpen { .. }
             | Fault::SsoUnavailable { .. }
+            | Fault::MergedIncomplete { .. }
             | Fault::ManagerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Fault::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Fault::TooManyRequests { .. } | Fault::LoginLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -156,6 +164,7 @@ impl Fault {
             | Fault::TokenWithheld { .. }
             | Fault::UpstreamAnswer { .. }
             | Fault::ManagerBusy { .. }
+            | Fault::MergedIncomplete { .. }
             | Fault::SsoUnavailable { .. } => Blame::Upstream,
         }
     }
@@ -167,6 +176,7 @@ impl Fault {
             Fault::AmbiguousPath { .. } => "Ambiguous request path",
             Fault::NoRoute | Fault::NotForwarded { .. } => "Not found",
             Fault::MergedConflict { .. } => "Ambiguous in the merged view",
+            Fault::MergedIncomplete { .. } => "Merged view incomplete",
             Fault::MethodNotAllowed { .. } => "Method not allowed",
             Fault::TokenWithheld { .. } => "Answer withheld",
             Fault::UpstreamAnswer { .. } => "Manager answer refused",
@@ -251,6 +261,9 @@ impl Fault {
             Fault::SsoUnavailable { manager, cause, .. } => {
                 format!("The gateway could not log in at Manager '{manager}': {cause}")
             }
+            Fault::MergedIncomplete { manager, detail, .. } => {
+                format!("{detail} (Manager '{manager}')")
+            }
         }
     }
 }
@@ -328,7 +341,12 @@ pub(crate) mod tests {
                     cause: "down".into(),
                     retry_after: secs,
                 }),
-                Fault::SsoUnavailable { .. } => None,
+                Fault::SsoUnavailable { .. } => Some(Fault::MergedIncomplete {
+                    manager: "m".into(),
+                    detail: "d".into(),
+                    retry_after: secs,
+                }),
+                Fault::MergedIncomplete { .. } => None,
             };
             all.push(fault);
         }
@@ -341,7 +359,7 @@ pub(crate) mod tests {
         let all = every_fault();
         let kinds: std::collections::HashSet<_> = all.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), all.len());
-        assert_eq!(all.len(), 21);
+        assert_eq!(all.len(), 22);
     }
 
     /// Each fault maps to its documented status code (docs/invariants.md, invariant 6: 401 only
@@ -366,6 +384,7 @@ pub(crate) mod tests {
                 Fault::UpstreamNotReady { .. }
                 | Fault::CircuitOpen { .. }
                 | Fault::ManagerBusy { .. }
+                | Fault::MergedIncomplete { .. }
                 | Fault::SsoUnavailable { .. } => (503, Blame::Upstream),
                 Fault::UpstreamTimeout { .. } => (504, Blame::Upstream),
             };

@@ -16,6 +16,7 @@ pub(crate) mod root;
 use std::sync::Arc;
 use std::time::Duration;
 
+use moka::ops::compute::Op;
 use moka::sync::Cache;
 
 use crate::config::FederationConfig;
@@ -35,8 +36,13 @@ pub(crate) struct Federation {
     pub members: Vec<Arc<Upstream>>,
     /// The index in `members` of `config.home`.
     pub home: usize,
+    pub index: Index,
+}
+
+/// Which members hold an id of a top-level collection; a cache (module docs).
+pub(crate) struct Index {
     /// Keyed by `collection/id`.
-    index: Cache<String, u64>,
+    cache: Cache<String, u64>,
 }
 
 /// A set of members, by their index in `Federation::members`.
@@ -86,10 +92,7 @@ impl Federation {
             config,
             members,
             home,
-            index: Cache::builder()
-                .max_capacity(INDEX_CAPACITY)
-                .time_to_idle(INDEX_IDLE)
-                .build(),
+            index: Index::new(INDEX_CAPACITY),
         }
     }
 
@@ -102,29 +105,48 @@ impl Federation {
     pub(crate) fn member(&self, name: &str) -> Option<usize> {
         self.members.iter().position(|m| m.name() == name)
     }
+}
+
+impl Index {
+    fn new(capacity: u64) -> Index {
+        Index {
+            cache: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_idle(INDEX_IDLE)
+                .build(),
+        }
+    }
 
     /// The members known to hold `id` in `collection`; empty when unknown.
     pub(crate) fn owners(&self, collection: &str, id: &str) -> Members {
-        Members(self.index.get(&key(collection, id)).unwrap_or(0))
+        Members(self.cache.get(&key(collection, id)).unwrap_or(0))
     }
 
-    /// `member` holds `id` in `collection` (it answered with it).
+    /// `member` holds `id` in `collection` (it answered with it). Changes are made under the
+    /// key's lock, so that concurrent answers of two members both count.
     pub(crate) fn learn(&self, collection: &str, id: &str, member: usize) {
         let key = key(collection, id);
-        let known = self.index.get(&key).unwrap_or(0);
-        if known & (1 << member) == 0 {
-            self.index.insert(key, known | 1 << member);
+        if self
+            .cache
+            .get(&key)
+            .is_some_and(|known| Members(known).contains(member))
+        {
+            return;
         }
+        self.cache
+            .entry(key)
+            .and_compute_with(|known| Op::Put(known.map_or(0, |e| e.into_value()) | 1 << member));
     }
 
     /// `member` no longer holds `id` in `collection` (it deleted it, or answered 404).
     pub(crate) fn forget(&self, collection: &str, id: &str, member: usize) {
-        let key = key(collection, id);
-        match self.index.get(&key) {
-            Some(known) if known == 1 << member => self.index.invalidate(&key),
-            Some(known) if known & (1 << member) != 0 => self.index.insert(key, known & !(1 << member)),
-            _ => {}
-        }
+        self.cache.entry(key(collection, id)).and_compute_with(|known| {
+            match known.map(|e| e.into_value() & !(1 << member)) {
+                None => Op::Nop,
+                Some(0) => Op::Remove,
+                Some(rest) => Op::Put(rest),
+            }
+        });
     }
 }
 
@@ -179,6 +201,35 @@ mod tests {
         assert_eq!(set.len(), 2);
         assert!(set.contains(3) && !set.contains(0));
         assert_eq!(Members(1).with(2), Members(5));
+    }
+
+    proptest::proptest! {
+        /// Against a model (a map of sets): whatever members answer with or lose, in any order,
+        /// the index names exactly the members that last answered with an id and did not lose
+        /// it since.
+        #[test]
+        fn the_index_follows_a_model(
+            ops in proptest::collection::vec((0u8..2, 0usize..3, 0usize..4, 0usize..3), 0..200),
+        ) {
+            let index = Index::new(1000);
+            let mut model: std::collections::HashMap<(usize, usize), u64> = Default::default();
+            let collections = ["vms", "hosts", "clusters"];
+            for (op, collection, id, member) in ops {
+                let (c, i) = (collections[collection], format!("id-{id}"));
+                let known = model.entry((collection, id)).or_default();
+                if op == 0 {
+                    index.learn(c, &i, member);
+                    *known |= 1 << member;
+                } else {
+                    index.forget(c, &i, member);
+                    *known &= !(1 << member);
+                }
+            }
+            for ((collection, id), members) in model {
+                let owners = index.owners(collections[collection], &format!("id-{id}"));
+                proptest::prop_assert_eq!(owners, Members(members));
+            }
+        }
     }
 
     /// The engine's fixed ids are well known; a random one is not.

@@ -168,7 +168,7 @@ async fn at(
             .and_then(|l| l.to_str().ok())
             .and_then(location_entity)
     {
-        federation.learn(collection, id, member);
+        federation.index.learn(collection, id, member);
     }
     if let Some((collection, id, exact)) = &place {
         // Only the entity's own 404 says the member lacks it, not one of what is below it.
@@ -178,9 +178,9 @@ async fn at(
             status == StatusCode::NOT_FOUND
         };
         if *exact && gone {
-            federation.forget(collection, id, member);
+            federation.index.forget(collection, id, member);
         } else if !indexed && status.is_success() && method != Method::DELETE {
-            federation.learn(collection, id, member);
+            federation.index.learn(collection, id, member);
         }
     }
     Ok(response)
@@ -336,7 +336,7 @@ async fn by_id(
             ),
         });
     }
-    let owners = federation.owners(collection, id);
+    let owners = federation.index.owners(collection, id);
     if owners.len() > 1 {
         return Err(several(federation, collection, id, owners));
     }
@@ -382,7 +382,7 @@ async fn probe(
     let held: Vec<Held> = answers.iter().map(Answer::held).collect();
     let decision = decide(&held);
     if let Decision::Found(i) = decision {
-        federation.learn(collection, id, answers[i].member);
+        federation.index.learn(collection, id, answers[i].member);
     }
     if !reads && let Decision::Found(i) = decision {
         let member = answers[i].member;
@@ -396,7 +396,8 @@ async fn probe(
                 .fold(Members::default(), |set, i| set.with(answers[i].member));
             return Err(several(federation, collection, id, owners));
         }
-        Decision::Found(i) | Decision::Unknown(i) | Decision::Refused(i) => i,
+        Decision::Unknown(i) => return Err(cannot_tell(federation, &answers[i], collection, id)),
+        Decision::Found(i) | Decision::Refused(i) => i,
         Decision::Absent => 0,
     };
     let answer = answers.into_iter().nth(standing).expect("one answer per member");
@@ -432,6 +433,34 @@ fn derived_get(
     get.headers_mut().remove(CONTENT_TYPE);
     get.headers_mut().remove(CONTENT_LENGTH);
     Ok((path, get))
+}
+
+/// When to ask again after a member could not answer, when it did not say.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// No member that answered holds `what`, and the member of `answer` could not answer: absence
+/// cannot be proven, so the answer is a 503 that names it, never a 404.
+fn cannot_tell(federation: &Federation, answer: &Answer, collection: &str, what: &str) -> Fault {
+    let (cause, retry_after) = match &answer.result {
+        Ok(response) => (format!("it answered {}", response.status().as_u16()), RETRY),
+        Err(fault) => {
+            let retry_after = match fault {
+                Fault::UpstreamNotReady { retry_after, .. }
+                | Fault::CircuitOpen { retry_after, .. }
+                | Fault::SsoUnavailable { retry_after, .. }
+                | Fault::ManagerBusy { retry_after, .. } => *retry_after,
+                _ => RETRY,
+            };
+            (fault.detail(), retry_after)
+        }
+    };
+    Fault::MergedIncomplete {
+        manager: federation.members[answer.member].name().to_owned(),
+        retry_after,
+        detail: format!(
+            "No Manager that answered has `{what}` in `{collection}`, and whether this one has it cannot be told: {cause}"
+        ),
+    }
 }
 
 fn several(federation: &Federation, collection: &str, id: &str, owners: Members) -> Fault {
@@ -511,7 +540,7 @@ async fn place(
                     ),
                 });
             }
-            let owners = federation.owners(collection, id);
+            let owners = federation.index.owners(collection, id);
             match owners.len() {
                 0 => {}
                 1 => return Ok(Place::Member(owners.iter().next().expect("one"))),
@@ -557,7 +586,7 @@ async fn place(
         Decision::Found(i) => {
             let member = answers[i].member;
             if let By::Id(id) = &anchor.by {
-                federation.learn(collection, id, member);
+                federation.index.learn(collection, id, member);
             }
             Place::Member(member)
         }
@@ -567,7 +596,8 @@ async fn place(
                 .fold(Members::default(), |set, i| set.with(answers[i].member));
             return Err(several(federation, collection, what, owners));
         }
-        Decision::Unknown(i) | Decision::Refused(i) => {
+        Decision::Unknown(i) => return Err(cannot_tell(federation, &answers[i], collection, what)),
+        Decision::Refused(i) => {
             let repr = ctx.repr;
             Place::Answered(
                 answers
@@ -972,7 +1002,7 @@ fn merge(
                 None => splitter.ended().map(|()| true),
             };
             for id in &ids {
-                fed.learn(&m.collection, id, member);
+                fed.index.learn(&m.collection, id, member);
             }
             let done = match done {
                 Ok(done) => done,
@@ -1007,6 +1037,35 @@ mod tests {
         assert_eq!(decide(&[No, Refused, Unknown]), Decision::Unknown(2));
         assert_eq!(decide(&[No, Refused, No]), Decision::Refused(1));
         assert_eq!(decide(&[No, No]), Decision::Absent);
+    }
+
+    proptest::proptest! {
+        /// Whatever the members answer: an answer found on one member is that member's; absence
+        /// is only ever decided when every member said 404 (never while one could not answer);
+        /// a member that could not answer outranks one that refused.
+        #[test]
+        fn probe_decisions_hold_their_rules(
+            held in proptest::collection::vec(0u8..4, 1..6),
+        ) {
+            use Held::*;
+            let held: Vec<Held> = held.iter().map(|h| [Yes, No, Unknown, Refused][*h as usize]).collect();
+            let yes: Vec<usize> = (0..held.len()).filter(|&i| held[i] == Yes).collect();
+            match decide(&held) {
+                Decision::Found(i) => proptest::prop_assert_eq!(yes, vec![i]),
+                Decision::Several(set) => {
+                    proptest::prop_assert_eq!(set.iter().collect::<Vec<_>>(), yes)
+                }
+                Decision::Absent => proptest::prop_assert!(held.iter().all(|h| *h == No)),
+                Decision::Unknown(i) => {
+                    proptest::prop_assert!(yes.is_empty());
+                    proptest::prop_assert_eq!(held.iter().position(|h| *h == Unknown), Some(i));
+                }
+                Decision::Refused(i) => {
+                    proptest::prop_assert!(yes.is_empty() && !held.contains(&Unknown));
+                    proptest::prop_assert_eq!(held.iter().position(|h| *h == Refused), Some(i));
+                }
+            }
+        }
     }
 
     /// A create's Location names what was created, with or without /v4 and a query.

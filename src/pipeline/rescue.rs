@@ -107,6 +107,7 @@ pub(super) fn respond(fault: &Fault, repr: Representation) -> Response<GatewayBo
         | Fault::CircuitOpen { retry_after, .. }
         | Fault::SsoUnavailable { retry_after, .. }
         | Fault::ManagerBusy { retry_after, .. }
+        | Fault::MergedIncomplete { retry_after, .. }
         | Fault::LoginLocked { retry_after } => {
             headers.insert(RETRY_AFTER, HeaderValue::from(retry_seconds(*retry_after).max(1)));
         }

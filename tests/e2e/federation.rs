@@ -306,7 +306,9 @@ async fn a_member_down_is_never_silent() {
     let gateway = merged(&sims, "").start().await;
     let east_count = vm_ids(&sims[0]).await.len();
     let west_count = vm_ids(&sims[1]).await.len();
+    let north_count = vm_ids(&sims[2]).await.len();
     logged_in(&gateway).await;
+    let north_addr = sims[2].addr();
     sims.pop().unwrap().shutdown().await;
 
     let strict = all(&gateway, "/vms").send().await;
@@ -323,7 +325,22 @@ async fn a_member_down_is_never_silent() {
     let unknown = all(&gateway, "/vms/6c8f9d3a-2b4e-4c1d-9a7f-0e5b3c2d1a00")
         .send()
         .await;
-    assert_contains(&unknown.fault(502, "Manager unreachable"), "'north'");
+    assert_contains(&unknown.fault(503, "Merged view incomplete"), "'north'");
+    // The others are still served by id.
+    let east_vm = vm_ids(&sims[0]).await.remove(0);
+    assert_eq!(all(&gateway, &format!("/vms/{east_vm}")).send().await.status, 200);
+
+    // North back at its address (a new engine process: its tokens are gone): the listing is
+    // whole again, after one login there.
+    let north = simulator_with(|o| {
+        o.listen = north_addr;
+        o.seed = 12;
+        o.name_prefix = "north-".into();
+    })
+    .await;
+    let whole = all(&gateway, "/vms").accept_json().send().await;
+    assert_eq!(items(&whole, "vm").len(), east_count + west_count + north_count);
+    assert_eq!(sim_stats(&north).await["sso_logins"], 1);
 }
 
 /// A search shaped like a lookup that matches on two members is a 409 naming them; the same
