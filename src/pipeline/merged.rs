@@ -18,7 +18,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use http::header::{ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
+use http::header::{
+    ACCEPT_ENCODING, AGE, CONTENT_LENGTH, CONTENT_TYPE, ETAG, EXPIRES, HeaderName, HeaderValue,
+    LAST_MODIFIED, LOCATION,
+};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
@@ -668,22 +671,40 @@ async fn listing(
         Err(failure) => return Ok(failure),
     };
     let repr = representation(&parts[0], ctx.repr);
+    let mut head = None;
     let bodies: Vec<(usize, GatewayBody)> = parts
         .into_iter()
-        .filter_map(|a| a.result.ok().map(|r| (a.member, r.into_body())))
+        .filter_map(|a| {
+            let (parts, body) = a.result.ok()?.into_parts();
+            head.get_or_insert(parts);
+            Some((a.member, body))
+        })
         .collect();
     let bodies = if search.as_deref().is_some_and(is_lookup) {
         lookup_once(federation, collection, bodies, repr).await?
     } else {
         bodies
     };
-    let body = merge(federation.clone(), collection.to_owned(), repr, max, bodies);
-    let mut response = Response::new(body);
-    response
-        .headers_mut()
+    let mut head = head.expect("at least one member answered");
+    joined_head(&mut head.headers, &incomplete);
+    head.headers
         .insert(CONTENT_TYPE, HeaderValue::from_static(repr.content_type()));
-    mark_incomplete(response.headers_mut(), &incomplete);
-    Ok(response)
+    let body = merge(federation.clone(), collection.to_owned(), repr, max, bodies);
+    Ok(Response::from_parts(head, body))
+}
+
+/// The first member's answer head made the joined answer's: what described that member's body
+/// alone goes (its length, validators, cache status); the rest stays (Correlation-Id, ...); the
+/// members a partial answer lacks are named.
+fn joined_head(headers: &mut HeaderMap, incomplete: &[String]) {
+    for name in [CONTENT_LENGTH, ETAG, LAST_MODIFIED, AGE, EXPIRES] {
+        headers.remove(name);
+    }
+    headers.remove("cache-status");
+    if !incomplete.is_empty() {
+        let names = HeaderValue::from_str(&incomplete.join(", ")).expect("Manager names are tokens");
+        headers.insert(INCOMPLETE, names);
+    }
 }
 
 /// The request sent to every member, for an answer made of theirs: the members' answers (at
@@ -756,14 +777,6 @@ fn representation(answer: &Answer, fallback: Representation) -> Representation {
         })
 }
 
-/// Names the members a partial answer lacks in `Federation-Incomplete`.
-fn mark_incomplete(headers: &mut HeaderMap, incomplete: &[String]) {
-    if !incomplete.is_empty() {
-        let names = HeaderValue::from_str(&incomplete.join(", ")).expect("Manager names are tokens");
-        headers.insert(INCOMPLETE, names);
-    }
-}
-
 /// The API root: every member's, merged into the home member's (or, when it could not answer
 /// and the client accepts a partial answer, the first that did).
 async fn root(
@@ -806,8 +819,7 @@ async fn root(
             detail: error.to_string(),
         })?;
     let mut head = heads.swap_remove(base);
-    head.headers.remove(CONTENT_LENGTH);
-    mark_incomplete(&mut head.headers, &incomplete);
+    joined_head(&mut head.headers, &incomplete);
     Ok(Response::from_parts(head, GatewayBody::full(merged)))
 }
 

@@ -55,6 +55,7 @@ class Simulator:
     def __init__(self, through_gateway=False, prefix=None, merged=False):
         self.log = tempfile.TemporaryFile(mode='w+', encoding='utf-8', errors='replace')
         self.through_gateway = through_gateway
+        self.merged = merged
         self.demo_dir = tempfile.TemporaryDirectory() if through_gateway else None
         if through_gateway:
             command = [simulator_binary(), 'demo', '--listen', '127.0.0.1:0', '--admin',

@@ -12,9 +12,11 @@ same inventory (tests/clients/environment.py):
 - gateway: `ovirt-gateway demo` (the same simulator behind a gateway: HTTPS, the shipped
            policies enforced, the cache on, the default rate limits on)
 - east:    `ovirt-gateway demo --prefix /east` (links rewritten under /east)
-- merged:  `ovirt-gateway demo --merged` (two simulators in one merged API, docs/federation.md);
-           it runs its own scenarios (tests/sdk/merged.py, tests/ansible/merged/*.yml), which
-           hold what a merged view must do, and the others do not run there (`-` in the table)
+- merged:  `ovirt-gateway demo --merged` (two simulators in one merged API, docs/federation.md):
+           the SDK scenarios (the few that differ by design read OVIRT_MERGED), the playbooks of
+           THROUGH_MERGED (compared with the direct run), and the merged view's own
+           (tests/sdk/merged.py, tests/ansible/merged/*.yml, which run only there); `-` in the
+           table where a row does not run
 
 An SDK scenario asserts its own expectations (the few that differ by design read
 OVIRT_THROUGH_GATEWAY) and passes when every test of its class passes; a skipped test fails. A
@@ -52,6 +54,12 @@ MODES = [
     ('east', dict(through_gateway=True, prefix='/east')),
     ('merged', dict(through_gateway=True, merged=True)),
 ]
+# The playbooks compared with a direct run that also run through the merged view (merged mode):
+# their objects are on the first Manager only. The others are left out there by design
+# (docs/federation.md): info.yml looks up `ovirtmgmt`, on both Managers (a 409 unless a member
+# is named), tags.yml creates a tag, which names no place (a 409 unless a member is named), and
+# refusals.yml counts alice's VMs, which are on both.
+THROUGH_MERGED = {'auth.yml', 'inventory.yml', 'vm_lifecycle.yml'}
 # Playbooks that read the ovirt.ovirt.ovirt inventory plugin's hosts, with the source it reads.
 INVENTORY_PLAYBOOKS = {'inventory.yml'}
 INVENTORY_SOURCE = {
@@ -71,6 +79,7 @@ def sdk_scenarios(environment, names, path=SCENARIOS):
     os.environ['OVIRT_SIM_URL'] = environment.sim_url
     os.environ['OVIRT_CA_FILE'] = environment.ca_file
     os.environ['OVIRT_THROUGH_GATEWAY'] = '1' if environment.through_gateway else '0'
+    os.environ['OVIRT_MERGED'] = '1' if environment.merged else '0'
     # A fresh module per environment: the scenarios read their URLs at import.
     spec = importlib.util.spec_from_file_location('scenarios', path)
     scenarios = importlib.util.module_from_spec(spec)
@@ -163,31 +172,39 @@ def main(argv):
         merged_playbooks = [p for p in merged_playbooks if 'merged/' + p in playbook_names]
         playbooks = [p for p in playbooks if not p.startswith('merged/')]
     rows = []  # (row name, mode, 'ok' | 'FAILED' | 'DIFFERS', detail)
+    merged_only = set()  # rows of the merged view's own scenarios
     with tempfile.TemporaryDirectory() as work:
         direct = {}
         for mode, options in MODES:
             merged = options.get('merged', False)
             if 'sdk' in families:
-                path = MERGED_SCENARIOS if merged else SCENARIOS
-                outcomes, error = in_environment(options, work,
-                                                 lambda e: sdk_scenarios(e, class_names, path))
+                def scenarios(environment):
+                    outcomes = sdk_scenarios(environment, class_names)
+                    if merged:
+                        own = sdk_scenarios(environment, class_names, MERGED_SCENARIOS)
+                        merged_only.update('sdk ' + name for name in own)
+                        outcomes.update(own)
+                    return outcomes
+                outcomes, error = in_environment(options, work, scenarios)
                 for name, failure in (outcomes or {}).items():
                     rows.append(('sdk ' + name, mode, 'FAILED' if failure or error else 'ok',
                                  failure or error))
                 if outcomes is None:
-                    rows.append(('sdk merged' if merged else 'sdk', mode, 'FAILED', error))
+                    rows.append(('sdk', mode, 'FAILED', error))
             if 'ansible' in families and merged and merged_playbooks:
                 # The merged view's playbooks assert what they expect; no direct run to match.
                 results, error = in_environment(options, work, lambda e: ansible_playbooks(
                     e, merged_playbooks, work, mode, MERGED_PLAYBOOKS))
                 for playbook in merged_playbooks:
                     _, failure = (results or {}).get(playbook, (None, error))
+                    merged_only.add('ansible merged/' + playbook)
                     rows.append(('ansible merged/' + playbook, mode,
                                  'FAILED' if failure or error else 'ok', failure or error))
-            elif 'ansible' in families and not merged and playbooks:
+            compared = [p for p in playbooks if not merged or p in THROUGH_MERGED]
+            if 'ansible' in families and compared:
                 results, error = in_environment(
-                    options, work, lambda e: ansible_playbooks(e, playbooks, work, mode))
-                for playbook in playbooks:
+                    options, work, lambda e: ansible_playbooks(e, compared, work, mode))
+                for playbook in compared:
                     result, failure = (results or {}).get(playbook, (None, error))
                     name = 'ansible ' + playbook
                     if failure or error:
@@ -208,10 +225,15 @@ def main(argv):
             print('\n----- %s, %s: %s\n%s' % (name, mode, cell, detail), file=sys.stderr)
     names = list(dict.fromkeys(name for name, *_ in rows))
     cells = {(name, mode): cell for name, mode, cell, _ in rows}
-    # A row runs in the merged mode only, or in every other mode: `-` where it does not run.
-    merged_rows = {name for name, mode, *_ in rows if mode == 'merged'}
-    expected = [(name, m) for name in names for m, options in MODES
-                if (name in merged_rows) == options.get('merged', False)]
+    # The merged view's own rows run in its mode only, the playbooks compared with a direct run
+    # in every other mode (and THROUGH_MERGED in it too), the SDK scenarios in every mode: `-`
+    # where a row does not run.
+    def runs(name, options):
+        if name in merged_only:
+            return options.get('merged', False)
+        return (name.startswith('sdk') or not options.get('merged', False)
+                or name[len('ansible '):] in THROUGH_MERGED)
+    expected = [(name, m) for name in names for m, options in MODES if runs(name, options)]
     width = max(len(n) for n in names + ['scenario'])
     print('\n%-*s  %s' % (width, 'scenario', '  '.join('%-8s' % m for m, _ in MODES)))
     for name in names:

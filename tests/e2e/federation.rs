@@ -80,7 +80,14 @@ async fn listings_join_every_member() {
     for sim in &sims {
         want.extend(vm_ids(sim).await);
     }
-    let vms = items(&all(&gateway, "/vms").accept_json().send().await, "vm");
+    let listing = all(&gateway, "/vms")
+        .accept_json()
+        .header("correlation-id", "merged-1")
+        .send()
+        .await;
+    assert_eq!(listing.header("correlation-id"), "merged-1");
+    assert!(!listing.headers.contains_key("content-length"));
+    let vms = items(&listing, "vm");
     let ids: Vec<&str> = vms.iter().map(|vm| vm["id"].as_str().unwrap()).collect();
     assert_eq!(ids, want);
     assert!(vms[0]["name"].as_str().unwrap().starts_with("east-"));
