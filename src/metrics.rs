@@ -37,6 +37,7 @@ pub struct Metrics {
     pub manager_up: IntGaugeVec,
     pub breaker_state: IntGaugeVec,
     pub breaker_opened_total: IntCounterVec,
+    pub federation_probes_total: IntCounterVec,
     pub login_lockouts_total: IntCounter,
     pub tokens_withheld_total: IntCounterVec,
     pub requests_refused_total: IntCounterVec,
@@ -260,6 +261,16 @@ impl Metrics {
             &["manager"],
         )
         .expect("valid metric");
+        let federation_probes_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_federation_probes_total",
+                "Probes of the merged view (a GET to every member for what the id index does not \
+                 know), by outcome: found, several, absent, unknown (a member could not answer), \
+                 refused",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         let login_lockouts_total = IntCounter::new(
             "gateway_login_lockouts_total",
             "Lockouts after failed logins (of a user from an address, or of an address)",
@@ -289,6 +300,7 @@ impl Metrics {
             Box::new(manager_up.clone()),
             Box::new(breaker_state.clone()),
             Box::new(breaker_opened_total.clone()),
+            Box::new(federation_probes_total.clone()),
             Box::new(login_lockouts_total.clone()),
             Box::new(tokens_withheld_total.clone()),
             Box::new(requests_refused_total.clone()),
@@ -323,6 +335,7 @@ impl Metrics {
             manager_up,
             breaker_state,
             breaker_opened_total,
+            federation_probes_total,
             login_lockouts_total,
             tokens_withheld_total,
             requests_refused_total,

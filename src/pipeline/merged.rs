@@ -264,6 +264,22 @@ enum Decision {
     Absent,
 }
 
+/// Counts a probe's outcome (`gateway_federation_probes_total`).
+fn count(state: &GatewayState, decision: &Decision) {
+    let outcome = match decision {
+        Decision::Found(_) => "found",
+        Decision::Several(_) => "several",
+        Decision::Unknown(_) => "unknown",
+        Decision::Refused(_) => "refused",
+        Decision::Absent => "absent",
+    };
+    state
+        .metrics
+        .federation_probes_total
+        .with_label_values(&[outcome])
+        .inc();
+}
+
 /// The decision over members' answers, by position in `held`.
 fn decide(held: &[Held]) -> Decision {
     let yes: Vec<usize> = (0..held.len()).filter(|&i| held[i] == Held::Yes).collect();
@@ -384,6 +400,7 @@ async fn probe(
     .await;
     let held: Vec<Held> = answers.iter().map(Answer::held).collect();
     let decision = decide(&held);
+    count(state, &decision);
     if let Decision::Found(i) = decision {
         federation.index.learn(collection, id, answers[i].member);
     }
@@ -585,7 +602,9 @@ async fn place(
         };
         held.push(found);
     }
-    Ok(match decide(&held) {
+    let decision = decide(&held);
+    count(state, &decision);
+    Ok(match decision {
         Decision::Found(i) => {
             let member = answers[i].member;
             if let By::Id(id) = &anchor.by {
@@ -719,11 +738,12 @@ async fn everyone(
     api_path: &ApiPath,
     mut request: Request<GatewayBody>,
 ) -> Result<(Vec<Answer>, Vec<String>), Response<GatewayBody>> {
-    let partial = take_handling(request.headers_mut()).unwrap_or(federation.config.partial);
+    let asked = take_handling(request.headers_mut());
+    let partial = asked.unwrap_or(federation.config.partial);
     // The members' bodies are joined byte for byte: none of them may come compressed.
     request.headers_mut().remove(ACCEPT_ENCODING);
     let answers = fan_out(state, ctx, federation, federation.all(), api_path, &request).await;
-    let (parts, failed): (Vec<Answer>, Vec<Answer>) =
+    let (mut parts, failed): (Vec<Answer>, Vec<Answer>) =
         answers.into_iter().partition(|a| a.held() == Held::Yes);
     let repr = ctx.repr;
     if let Some(first) = parts.first() {
@@ -753,10 +773,19 @@ async fn everyone(
             Err(fault) => rescue::respond(&fault, repr),
         });
     }
-    let incomplete = failed
+    let incomplete: Vec<String> = failed
         .iter()
         .map(|a| federation.members[a.member].name().to_owned())
         .collect();
+    if asked == Some(Partial::Lenient) && !incomplete.is_empty() {
+        // RFC 7240: the preference was honoured, the answer is partial.
+        if let Some(Ok(first)) = parts.first_mut().map(|a| a.result.as_mut()) {
+            first.headers_mut().insert(
+                HeaderName::from_static("preference-applied"),
+                HeaderValue::from_static("handling=lenient"),
+            );
+        }
+    }
     Ok((parts, incomplete))
 }
 

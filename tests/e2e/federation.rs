@@ -176,6 +176,15 @@ async fn ids_reach_their_member() {
         .send()
         .await;
     missing.not_found();
+    let metrics = metrics(&gateway).await;
+    assert_eq!(
+        counter(&metrics, "gateway_federation_probes_total{outcome=\"found\"}"),
+        1
+    );
+    assert_eq!(
+        counter(&metrics, "gateway_federation_probes_total{outcome=\"absent\"}"),
+        1
+    );
 }
 
 /// A write to an id the index does not know is preceded by a GET to every member and sent to
@@ -327,12 +336,18 @@ async fn a_member_down_is_never_silent() {
         .send()
         .await;
     assert_eq!(lenient.header("federation-incomplete"), "north");
+    assert_eq!(lenient.header("preference-applied"), "handling=lenient");
     assert_eq!(items(&lenient, "vm").len(), east_count + west_count);
 
     let unknown = all(&gateway, "/vms/6c8f9d3a-2b4e-4c1d-9a7f-0e5b3c2d1a00")
         .send()
         .await;
     assert_contains(&unknown.fault(503, "Merged view incomplete"), "'north'");
+    let metrics = metrics(&gateway).await;
+    assert_eq!(
+        counter(&metrics, "gateway_federation_probes_total{outcome=\"unknown\"}"),
+        1
+    );
     // The others are still served by id.
     let east_vm = vm_ids(&sims[0]).await.remove(0);
     assert_eq!(all(&gateway, &format!("/vms/{east_vm}")).send().await.status, 200);
