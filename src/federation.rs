@@ -12,6 +12,7 @@
 pub(crate) mod anchor;
 pub(crate) mod merge;
 pub(crate) mod root;
+pub(crate) mod sorted;
 
 use std::sync::Arc;
 use std::time::Duration;

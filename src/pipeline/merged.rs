@@ -669,21 +669,34 @@ async fn listing(
 ) -> Result<Response<GatewayBody>, Fault> {
     let params = EngineParams::new(&api_path, request.headers());
     let search = params.get("search").map(|s| s.into_owned());
-    if let Some(search) = &search
-        && let Some(word) = unmerged_word(search)
-    {
-        return Err(Fault::MergedConflict {
-            detail: format!(
-                "`{word}` in a search is not applied across Managers by the merged view yet; {}",
-                how_to_target(federation)
-            ),
-        });
-    }
+    let descending = match search.as_deref().map(order).transpose() {
+        Ok(order) => order.flatten(),
+        Err(word) => {
+            return Err(Fault::MergedConflict {
+                detail: format!(
+                    "`{word}` in a search is not applied across Managers by the merged view (`sortby name` is, with `max`); {}",
+                    how_to_target(federation)
+                ),
+            });
+        }
+    };
     let max = match params.get("max") {
         None => None,
         Some(max) => Some(max.trim().parse::<u64>().map_err(|_| Fault::BadRequest {
             detail: format!("`max` must be a whole number, not `{max}`"),
         })?),
+    };
+    let sorted = match (descending, max) {
+        (None, _) => None,
+        (Some(descending), Some(max)) if max <= MAX_SORTED => Some((descending, max)),
+        (Some(_), _) => {
+            return Err(Fault::MergedConflict {
+                detail: format!(
+                    "`sortby` across Managers needs `max` (at most {MAX_SORTED}): the first items of every Manager are merged; {}",
+                    how_to_target(federation)
+                ),
+            });
+        }
     };
     let (parts, incomplete) = match everyone(state, ctx, federation, &api_path, request).await {
         Ok(gathered) => gathered,
@@ -708,8 +721,33 @@ async fn listing(
     joined_head(&mut head.headers, &incomplete);
     head.headers
         .insert(CONTENT_TYPE, HeaderValue::from_static(repr.content_type()));
-    let body = merge(federation.clone(), collection.to_owned(), repr, max, bodies);
+    let body = match sorted {
+        Some((descending, max)) => sorted_merge(federation, repr, bodies, descending, max).await?,
+        None => merge(federation.clone(), collection.to_owned(), repr, max, bodies),
+    };
     Ok(Response::from_parts(head, body))
+}
+
+/// A sorted listing: each member's at most `max` items read whole, their sorted runs merged.
+async fn sorted_merge(
+    federation: &Federation,
+    repr: Representation,
+    bodies: Vec<(usize, GatewayBody)>,
+    descending: bool,
+    max: u64,
+) -> Result<GatewayBody, Fault> {
+    let mut read = Vec::with_capacity(bodies.len());
+    for (member, body) in bodies {
+        let bytes = read_whole(federation, member, body, MAX_LOOKUP, "sorted listing").await?;
+        read.push((member, bytes));
+    }
+    let slices: Vec<&[u8]> = read.iter().map(|(_, b)| b.as_ref()).collect();
+    let merged =
+        crate::federation::sorted::merge(repr, &slices, descending, max as usize).map_err(|error| {
+            let member = read.first().map_or(federation.home, |(m, _)| *m);
+            not_a_listing(federation, member, error)
+        })?;
+    Ok(GatewayBody::full(merged))
 }
 
 /// The first member's answer head made the joined answer's: what described that member's body
@@ -827,17 +865,8 @@ async fn root(
     let mut heads = Vec::with_capacity(parts.len());
     let mut bodies = Vec::with_capacity(parts.len());
     for answer in parts {
-        let manager = federation.members[answer.member].name().to_owned();
-        let response = answer.result.expect("partitioned on success");
-        let (head, body) = response.into_parts();
-        let bytes = http_body_util::Limited::new(body, MAX_ROOT)
-            .collect()
-            .await
-            .map_err(|error| Fault::UpstreamAnswer {
-                manager,
-                detail: format!("its API root could not be read: {error}"),
-            })?
-            .to_bytes();
+        let (head, body) = answer.result.expect("partitioned on success").into_parts();
+        let bytes = read_whole(federation, answer.member, body, MAX_ROOT, "API root").await?;
         heads.push(head);
         bodies.push(bytes);
     }
@@ -850,6 +879,24 @@ async fn root(
     let mut head = heads.swap_remove(base);
     joined_head(&mut head.headers, &incomplete);
     Ok(Response::from_parts(head, GatewayBody::full(merged)))
+}
+
+/// A member's answer read whole, up to `limit` bytes; `what` names it in the fault.
+async fn read_whole(
+    federation: &Federation,
+    member: usize,
+    body: GatewayBody,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes, Fault> {
+    let collected = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|error| Fault::UpstreamAnswer {
+            manager: federation.members[member].name().to_owned(),
+            detail: format!("its {what} could not be read: {error}"),
+        })?;
+    Ok(collected.to_bytes())
 }
 
 /// An API root is a few kilobytes; more than this is not one.
@@ -881,14 +928,29 @@ fn take_handling(headers: &mut HeaderMap) -> Option<Partial> {
     handling
 }
 
-/// A word of the engine's search syntax whose meaning spans the whole result, which joining the
-/// members' results would not keep.
-fn unmerged_word(search: &str) -> Option<&'static str> {
+/// How a search orders its result, when it does: `sortby name [asc|desc]` (descending or not).
+/// Other orders, and `page`, span the whole result in ways the merged view does not rebuild:
+/// those are the error, naming the word.
+fn order(search: &str) -> Result<Option<bool>, &'static str> {
     let words: Vec<String> = search.split_whitespace().map(str::to_ascii_lowercase).collect();
-    ["sortby", "page"]
-        .into_iter()
-        .find(|w| words.iter().any(|word| word == w))
+    if words.iter().any(|w| w == "page") {
+        return Err("page");
+    }
+    let Some(at) = words.iter().position(|w| w == "sortby") else {
+        return Ok(None);
+    };
+    match &words[at + 1..] {
+        [field] if field == "name" => Ok(Some(false)),
+        [field, direction] if field == "name" && (direction == "asc" || direction == "desc") => {
+            Ok(Some(direction == "desc"))
+        }
+        _ => Err("sortby"),
+    }
 }
+
+/// The most items a sorted merged listing may take from each member (`max`): they are read
+/// whole to be merged.
+const MAX_SORTED: u64 = 10_000;
 
 /// A search shaped like a lookup: equalities joined by `and`, one of them on the name, no
 /// pattern (`name=web1`, `name="web1" and cluster="prod"`: what Ansible's `search_by_name` and
@@ -933,14 +995,7 @@ async fn lookup_once(
     let mut found = Members::default();
     let mut found_ids: Vec<Vec<String>> = Vec::new();
     for (member, body) in bodies {
-        let bytes = http_body_util::Limited::new(body, MAX_LOOKUP)
-            .collect()
-            .await
-            .map_err(|error| Fault::UpstreamAnswer {
-                manager: federation.members[member].name().to_owned(),
-                detail: format!("its answer to a lookup could not be read: {error}"),
-            })?
-            .to_bytes();
+        let bytes = read_whole(federation, member, body, MAX_LOOKUP, "answer to a lookup").await?;
         let mut join = Join::new(repr, None);
         let mut splitter = join.member();
         let (mut out, mut ids) = (Vec::new(), Vec::new());
@@ -1136,7 +1191,8 @@ mod tests {
         assert_eq!(take_handling(&mut headers), None);
     }
 
-    /// Lookups are equalities on the name; sortby and page are refused, not silently misapplied.
+    /// Lookups are equalities on the name; `sortby name` is merged, other orders and page are
+    /// refused, not silently misapplied.
     #[test]
     fn search_shapes() {
         assert!(is_lookup("name=web1"));
@@ -1147,8 +1203,10 @@ mod tests {
         assert!(!is_lookup("name=web1 or name=web2"));
         assert!(!is_lookup("name!=web1"));
         assert!(!is_lookup("name=web1 sortby name"));
-        assert_eq!(unmerged_word("name=a* SortBy name"), Some("sortby"));
-        assert_eq!(unmerged_word("name=a* page 2"), Some("page"));
-        assert_eq!(unmerged_word("name=pager"), None);
+        assert_eq!(order("name=a* SortBy name"), Ok(Some(false)));
+        assert_eq!(order("sortby name desc"), Ok(Some(true)));
+        assert_eq!(order("name=a* sortby status"), Err("sortby"));
+        assert_eq!(order("name=a* page 2"), Err("page"));
+        assert_eq!(order("name=pager"), Ok(None));
     }
 }

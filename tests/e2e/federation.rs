@@ -118,6 +118,40 @@ async fn listings_join_every_member() {
 
     let five = items(&all(&gateway, "/vms?max=5").accept_json().send().await, "vm");
     assert_eq!(five.len(), 5);
+
+    // `sortby name` is the members' sorted runs merged: the greatest names of all three.
+    let mut names = Vec::new();
+    for sim in &sims {
+        let listing = api(sim, "/vms").accept_json().send().await;
+        names.extend(
+            items(&listing, "vm")
+                .iter()
+                .map(|v| v["name"].as_str().unwrap().to_owned()),
+        );
+    }
+    names.sort_unstable_by(|a, b| b.cmp(a));
+    for accept in ["application/json", "application/xml"] {
+        let sorted = all(&gateway, "/vms?search=sortby%20name%20desc&max=7")
+            .accept(accept)
+            .send()
+            .await;
+        assert_eq!(sorted.status, 200, "{}", sorted.text());
+        let got: Vec<String> = if accept.ends_with("json") {
+            items(&sorted, "vm")
+                .iter()
+                .map(|v| v["name"].as_str().unwrap().to_owned())
+                .collect()
+        } else {
+            sorted
+                .xml()
+                .all("vm")
+                .map(|vm| vm.text_of("name").to_owned())
+                .collect()
+        };
+        assert_eq!(got, names[..7], "{accept}");
+    }
+    let unbounded = all(&gateway, "/vms?search=sortby%20name").send().await;
+    assert_contains(&unbounded.fault(409, "Ambiguous in the merged view"), "max");
     let hosts = items(&all(&gateway, "/hosts").accept_json().send().await, "host");
     assert!(
         hosts
@@ -393,7 +427,9 @@ async fn a_lookup_matching_twice_is_refused() {
         .send()
         .await;
     assert_contains(&create.fault(409, "Ambiguous in the merged view"), "east, west");
-    let sorted = all(&gateway, "/vms?search=name%3D*%20sortby%20name").send().await;
+    let sorted = all(&gateway, "/vms?search=name%3D*%20sortby%20status")
+        .send()
+        .await;
     assert_contains(&sorted.fault(409, "Ambiguous in the merged view"), "sortby");
 }
 
