@@ -949,8 +949,8 @@ fn order(search: &str) -> Result<Option<bool>, &'static str> {
 }
 
 /// The most items a sorted merged listing may take from each member (`max`): they are read
-/// whole to be merged.
-const MAX_SORTED: u64 = 10_000;
+/// whole to be merged, a few MB each at most (and never more than `MAX_LOOKUP`).
+const MAX_SORTED: u64 = 1_000;
 
 /// A search shaped like a lookup: equalities joined by `and`, one of them on the name, no
 /// pattern (`name=web1`, `name="web1" and cluster="prod"`: what Ansible's `search_by_name` and
