@@ -369,13 +369,19 @@ async fn keep_for_resend(
         .await
         .map_err(|error| request_body_fault(&*error))?;
     let bytes = bytes.to_bytes();
-    let mut head = Request::new(());
-    *head.method_mut() = parts.method.clone();
-    *head.uri_mut() = parts.uri.clone();
-    *head.version_mut() = parts.version;
-    *head.headers_mut() = parts.headers.clone();
     let request = Request::from_parts(parts, GatewayBody::full(bytes.clone()));
+    let head = bodiless(&request);
     Ok((request, Some((head, bytes))))
+}
+
+/// A copy of a request's head: method, target, version, headers.
+fn bodiless<B>(request: &Request<B>) -> Request<()> {
+    let mut head = Request::new(());
+    *head.method_mut() = request.method().clone();
+    *head.uri_mut() = request.uri().clone();
+    *head.version_mut() = request.version();
+    *head.headers_mut() = request.headers().clone();
+    head
 }
 
 /// The fault for a request body that failed while the gateway read it.

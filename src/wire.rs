@@ -27,8 +27,9 @@ impl Representation {
             .map_or(Representation::Xml, Self::from_media_types)
     }
 
-    /// The first of the listed media types the API can produce, by quality then order.
-    fn from_media_types(accept: &str) -> Self {
+    /// The first of the listed media types the API can produce, by quality then order (an
+    /// Accept header; a Content-Type is a list of one).
+    pub(crate) fn from_media_types(accept: &str) -> Self {
         let mut best: Option<(f32, Representation)> = None;
         for range in accept.split(',') {
             let mut params = range.split(';');

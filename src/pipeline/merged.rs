@@ -316,14 +316,9 @@ async fn fan_out(
     .await
 }
 
-/// A bodiless copy of a request: method, target, version, headers.
+/// A bodiless copy of a request, to send again or to send to another member.
 fn head_copy(request: &Request<GatewayBody>) -> Request<GatewayBody> {
-    let mut copy = Request::new(GatewayBody::empty());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    copy
+    super::bodiless(request).map(|()| GatewayBody::empty())
 }
 
 /// A request for an id: to the member the index names, else to the one a probe finds.
@@ -509,10 +504,7 @@ async fn create(
     api_path: ApiPath,
     request: Request<GatewayBody>,
 ) -> Result<Response<GatewayBody>, Fault> {
-    let repr = match request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        Some(ct) if ct.contains("json") => Representation::Json,
-        _ => Representation::Xml,
-    };
+    let repr = content_representation(request.headers(), Representation::Xml);
     // Bounded: the body is limited by `listen.max_body_bytes` as it is read.
     let (parts, body) = request.into_parts();
     let bytes = body
@@ -633,16 +625,21 @@ async fn place(
     })
 }
 
-/// Whether a JSON listing holds an item (its one key's array is not empty).
+/// Whether a JSON listing holds an item.
 async fn any_item(body: GatewayBody) -> bool {
-    let Ok(bytes) = http_body_util::Limited::new(body, MAX_ROOT).collect().await else {
+    let Ok(bytes) = http_body_util::Limited::new(body, MAX_LOOKUP).collect().await else {
         return false;
     };
-    serde_json::from_slice::<serde_json::Value>(&bytes.to_bytes()).is_ok_and(|listing| {
-        listing
-            .as_object()
-            .is_some_and(|o| o.values().any(|v| v.as_array().is_some_and(|a| !a.is_empty())))
-    })
+    listed(Representation::Json, &bytes.to_bytes()).is_ok_and(|(any, _)| any)
+}
+
+/// Whether a whole listing holds an item, and the ids of its items.
+fn listed(repr: Representation, listing: &[u8]) -> Result<(bool, Vec<String>), NotAListing> {
+    let mut join = Join::new(repr, None);
+    let mut splitter = join.member();
+    let (mut out, mut ids) = (Vec::new(), Vec::new());
+    splitter.feed(&mut join, listing, &mut out, &mut ids)?;
+    Ok((!out.is_empty() || !ids.is_empty(), ids))
 }
 
 /// A query parameter value, percent-encoded: everything but the unreserved characters.
@@ -829,19 +826,18 @@ async fn everyone(
 
 /// The representation a member answered in; `fallback` when it does not say.
 fn representation(answer: &Answer, fallback: Representation) -> Representation {
-    answer
-        .result
-        .as_ref()
-        .ok()
-        .and_then(|r| r.headers().get(CONTENT_TYPE))
+    match &answer.result {
+        Ok(response) => content_representation(response.headers(), fallback),
+        Err(_) => fallback,
+    }
+}
+
+/// What a message's Content-Type says it holds; `fallback` without one.
+fn content_representation(headers: &HeaderMap, fallback: Representation) -> Representation {
+    headers
+        .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map_or(fallback, |ct| {
-            if ct.contains("json") {
-                Representation::Json
-            } else {
-                Representation::Xml
-            }
-        })
+        .map_or(fallback, Representation::from_media_types)
 }
 
 /// The API root: every member's, merged into the home member's (or, when it could not answer
@@ -996,13 +992,8 @@ async fn lookup_once(
     let mut found_ids: Vec<Vec<String>> = Vec::new();
     for (member, body) in bodies {
         let bytes = read_whole(federation, member, body, MAX_LOOKUP, "answer to a lookup").await?;
-        let mut join = Join::new(repr, None);
-        let mut splitter = join.member();
-        let (mut out, mut ids) = (Vec::new(), Vec::new());
-        splitter
-            .feed(&mut join, &bytes, &mut out, &mut ids)
-            .map_err(|e| not_a_listing(federation, member, e))?;
-        if !ids.is_empty() || !out.is_empty() {
+        let (any, mut ids) = listed(repr, &bytes).map_err(|e| not_a_listing(federation, member, e))?;
+        if any {
             found = found.with(member);
             ids.sort();
             found_ids.push(ids);

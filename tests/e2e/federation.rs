@@ -297,6 +297,18 @@ async fn federation_manager_targets_a_member() {
         .send()
         .await;
     assert_contains(&unknown.fault(400, "Bad request"), "east, west, north");
+
+    // Events are numbered per Manager: only a named member's are served.
+    let events = all(&gateway, "/events").send().await;
+    assert_contains(&events.fault(409, "Ambiguous in the merged view"), "Events");
+    let west_events = all(&gateway, "/events")
+        .header("federation-manager", "west")
+        .send()
+        .await;
+    assert_eq!(west_events.status, 200, "{}", west_events.text());
+    // An action on a whole collection would act on every member, or on one unnamed.
+    let action = all(&gateway, "/vms/export").post("<action/>").send().await;
+    assert_contains(&action.fault(409, "Ambiguous in the merged view"), "collection");
 }
 
 /// A create goes to the member that holds the cluster its body names, by name or by id; a
