@@ -10,8 +10,10 @@
 //! losing it costs probes, never a wrong answer.
 
 pub(crate) mod anchor;
+pub(crate) mod events;
 pub(crate) mod merge;
 pub(crate) mod root;
+pub(crate) mod search;
 pub(crate) mod sorted;
 
 use std::sync::Arc;
@@ -38,6 +40,8 @@ pub(crate) struct Federation {
     /// The index in `members` of `config.home`.
     pub home: usize,
     pub index: Index,
+    /// Where each member's events stood when an event was delivered (events.rs).
+    pub cursors: events::Cursors,
 }
 
 /// Which members hold an id of a top-level collection; a cache (module docs).
@@ -94,6 +98,7 @@ impl Federation {
             members,
             home,
             index: Index::new(INDEX_CAPACITY),
+            cursors: events::Cursors::new(),
         }
     }
 

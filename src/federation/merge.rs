@@ -33,6 +33,17 @@ pub struct Join {
     opened: bool,
     /// Items passed so far.
     items: u64,
+    /// Items still to drop before the first that passes (a later `page`).
+    skip: u64,
+}
+
+/// What becomes of an item that starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Take,
+    Skip,
+    /// `max` items have passed.
+    Full,
 }
 
 impl Join {
@@ -43,7 +54,14 @@ impl Join {
             remaining: max,
             opened: false,
             items: 0,
+            skip: 0,
         }
+    }
+
+    /// The same join, dropping the first `skip` items of the merged order.
+    pub fn skipping(mut self, skip: u64) -> Join {
+        self.skip = skip;
+        self
     }
 
     /// Whether `max` items have passed: the rest of the members need not be read.
@@ -63,6 +81,7 @@ impl Join {
             tag: Vec::new(),
             id: None,
             json: JsonItem::default(),
+            skipping: false,
         }
     }
 
@@ -103,10 +122,15 @@ impl Join {
         }
     }
 
-    /// Starts an item, unless the budget is spent.
-    fn start_item(&mut self, out: &mut Vec<u8>) -> bool {
+    /// Starts an item: skipped, taken (its framing or separator written), or refused because
+    /// the budget is spent.
+    fn start_item(&mut self, out: &mut Vec<u8>) -> Start {
         if self.full() {
-            return false;
+            return Start::Full;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Start::Skip;
         }
         if let Some(remaining) = &mut self.remaining {
             *remaining -= 1;
@@ -116,7 +140,7 @@ impl Join {
             out.extend_from_slice(b", ");
         }
         self.items += 1;
-        true
+        Start::Take
     }
 }
 
@@ -179,6 +203,8 @@ pub struct Splitter {
     /// The id of the item just started, for the caller to learn.
     id: Option<String>,
     json: JsonItem,
+    /// The current item is one the join skips: its bytes are not passed.
+    skipping: bool,
 }
 
 const CDATA: &[u8] = b"[CDATA[";
@@ -227,34 +253,48 @@ impl Splitter {
             match effect {
                 Effect::Pass => {}
                 Effect::Drop => {
-                    out.extend_from_slice(&chunk[from..at]);
+                    self.pass(out, &chunk[from..at]);
                     from = at + 1;
                 }
                 Effect::Lt => {
-                    out.extend_from_slice(&chunk[from..at]);
-                    out.push(b'<');
+                    self.pass(out, &chunk[from..at]);
+                    self.pass(out, b"<");
                     from = at;
                 }
                 Effect::Item { lt } => {
-                    out.extend_from_slice(&chunk[from..at]);
-                    if !join.start_item(out) {
-                        self.state = State::Done;
-                        return Ok(true);
-                    }
-                    if lt {
-                        out.push(b'<');
+                    self.pass(out, &chunk[from..at]);
+                    match join.start_item(out) {
+                        Start::Full => {
+                            self.state = State::Done;
+                            return Ok(true);
+                        }
+                        Start::Skip => self.skipping = true,
+                        Start::Take => {
+                            self.skipping = false;
+                            if lt {
+                                out.push(b'<');
+                            }
+                        }
                     }
                     from = at;
                 }
                 Effect::Done => {
-                    out.extend_from_slice(&chunk[from..at]);
+                    self.pass(out, &chunk[from..at]);
                     return Ok(true);
                 }
             }
             at += 1;
         }
-        out.extend_from_slice(&chunk[from..]);
+        self.pass(out, &chunk[from..]);
         Ok(false)
+    }
+
+    /// Passes `bytes` on, unless they belong to a skipped item (or follow one, up to the next
+    /// item: whitespace and markup between items).
+    fn pass(&self, out: &mut Vec<u8>, bytes: &[u8]) {
+        if !self.skipping {
+            out.extend_from_slice(bytes);
+        }
     }
 
     /// How many bytes at the start of `rest` are passed on as they are: inside an XML item, up
@@ -699,7 +739,17 @@ mod tests {
 
     /// Joins `bodies` fed in chunks of `chunk` bytes; the merged text and the ids seen.
     fn join(repr: Representation, bodies: &[&str], max: Option<u64>, chunk: usize) -> (String, Vec<String>) {
-        let mut join = Join::new(repr, max);
+        join_skipping(repr, bodies, (0, max), chunk)
+    }
+
+    /// As `join`, skipping the first `skip` items of the merged order.
+    fn join_skipping(
+        repr: Representation,
+        bodies: &[&str],
+        (skip, max): (u64, Option<u64>),
+        chunk: usize,
+    ) -> (String, Vec<String>) {
+        let mut join = Join::new(repr, max).skipping(skip);
         let (mut out, mut ids) = (Vec::new(), Vec::new());
         for body in bodies {
             if join.full() {
@@ -848,26 +898,62 @@ mod tests {
         }
     }
 
+    /// The ids of the items of an XML listing as `xml_listing` writes them.
+    fn xml_ids(text: &str) -> Vec<String> {
+        text.split(" id=\"")
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+            .collect()
+    }
+
+    /// A later page: the items before it are dropped, with the whitespace and markup between
+    /// them, and the page's items pass whole.
+    #[test]
+    fn skipped_items_do_not_pass() {
+        for chunk in [1, 5, 4096] {
+            let (text, ids) = join_skipping(Representation::Xml, &[EAST, WEST], (1, Some(1)), chunk);
+            assert_eq!(ids, ["1", "2"], "chunk {chunk}");
+            assert_eq!(parses_as_xml(&text), 1, "{text}");
+            assert!(
+                text.contains("<vm href=\"/f/ovirt-engine/api/vms/2\" id=\"2\"><description>"),
+                "{text}"
+            );
+            let (text, _) = join_skipping(Representation::Xml, &[EAST, WEST], (2, None), chunk);
+            assert!(
+                text.contains("<!-- note -->") && !text.contains("vms/2"),
+                "{text}"
+            );
+            assert_eq!(parses_as_xml(&text), 1, "{text}");
+        }
+    }
+
     proptest! {
-        /// Whatever the members hold, the chunking and `max`: the merged listing holds the
-        /// first `max` items of the members in member order, and the ids learned are theirs.
+        /// Whatever the members hold, the chunking, `max` and the items skipped: the merged
+        /// listing holds the items of the members in member order after the first `skip`, at
+        /// most `max` of them, and the ids learned are those of every item that started.
         #[test]
         fn merged_is_the_concatenation(
             members in proptest::collection::vec(proptest::collection::vec(1u32..1000, 0..6), 1..4),
             max in proptest::option::of(0u64..12),
+            skip in 0u64..8,
             chunk in 1usize..40,
         ) {
             let all: Vec<String> = members.iter().flatten().map(u32::to_string).collect();
-            let want: Vec<String> = all.iter().take(max.map_or(usize::MAX, |m| m as usize)).cloned().collect();
+            let limit = max.map_or(usize::MAX, |m| m as usize);
+            let want: Vec<String> = all.iter().skip(skip as usize).take(limit).cloned().collect();
+            // With nothing to take (`max=0`), no member is read.
+            let read = if limit == 0 { 0 } else { (skip as usize).saturating_add(limit) };
+            let learned: Vec<String> = all.iter().take(read).cloned().collect();
             let xml: Vec<String> = members.iter().map(|ids| xml_listing(ids)).collect();
             let refs: Vec<&str> = xml.iter().map(String::as_str).collect();
-            let (text, ids) = join(Representation::Xml, &refs, max, chunk);
-            prop_assert_eq!(&ids, &want);
+            let (text, ids) = join_skipping(Representation::Xml, &refs, (skip, max), chunk);
+            prop_assert_eq!(&ids, &learned);
             prop_assert_eq!(parses_as_xml(&text), want.len());
+            prop_assert_eq!(&xml_ids(&text), &want);
             let json: Vec<String> = members.iter().map(|ids| json_listing(ids)).collect();
             let refs: Vec<&str> = json.iter().map(String::as_str).collect();
-            let (text, ids) = join(Representation::Json, &refs, max, chunk);
-            prop_assert_eq!(&ids, &want);
+            let (text, ids) = join_skipping(Representation::Json, &refs, (skip, max), chunk);
+            prop_assert_eq!(&ids, &learned);
             let value: serde_json::Value = serde_json::from_str(&text).unwrap();
             let got: Vec<String> = value.get("vm").and_then(|v| v.as_array()).map_or_else(Vec::new, |items| {
                 items.iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()

@@ -19,12 +19,13 @@ struct Listing {
     items: Vec<(Vec<u8>, String)>,
 }
 
-/// The first `max` items of the members' sorted listings, merged, in one listing.
+/// The items of the members' sorted listings, merged, after the first `skip`, at most `max` of
+/// them, in one listing.
 pub(crate) fn merge(
     repr: Representation,
     bodies: &[&[u8]],
     descending: bool,
-    max: usize,
+    (skip, max): (usize, usize),
 ) -> Result<Vec<u8>, NotAListing> {
     let listings = bodies
         .iter()
@@ -36,7 +37,7 @@ pub(crate) fn merge(
     let name = listings.iter().find_map(|l| l.name.clone());
     let mut next = vec![0; listings.len()];
     let mut chosen: Vec<&[u8]> = Vec::new();
-    while chosen.len() < max {
+    while chosen.len() < skip.saturating_add(max) {
         let mut best: Option<usize> = None;
         for (member, listing) in listings.iter().enumerate() {
             let Some((_, key)) = listing.items.get(next[member]) else {
@@ -59,7 +60,11 @@ pub(crate) fn merge(
         chosen.push(&listings[member].items[next[member]].0);
         next[member] += 1;
     }
-    Ok(write(repr, name.as_deref(), &chosen))
+    Ok(write(
+        repr,
+        name.as_deref(),
+        chosen.get(skip..).unwrap_or_default(),
+    ))
 }
 
 /// Names compared as the engine's `ORDER BY name` mostly does: without case first, then bytes.
@@ -67,7 +72,8 @@ fn compare(a: &str, b: &str) -> Ordering {
     a.to_lowercase().cmp(&b.to_lowercase()).then_with(|| a.cmp(b))
 }
 
-fn write(repr: Representation, name: Option<&[u8]>, items: &[&[u8]]) -> Vec<u8> {
+/// A listing of `items`, named `name` (the root element, or the item key), in the engine's framing.
+pub(super) fn write(repr: Representation, name: Option<&[u8]>, items: &[&[u8]]) -> Vec<u8> {
     let name = name.unwrap_or(b"listing");
     let mut out = Vec::new();
     match repr {
@@ -201,12 +207,14 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Whatever the members' sorted runs and `max`: the merge is the first `max` of all
-        /// their items ordered by name, ties to the earlier member, either way round.
+        /// Whatever the members' sorted runs, `skip` and `max`: the merge is all their items
+        /// ordered by name, ties to the earlier member, either way round, after the first
+        /// `skip`, at most `max` of them.
         #[test]
         fn merge_is_the_sorted_union(
             runs in proptest::collection::vec(proptest::collection::vec("[a-e]{1,3}", 0..6), 1..4),
             max in 0usize..20,
+            skip in 0usize..8,
             descending: bool,
         ) {
             let mut runs = runs;
@@ -218,7 +226,7 @@ mod tests {
             }
             let bodies: Vec<String> = runs.iter().map(|r| xml(&r.iter().map(String::as_str).collect::<Vec<_>>())).collect();
             let slices: Vec<&[u8]> = bodies.iter().map(|b| b.as_bytes()).collect();
-            let merged = merge(Representation::Xml, &slices, descending, max).unwrap();
+            let merged = merge(Representation::Xml, &slices, descending, (skip, max)).unwrap();
             let mut want: Vec<(String, usize)> = runs
                 .iter()
                 .enumerate()
@@ -228,7 +236,7 @@ mod tests {
                 let by_name = if descending { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) };
                 by_name.then(a.1.cmp(&b.1))
             });
-            let want: Vec<String> = want.into_iter().take(max).map(|(n, _)| n).collect();
+            let want: Vec<String> = want.into_iter().skip(skip).take(max).map(|(n, _)| n).collect();
             proptest::prop_assert_eq!(names_of(&String::from_utf8(merged).unwrap()), want);
         }
     }
@@ -238,16 +246,16 @@ mod tests {
     #[test]
     fn sorted_runs_merge() {
         let (a, b) = (xml(&["b", "d", "f"]), xml(&["a", "d", "e"]));
-        let merged = merge(Representation::Xml, &[a.as_bytes(), b.as_bytes()], false, 5).unwrap();
+        let merged = merge(Representation::Xml, &[a.as_bytes(), b.as_bytes()], false, (0, 5)).unwrap();
         assert_eq!(
             names_of(&String::from_utf8(merged).unwrap()),
             ["a", "b", "d", "d", "e"]
         );
         let (a, b) = (xml(&["f", "d", "B"]), xml(&["e", "a"]));
-        let merged = merge(Representation::Xml, &[a.as_bytes(), b.as_bytes()], true, 10).unwrap();
+        let merged = merge(Representation::Xml, &[a.as_bytes(), b.as_bytes()], true, (1, 10)).unwrap();
         assert_eq!(
             names_of(&String::from_utf8(merged).unwrap()),
-            ["f", "e", "d", "B", "a"]
+            ["e", "d", "B", "a"]
         );
         let json = |names: &[&str]| {
             let items: Vec<String> = names.iter().map(|n| format!("{{\"name\":\"{n}\"}}")).collect();
@@ -258,7 +266,7 @@ mod tests {
             Representation::Json,
             &[a.as_bytes(), b.as_bytes(), b"{}"],
             false,
-            2,
+            (0, 2),
         )
         .unwrap();
         let value: Value = serde_json::from_slice(&merged).unwrap();
@@ -269,6 +277,6 @@ mod tests {
             .map(|v| v["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["x", "y"]);
-        assert!(merge(Representation::Json, &[b"[]".as_slice()], false, 1).is_err());
+        assert!(merge(Representation::Json, &[b"[]".as_slice()], false, (0, 1)).is_err());
     }
 }
