@@ -278,6 +278,21 @@ class VmListTests(unittest.TestCase):
             vms = vms_service.list(search='sortby name desc', max=5)
             self.assertEqual(names(vms), sorted(all_names, reverse=True)[:5])
 
+    def test_paging_walks_every_vm_once(self):
+        """list(search='page N', max=size) until an empty page, as the SDK's page_vms.py example
+        pages, yields every VM once in the listing's order (merged: pages of the merged order)."""
+        with connect(*ADMIN) as connection:
+            vms_service = connection.system_service().vms_service()
+            everything = [vm.id for vm in vms_service.list()]
+            walked = []
+            for page in range(1, 1000):
+                vms = vms_service.list(search='page %d' % page, max=7)
+                self.assertLessEqual(len(vms), 7)
+                if not vms:
+                    break
+                walked.extend(vm.id for vm in vms)
+            self.assertEqual(walked, everything)
+
     def test_follow_link(self):
         """follow_link() resolves a VM's cluster reference, its nics and disk attachments links."""
         with connect(*ADMIN) as connection:
@@ -390,6 +405,35 @@ class VmLifecycleTests(unittest.TestCase):
                         vm_service.remove()
                     except sdk.Error:
                         pass
+
+
+class EventTests(unittest.TestCase):
+
+    def test_events_after_the_latest(self):
+        """events.list(max=1)[0], then list(from_=int(id)) after a VM is started and stopped, as
+        Ansible waits on a host upgrade: exactly those two events, with integer ids and index
+        (merged: every Manager's events, each resumed where it stood)."""
+        with connect(*ADMIN) as connection:
+            system = connection.system_service()
+            events_service = system.events_service()
+            latest = events_service.list(max=1)
+            self.assertEqual(len(latest), 1)
+            since = int(latest[0].id)
+            vms_service = system.vms_service()
+            vm = vms_service.list(search='status=down')[-1]
+            vm_service = vms_service.vm_service(vm.id)
+            vm_service.start()
+            vm_service.get()
+            self.assertEqual(vm_service.get(headers=FRESH).status, types.VmStatus.UP)
+            vm_service.stop()
+            after = events_service.list(from_=since)
+            descriptions = sorted(event.description for event in after)
+            self.assertEqual(len(after), 2, descriptions)
+            for event in after:
+                self.assertIn(vm.name, event.description)
+                self.assertEqual(int(event.index), int(event.id))
+                self.assertGreater(int(event.id), 0)
+            self.assertNotIn(since, [int(event.id) for event in after])
 
 
 class VisibilityTests(unittest.TestCase):
