@@ -7,8 +7,8 @@ use std::ops::Range;
 
 /// A search's text with its `sortby` and `page` clauses found.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Clauses<'a> {
-    text: &'a str,
+pub(crate) struct Clauses {
+    text: String,
     /// The field (lower case) and whether descending.
     pub sortby: Option<(String, bool)>,
     /// Where the `sortby` clause is in the text.
@@ -17,13 +17,13 @@ pub(crate) struct Clauses<'a> {
     pub page: Option<(u64, Range<usize>)>,
 }
 
-impl<'a> Clauses<'a> {
+impl Clauses {
     /// The clauses of `text`; an error, for a 400, when one is malformed.
-    pub(crate) fn parse(text: &'a str) -> Result<Clauses<'a>, String> {
+    pub(crate) fn parse(text: &str) -> Result<Clauses, String> {
         let tokens = tokens(text);
         let word = |i: usize| tokens.get(i).map(|r| text[r.clone()].to_ascii_lowercase());
         let mut clauses = Clauses {
-            text,
+            text: text.to_owned(),
             sortby: None,
             sortby_at: None,
             page: None,
@@ -53,6 +53,11 @@ impl<'a> Clauses<'a> {
             }
         }
         Ok(clauses)
+    }
+
+    /// The whole search.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
     }
 
     /// The search without its `page` clause: what each member is asked for, from its first item.

@@ -694,13 +694,7 @@ async fn listing(
     mut request: Request<GatewayBody>,
 ) -> Result<Response<GatewayBody>, Fault> {
     let params = EngineParams::new(&api_path, request.headers());
-    let search = params.get("search").map(|s| s.into_owned());
-    let clauses = search
-        .as_deref()
-        .map(Clauses::parse)
-        .transpose()
-        .map_err(|detail| Fault::BadRequest { detail })?;
-    let window = Window::of(&params, clauses.as_ref(), federation)?;
+    let (clauses, window) = Window::asked(&params, federation)?;
     drop(params);
     let descending = match clauses.as_ref().and_then(|c| c.sortby.as_ref()) {
         None => None,
@@ -730,7 +724,7 @@ async fn listing(
     if !replaced.is_empty() {
         requery(&mut api_path, &mut request, &replaced)?;
     }
-    let lookup = search.as_deref().is_some_and(is_lookup);
+    let lookup = clauses.as_ref().is_some_and(|c| is_lookup(c.text()));
     let (parts, incomplete) = match everyone(state, ctx, federation, &api_path, request).await {
         Ok(gathered) => gathered,
         Err(failure) => return Ok(failure),
@@ -787,6 +781,17 @@ struct Window {
 }
 
 impl Window {
+    /// The search's clauses and the window a listing request asks for.
+    fn asked(params: &EngineParams, federation: &Federation) -> Result<(Option<Clauses>, Window), Fault> {
+        let clauses = params
+            .get("search")
+            .map(|search| Clauses::parse(&search))
+            .transpose()
+            .map_err(|detail| Fault::BadRequest { detail })?;
+        let window = Window::of(params, clauses.as_ref(), federation)?;
+        Ok((clauses, window))
+    }
+
     fn of(
         params: &EngineParams,
         clauses: Option<&Clauses>,

@@ -148,13 +148,7 @@ async fn listing(
     mut request: Request<GatewayBody>,
 ) -> Result<Response<GatewayBody>, Fault> {
     let params = EngineParams::new(&api_path, request.headers());
-    let search = params.get("search").map(|s| s.into_owned());
-    let clauses = search
-        .as_deref()
-        .map(Clauses::parse)
-        .transpose()
-        .map_err(|detail| Fault::BadRequest { detail })?;
-    let window = Window::of(&params, clauses.as_ref(), federation)?;
+    let (clauses, window) = Window::asked(&params, federation)?;
     let from = match params.get("from") {
         None => None,
         Some(from) => {
