@@ -105,6 +105,9 @@ struct ExplainArgs {
     /// The client's address.
     #[arg(long, default_value = "127.0.0.1")]
     client_ip: std::net::IpAddr,
+    /// For a path of the merged view ([federation]): the member the request reaches.
+    #[arg(long)]
+    member: Option<String>,
     /// A resource attribute as a lookup at the Manager would find it: name=, cluster=,
     /// data_center=, tags=a,b (repeatable).
     #[arg(long = "attribute", value_parser = parse_attribute)]
@@ -312,6 +315,7 @@ fn explain(args: ExplainArgs) -> ExitCode {
         path: args.path,
         host: args.host,
         client_ip: args.client_ip,
+        member: args.member,
         found,
     };
     match crate::policy::explain::explain(&config, &question) {

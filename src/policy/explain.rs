@@ -21,6 +21,9 @@ pub(crate) struct Question {
     /// The Host the client would send, for Managers routed by host.
     pub host: Option<String>,
     pub client_ip: IpAddr,
+    /// The member a request to the merged view reaches (what `Federation-Manager` or the id
+    /// index decides at run time).
+    pub member: Option<String>,
     /// What a lookup at the Manager would find.
     pub found: Found,
 }
@@ -56,10 +59,29 @@ pub(crate) fn explain(config: &Config, question: &Question) -> Result<Explanatio
     let found = router
         .find(question.host.as_deref(), path)
         .ok_or("no Manager is published at this host and path (404)")?;
-    let Target::Manager(manager) = found.target else {
-        return Err("this path is the merged view ([federation]): a request there is decided for the member it reaches; ask with that member's own host or prefix".into());
+    let manager = match (found.target, &question.member, &config.federation) {
+        (Target::Manager(manager), None, _) => &config.managers[manager].name,
+        (Target::Merged, Some(member), Some(federation)) => {
+            federation.members.iter().find(|m| *m == member).ok_or_else(|| {
+                format!(
+                    "`{member}` is not a member of the merged view (members: {})",
+                    federation.members.join(", ")
+                )
+            })?
+        }
+        (Target::Merged, None, Some(federation)) => {
+            return Err(format!(
+                "this path is the merged view ([federation]): a request there is decided for the member it reaches; name it with --member (one of {})",
+                federation.members.join(", ")
+            ));
+        }
+        _ => {
+            return Err(
+                "--member is for paths of the merged view ([federation]); this path reaches one Manager"
+                    .into(),
+            );
+        }
     };
-    let manager = &config.managers[manager].name;
     let api_path = ApiPath::parse(found.prefix, found.engine_path, query)
         .ok_or("no Manager is published at this host and path (404)")?;
     let mapped = mapping::map(&question.method, &api_path);

@@ -13,8 +13,10 @@ same inventory (tests/clients/environment.py):
            policies enforced, the cache on, the default rate limits on)
 - east:    `ovirt-gateway demo --prefix /east` (links rewritten under /east)
 - merged:  `ovirt-gateway demo --merged` (two simulators in one merged API, docs/federation.md):
-           the SDK scenarios (the few that differ by design read OVIRT_MERGED), the playbooks of
-           THROUGH_MERGED (compared with the direct run), and the merged view's own
+           the SDK scenarios (the few that differ by design read OVIRT_MERGED), the playbooks
+           (compared with the direct run; they name one Manager where they must, from
+           `member_headers`, and leave the other's objects, `foreign_names`, out of their
+           result), and the merged view's own
            (tests/sdk/merged.py, tests/ansible/merged/*.yml, which run only there); `-` in the
            table where a row does not run
 
@@ -54,12 +56,6 @@ MODES = [
     ('east', dict(through_gateway=True, prefix='/east')),
     ('merged', dict(through_gateway=True, merged=True)),
 ]
-# The playbooks compared with a direct run that also run through the merged view (merged mode):
-# their objects are on the first Manager only. The others are left out there by design
-# (docs/federation.md): info.yml looks up `ovirtmgmt`, on both Managers (a 409 unless a member
-# is named), tags.yml creates a tag, which names no place (a 409 unless a member is named), and
-# refusals.yml counts alice's VMs, which are on both.
-THROUGH_MERGED = {'auth.yml', 'inventory.yml', 'vm_lifecycle.yml'}
 # Playbooks that read the ovirt.ovirt.ovirt inventory plugin's hosts, with the source it reads.
 INVENTORY_PLAYBOOKS = {'inventory.yml'}
 INVENTORY_SOURCE = {
@@ -108,6 +104,10 @@ def run_playbook(playbook, environment, work, mode, folder=PLAYBOOKS):
         'sim_url': environment.sim_url,
         'result_file': result_file,
         'through_gateway': environment.through_gateway,
+        # What a playbook sends where it must name one Manager of the merged view, and the
+        # names of the other Manager's objects, which a direct run does not have.
+        'member_headers': {'Federation-Manager': 'east'} if environment.merged else {},
+        'foreign_names': '^west-' if environment.merged else '^$',
         'ansible_python_interpreter': sys.executable,
     }
     env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='false',
@@ -200,11 +200,10 @@ def main(argv):
                     merged_only.add('ansible merged/' + playbook)
                     rows.append(('ansible merged/' + playbook, mode,
                                  'FAILED' if failure or error else 'ok', failure or error))
-            compared = [p for p in playbooks if not merged or p in THROUGH_MERGED]
-            if 'ansible' in families and compared:
+            if 'ansible' in families and playbooks:
                 results, error = in_environment(
-                    options, work, lambda e: ansible_playbooks(e, compared, work, mode))
-                for playbook in compared:
+                    options, work, lambda e: ansible_playbooks(e, playbooks, work, mode))
+                for playbook in playbooks:
                     result, failure = (results or {}).get(playbook, (None, error))
                     name = 'ansible ' + playbook
                     if failure or error:
@@ -225,14 +224,10 @@ def main(argv):
             print('\n----- %s, %s: %s\n%s' % (name, mode, cell, detail), file=sys.stderr)
     names = list(dict.fromkeys(name for name, *_ in rows))
     cells = {(name, mode): cell for name, mode, cell, _ in rows}
-    # The merged view's own rows run in its mode only, the playbooks compared with a direct run
-    # in every other mode (and THROUGH_MERGED in it too), the SDK scenarios in every mode: `-`
-    # where a row does not run.
+    # The merged view's own rows run in its mode only, every other row in every mode: `-` where
+    # a row does not run.
     def runs(name, options):
-        if name in merged_only:
-            return options.get('merged', False)
-        return (name.startswith('sdk') or not options.get('merged', False)
-                or name[len('ansible '):] in THROUGH_MERGED)
+        return name not in merged_only or options.get('merged', False)
     expected = [(name, m) for name in names for m, options in MODES if runs(name, options)]
     width = max(len(n) for n in names + ['scenario'])
     print('\n%-*s  %s' % (width, 'scenario', '  '.join('%-8s' % m for m, _ in MODES)))

@@ -246,7 +246,8 @@ async fn text_logs_are_plain_off_a_terminal() {
     assert!(listening.contains(" address=127.0.0.1:"), "{listening}");
 }
 
-/// A configuration with `[policy]` on `policies` (written as given) and one Manager.
+/// A configuration with `[policy]` on `policies` (written as given), two Managers (`/east`,
+/// `/west`) and both merged at `/all`.
 fn policy_config(dir: &Path, policies: &[(&str, &str)]) -> std::path::PathBuf {
     let policy_dir = dir.join("policies");
     std::fs::create_dir_all(&policy_dir).unwrap();
@@ -262,7 +263,13 @@ fn policy_config(dir: &Path, policies: &[(&str, &str)]) -> std::path::PathBuf {
             "east",
             "http://127.0.0.1:9/ovirt-engine/api",
             "prefix = \"/east\"",
-        );
+        )
+        .manager_with(
+            "west",
+            "http://127.0.0.1:9/ovirt-engine/api",
+            "prefix = \"/west\"",
+        )
+        .section("[federation]\nprefix = \"/all\"\nmembers = [\"east\", \"west\"]\nhome = \"east\"");
     std::fs::write(&path, config.text()).unwrap();
     path
 }
@@ -390,4 +397,38 @@ fn policy_explain_names_the_deciding_policies() {
     assert_eq!(code, Some(1));
     let (code, _) = explain(&["--user", "a@b", "--path", "/east/ovirt-engine/api/vms/%2e%2e"]);
     assert_eq!(code, Some(2));
+    // In the merged view a request is decided for the member it reaches, named by --member.
+    let merged = [
+        "--user",
+        "alice@internal",
+        "--method",
+        "DELETE",
+        "--path",
+        "/all/ovirt-engine/api/vms/0b1c",
+    ];
+    let (code, out) = explain(&[&merged[..], &["--member", "west"]].concat());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("request:  alice@internal DELETE /all/ovirt-engine/api/vms/0b1c at Manager `west`"),
+        "{out}"
+    );
+    let stderr = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .args(["policy", "explain", "--config"])
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let err = stderr(&merged);
+    assert!(err.contains("name it with --member (one of east, west)"), "{err}");
+    let err = stderr(&[&merged[..], &["--member", "north"]].concat());
+    assert!(
+        err.contains("`north` is not a member of the merged view"),
+        "{err}"
+    );
+    let err = stderr(&["--user", "a@b", "--path", vm, "--member", "east"]);
+    assert!(err.contains("--member is for paths of the merged view"), "{err}");
 }

@@ -715,3 +715,26 @@ async fn the_root_sums_the_members() {
         hosts.to_string()
     );
 }
+
+/// The schema and the RSDL describe one engine version: the home member answers them; the others
+/// are not asked. A matrix parameter of the `api` segment never reaches the engine's resources
+/// (the servlet container strips it), so `;rsdl` is the root, merged.
+#[tokio::test]
+async fn descriptions_come_from_home() {
+    let sims = three().await;
+    let gateway = merged(&sims, "").start().await;
+    logged_in(&gateway).await;
+    for (path, asked) in [
+        ("?schema", [1, 0, 0]),
+        ("?rsdl", [1, 0, 0]),
+        ("/v4?rsdl", [1, 0, 0]),
+        (";rsdl", [1, 1, 1]),
+    ] {
+        let before = api_requests(&sims).await;
+        let reply = all(&gateway, path).send().await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        let after = api_requests(&sims).await;
+        let counted: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+        assert_eq!(counted, asked, "{path}");
+    }
+}
