@@ -495,7 +495,11 @@ struct Escaping<W>(W);
 impl<W: std::fmt::Write> std::fmt::Write for Escaping<W> {
     fn write_str(&mut self, text: &str) -> std::fmt::Result {
         let mut rest = text;
-        while let Some(at) = rest.find(char::is_control) {
+        // Control characters are C0 and DEL (one byte each) and C1 (U+0080 to U+009F, a 0xC2
+        // lead byte): bytes are scanned, chars decoded only at a candidate.
+        while let Some(at) = rest.bytes().enumerate().position(|(i, b)| {
+            b < 0x20 || b == 0x7f || (b == 0xc2 && rest[i..].starts_with(char::is_control))
+        }) {
             self.0.write_str(&rest[..at])?;
             let c = rest[at..].chars().next().expect("found above");
             match c {
@@ -507,5 +511,28 @@ impl<W: std::fmt::Write> std::fmt::Write for Escaping<W> {
             rest = &rest[at + c.len_utf8()..];
         }
         self.0.write_str(rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write;
+
+    use super::Escaping;
+
+    /// C0 controls, DEL and C1 controls are escaped; other text, multi-byte included (U+00A0
+    /// shares the C1 controls' lead byte), passes as it is.
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut out = String::new();
+        write!(
+            Escaping(&mut out),
+            "a\nb\r\tc\u{1b}[31m\u{7f}\u{85}\u{9b}\u{a0}é\u{2028}z"
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "a\\nb\\r\\tc\\u{1b}[31m\\u{7f}\\u{85}\\u{9b}\u{a0}é\u{2028}z"
+        );
     }
 }

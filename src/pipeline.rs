@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use http::header::{AUTHORIZATION, SET_COOKIE};
+use http::header::SET_COOKIE;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -116,7 +116,7 @@ async fn run(
             .into_iter()
             .map(|i| state.upstreams[i].clone())
             .collect();
-        return Ok(answer_sso(endpoint, state, ctx, &covered, request).await);
+        return Ok(Box::pin(answer_sso(endpoint, state, ctx, &covered, request)).await);
     }
     // route before everything that needs to know the Manager or the resource; the path is parsed
     // here once, and rejected here if ambiguous, before any stage could act on it.
@@ -130,7 +130,7 @@ async fn run(
             run_at(state, ctx, upstream, api_path, request, false).await
         }
         // The merged view picks its member(s), then runs the stages below for each.
-        route::Routed::Merged(api_path) => merged::serve(state, ctx, api_path, request).await,
+        route::Routed::Merged(api_path) => Box::pin(merged::serve(state, ctx, api_path, request)).await,
     }
 }
 
@@ -148,7 +148,7 @@ async fn run_at(
     // The same endpoints under a Manager's prefix (a client given an explicit sso_url): the
     // gateway answers them too, for that Manager; a Manager's own token would be refused anyway.
     if let Some(endpoint) = Endpoint::of_path(&api_path.engine_path) {
-        return Ok(answer_sso(endpoint, state, ctx, &[upstream], request).await);
+        return Ok(Box::pin(answer_sso(endpoint, state, ctx, &[upstream], request)).await);
     }
     // Only what was recognised reaches a Manager: outside the API, an allow-list.
     route::recognised(&upstream, &api_path, request.method())
@@ -252,7 +252,10 @@ async fn run_at(
             replay,
             shield,
         };
-        after_refused_token(state, ctx, &upstream, &api_path, refused, response).await?
+        Box::pin(after_refused_token(
+            state, ctx, &upstream, &api_path, refused, response,
+        ))
+        .await?
     } else {
         response
     };
@@ -330,7 +333,7 @@ async fn after_refused_token(
             };
             let session = state.auth.session(upstream, &credentials, None).await?;
             let mut copy = head.map(|()| GatewayBody::full(body));
-            copy.headers_mut().insert(AUTHORIZATION, session.token.bearer());
+            session.token.apply(&mut copy);
             forward::forward(
                 upstream,
                 api_path,

@@ -166,7 +166,9 @@ impl Connection {
         };
         let idle = state.limits.idle_timeout;
         let service = service_fn(move |request| {
-            let response = pipeline::handle(state.clone(), info.clone(), request);
+            // Boxed once here, where hyper would move the request's future (several KiB) into
+            // its own state (docs/performance.md, "Against nginx").
+            let response = Box::pin(pipeline::handle(state.clone(), info.clone(), request));
             async move { Ok::<_, Infallible>(response.await) }
         });
         let connection = builder.serve_connection(TokioIo::new(io), service);

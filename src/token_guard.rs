@@ -60,13 +60,13 @@ pub(crate) enum Withheld {
 pub(crate) async fn shield(
     response: Response<GatewayBody>,
     shield: Shield,
-    token: Option<&[u8]>,
+    token: Option<&TokenForms>,
     alarm: Alarm,
 ) -> Result<Response<GatewayBody>, Withheld> {
     let Some(token) = token.filter(|_| shield != Shield::Off) else {
         return Ok(response);
     };
-    let mut forms = TokenForms::of(token);
+    let mut forms = token.clone();
     let response = match shield {
         Shield::StripConsole => strip_console(response, &alarm).await?,
         _ => response,
@@ -133,7 +133,10 @@ async fn strip_console(
     Ok(Response::from_parts(parts, GatewayBody::full(stripped)))
 }
 
-/// The forms in which a token could appear in an answer, ready to search for.
+/// The forms in which a token could appear in an answer, ready to search for. Made once per
+/// upstream token (building the search is dearer than a whole request: docs/performance.md,
+/// "Against nginx") and cloned for each answer, which keeps its own search state.
+#[derive(Clone)]
 pub struct TokenForms {
     forms: Vec<Vec<u8>>,
     /// How the forms are looked for.
@@ -143,6 +146,7 @@ pub struct TokenForms {
 }
 
 /// How a token's forms are found in an answer, cheapest first.
+#[derive(Clone)]
 enum Search {
     /// The rarest byte of the start the forms share, found with memchr (the fastest SIMD
     /// search: one byte, one compare per vector), each hit checked against the forms. An answer

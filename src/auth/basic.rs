@@ -128,7 +128,9 @@ impl Authenticator {
                 lease: Lease::new(),
             }))
         };
-        match self.sessions.try_get_with(key, login).await {
+        // Boxed: the login's future is large and made once per session; unboxed it would be
+        // moved with every request's future (docs/performance.md, "Against nginx").
+        match self.sessions.try_get_with(key, Box::pin(login)).await {
             Ok(session) => {
                 if fresh.load(std::sync::atomic::Ordering::Relaxed) {
                     // Apply max_sessions now, not at moka's next housekeeping, so that the

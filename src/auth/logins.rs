@@ -209,6 +209,11 @@ impl Authenticator {
 
     /// The login a gateway token stands for, if the token is valid and the login still open.
     pub(crate) async fn login_of(&self, token: &str) -> Option<(Arc<Claims>, Arc<Login>)> {
+        // This gateway's tokens are JWTs, three parts joined by dots: anything else (a Manager's
+        // own token passed through) needs neither the hash nor the lookups.
+        if token.bytes().filter(|&b| b == b'.').count() != 2 {
+            return None;
+        }
         let key = self.token_key(token);
         let claims = match self.verified.get(&key).await {
             Some(claims) if claims.exp > jsonwebtoken::get_current_timestamp() => claims,
@@ -248,7 +253,8 @@ impl Authenticator {
         if member.outcome.get().is_none() {
             let mut pending = login.pending.lock().await;
             if member.outcome.get().is_none() {
-                self.log_in_later(sid, login, member, &mut pending).await?;
+                // Boxed, as a login is rare (docs/performance.md, "Against nginx").
+                Box::pin(self.log_in_later(sid, login, member, &mut pending)).await?;
             }
         }
         match member.outcome.get() {

@@ -5,6 +5,7 @@
 //! [`UpstreamToken`], whose `Debug` hides it.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use http_body_util::{BodyExt, Limited};
 
 use crate::body::GatewayBody;
 use crate::metrics::Metrics;
+use crate::token_guard::TokenForms;
 use crate::upstream::Upstream;
 use crate::upstream::gate::Caller;
 
@@ -22,10 +24,24 @@ const MAX_ANSWER: usize = 64 * 1024;
 
 /// A Manager's access token. Sent upstream as `Authorization: Bearer`; never to a client, a log or
 /// a metric.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct UpstreamToken(pub(super) String);
+#[derive(Clone)]
+pub(crate) struct UpstreamToken(pub(super) String, Arc<TokenForms>);
 
 impl UpstreamToken {
+    pub(super) fn new(token: String) -> UpstreamToken {
+        let forms = Arc::new(TokenForms::of(token.as_bytes()));
+        UpstreamToken(token, forms)
+    }
+
+    /// Sets `request` up to go with this token: its Authorization, and the forms the token guard
+    /// searches its answer for (token_guard.rs).
+    pub(crate) fn apply<B>(&self, request: &mut Request<B>) {
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, self.bearer());
+        request.extensions_mut().insert(self.1.clone());
+    }
+
     pub(crate) fn bearer(&self) -> HeaderValue {
         let mut value = HeaderValue::try_from(format!("Bearer {}", self.0))
             .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
@@ -33,6 +49,14 @@ impl UpstreamToken {
         value
     }
 }
+
+impl PartialEq for UpstreamToken {
+    fn eq(&self, other: &UpstreamToken) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for UpstreamToken {}
 
 impl fmt::Debug for UpstreamToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -226,7 +250,7 @@ fn parse_answer(status: StatusCode, body: &[u8]) -> Result<UpstreamToken, LoginE
     if status.is_success()
         && let Some(token) = json["access_token"].as_str()
     {
-        return Ok(UpstreamToken(token.to_owned()));
+        return Ok(UpstreamToken::new(token.to_owned()));
     }
     // REST-API scope errors are {"error_code","error"}; OAuth-style ones {"error","error_description"}.
     let (code, message) = match (json["error_code"].as_str(), json["error_description"].as_str()) {
@@ -263,7 +287,7 @@ mod tests {
         let body = br#"{"access_token":"abc=","scope":"ovirt-app-api","exp":"1","token_type":"bearer"}"#;
         assert_eq!(
             parse_answer(StatusCode::OK, body),
-            Ok(UpstreamToken("abc=".into()))
+            Ok(UpstreamToken::new("abc=".into()))
         );
     }
 
@@ -315,7 +339,7 @@ mod tests {
     #[test]
     fn token_debug_is_redacted() {
         assert_eq!(
-            format!("{:?}", UpstreamToken("secret".into())),
+            format!("{:?}", UpstreamToken::new("secret".into())),
             "UpstreamToken(..)"
         );
     }

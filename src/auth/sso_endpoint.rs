@@ -35,6 +35,10 @@ impl Endpoint {
     /// The endpoint at this path (no public prefix: the SDK never adds one), in every spelling
     /// the engine's servlet container maps to it (path parameters, a trailing slash).
     pub(crate) fn of_path(path: &str) -> Option<Endpoint> {
+        // Every spelling of these names `/sso` or `/services` literally: most paths do not.
+        if !(path.contains("/sso") || path.contains("/services")) {
+            return None;
+        }
         match crate::api::path::servlet_path(path).as_str() {
             "/ovirt-engine/sso/oauth/token" => Some(Endpoint::Token),
             "/ovirt-engine/sso/oauth/token-info" => Some(Endpoint::TokenInfo),

@@ -119,7 +119,7 @@ async fn sessions_and_logins_expire_on_the_timer() {
     let key = auth.key(upstream.name(), &credentials);
     let session = Session {
         user: credentials.user.clone(),
-        token: UpstreamToken("upstream-session".into()),
+        token: UpstreamToken::new("upstream-session".into()),
         user_id: None,
         upstream: upstream.clone(),
         lease: Lease::new(),

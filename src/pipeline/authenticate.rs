@@ -114,9 +114,7 @@ pub(super) async fn authenticate(
         user: session.user.clone(),
         upstream_user_id: session.user_id.clone(),
     });
-    request
-        .headers_mut()
-        .insert(AUTHORIZATION, session.token.bearer());
+    session.token.apply(request);
     let cookie = if prefer.persistent {
         let token = auth.persistent_login(upstream, &credentials).await?;
         persistent::set_cookie(&token, &cookie_path, ctx.tls)
@@ -147,9 +145,7 @@ async fn by_token(
             ),
         });
     };
-    request
-        .headers_mut()
-        .insert(AUTHORIZATION, upstream_token.token.bearer());
+    upstream_token.token.apply(request);
     ctx.principal = Some(Principal {
         user: claims.sub.clone(),
         upstream_user_id: upstream_token.user_id.clone(),

@@ -5,7 +5,9 @@
 //! when the client sent none. Every other end-to-end header (Version, Filter, All-Content, Prefer,
 //! Accept-Language, Session-TTL, Expect, ...) passes untouched. Bodies stream in both directions.
 
-use http::header::{ACCEPT_ENCODING, AUTHORIZATION, HOST, HeaderName, HeaderValue};
+use std::sync::Arc;
+
+use http::header::{ACCEPT_ENCODING, HOST, HeaderName, HeaderValue};
 use http::{Request, Response, Version};
 
 use super::context::RequestContext;
@@ -17,7 +19,7 @@ use crate::fault::Fault;
 use crate::metrics::Metrics;
 use crate::rewrite;
 use crate::rewrite::response::Bases;
-use crate::token_guard::{self, Alarm, Shield};
+use crate::token_guard::{self, Alarm, Shield, TokenForms};
 use crate::upstream::Upstream;
 use crate::upstream::gate::Caller;
 
@@ -91,11 +93,10 @@ pub(super) async fn forward(
             None => headers.remove(ACCEPT_ENCODING),
         };
     }
+    // Set by authentication with the upstream token it put in Authorization.
     let token = (shield != Shield::Off)
-        .then(|| headers.get(AUTHORIZATION))
-        .flatten()
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .map(<[u8]>::to_vec);
+        .then(|| parts.extensions.remove::<Arc<TokenForms>>())
+        .flatten();
     if !headers.contains_key(&CORRELATION_ID) {
         headers.insert(
             CORRELATION_ID,
@@ -127,7 +128,7 @@ pub(super) async fn forward(
                 manager: upstream.name().to_owned(),
                 counter: metrics.tokens_withheld_total.clone(),
             };
-            token_guard::shield(response, shield, Some(&token), alarm).await?
+            token_guard::shield(response, shield, Some(&*token), alarm).await?
         }
         None => response,
     };

@@ -61,6 +61,10 @@ pub(super) fn route(
 /// only, or the Manager's `forward_paths`), in the spelling the servlet container maps: 404 fault
 /// (docs/invariants.md, invariant 13). The gateway's own SSO endpoints are answered before this.
 pub(super) fn recognised(upstream: &Upstream, api_path: &ApiPath, method: &Method) -> Result<(), Fault> {
+    // The API is; only what is outside it needs the servlet path worked out.
+    if matches!(api_path.area, EngineArea::Api(_)) {
+        return Ok(());
+    }
     let servlet = api::path::servlet_path(&api_path.engine_path);
     let under = |prefix: &str| {
         servlet

@@ -117,7 +117,9 @@ impl Enforcer {
             Outcome::Decided(decision) => decision,
             Outcome::NeedsAttributes(reads) => {
                 let found = match asker {
-                    Some(asker) => self.lookups.find(reads, mapped, &asker).await,
+                    // Boxed: the lookup's future is large and rarely needed; unboxed it would
+                    // be moved with every request's future (docs/performance.md, "Against nginx").
+                    Some(asker) => Box::pin(self.lookups.find(reads, mapped, &asker)).await,
                     None => Found::default(),
                 };
                 policies.decide(mapped, facts, found)

@@ -26,6 +26,43 @@ pub(crate) fn actions() -> impl Iterator<Item = &'static str> {
     METHOD_ACTIONS.iter().chain(&VERBS).copied()
 }
 
+/// The resource types every request action applies to (the same for each: tested below).
+pub(crate) fn resource_types() -> &'static [String] {
+    static TYPES: OnceLock<Vec<String>> = OnceLock::new();
+    TYPES.get_or_init(|| {
+        let list: cedar_policy::EntityUid = r#"Action::"list""#.parse().expect("an action id");
+        schema()
+            .resources_for_action(&list)
+            .map(|types| types.map(ToString::to_string).collect())
+            .unwrap_or_default()
+    })
+}
+
+/// The action policies are validated as when their conditions do not read `action` (load.rs).
+pub(crate) const STAND_IN_ACTION: &str = "list";
+
+/// The schema with one action, [`STAND_IN_ACTION`], applying to every resource type: what a
+/// policy validated as a request of that action needs, without the others' request
+/// environments, which Cedar's validator would go through for every policy.
+pub(crate) fn one_action_schema() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let entities = SCHEMA_TEXT
+            .split_once(ACTIONS_START)
+            .map_or(SCHEMA_TEXT, |(entities, _)| entities);
+        let text = format!(
+            "{entities}action \"{STAND_IN_ACTION}\" appliesTo {{\n  principal: [Gateway::User],\n  resource: [{}],\n  context: RequestContext,\n}};\n",
+            resource_types().join(", ")
+        );
+        Schema::from_cedarschema_str(&text)
+            .map(|(schema, _warnings)| schema)
+            .unwrap_or_else(|e| panic!("the one-action schema does not parse: {}", super::load::message(&e)))
+    })
+}
+
+/// Where the schema's actions start: everything before is entity and context types.
+const ACTIONS_START: &str = "// Action groups:";
+
 /// An action's entity and its group's, which a request needs for `action in Action::"read"`.
 pub(crate) fn action_entities(action: &str) -> &'static [Entity] {
     static ACTIONS: OnceLock<HashMap<String, Vec<Entity>>> = OnceLock::new();
@@ -101,5 +138,45 @@ mod tests {
             .map(|name| (*name).to_owned())
             .collect();
         assert_eq!(declared, known);
+    }
+
+    /// Every request action applies to the same principal and resource types with the same
+    /// context: what lets validation check a policy for one of its scope's actions (load.rs).
+    #[test]
+    fn every_action_applies_alike() {
+        let schema = schema();
+        let types = |action: &str| {
+            let uid: cedar_policy::EntityUid = format!("Action::\"{action}\"").parse().unwrap();
+            let mut principals: Vec<String> = schema
+                .principals_for_action(&uid)
+                .unwrap()
+                .map(|t| t.to_string())
+                .collect();
+            let mut resources: Vec<String> = schema
+                .resources_for_action(&uid)
+                .unwrap()
+                .map(|t| t.to_string())
+                .collect();
+            principals.sort();
+            resources.sort();
+            (principals, resources)
+        };
+        let first = types("list");
+        assert!(first.1.len() > 40, "{first:?}");
+        for action in actions() {
+            assert_eq!(types(action), first, "{action}");
+        }
+        // The one-action schema's action applies alike.
+        let list: cedar_policy::EntityUid = r#"Action::"list""#.parse().unwrap();
+        let mut one: Vec<String> = one_action_schema()
+            .resources_for_action(&list)
+            .unwrap()
+            .map(|t| t.to_string())
+            .collect();
+        one.sort();
+        assert_eq!(one, first.1);
+        assert_eq!(one_action_schema().actions().count(), 1);
+        let applies = SCHEMA_TEXT.matches("appliesTo").count();
+        assert_eq!(SCHEMA_TEXT.matches("context: RequestContext,").count(), applies);
     }
 }

@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# The gateway against nginx, its peer, in front of the same simulator and in one run
+# (docs/performance.md, "Against nginx"). For each path: requests per second, the proxy's CPU
+# time per request (user + system of all its processes, from /proc/PID/stat, divided by the
+# requests wrk counted), p50 and p99 latency, and the gateway's ratio to nginx. Each path runs
+# nginx, gateway, gateway, nginx (A B B A) after a warm-up of each, so that a drift of the
+# machine weighs on both alike; the figures are the sums of the two runs.
+#
+#     cargo build --release && bash benches/peer.sh [SECONDS] [PATH...]
+#
+# Paths (all by default):
+#   pass     a 2 KB VM entity, the Manager's token passed through; no policies, no cache, no
+#            limits; nginx proxies with a keepalive pool
+#   basic    the same with Basic credentials (the gateway's sessions), no policies
+#   full     Basic, the shipped policies enforced, the cache on and bypassed (no-cache), the
+#            limits on with quotas no client reaches
+#   hit      as full, answered from the cache; nginx's proxy_cache keyed by credentials and URI
+#   listing  the 10,000-VM listing (22 MB of XML) under /east: nginx's sub_filter on the hrefs
+#            against the gateway's rewrite
+#   tls      pass over HTTPS, both with the same certificate (ECDSA P-256)
+#
+# wrk: 1 thread, 32 connections (4 for the listing). nginx 1.22: one worker, access log on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+shift || true
+paths=("$@")
+[[ ${#paths[@]} -gt 0 ]] || paths=(pass basic full hit listing tls)
+
+apt_install() {
+    echo "installing: $*" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_install nginx-light
+command -v wrk >/dev/null || apt_install wrk
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+
+bin=target/release/ovirt-gateway
+[[ -x $bin ]] || { echo "build first: cargo build --release" >&2; exit 1; }
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; [[ -f $dir/nginx.pid ]] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null; rm -rf "$dir"' EXIT
+
+# --- the simulator, a certificate, nginx and three gateways ----------------------------------
+"$bin" sim --listen 127.0.0.1:18080 --vms 10000 >"$dir/sim.log" 2>&1 &
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$dir/tls.key" -out "$dir/tls.crt" 2>/dev/null
+
+mkdir -p "$dir/nginx-cache"
+# The worker runs as this user, so that it can write its cache and temporary files in $dir.
+cat >"$dir/nginx.conf" <<NGINX
+user $(id -un);
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log $dir/nginx-access.log;
+    client_body_temp_path $dir/nginx-cache/body;
+    proxy_temp_path $dir/nginx-cache/proxy;
+    proxy_cache_path $dir/nginx-cache/api keys_zone=api:10m;
+    upstream sim { server 127.0.0.1:18080; keepalive 32; }
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    server {
+        listen 127.0.0.1:18480;
+        listen 127.0.0.1:18481 ssl;
+        ssl_certificate $dir/tls.crt;
+        ssl_certificate_key $dir/tls.key;
+        location / { proxy_pass http://sim; }
+    }
+    # The gateway's cache for comparison: per credentials and URI, 2 s as its entity TTL.
+    server {
+        listen 127.0.0.1:18482;
+        location / {
+            proxy_pass http://sim;
+            proxy_cache api;
+            proxy_cache_key "\$http_authorization \$request_uri";
+            proxy_cache_valid 200 2s;
+            proxy_ignore_headers Cache-Control Expires Set-Cookie;
+        }
+    }
+    # Links under /east, byte for byte.
+    server {
+        listen 127.0.0.1:18483;
+        location /east/ {
+            proxy_pass http://sim/;
+            proxy_set_header Accept-Encoding "";
+            sub_filter_types application/xml application/json;
+            sub_filter_once off;
+            sub_filter 'href="/ovirt-engine/' 'href="/east/ovirt-engine/';
+        }
+    }
+}
+NGINX
+"$nginx" -c "$dir/nginx.conf" -g 'daemon off;' 2>>"$dir/nginx-error.log" &
+
+# gateway NAME PORT TOML: a gateway on 127.0.0.1:PORT (admin PORT+1) in front of the simulator,
+# both at the root and under /east.
+gateway() {
+    cat >"$dir/$1.toml" <<TOML
+[listen]
+address = "127.0.0.1:$2"
+$3
+[admin]
+address = "127.0.0.1:$(($2 + 1))"
+[[manager]]
+name = "sim"
+url = "http://127.0.0.1:18080/ovirt-engine/api"
+[[manager]]
+name = "east"
+url = "http://127.0.0.1:18080/ovirt-engine/api"
+prefix = "/east"
+TOML
+    "$bin" serve --config "$dir/$1.toml" >"$dir/$1.log" 2>&1 &
+    printf -v "pid_$1" '%d' $!
+}
+plain='plain_http = true'
+no_limits='[rate_limit]
+enabled = false'
+gateway pass 18443 "$plain
+[auth]
+bearer_passthrough = true
+$no_limits"
+gateway full 18445 "$plain
+[policy]
+dir = \"$PWD/policies\"
+[cache]
+[rate_limit.per_ip]
+rate = 1000000
+burst = 1000000
+[rate_limit.per_user]
+rate = 1000000
+burst = 1000000
+[rate_limit.manager]
+inflight = 256
+per_user_inflight = 128"
+gateway tls 18447 "tls_cert = \"$dir/tls.crt\"
+tls_key = { file = \"$dir/tls.key\" }
+[auth]
+bearer_passthrough = true
+$no_limits"
+for port in 18444 18446 18448; do
+    for _ in $(seq 200); do
+        curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break
+        sleep 0.1
+    done
+    curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || {
+        echo "a gateway did not become ready:"; for f in "$dir"/*.log; do echo "$f:"; tail -n 5 "$f"; done; exit 1; } >&2
+done
+for _ in $(seq 100); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18480/) != 000 ]] && break
+    sleep 0.1
+done
+[[ -f $dir/nginx.pid ]] || { echo "nginx did not start:" >&2; cat "$dir/nginx-error.log" >&2; exit 1; }
+
+token=$(curl -sf -H 'Accept: application/json' \
+    -d 'grant_type=password&scope=ovirt-app-api&username=admin%40internal&password=admin' \
+    http://127.0.0.1:18080/ovirt-engine/sso/oauth/token |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+bearer="Authorization: Bearer $token"
+basic="Authorization: Basic $(printf admin@internal:admin | base64)"
+vm=$(curl -sf -H "$bearer" -H 'Accept: application/json' \
+    'http://127.0.0.1:18080/ovirt-engine/api/vms?max=1' |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["vm"][0]["id"])')
+entity=/ovirt-engine/api/vms/$vm
+echo "entity: $(curl -sf -H "$bearer" "http://127.0.0.1:18080$entity" | wc -c) bytes; listing:" \
+    "$(curl -sf -H "$bearer" http://127.0.0.1:18080/ovirt-engine/api/vms | wc -c) bytes"
+
+# --- measuring ---------------------------------------------------------------------------------
+hz=$(getconf CLK_TCK)
+# nginx's master and worker (not its cache loader, which exits once it has read the cache).
+nginx_pids() {
+    local master
+    master=$(cat "$dir/nginx.pid")
+    echo "$master $(pgrep -P "$master" -f 'worker process' | tr '\n' ' ')"
+}
+# The user + system ticks of the processes given.
+ticks() { local t=0 pid; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo $t; }
+# wrk's latency in microseconds ("812.00us", "1.23ms", "1.01s").
+micros() { awk -v t="$1" 'BEGIN { n = t + 0; if (t ~ /us$/) print n; else if (t ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
+
+# run PIDS -- WRK-ARGS: one measured wrk run; prints "requests ticks p50us p99us".
+run() {
+    local pids=() before after out
+    while [[ $1 != -- ]]; do pids+=("$1"); shift; done
+    shift
+    before=$(ticks "${pids[@]}")
+    out=$(wrk -t1 --latency -d"${seconds}s" "$@")
+    after=$(ticks "${pids[@]}")
+    if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
+        echo "errors in the run ($*):" >&2; echo "$out" >&2; exit 1
+    fi
+    echo "$(awk '/requests in/ {print $1}' <<<"$out") $((after - before))" \
+        "$(micros "$(awk '$1 == "50%" {print $2}' <<<"$out")")" \
+        "$(micros "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+}
+
+# measure NAME CONNECTIONS NGINX-URL GATEWAY-URL GATEWAY-PID [HEADER...]: A B B A, one table row.
+printf '%-8s %-8s %12s %12s %10s %10s\n' path proxy 'req/s' 'CPU us/req' 'p50 ms' 'p99 ms'
+measure() {
+    local name=$1 connections=$2 nginx_url=$3 gateway_url=$4 gpid=$5
+    shift 5
+    local headers=() h
+    for h in "$@"; do headers+=(-H "$h"); done
+    local npids
+    read -ra npids <<<"$(nginx_pids)"
+    local args=(-c"$connections" "${headers[@]}")
+    wrk -t1 -d2s "${args[@]}" "$nginx_url" >/dev/null
+    wrk -t1 -d2s "${args[@]}" "$gateway_url" >/dev/null
+    local n1 g1 g2 n2
+    n1=$(run "${npids[@]}" -- "${args[@]}" "$nginx_url")
+    g1=$(run "$gpid" -- "${args[@]}" "$gateway_url")
+    g2=$(run "$gpid" -- "${args[@]}" "$gateway_url")
+    n2=$(run "${npids[@]}" -- "${args[@]}" "$nginx_url")
+    python3 - "$name" "$seconds" "$hz" "$n1" "$n2" "$g1" "$g2" <<'PY'
+import sys
+name, seconds, hz = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+def total(a, b):
+    a, b = [list(map(float, x.split())) for x in (a, b)]
+    requests, ticks = a[0] + b[0], a[1] + b[1]
+    return (requests / (2 * seconds), ticks * 1e6 / hz / requests,
+            (a[2] + b[2]) / 2000, (a[3] + b[3]) / 2000)
+nginx, gateway = total(sys.argv[4], sys.argv[5]), total(sys.argv[6], sys.argv[7])
+for proxy, (rps, cpu, p50, p99) in (('nginx', nginx), ('gateway', gateway)):
+    print('%-8s %-8s %12.0f %12.1f %10.2f %10.2f' % (name, proxy, rps, cpu, p50, p99))
+print('%-8s %-8s %12.2f %12.2f %10.2f %10.2f' % (name, 'ratio', gateway[0] / nginx[0],
+      gateway[1] / nginx[1], gateway[2] / nginx[2], gateway[3] / nginx[3]))
+PY
+}
+
+for path in "${paths[@]}"; do
+    case $path in
+    pass) measure pass 32 "http://127.0.0.1:18480$entity" "http://127.0.0.1:18443$entity" \
+        "$pid_pass" "$bearer" ;;
+    basic) measure basic 32 "http://127.0.0.1:18480$entity" "http://127.0.0.1:18443$entity" \
+        "$pid_pass" "$basic" ;;
+    full) measure full 32 "http://127.0.0.1:18480$entity" "http://127.0.0.1:18445$entity" \
+        "$pid_full" "$basic" 'Cache-Control: no-cache' ;;
+    hit) measure hit 32 "http://127.0.0.1:18482$entity" "http://127.0.0.1:18445$entity" \
+        "$pid_full" "$basic" ;;
+    listing) measure listing 4 http://127.0.0.1:18483/east/ovirt-engine/api/vms \
+        http://127.0.0.1:18443/east/ovirt-engine/api/vms "$pid_pass" "$bearer" ;;
+    tls) measure tls 32 "https://127.0.0.1:18481$entity" "https://127.0.0.1:18447$entity" \
+        "$pid_tls" "$bearer" ;;
+    *) echo "unknown path: $path" >&2; exit 2 ;;
+    esac
+done
+echo "RSS: gateways $(for p in "$pid_pass" "$pid_full" "$pid_tls"; do awk '/VmRSS/ {printf "%d ", $2 / 1024}' "/proc/$p/status"; done)MiB," \
+    "nginx worker $(awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/$(pgrep -P "$(cat "$dir/nginx.pid")" -f 'worker process')/status") MiB"
