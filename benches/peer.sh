@@ -181,6 +181,22 @@ ticks() { local t=0 pid; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' 
 # wrk's latency in microseconds ("812.00us", "1.23ms", "1.01s").
 micros() { awk -v t="$1" 'BEGIN { n = t + 0; if (t ~ /us$/) print n; else if (t ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
 
+# Memory: each gateway's RSS and the requests it has served (its own counter), before and after.
+memory() {
+    local name port pid pid_var served
+    for name in pass full tls; do
+        case $name in pass) port=18444 ;; full) port=18446 ;; tls) port=18448 ;; esac
+        pid_var="pid_$name"
+        pid=${!pid_var}
+        served=$(curl -sf "http://127.0.0.1:$port/metrics" |
+            awk '/^gateway_requests_total/ {n += $2} END {printf "%d", n}')
+        printf '  gateway %-4s RSS %3d MiB after %d requests\n' "$name" \
+            "$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$pid/status")" "$served"
+    done
+    printf '  nginx worker RSS %d MiB\n' \
+        "$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$(pgrep -P "$(cat "$dir/nginx.pid")" -f 'worker process')/status")"
+}
+
 # run PIDS -- WRK-ARGS: one measured wrk run; prints "requests ticks p50us p99us".
 run() {
     local pids=() before after out
@@ -198,6 +214,8 @@ run() {
 }
 
 # measure NAME CONNECTIONS NGINX-URL GATEWAY-URL GATEWAY-PID [HEADER...]: A B B A, one table row.
+echo "memory at the start:"
+memory
 printf '%-8s %-8s %12s %12s %10s %10s\n' path proxy 'req/s' 'CPU us/req' 'p50 ms' 'p99 ms'
 measure() {
     local name=$1 connections=$2 nginx_url=$3 gateway_url=$4 gpid=$5
@@ -247,5 +265,5 @@ for path in "${paths[@]}"; do
     *) echo "unknown path: $path" >&2; exit 2 ;;
     esac
 done
-echo "RSS: gateways $(for p in "$pid_pass" "$pid_full" "$pid_tls"; do awk '/VmRSS/ {printf "%d ", $2 / 1024}' "/proc/$p/status"; done)MiB," \
-    "nginx worker $(awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/$(pgrep -P "$(cat "$dir/nginx.pid")" -f 'worker process')/status") MiB"
+echo "memory at the end:"
+memory
