@@ -116,6 +116,8 @@ async fn run(
             .into_iter()
             .map(|i| state.upstreams[i].clone())
             .collect();
+        // The branches a warm request never takes are boxed, so that their futures do not
+        // weigh on every request's (docs/performance.md, "Against nginx").
         return Ok(Box::pin(answer_sso(endpoint, state, ctx, &covered, request)).await);
     }
     // route before everything that needs to know the Manager or the resource; the path is parsed
@@ -130,6 +132,7 @@ async fn run(
             run_at(state, ctx, upstream, api_path, request, false).await
         }
         // The merged view picks its member(s), then runs the stages below for each.
+        // Boxed as the SSO endpoints above.
         route::Routed::Merged(api_path) => Box::pin(merged::serve(state, ctx, api_path, request)).await,
     }
 }
@@ -148,6 +151,7 @@ async fn run_at(
     // The same endpoints under a Manager's prefix (a client given an explicit sso_url): the
     // gateway answers them too, for that Manager; a Manager's own token would be refused anyway.
     if let Some(endpoint) = Endpoint::of_path(&api_path.engine_path) {
+        // Boxed as in `run`.
         return Ok(Box::pin(answer_sso(endpoint, state, ctx, &[upstream], request)).await);
     }
     // Only what was recognised reaches a Manager: outside the API, an allow-list.
@@ -252,6 +256,7 @@ async fn run_at(
             replay,
             shield,
         };
+        // Boxed as in `run`: a refused token is rare.
         Box::pin(after_refused_token(
             state, ctx, &upstream, &api_path, refused, response,
         ))

@@ -93,10 +93,15 @@ pub(super) async fn forward(
             None => headers.remove(ACCEPT_ENCODING),
         };
     }
-    // Set by authentication with the upstream token it put in Authorization.
+    // Set by authentication with the upstream token it put in Authorization
+    // (`UpstreamToken::apply`, the only way the gateway sets one).
     let token = (shield != Shield::Off)
         .then(|| parts.extensions.remove::<Arc<TokenForms>>())
         .flatten();
+    debug_assert!(
+        shield == Shield::Off || token.is_some(),
+        "a guarded request without its token's forms"
+    );
     if !headers.contains_key(&CORRELATION_ID) {
         headers.insert(
             CORRELATION_ID,
