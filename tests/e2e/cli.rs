@@ -321,13 +321,16 @@ fn policy_explain_names_the_deciding_policies() {
         .collect();
     let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     let path = policy_config(dir.path(), &files);
-    let explain = |args: &[&str]| {
-        let output = Command::new(BIN)
+    let run = |args: &[&str]| {
+        Command::new(BIN)
             .args(["policy", "explain", "--config"])
             .arg(&path)
             .args(args)
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let explain = |args: &[&str]| {
+        let output = run(args);
         (
             output.status.code(),
             String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -413,12 +416,7 @@ fn policy_explain_names_the_deciding_policies() {
         "{out}"
     );
     let stderr = |args: &[&str]| {
-        let output = Command::new(BIN)
-            .args(["policy", "explain", "--config"])
-            .arg(&path)
-            .args(args)
-            .output()
-            .unwrap();
+        let output = run(args);
         assert_eq!(output.status.code(), Some(2));
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
