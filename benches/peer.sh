@@ -176,8 +176,15 @@ nginx_pids() {
     master=$(cat "$dir/nginx.pid")
     echo "$master $(pgrep -P "$master" -f 'worker process' | tr '\n' ' ')"
 }
-# The user + system ticks of the processes given.
-ticks() { local t=0 pid; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo $t; }
+# The user and the system ticks of the processes given: "USER SYSTEM".
+ticks() {
+    local u=0 s=0 pid
+    for pid in "$@"; do
+        read -r pu ps < <(awk '{print $14, $15}' "/proc/$pid/stat")
+        u=$((u + pu)) s=$((s + ps))
+    done
+    echo "$u $s"
+}
 # wrk's latency in microseconds ("812.00us", "1.23ms", "1.01s").
 micros() { awk -v t="$1" 'BEGIN { n = t + 0; if (t ~ /us$/) print n; else if (t ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
 
@@ -197,18 +204,18 @@ memory() {
         "$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$(pgrep -P "$(cat "$dir/nginx.pid")" -f 'worker process')/status")"
 }
 
-# run PIDS -- WRK-ARGS: one measured wrk run; prints "requests ticks p50us p99us".
+# run PIDS -- WRK-ARGS: one measured wrk run; prints "requests user-ticks system-ticks p50us p99us".
 run() {
-    local pids=() before after out
+    local pids=() before after out bu bs au as
     while [[ $1 != -- ]]; do pids+=("$1"); shift; done
     shift
-    before=$(ticks "${pids[@]}")
+    read -r bu bs <<<"$(ticks "${pids[@]}")"
     out=$(wrk -t1 --latency -d"${seconds}s" "$@")
-    after=$(ticks "${pids[@]}")
+    read -r au as <<<"$(ticks "${pids[@]}")"
     if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
         echo "errors in the run ($*):" >&2; echo "$out" >&2; exit 1
     fi
-    echo "$(awk '/requests in/ {print $1}' <<<"$out") $((after - before))" \
+    echo "$(awk '/requests in/ {print $1}' <<<"$out") $((au - bu)) $((as - bs))" \
         "$(micros "$(awk '$1 == "50%" {print $2}' <<<"$out")")" \
         "$(micros "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
 }
@@ -216,7 +223,8 @@ run() {
 # measure NAME CONNECTIONS NGINX-URL GATEWAY-URL GATEWAY-PID [HEADER...]: A B B A, one table row.
 echo "memory at the start:"
 memory
-printf '%-8s %-8s %12s %12s %10s %10s\n' path proxy 'req/s' 'CPU us/req' 'p50 ms' 'p99 ms'
+printf '%-8s %-8s %10s %11s %9s %9s %8s %8s\n' path proxy 'req/s' 'CPU us/req' 'user us' 'sys us' \
+    'p50 ms' 'p99 ms'
 measure() {
     local name=$1 connections=$2 nginx_url=$3 gateway_url=$4 gpid=$5
     shift 5
@@ -237,14 +245,16 @@ import sys
 name, seconds, hz = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 def total(a, b):
     a, b = [list(map(float, x.split())) for x in (a, b)]
-    requests, ticks = a[0] + b[0], a[1] + b[1]
-    return (requests / (2 * seconds), ticks * 1e6 / hz / requests,
-            (a[2] + b[2]) / 2000, (a[3] + b[3]) / 2000)
+    requests, user, system = a[0] + b[0], a[1] + b[1], a[2] + b[2]
+    per = 1e6 / hz / requests
+    return (requests / (2 * seconds), (user + system) * per, user * per, system * per,
+            (a[3] + b[3]) / 2000, (a[4] + b[4]) / 2000)
 nginx, gateway = total(sys.argv[4], sys.argv[5]), total(sys.argv[6], sys.argv[7])
-for proxy, (rps, cpu, p50, p99) in (('nginx', nginx), ('gateway', gateway)):
-    print('%-8s %-8s %12.0f %12.1f %10.2f %10.2f' % (name, proxy, rps, cpu, p50, p99))
-print('%-8s %-8s %12.2f %12.2f %10.2f %10.2f' % (name, 'ratio', gateway[0] / nginx[0],
-      gateway[1] / nginx[1], gateway[2] / nginx[2], gateway[3] / nginx[3]))
+row = '%-8s %-8s %10.0f %11.1f %9.1f %9.1f %8.2f %8.2f'
+for proxy, figures in (('nginx', nginx), ('gateway', gateway)):
+    print(row % ((name, proxy) + figures))
+print(row.replace('.0f', '.2f').replace('.1f', '.2f') %
+      ((name, 'ratio') + tuple(g / n for g, n in zip(gateway, nginx))))
 PY
 }
 

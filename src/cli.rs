@@ -466,11 +466,65 @@ pub(crate) fn init_logging(log: &LogConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
+        .with_timer(LogTime)
         .with_writer(std::io::stderr);
     match log.format {
         LogFormat::Text => builder.fmt_fields(escaped_fields()).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+}
+
+/// Each line's time, as tracing-subscriber's `SystemTime` writes it (RFC 3339, UTC, to the
+/// microsecond: `2026-12-03T15:26:59.930120Z`), with the date and the time to the second
+/// formatted once a second per thread rather than on every line (docs/performance.md,
+/// "Against nginx").
+struct LogTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for LogTime {
+    fn format_time(&self, writer: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        use std::cell::RefCell;
+        thread_local! {
+            static SECOND: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        SECOND.with_borrow_mut(|(second, text)| {
+            if *second != now.as_secs() || text.is_empty() {
+                *second = now.as_secs();
+                *text = to_the_second(now.as_secs());
+            }
+            writer.write_str(text)?;
+            write!(writer, ".{:06}Z", now.subsec_micros())
+        })
+    }
+}
+
+/// `1970-01-01T00:00:00` for 0 seconds since the epoch, in the proleptic Gregorian calendar
+/// (the days-to-civil conversion of Howard Hinnant's "chrono-Compatible Low-Level Date
+/// Algorithms").
+fn to_the_second(seconds: u64) -> String {
+    let (days, second) = (seconds / 86_400, seconds % 86_400);
+    // Days since 0000-03-01, so that a leap day ends its year.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        second / 3600,
+        second / 60 % 60,
+        second % 60
+    )
 }
 
 /// The fields of a text log line, with every control character of every value escaped: a
@@ -519,6 +573,21 @@ mod tests {
     use std::fmt::Write;
 
     use super::Escaping;
+
+    /// Dates across leap days, century rules and year ends, checked against `date -u -d @N`.
+    #[test]
+    fn times_to_the_second() {
+        for (seconds, text) in [
+            (0, "1970-01-01T00:00:00"),
+            (951_782_399, "2000-02-28T23:59:59"),
+            (951_782_400, "2000-02-29T00:00:00"),
+            (4_107_542_400, "2100-03-01T00:00:00"),
+            (1_800_000_000, "2027-01-15T08:00:00"),
+            (1_798_761_599, "2026-12-31T23:59:59"),
+        ] {
+            assert_eq!(super::to_the_second(seconds), text, "{seconds}");
+        }
+    }
 
     /// C0 controls, DEL and C1 controls are escaped; other text, multi-byte included (U+00A0
     /// shares the C1 controls' lead byte), passes as it is.

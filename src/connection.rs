@@ -56,8 +56,28 @@ pub(crate) async fn accept_within(
 #[derive(Clone)]
 pub(crate) struct ConnInfo {
     pub client: SocketAddr,
+    pub client_text: AddressText,
     pub tls: bool,
     pub activity: Arc<ConnActivity>,
+}
+
+/// An address as the request path writes it (X-Forwarded-For, the fair-share key, the access
+/// log): formatted once per connection, not per request.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct AddressText {
+    /// The IP address.
+    pub ip: Arc<str>,
+    /// The IP address and the port.
+    pub socket: Arc<str>,
+}
+
+impl AddressText {
+    pub(crate) fn of(address: SocketAddr) -> AddressText {
+        AddressText {
+            ip: address.ip().to_string().into(),
+            socket: address.to_string().into(),
+        }
+    }
 }
 
 /// Requests in flight on one connection and since when it has had none, for the idle timeout;

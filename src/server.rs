@@ -27,9 +27,6 @@ fn hyper_head_limit(limits: &Limits) -> usize {
     (limits.max_header_bytes * 2).max(16 * 1024)
 }
 
-/// The most header lines hyper parses in one HTTP/1.1 request head.
-const MAX_HEADER_LINES: usize = 256;
-
 fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     if !limits.http2 {
@@ -39,8 +36,9 @@ fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(hyper_head_limit(limits).max(8192))
-        .max_headers(MAX_HEADER_LINES);
+        // hyper's default of 100 header lines: above it, hyper would allocate and fill the
+        // parser's arrays for every request rather than use them on the stack.
+        .max_buf_size(hyper_head_limit(limits).max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -161,6 +159,7 @@ impl Connection {
         let activity = ConnActivity::new(anonymous);
         let info = ConnInfo {
             client,
+            client_text: connection::AddressText::of(client),
             tls,
             activity: activity.clone(),
         };

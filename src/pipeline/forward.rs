@@ -74,7 +74,7 @@ pub(super) async fn forward(
     headers.remove(X_REAL_IP);
     headers.insert(
         X_FORWARDED_FOR,
-        HeaderValue::try_from(ctx.forwarded_for.as_str()).expect("ASCII list of addresses"),
+        HeaderValue::try_from(&*ctx.forwarded_for).expect("ASCII list of addresses"),
     );
     headers.insert(
         X_FORWARDED_PROTO,
@@ -109,11 +109,10 @@ pub(super) async fn forward(
         );
     }
     // A fair share of the Manager per user; a token passed through is known by its address.
-    let address = ctx.client.ip().to_string();
     let caller = Caller::User(
         ctx.principal
             .as_ref()
-            .map_or(address.as_str(), |p| p.user.as_str()),
+            .map_or(&*ctx.client_text.ip, |p| p.user.as_str()),
     );
     let mut response = upstream
         .send(Request::from_parts(parts, body), caller, metrics)

@@ -129,7 +129,7 @@ impl Policies {
             collection,
         } = *asked;
         // Cedar evaluates the candidates' conditions only (their scopes matched), with the
-        // entities those conditions name (uses.rs). The user, the action and the resource carry
+        // entities whose data those conditions read (uses.rs); often none. The user, the action and the resource carry
         // all their ancestors, which answers every `principal in`, `action in` and
         // `resource in`; the ancestors themselves are built only for a condition that tests
         // another membership.
@@ -176,9 +176,13 @@ impl Policies {
         // An entity named twice (a collection above two levels) is given once.
         let mut seen = std::collections::HashSet::new();
         entities.retain(|entity| seen.insert(entity.uid()));
-        let entities = match Entities::from_entities(entities, None) {
-            Ok(entities) => entities,
-            Err(e) => return deny(e.to_string()),
+        let entities = if entities.is_empty() {
+            Entities::empty()
+        } else {
+            match Entities::from_entities(entities, None) {
+                Ok(entities) => entities,
+                Err(e) => return deny(e.to_string()),
+            }
         };
         let context = match context(mapped, facts, uses.context, &self.extension_values) {
             Ok(context) => context,

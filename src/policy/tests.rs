@@ -389,6 +389,38 @@ fn memberships(file: &str, entities: &str) {
     assert!(!decide("dave@internal", "GET", "/hosts/1").0);
 }
 
+/// Conditions that read no entity's data are decided without entities; a forbid that reads
+/// one through an expression still gets them, so it applies rather than erring (an erring
+/// forbid would not apply).
+#[test]
+fn entities_given_for_what_conditions_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("e.cedar"),
+        r#"permit (principal, action, resource) unless { resource is Api::Unknown || principal == Gateway::User::"eve@internal" };
+           forbid (principal, action == Action::"start", resource is Api::Vm) when { (if context.filter then resource else resource) in Api::Manager::"east" };
+           forbid (principal, action == Action::"stop", resource is Api::Vm) when { (if context.filter then resource else resource) has cluster };"#,
+    )
+    .unwrap();
+    let policies = Policies::load(dir.path()).unwrap();
+    let decide = |user: &str, method: &str, path: &str, found| decide(&policies, user, method, path, found);
+    assert_eq!(
+        decide("carol@internal", "GET", "/vms/1", Found::default()),
+        (true, vec!["e.cedar:1".to_owned()])
+    );
+    assert!(!decide("eve@internal", "GET", "/vms/1", Found::default()).0);
+    assert!(!decide("carol@internal", "GET", "/unknown", Found::default()).0);
+    // The resource is in its Manager.
+    assert_eq!(
+        decide("carol@internal", "POST", "/vms/1/start", Found::default()),
+        (false, vec!["e.cedar:2".to_owned()])
+    );
+    assert_eq!(
+        decide("carol@internal", "POST", "/vms/1/stop", in_cluster("c")),
+        (false, vec!["e.cedar:3".to_owned()])
+    );
+}
+
 fn problems(files: &[(&str, &str)]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {

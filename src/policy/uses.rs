@@ -3,10 +3,12 @@
 //! so Cedar evaluates conditions only): resource attributes are looked up at the Manager only
 //! when read; context attributes are built only when read (an address or a time costs Cedar
 //! several microseconds to parse); the request's user, action and resource entities only when a
-//! condition names them (Cedar computes the ancestors of every entity it is given, which is
-//! most of a decision's cost); and the entities above them (groups, collection, Manager) only
-//! when a condition tests membership of anything but `principal`, `action` or `resource`, whose
-//! ancestors the request's entities carry.
+//! condition reads their data, their attributes, tags or ancestors (Cedar computes the ancestors
+//! of every entity it is given, which is most of a decision's cost; `resource is Api::Vm` and
+//! `principal == Gateway::User::"u"` read the entity's name only, which the request carries);
+//! and the entities above them (groups, collection, Manager) only when a condition tests
+//! membership of anything but `principal`, `action` or `resource`, whose ancestors the request's
+//! entities carry.
 
 use serde_json::{Value, json};
 
@@ -54,7 +56,10 @@ pub(super) struct Uses {
     /// A condition tests `in` on something other than the request's principal, action or
     /// resource (`Gateway::Group::"a" in Gateway::Group::"b"`).
     pub hierarchy: bool,
-    /// Conditions name `principal`, `action`, `resource`.
+    /// Conditions read the data (attributes, tags, ancestors) of `principal`, `action`,
+    /// `resource`: they are the left side of `.`, `has`, `in`, `is ... in`, `getTag` or
+    /// `hasTag`. Data read of anything else (`(if c then resource else resource).name`) counts
+    /// as reading all three, so that no condition meets an entity it needs missing.
     pub principal: bool,
     pub action: bool,
     pub resource: bool,
@@ -81,19 +86,25 @@ impl Uses {
                     }
                 }
                 "Var" if *value == "context" => context_vars += 1,
-                "Var" if *value == "principal" => uses.principal = true,
-                "Var" if *value == "action" => uses.action = true,
-                "Var" if *value == "resource" => uses.resource = true,
-                "in" | "is" if value.get("left").is_some() => {
-                    let request_var = ["principal", "action", "resource"]
-                        .iter()
-                        .any(|var| *left == json!({ "Var": var }));
-                    // `is` takes an entity type and, optionally, `in`.
-                    if !request_var && (key == "in" || value.get("in").is_some()) {
-                        uses.hierarchy = true;
-                    }
-                }
                 _ => {}
+            }
+            // `is` takes an entity type and, optionally, `in`.
+            let membership = key == "in" || (key == "is" && value.get("in").is_some());
+            if !(membership || matches!(key, "." | "has" | "getTag" | "hasTag")) {
+                return;
+            }
+            let Some(left) = value.get("left") else { return };
+            match left.get("Var").and_then(Value::as_str) {
+                Some("principal") => uses.principal = true,
+                Some("action") => uses.action = true,
+                Some("resource") => uses.resource = true,
+                Some("context") => {}
+                _ => {
+                    uses.principal = true;
+                    uses.action = true;
+                    uses.resource = true;
+                    uses.hierarchy |= membership;
+                }
             }
         });
         // `context` used whole (`context == {...}`): every attribute.
@@ -179,6 +190,46 @@ mod tests {
             uses(r#"permit(principal, action, resource) when { context.verb == "" && context == context };"#);
         assert_eq!(found.context, ContextKeys::ALL);
         assert!(CONTEXT.iter().all(|key| found.context.contains(key)));
+    }
+
+    /// A request entity is given to Cedar only when a condition reads its data; a type test or a
+    /// comparison reads its name, which the request carries. Data read through anything but
+    /// the variable itself gives all three.
+    #[test]
+    fn entities_only_for_their_data() {
+        let entities = |text: &str| {
+            let found = uses(text);
+            (found.principal, found.action, found.resource)
+        };
+        for text in [
+            r#"permit(principal, action, resource) unless { resource is Api::Unknown };"#,
+            r#"permit(principal, action, resource) when { principal == Gateway::User::"u" && action != Action::"get" && [resource].contains(Api::Vm::"x") };"#,
+            r#"permit(principal, action, resource) when { context.verb == "start" };"#,
+        ] {
+            assert_eq!(entities(text), (false, false, false), "{text}");
+        }
+        assert_eq!(
+            entities(r#"permit(principal, action, resource) when { resource has cluster };"#),
+            (false, false, true)
+        );
+        assert_eq!(
+            entities(r#"permit(principal, action, resource) when { principal in Gateway::Group::"g" };"#),
+            (true, false, false)
+        );
+        assert_eq!(
+            entities(r#"permit(principal, action, resource) when { action is Action in Action::"read" };"#),
+            (false, true, false)
+        );
+        assert_eq!(
+            entities(r#"permit(principal, action, resource) when { principal.hasTag("t") };"#),
+            (true, false, false)
+        );
+        for text in [
+            r#"permit(principal, action, resource) when { (if context.filter then resource else resource) has name };"#,
+            r#"forbid(principal, action, resource) when { Api::Vm::"x".cluster == "c" };"#,
+        ] {
+            assert_eq!(entities(text), (true, true, true), "{text}");
+        }
     }
 
     /// Membership tests of the request's own entities are answered by their ancestors; any

@@ -100,6 +100,30 @@ async fn oversized_head_is_431_fault() {
     );
 }
 
+/// hyper parses at most 100 header lines (docs/architecture.md, "Decisions worth knowing"):
+/// 101 are refused with 431 before anything reaches the Manager. (90 pass: the test Manager,
+/// also hyper, takes 100 too, and the gateway adds its forwarding headers.)
+#[tokio::test]
+async fn header_lines_are_bounded() {
+    let upstream = TestUpstream::start("engine").await;
+    let gateway = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
+    let addr = gateway.public_addr();
+    let with_lines = |lines: usize| {
+        let extra: String = (3..lines).map(|i| format!("x-h{i}: v\r\n")).collect();
+        format!(
+            "GET /ovirt-engine/api HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nAuthorization: {SECRET_BEARER}\r\n{extra}\r\n"
+        )
+    };
+    let response = raw_exchange(addr, with_lines(90).as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let response = raw_exchange(addr, with_lines(101).as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert_eq!(upstream.seen().len(), 1);
+}
+
 /// A declared body over the limit: 413 fault before anything is forwarded; at the limit passes.
 #[tokio::test]
 async fn declared_oversized_body_is_413_fault() {
