@@ -2,9 +2,10 @@
 # The gateway against nginx, its peer, in front of the same simulator and in one run
 # (docs/performance.md, "Against nginx"). For each path: requests per second, the proxy's CPU
 # time per request (user + system of all its processes, from /proc/PID/stat, divided by the
-# requests wrk counted), p50 and p99 latency, and the gateway's ratio to nginx. Each path runs
-# nginx, gateway, gateway, nginx (A B B A) after a warm-up of each, so that a drift of the
-# machine weighs on both alike; the figures are the sums of the two runs.
+# requests wrk counted; also split into user and system time), p50 and p99 latency, and the
+# gateway's ratio to nginx. Each path runs nginx, gateway, gateway, nginx (A B B A) after a
+# warm-up of each, so that a drift of the machine weighs on both alike; the figures are the sums
+# of the two runs.
 #
 #     cargo build --release && bash benches/peer.sh [SECONDS] [PATH...]
 #
