@@ -50,7 +50,7 @@ fn main() {
 
         let started = Instant::now();
         for i in 0..FLOOD {
-            black_box(limiter.by_address(address(i)).is_ok());
+            black_box(limiter.by_address(&address(i).to_string()).is_ok());
             if (i + 1) % 200_000 == 0 {
                 println!("{:>9} addresses: {:.1} MiB resident", i + 1, rss_mib());
             }

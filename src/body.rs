@@ -249,16 +249,25 @@ pub(crate) enum BodyEnd {
 pub(crate) struct ObservedBody<F: FnOnce(u64, BodyEnd)> {
     inner: GatewayBody,
     sent: u64,
+    /// How much of it the client connection sends, when that is known (a Content-Length; none
+    /// after a HEAD): hyper stops reading a body once it has written that many bytes, and drops
+    /// it without asking whether it ended.
+    length: Option<u64>,
     on_end: Option<F>,
 }
 
 impl<F: FnOnce(u64, BodyEnd)> ObservedBody<F> {
-    pub(crate) fn new(inner: GatewayBody, on_end: F) -> Self {
+    pub(crate) fn new(inner: GatewayBody, length: Option<u64>, on_end: F) -> Self {
         ObservedBody {
+            length: length.or(inner.size_hint().exact()),
             inner,
             sent: 0,
             on_end: Some(on_end),
         }
+    }
+
+    fn ended(&self) -> bool {
+        self.inner.is_end_stream() || self.length == Some(self.sent)
     }
 
     fn finish(&mut self, end: BodyEnd) {
@@ -282,7 +291,7 @@ impl<F: FnOnce(u64, BodyEnd) + Unpin> Body for ObservedBody<F> {
             Some(Err(_)) => self.finish(BodyEnd::Aborted),
             None => self.finish(BodyEnd::Complete),
         }
-        if self.inner.is_end_stream() {
+        if self.ended() {
             self.finish(BodyEnd::Complete);
         }
         Poll::Ready(frame)
@@ -299,7 +308,7 @@ impl<F: FnOnce(u64, BodyEnd) + Unpin> Body for ObservedBody<F> {
 
 impl<F: FnOnce(u64, BodyEnd)> Drop for ObservedBody<F> {
     fn drop(&mut self) {
-        let end = if self.inner.is_end_stream() {
+        let end = if self.ended() {
             BodyEnd::Complete
         } else {
             BodyEnd::Aborted
@@ -478,11 +487,47 @@ mod tests {
     async fn observed_body_reports_once() {
         let reports = Arc::new(Mutex::new(Vec::new()));
         let sink = reports.clone();
-        let body = ObservedBody::new(GatewayBody::new(chunks(&[b"ab", b"cde"])), move |n, end| {
+        let body = ObservedBody::new(GatewayBody::new(chunks(&[b"ab", b"cde"])), None, move |n, end| {
             sink.lock().unwrap().push((n, end))
         });
         body.collect().await.unwrap();
         assert_eq!(*reports.lock().unwrap(), vec![(5, BodyEnd::Complete)]);
+    }
+
+    /// A body of known length that hyper drops once it has written that many bytes, without
+    /// reading on to the body's end (as it does), is complete; one dropped short of its length
+    /// is not.
+    #[tokio::test]
+    async fn observed_body_of_known_length_is_complete_when_all_is_sent() {
+        /// Two bytes, of the length it says it has, and never says it ended.
+        struct Known(Option<Bytes>, u64);
+        impl Body for Known {
+            type Data = Bytes;
+            type Error = BoxError;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+                Poll::Ready(self.0.take().map(|data| Ok(Frame::data(data))))
+            }
+            fn size_hint(&self) -> SizeHint {
+                SizeHint::with_exact(self.1)
+            }
+        }
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        for length in [2, 3] {
+            let sink = reports.clone();
+            let known = Known(Some(Bytes::from_static(b"ab")), length);
+            let mut body = ObservedBody::new(GatewayBody::new(known), None, move |n, end| {
+                sink.lock().unwrap().push((n, end))
+            });
+            body.frame().await.unwrap().unwrap();
+            drop(body);
+        }
+        assert_eq!(
+            *reports.lock().unwrap(),
+            vec![(2, BodyEnd::Complete), (2, BodyEnd::Aborted)]
+        );
     }
 
     /// A body dropped before its end is reported as aborted.
@@ -490,7 +535,7 @@ mod tests {
     fn observed_body_dropped_early_is_aborted() {
         let reports = Arc::new(Mutex::new(Vec::new()));
         let sink = reports.clone();
-        let body = ObservedBody::new(GatewayBody::new(chunks(&[b"ab"])), move |n, end| {
+        let body = ObservedBody::new(GatewayBody::new(chunks(&[b"ab"])), None, move |n, end| {
             sink.lock().unwrap().push((n, end))
         });
         drop(body);

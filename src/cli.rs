@@ -527,44 +527,150 @@ fn to_the_second(seconds: u64) -> String {
     )
 }
 
-/// The fields of a text log line, with every control character of every value escaped: a
-/// value that came from a client (a user name, a path, an error quoting the request) can
-/// neither start a line of its own nor send a terminal escape. JSON lines escape alike.
+/// The fields of a text log line, `name=value` and space-delimited, with every control
+/// character of every value escaped: a value that came from a client (a user name, a path, an
+/// error quoting the request) can neither start a line of its own nor send a terminal escape.
+/// Strings are written bare when that cannot be misread, quoted otherwise (`"` and `\` escaped
+/// within); numbers and booleans as they are, other values as they display (docs/architecture.md,
+/// "The access log"). Written straight into the line, field by field, without the
+/// `Debug` formatting of each (docs/performance.md, "Against nginx"). JSON lines escape alike.
 pub fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static {
-    use std::fmt::Write;
-    use tracing_subscriber::field::MakeExt;
-    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
-        if field.name() != "message" {
-            write!(writer, "{}=", field.name())?;
-        }
-        // Escaped as it is written: nothing is built for the line.
-        write!(Escaping(writer), "{value:?}")
-    })
-    .delimited(" ")
+    LogFields
 }
 
-/// Writes through to `W`, control characters escaped.
-struct Escaping<W>(W);
+struct LogFields;
+
+impl<'w> tracing_subscriber::fmt::FormatFields<'w> for LogFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: tracing_subscriber::fmt::format::Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = FieldWriter {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct FieldWriter<'w> {
+    writer: tracing_subscriber::fmt::format::Writer<'w>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl FieldWriter<'_> {
+    /// Writes the field's name (none for the message) and then its value.
+    fn write(
+        &mut self,
+        field: &tracing::field::Field,
+        value: impl FnOnce(&mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result,
+    ) {
+        if self.result.is_err() {
+            return;
+        }
+        let writer = &mut self.writer;
+        let mut name = || {
+            if !std::mem::take(&mut self.first) {
+                writer.write_char(' ')?;
+            }
+            if field.name() != "message" {
+                writer.write_str(field.name())?;
+                writer.write_char('=')?;
+            }
+            Ok(())
+        };
+        self.result = name().and_then(|()| value(writer));
+    }
+}
+
+impl tracing::field::Visit for FieldWriter<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        use std::fmt::Write;
+        // Bare when that cannot be misread (logfmt's rule): printable ASCII without spaces,
+        // quotes, backslashes or `=`.
+        let bare = !value.is_empty()
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'='));
+        self.write(field, |writer| {
+            if bare {
+                return writer.write_str(value);
+            }
+            writer.write_char('"')?;
+            Escaping {
+                to: &mut *writer,
+                quoted: true,
+            }
+            .write_str(value)?;
+            writer.write_char('"')
+        });
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.write(field, |writer| {
+            writer.write_str(if value { "true" } else { "false" })
+        });
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.write(field, |writer| write!(writer, "{value}"));
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.write(field, |writer| write!(writer, "{value}"));
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        self.write(field, |writer| {
+            write!(
+                Escaping {
+                    to: writer,
+                    quoted: false
+                },
+                "{value:?}"
+            )
+        });
+    }
+}
+
+/// Writes through to `to`, control characters escaped, and in a quoted string `"` and `\` too.
+struct Escaping<W> {
+    to: W,
+    quoted: bool,
+}
 
 impl<W: std::fmt::Write> std::fmt::Write for Escaping<W> {
     fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let quoted = self.quoted;
         let mut rest = text;
         // Control characters are C0 and DEL (one byte each) and C1 (U+0080 to U+009F, a 0xC2
         // lead byte): bytes are scanned, chars decoded only at a candidate.
         while let Some(at) = rest.bytes().enumerate().position(|(i, b)| {
-            b < 0x20 || b == 0x7f || (b == 0xc2 && rest[i..].starts_with(char::is_control))
+            b < 0x20
+                || b == 0x7f
+                || (quoted && (b == b'"' || b == b'\\'))
+                || (b == 0xc2 && rest[i..].starts_with(char::is_control))
         }) {
-            self.0.write_str(&rest[..at])?;
+            self.to.write_str(&rest[..at])?;
             let c = rest[at..].chars().next().expect("found above");
             match c {
-                '\n' => self.0.write_str("\\n")?,
-                '\r' => self.0.write_str("\\r")?,
-                '\t' => self.0.write_str("\\t")?,
-                c => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
+                '\n' => self.to.write_str("\\n")?,
+                '\r' => self.to.write_str("\\r")?,
+                '\t' => self.to.write_str("\\t")?,
+                '"' | '\\' => {
+                    self.to.write_char('\\')?;
+                    self.to.write_char(c)?;
+                }
+                c => write!(self.to, "\\u{{{:x}}}", u32::from(c))?,
             }
             rest = &rest[at + c.len_utf8()..];
         }
-        self.0.write_str(rest)
+        self.to.write_str(rest)
     }
 }
 
@@ -589,19 +695,68 @@ mod tests {
         }
     }
 
-    /// C0 controls, DEL and C1 controls are escaped; other text, multi-byte included (U+00A0
-    /// shares the C1 controls' lead byte), passes as it is.
+    /// A line's fields: strings bare when that cannot be misread and quoted otherwise, numbers
+    /// and booleans as they are, displayed values as they display, the message without a name.
+    #[test]
+    fn fields_as_written() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(super::escaped_fields())
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                target: "access",
+                plain = "/ovirt-engine/api/vms",
+                spaced = "two words",
+                empty = "",
+                equals = "a=b",
+                quote = "say \"hi\" \\ bye",
+                accented = "é",
+                count = 5u64,
+                signed = -3i64,
+                yes = true,
+                shown = %"raw text",
+                "the message"
+            )
+        });
+        let line = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            line,
+            " INFO access: the message plain=/ovirt-engine/api/vms spaced=\"two words\" empty=\"\" \
+             equals=\"a=b\" quote=\"say \\\"hi\\\" \\\\ bye\" accented=\"é\" count=5 signed=-3 yes=true \
+             shown=raw text\n"
+        );
+    }
+
+    /// C0 controls, DEL and C1 controls are escaped, and in a quoted string `"` and `\` too;
+    /// other text, multi-byte included (U+00A0 shares the C1 controls' lead byte), passes as it
+    /// is.
     #[test]
     fn control_characters_are_escaped() {
-        let mut out = String::new();
-        write!(
-            Escaping(&mut out),
-            "a\nb\r\tc\u{1b}[31m\u{7f}\u{85}\u{9b}\u{a0}é\u{2028}z"
-        )
-        .unwrap();
-        assert_eq!(
-            out,
-            "a\\nb\\r\\tc\\u{1b}[31m\\u{7f}\\u{85}\\u{9b}\u{a0}é\u{2028}z"
-        );
+        let text = "a\nb\r\tc\u{1b}[31m\u{7f}\u{85}\u{9b}\u{a0}é\u{2028}\"\\z";
+        for (quoted, ends) in [(false, "\"\\z"), (true, "\\\"\\\\z")] {
+            let mut out = String::new();
+            write!(Escaping { to: &mut out, quoted }, "{text}").unwrap();
+            assert_eq!(
+                out,
+                format!("a\\nb\\r\\tc\\u{{1b}}[31m\\u{{7f}}\\u{{85}}\\u{{9b}}\u{a0}é\u{2028}{ends}")
+            );
+        }
     }
 }

@@ -413,6 +413,19 @@ fn observe(
     if status == StatusCode::REQUEST_TIMEOUT {
         metrics.client_timeouts_total.with_label_values(&["body"]).inc();
     }
+    // What the client connection sends of the body: nothing after HEAD or with a 204 or 304, and
+    // no more than the Content-Length.
+    let length = if ctx.method == http::Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        Some(0)
+    } else {
+        response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+    };
     let on_end = move |bytes_out: u64, end: BodyEnd| {
         drop(in_flight);
         let manager = ctx.manager.as_deref().unwrap_or(NO_MANAGER);
@@ -427,7 +440,7 @@ fn observe(
             .observe(elapsed.as_secs_f64());
         access_log(&ctx, status.as_u16(), bytes_out, end, elapsed.as_micros());
     };
-    response.map(|body| GatewayBody::new(ObservedBody::new(body, on_end)))
+    response.map(|body| GatewayBody::new(ObservedBody::new(body, length, on_end)))
 }
 
 /// One line per request. Path and the names of query parameters only: no query values, and no
@@ -435,11 +448,11 @@ fn observe(
 fn access_log(ctx: &RequestContext, status: u16, bytes_out: u64, end: BodyEnd, micros: u128) {
     tracing::info!(
         target: "access",
-        request_id = %ctx.id,
-        client = %ctx.client_text.socket,
-        method = %ctx.method,
-        path = %ctx.path,
-        query_keys = %ctx.query_keys,
+        request_id = ctx.id.as_str(),
+        client = &*ctx.client_text.socket,
+        method = ctx.method.as_str(),
+        path = ctx.path.as_str(),
+        query_keys = ctx.query_keys.as_str(),
         status,
         bytes_in = ctx.bytes_in.load(Ordering::Relaxed),
         bytes_out,

@@ -285,12 +285,12 @@ impl RateLimiter {
         &self.logins
     }
 
-    /// One unit from the client address's bucket.
-    pub fn by_address(&self, address: std::net::IpAddr) -> Result<Allowance, Limited> {
+    /// One unit from the bucket of the client address (`ip`, as text).
+    pub fn by_address(&self, ip: &str) -> Result<Allowance, Limited> {
         let config = self.config();
         self.take(
             Scope::Address,
-            &format!("ip {address}"),
+            &["ip ", ip].concat(),
             1,
             config.per_ip,
             config.max_delay,
@@ -327,7 +327,7 @@ impl RateLimiter {
         };
         self.take(
             Scope::User,
-            &format!("user {user}"),
+            &["user ", user].concat(),
             cost,
             quota,
             config.max_delay,

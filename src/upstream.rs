@@ -238,7 +238,7 @@ impl Upstream {
                 Ok(response.map(|body| {
                     let body = GatewayBody::new(IdleTimeoutBody::new(body, idle));
                     match pass {
-                        Some(pass) => GatewayBody::new(ObservedBody::new(body, move |_, _| drop(pass))),
+                        Some(pass) => GatewayBody::new(ObservedBody::new(body, None, move |_, _| drop(pass))),
                         None => body,
                     }
                 }))

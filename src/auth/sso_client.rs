@@ -25,12 +25,20 @@ const MAX_ANSWER: usize = 64 * 1024;
 /// A Manager's access token. Sent upstream as `Authorization: Bearer`; never to a client, a log or
 /// a metric.
 #[derive(Clone)]
-pub(crate) struct UpstreamToken(pub(super) String, Arc<TokenForms>);
+pub(crate) struct UpstreamToken {
+    pub(super) token: String,
+    forms: Arc<TokenForms>,
+    /// `Bearer` and the token, made once (a sensitive value: HTTP/2 never indexes it).
+    bearer: HeaderValue,
+}
 
 impl UpstreamToken {
     pub(super) fn new(token: String) -> UpstreamToken {
         let forms = Arc::new(TokenForms::of(token.as_bytes()));
-        UpstreamToken(token, forms)
+        let mut bearer = HeaderValue::try_from(format!("Bearer {token}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
+        bearer.set_sensitive(true);
+        UpstreamToken { token, forms, bearer }
     }
 
     /// Sets `request` up to go with this token: its Authorization, and the forms the token guard
@@ -39,20 +47,17 @@ impl UpstreamToken {
         request
             .headers_mut()
             .insert(http::header::AUTHORIZATION, self.bearer());
-        request.extensions_mut().insert(self.1.clone());
+        request.extensions_mut().insert(self.forms.clone());
     }
 
     pub(crate) fn bearer(&self) -> HeaderValue {
-        let mut value = HeaderValue::try_from(format!("Bearer {}", self.0))
-            .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
-        value.set_sensitive(true);
-        value
+        self.bearer.clone()
     }
 }
 
 impl PartialEq for UpstreamToken {
     fn eq(&self, other: &UpstreamToken) -> bool {
-        self.0 == other.0
+        self.token == other.token
     }
 }
 
@@ -198,7 +203,7 @@ pub(crate) async fn revoke(upstream: &Upstream, metrics: &Metrics, token: &Upstr
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(GatewayBody::full(format!(
             "scope=ovirt-app-api&token={}",
-            form_encode(&token.0)
+            form_encode(&token.token)
         )))
         .expect("a valid request");
     let outcome = tokio::time::timeout(REVOKE_TIMEOUT, async {

@@ -91,15 +91,17 @@ pub(crate) enum CacheStatus {
 
 impl CacheStatus {
     pub(crate) fn header_value(self) -> HeaderValue {
-        let text = match self {
-            CacheStatus::Hit { ttl } => format!("{NAME}; hit; ttl={ttl}"),
-            CacheStatus::Passed(fwd) => format!("{NAME}; fwd={}", fwd.as_str()),
-            CacheStatus::Stored(fwd) => format!("{NAME}; fwd={}; stored", fwd.as_str()),
-            CacheStatus::NotStored(fwd, why) => {
-                format!("{NAME}; fwd={}; detail={}", fwd.as_str(), why.as_str())
+        let ttl;
+        let parts: &[&str] = match self {
+            CacheStatus::Hit { ttl: seconds } => {
+                ttl = seconds.to_string();
+                &[NAME, "; hit; ttl=", &ttl]
             }
+            CacheStatus::Passed(fwd) => &[NAME, "; fwd=", fwd.as_str()],
+            CacheStatus::Stored(fwd) => &[NAME, "; fwd=", fwd.as_str(), "; stored"],
+            CacheStatus::NotStored(fwd, why) => &[NAME, "; fwd=", fwd.as_str(), "; detail=", why.as_str()],
         };
-        HeaderValue::try_from(text).expect("ASCII")
+        HeaderValue::try_from(parts.concat()).expect("ASCII")
     }
 }
 

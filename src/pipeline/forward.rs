@@ -44,11 +44,11 @@ pub(super) async fn forward(
     // Links point at the gateway: the client's scheme, host and public API path.
     let bases = Bases {
         public_origin: match ctx.host.as_deref() {
-            Some(host) => format!("{}://{host}", if ctx.tls { "https" } else { "http" }),
+            Some(host) => [if ctx.tls { "https://" } else { "http://" }, host].concat(),
             None => String::new(),
         },
-        public_api: format!("{}/ovirt-engine/api", api_path.public_prefix),
-        upstream_api: format!("{}/ovirt-engine/api", upstream.config.upstream_prefix),
+        public_api: [api_path.public_prefix.as_str(), "/ovirt-engine/api"].concat(),
+        upstream_api: [upstream.config.upstream_prefix.as_str(), "/ovirt-engine/api"].concat(),
         gzip_level: (compression_level > 0 && compression::accepts_gzip(request.headers()))
             .then_some(compression_level),
     };

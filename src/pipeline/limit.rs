@@ -15,7 +15,7 @@ use crate::ratelimit::{self, Class, Limited, RateLimiter, Scope};
 pub(super) async fn by_address(limiter: Option<&RateLimiter>, ctx: &RequestContext) -> Result<(), Fault> {
     match limiter {
         Some(limiter) => {
-            let allowance = limiter.by_address(ctx.client.ip()).map_err(refused)?;
+            let allowance = limiter.by_address(&ctx.client_text.ip).map_err(refused)?;
             if !allowance.delay.is_zero() {
                 tokio::time::sleep(allowance.delay).await;
             }

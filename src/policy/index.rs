@@ -9,8 +9,12 @@
 //! Policies are found by action, then by the entity their principal constraint names (a user or
 //! a group: looked up for the user and each of its groups), so a request touches only the
 //! policies for its action that name its user, its groups or no one in particular.
+//!
+//! Requests alike match the same policies, and building Cedar's policy set for them costs more
+//! than evaluating it: the sets are kept by the policies they hold, up to [`MAX_BUILT`] of them.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint};
 
@@ -41,7 +45,14 @@ pub(super) struct Candidates {
 pub(super) struct Index {
     policies: Vec<Scoped>,
     by_action: HashMap<String, ByPrincipal>,
+    /// The candidates built so far, by their policies' places in `policies` (in the order they
+    /// were found, which is the same for the same request alike).
+    built: RwLock<HashMap<Vec<usize>, Arc<Candidates>>>,
 }
+
+/// The most candidate sets kept. Past it (id-specific policies over many entities, say), sets
+/// are built for their request and dropped, as they all were before the first was kept.
+const MAX_BUILT: usize = 4096;
 
 /// The policies of one action: by the entity their principal constraint names, and the others
 /// (`principal`, `principal is Gateway::User`).
@@ -104,7 +115,11 @@ impl Index {
                     .expect("a policy without its scope is a policy"),
             });
         }
-        Index { policies, by_action }
+        Index {
+            policies,
+            by_action,
+            built: RwLock::default(),
+        }
     }
 
     /// The policies whose scope matches the request.
@@ -113,29 +128,44 @@ impl Index {
         action: &str,
         principal: &Placed<'_>,
         resource: &Placed<'_>,
-    ) -> Candidates {
-        let mut uses = Uses::default();
+    ) -> Arc<Candidates> {
         let Some(by_principal) = self.by_action.get(action) else {
-            return Candidates {
-                set: PolicySet::new(),
-                uses,
-                without_attributes: None,
-                forbid_reads_attributes: false,
-            };
+            return self.built(Vec::new());
         };
         // Each policy is in one list, and the user and its groups are distinct: no repeats.
         let named = std::iter::once(principal.uid)
             .chain(principal.ancestors)
             .filter_map(|uid| by_principal.named.get(uid))
             .flatten();
-        let matching: Vec<&Scoped> = by_principal
+        let matching: Vec<usize> = by_principal
             .any
             .iter()
             .chain(named)
-            .map(|&i| &self.policies[i])
-            .filter(|scoped| principal_matches(&scoped.principal, principal))
-            .filter(|scoped| resource_matches(&scoped.resource, resource))
+            .copied()
+            .filter(|&i| principal_matches(&self.policies[i].principal, principal))
+            .filter(|&i| resource_matches(&self.policies[i].resource, resource))
             .collect();
+        self.built(matching)
+    }
+
+    /// The candidates made of `matching`, built once.
+    fn built(&self, matching: Vec<usize>) -> Arc<Candidates> {
+        let read = self.built.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(candidates) = read.get(&matching) {
+            return candidates.clone();
+        }
+        drop(read);
+        let candidates = Arc::new(self.build(&matching));
+        let mut built = self.built.write().unwrap_or_else(|p| p.into_inner());
+        if built.len() < MAX_BUILT {
+            built.insert(matching, candidates.clone());
+        }
+        candidates
+    }
+
+    fn build(&self, matching: &[usize]) -> Candidates {
+        let matching: Vec<&Scoped> = matching.iter().map(|&i| &self.policies[i]).collect();
+        let mut uses = Uses::default();
         let reads = |scoped: &Scoped| scoped.uses.attributes.any();
         let mut without_attributes = None;
         let mut forbid_reads_attributes = false;
@@ -182,5 +212,73 @@ fn resource_matches(constraint: &ResourceConstraint, entity: &Placed<'_>) -> boo
         ResourceConstraint::In(uid) => entity.is_in(uid),
         ResourceConstraint::Is(kind) => entity.uid.type_name() == kind,
         ResourceConstraint::IsIn(kind, uid) => entity.uid.type_name() == kind && entity.is_in(uid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use cedar_policy::{EntityUid, PolicySet};
+
+    use super::{Index, MAX_BUILT, Placed};
+
+    fn uid(text: &str) -> EntityUid {
+        text.parse().unwrap()
+    }
+
+    /// Requests alike get the one set built for the first; another user's differs; past
+    /// `MAX_BUILT` sets are built for their request and not kept.
+    #[test]
+    fn candidate_sets_built_once_and_bounded() {
+        let set: PolicySet = r#"
+            permit (principal == Gateway::User::"alice@internal", action, resource is Api::Vm);
+            permit (principal, action, resource is Api::Vm) when { context.method == "GET" };
+        "#
+        .parse()
+        .unwrap();
+        let index = Index::new(&set);
+        let asked = |user: &str, vm: &str| {
+            let (principal, resource) = (uid(user), uid(vm));
+            let manager = uid(r#"Api::Manager::"m""#);
+            index.candidates(
+                "list",
+                &Placed {
+                    uid: &principal,
+                    ancestors: &[],
+                },
+                &Placed {
+                    uid: &resource,
+                    ancestors: std::slice::from_ref(&manager),
+                },
+            )
+        };
+        let alice = asked(r#"Gateway::User::"alice@internal""#, r#"Api::Vm::"a""#);
+        let again = asked(r#"Gateway::User::"alice@internal""#, r#"Api::Vm::"b""#);
+        let bob = asked(r#"Gateway::User::"bob@internal""#, r#"Api::Vm::"a""#);
+        assert!(Arc::ptr_eq(&alice, &again));
+        assert_eq!((alice.set.policies().count(), bob.set.policies().count()), (2, 1));
+        assert!(bob.uses.context.contains("method"));
+        let kept = index.built.read().unwrap().len();
+        assert_eq!(kept, 2);
+        for filler in 0..MAX_BUILT {
+            index
+                .built
+                .write()
+                .unwrap()
+                .entry(vec![usize::MAX, filler])
+                .or_insert_with(|| alice.clone());
+        }
+        let built = index.built.read().unwrap().len();
+        // No policy is about clusters: a set not built before.
+        let cluster = asked(r#"Gateway::User::"alice@internal""#, r#"Api::Cluster::"c""#);
+        let cluster_again = asked(r#"Gateway::User::"alice@internal""#, r#"Api::Cluster::"c""#);
+        assert_eq!(
+            index.built.read().unwrap().len(),
+            built,
+            "nothing kept past the bound"
+        );
+        assert!(!Arc::ptr_eq(&cluster, &cluster_again));
+        assert_eq!(cluster.set.policies().count(), 0);
     }
 }

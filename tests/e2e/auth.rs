@@ -530,7 +530,7 @@ async fn principal_knows_the_upstream_user_id() {
     as_user0("/vms").send().await;
     let logs = captured_logs();
     assert!(
-        logs.contains(&format!("upstream_user_id=\"{id}\"")),
+        logs.contains(&format!("upstream_user_id={id}")),
         "no access-log line names {id}:\n{logs}"
     );
     // For the session one root and one user lookup, then the two requests.

@@ -1,5 +1,7 @@
 //! Nothing secret is ever logged.
 
+use http::StatusCode;
+
 use crate::support::*;
 
 /// Requests with credentials in headers and a password in the query, succeeding and failing in
@@ -75,4 +77,70 @@ async fn client_fields_cannot_forge_log_lines() {
         "{logs}"
     );
     assert!(!logs.contains('\u{1b}'), "{logs}");
+}
+
+/// An answer sent whole is logged `complete=true`, whether its body said it had ended or the
+/// client connection stopped reading it at its declared length: the Manager's entity, its
+/// listing, its faults, and the gateway's own fault.
+#[tokio::test]
+async fn answers_sent_whole_are_logged_complete() {
+    let sim = simulator().await;
+    let gateway = GatewayConfig::new()
+        .manager("logged-whole", &sim.api_url())
+        .passthrough(false)
+        .start()
+        .await;
+    let listing = api(&sim, "/vms?max=1").send().await.text().to_owned();
+    let vm = &listing[listing.find(" id=\"").unwrap() + 5..][..36];
+    let unknown = "0bad0bad-0000-4000-8000-00000000c0de";
+    // The gateway's own fault comes before routing: it names no Manager (its id is this test's).
+    for (path, status, manager) in [
+        (
+            format!("/ovirt-engine/api/vms/{vm}"),
+            StatusCode::OK,
+            "logged-whole",
+        ),
+        (
+            "/ovirt-engine/api/clusters?max=1".to_owned(),
+            StatusCode::OK,
+            "logged-whole",
+        ),
+        (
+            format!("/ovirt-engine/api/vms/{unknown}"),
+            StatusCode::NOT_FOUND,
+            "logged-whole",
+        ),
+        (
+            "/ovirt-engine/api/vms?search=x&max=1".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "logged-whole",
+        ),
+        (
+            "/ovirt-engine/api/vms/1-1-1-1-c0de".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "-",
+        ),
+    ] {
+        let reply = Call::to(&gateway, &path)
+            .basic("admin@internal", "admin")
+            .send()
+            .await;
+        assert_eq!(reply.status, status, "{path}: {:?}", reply.body);
+        let target = path.split('?').next().unwrap();
+        let logs = captured_logs();
+        let line = logs
+            .lines()
+            .find(|l| {
+                l.contains(" access: ")
+                    && l.contains(&format!("path={target} "))
+                    && l.contains(&format!(" manager={manager} "))
+            })
+            .unwrap_or_else(|| panic!("no access-log line for {path}:\n{logs}"));
+        assert!(
+            line.contains(&format!("status={} ", status.as_u16()))
+                && line.contains(&format!("bytes_out={} ", reply.body.len()))
+                && line.contains(" complete=true "),
+            "{line}"
+        );
+    }
 }
