@@ -1,18 +1,18 @@
 //! What a GET is cached as: the Manager, whose answer it is, the path and query as forwarded, and
 //! every request header that changes the body.
 
-use http::header::{HOST, HeaderMap};
+use http::header::{ACCEPT, ACCEPT_ENCODING, ACCEPT_LANGUAGE, HOST, HeaderMap, HeaderName};
 use ring::hmac;
 
 /// Request headers that change the answer's body.
-const VARYING: [&str; 7] = [
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "version",
-    "filter",
-    "all-content",
-    "prefer",
+const VARYING: [HeaderName; 7] = [
+    ACCEPT,
+    ACCEPT_ENCODING,
+    ACCEPT_LANGUAGE,
+    HeaderName::from_static("version"),
+    HeaderName::from_static("filter"),
+    HeaderName::from_static("all-content"),
+    HeaderName::from_static("prefer"),
 ];
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -57,7 +57,7 @@ fn variant(headers: &HeaderMap, tls: bool, public_prefix: &str) -> String {
     let mut variant = String::from(if tls { "https" } else { "http" });
     variant.push('\0');
     variant.push_str(public_prefix);
-    for name in [HOST.as_str()].into_iter().chain(VARYING) {
+    for name in [HOST].iter().chain(&VARYING) {
         variant.push('\0');
         for value in headers.get_all(name) {
             variant.push_str(&String::from_utf8_lossy(value.as_bytes()));

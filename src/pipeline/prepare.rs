@@ -22,7 +22,11 @@ pub(super) const API_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
 
 /// Headers that ask a server to run the request as another method than the one sent: what the
 /// gateway authorized would not be what the Manager (or a front end) did.
-const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+const METHOD_OVERRIDES: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
 
 /// Why a method is refused, for the count of refusals.
 pub(super) enum Unrecognised {
@@ -46,7 +50,7 @@ pub(super) fn recognised_method<B>(request: &Request<B>) -> Result<(), (Unrecogn
     }
     if let Some(name) = METHOD_OVERRIDES
         .iter()
-        .find(|name| request.headers().contains_key(**name))
+        .find(|name| request.headers().contains_key(*name))
     {
         return Err((
             Unrecognised::Override,
