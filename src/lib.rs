@@ -99,9 +99,11 @@ impl Gateway {
     /// Loads TLS material, binds the listeners and starts serving. Returns once both listeners
     /// are bound, so a client may connect as soon as this returns.
     pub async fn start(config: Config) -> Result<Running, StartError> {
+        let metrics = Arc::new(Metrics::new());
         let cert = match &config.listen.tls {
             Some(files) => Some(Arc::new(
-                ReloadableCert::load(files.clone()).map_err(StartError::Tls)?,
+                ReloadableCert::load(files.clone(), metrics.tls_certificate_expiry.clone())
+                    .map_err(StartError::Tls)?,
             )),
             None => {
                 tracing::warn!(
@@ -129,7 +131,6 @@ impl Gateway {
             })?;
             upstreams.push(Arc::new(upstream));
         }
-        let metrics = Arc::new(Metrics::new());
         let auth = Arc::new(Authenticator::new(&config.auth, metrics.clone()).map_err(StartError::Auth)?);
         let policy = match &config.policy {
             Some(policy) => Some(Arc::new(Enforcer::load(policy, metrics.clone()).map_err(

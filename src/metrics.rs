@@ -44,6 +44,9 @@ pub struct Metrics {
     pub connections_refused_total: IntCounterVec,
     pub anonymous_connections: IntGauge,
     pub client_timeouts_total: IntCounterVec,
+    /// The listener certificate's notAfter; one series without labels, present only while a
+    /// certificate whose validity could be read is in use (absent with `plain_http`).
+    pub tls_certificate_expiry: IntGaugeVec,
 }
 
 /// Latency buckets from 1 ms to 2 minutes (the default response timeout).
@@ -276,6 +279,27 @@ impl Metrics {
             "Lockouts after failed logins (of a user from an address, or of an address)",
         )
         .expect("valid metric");
+        // The version as a label of a constant 1, the usual form of build information, so that
+        // dashboards and alerts can join it or count the versions running (deploy/README.md,
+        // "Metrics").
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "gateway_build_info",
+                "Always 1; the gateway's version as the label `version`",
+            ),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let tls_certificate_expiry = IntGaugeVec::new(
+            Opts::new(
+                "gateway_tls_certificate_expiry_timestamp_seconds",
+                "When the public listener's certificate (the chain's first) expires, in seconds \
+                 since the epoch; set at start and on each reload, absent without TLS",
+            ),
+            &[],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration_seconds.clone()),
@@ -307,6 +331,8 @@ impl Metrics {
             Box::new(connections_refused_total.clone()),
             Box::new(anonymous_connections.clone()),
             Box::new(client_timeouts_total.clone()),
+            Box::new(build_info),
+            Box::new(tls_certificate_expiry.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -342,6 +368,7 @@ impl Metrics {
             connections_refused_total,
             anonymous_connections,
             client_timeouts_total,
+            tls_certificate_expiry,
         }
     }
 
@@ -402,6 +429,31 @@ mod tests {
         assert_eq!(status_class(StatusCode::OK), "2xx");
         assert_eq!(status_class(StatusCode::NOT_FOUND), "4xx");
         assert_eq!(status_class(StatusCode::BAD_GATEWAY), "5xx");
+    }
+
+    /// The build's version is exposed from the start; the certificate's expiry only once set.
+    #[test]
+    fn build_info_and_certificate_expiry() {
+        let metrics = Metrics::new();
+        let text = metrics.render();
+        let build = format!(
+            "gateway_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&build), "{build} missing in\n{text}");
+        assert!(
+            !text.contains("gateway_tls_certificate_expiry_timestamp_seconds"),
+            "{text}"
+        );
+        metrics
+            .tls_certificate_expiry
+            .with_label_values::<&str>(&[])
+            .set(2_524_608_000);
+        let text = metrics.render();
+        assert!(
+            text.contains("\ngateway_tls_certificate_expiry_timestamp_seconds 2524608000\n"),
+            "{text}"
+        );
     }
 
     /// Every metric appears in the exposition once it has a value.

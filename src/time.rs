@@ -1,4 +1,4 @@
-//! Dates as the engine and Cedar write them.
+//! Dates as the engine, Cedar and X.509 certificates write them.
 
 /// `2024-01-01T12:00:00.000Z`-style time in UTC with an explicit offset, the format JAXB writes
 /// for `xs:dateTime` (the engine uses its local offset; the simulator runs in UTC), and a form
@@ -62,6 +62,35 @@ pub(crate) fn parse_iso8601(text: &str) -> Option<i64> {
     let days = days_from_civil(year, month as u32, day as u32);
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
     Some(seconds * 1000 + millis)
+}
+
+/// The instant an X.509 validity time names, in seconds since the epoch (RFC 5280, 4.1.2.5):
+/// `utc` for a UTCTime, `YYMMDDHHMMSSZ` (years 50 to 99 are 19xx, the others 20xx), otherwise a
+/// GeneralizedTime, `YYYYMMDDHHMMSSZ`. RFC 5280 requires the seconds and the `Z`, so `None` for
+/// any other form.
+pub(crate) fn parse_x509_time(utc: bool, text: &[u8]) -> Option<i64> {
+    let (year, rest) = if utc {
+        let (yy, rest) = text.split_at_checked(2)?;
+        let yy = number_of(yy)?;
+        (if yy >= 50 { 1900 + yy } else { 2000 + yy }, rest)
+    } else {
+        let (yyyy, rest) = text.split_at_checked(4)?;
+        (number_of(yyyy)?, rest)
+    };
+    let [m1, m2, d1, d2, h1, h2, n1, n2, s1, s2, b'Z'] = *rest else {
+        return None;
+    };
+    let (month, day) = (number_of(&[m1, m2])?, number_of(&[d1, d2])?);
+    let (hour, minute, second) = (
+        number_of(&[h1, h2])?,
+        number_of(&[n1, n2])?,
+        number_of(&[s1, s2])?,
+    );
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month as u32, day as u32);
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
 fn number_of(digits: &[u8]) -> Option<i64> {
@@ -128,6 +157,31 @@ mod tests {
             "x",
         ] {
             assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
+    }
+
+    /// Both X.509 time forms, either side of UTCTime's century pivot; other forms are refused.
+    #[test]
+    fn x509_times() {
+        assert_eq!(parse_x509_time(true, b"000229235959Z"), Some(951_868_799));
+        assert_eq!(parse_x509_time(true, b"491231235959Z"), Some(2_524_607_999));
+        assert_eq!(parse_x509_time(true, b"500101000000Z"), Some(-631_152_000));
+        assert_eq!(parse_x509_time(false, b"20500101000000Z"), Some(2_524_608_000));
+        assert_eq!(parse_x509_time(false, b"40960101000000Z"), Some(67_090_118_400));
+        for (utc, bad) in [
+            (true, &b"0002292359Z"[..]),
+            (true, b"000229235959"),
+            (true, b"000229235959+0100"),
+            (true, b"001329235959Z"),
+            (false, b"000229235959Z"),
+            (false, b"2000022923595xZ"),
+        ] {
+            assert_eq!(
+                parse_x509_time(utc, bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use prometheus::IntGaugeVec;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -15,6 +16,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
 use crate::config::{TlsFiles, UpstreamTls};
+use crate::time::parse_x509_time;
 
 static PROTOCOL_VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
@@ -47,10 +49,13 @@ pub(crate) fn load_certified_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, 
 }
 
 /// The listener's certificate, swapped whole on reload; handshakes in progress and open connections
-/// keep the one they started with.
+/// keep the one they started with. The certificate in use publishes its expiry
+/// (`gateway_tls_certificate_expiry_timestamp_seconds`), so an alert sees a renewal that never
+/// came (deploy/README.md, "Metrics").
 pub(crate) struct ReloadableCert {
     files: TlsFiles,
     current: RwLock<Arc<CertifiedKey>>,
+    expiry: IntGaugeVec,
 }
 
 impl fmt::Debug for ReloadableCert {
@@ -62,17 +67,89 @@ impl fmt::Debug for ReloadableCert {
 }
 
 impl ReloadableCert {
-    pub(crate) fn load(files: TlsFiles) -> Result<ReloadableCert, String> {
-        let current = RwLock::new(load_certified_key(&files)?);
-        Ok(ReloadableCert { files, current })
+    /// Loads the pair and sets `expiry` (a gauge without labels) to its certificate's notAfter.
+    pub(crate) fn load(files: TlsFiles, expiry: IntGaugeVec) -> Result<ReloadableCert, String> {
+        let key = load_certified_key(&files)?;
+        publish_expiry(&expiry, &key, &files);
+        let current = RwLock::new(key);
+        Ok(ReloadableCert {
+            files,
+            current,
+            expiry,
+        })
     }
 
-    /// Reads the files again; on any error the old certificate stays in use.
+    /// Reads the files again; on any error the old certificate (and its expiry) stays in use.
     pub(crate) fn reload(&self) -> Result<(), String> {
         let fresh = load_certified_key(&self.files)?;
+        publish_expiry(&self.expiry, &fresh, &self.files);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
     }
+}
+
+/// Sets the gauge to the leaf certificate's notAfter, or removes its series when that cannot be
+/// read: rustls accepted the pair, so the listener serves it either way, but a stale value would
+/// hide the expiry of the certificate now in use.
+fn publish_expiry(expiry: &IntGaugeVec, key: &CertifiedKey, files: &TlsFiles) {
+    let leaf = key.cert.first().map(|cert| cert.as_ref());
+    match leaf.and_then(not_after) {
+        Some(seconds) => expiry.with_label_values::<&str>(&[]).set(seconds),
+        None => {
+            tracing::warn!(cert = %files.cert.display(), "cannot read the certificate's notAfter; its expiry is not exported");
+            let _ = expiry.remove_label_values::<&str>(&[]);
+        }
+    }
+}
+
+/// A certificate's notAfter, in seconds since the epoch, from its DER: Certificate, then
+/// TBSCertificate, past the optional version, serialNumber, signature and issuer, to validity's
+/// second time (RFC 5280, 4.1). `None` for anything not shaped so.
+fn not_after(der: &[u8]) -> Option<i64> {
+    const SEQUENCE: u8 = 0x30;
+    const VERSION: u8 = 0xa0;
+    const UTC_TIME: u8 = 0x17;
+    const GENERALIZED_TIME: u8 = 0x18;
+    let (SEQUENCE, certificate, _) = der_element(der)? else {
+        return None;
+    };
+    let (SEQUENCE, tbs, _) = der_element(certificate)? else {
+        return None;
+    };
+    let mut fields = tbs;
+    if fields.first() == Some(&VERSION) {
+        fields = der_element(fields)?.2;
+    }
+    for _serial_signature_issuer in 0..3 {
+        fields = der_element(fields)?.2;
+    }
+    let (SEQUENCE, validity, _) = der_element(fields)? else {
+        return None;
+    };
+    let (_not_before, _, times) = der_element(validity)?;
+    match der_element(times)? {
+        (UTC_TIME, text, _) => parse_x509_time(true, text),
+        (GENERALIZED_TIME, text, _) => parse_x509_time(false, text),
+        _ => None,
+    }
+}
+
+/// The DER element at the start of `input` (low tag numbers, definite lengths of at most four
+/// bytes, as X.509 certificates use): its tag, its contents and what follows it.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (length, rest) = match first {
+        0..=0x7f => (usize::from(first), rest),
+        0x81..=0x84 => {
+            let (bytes, rest) = rest.split_at_checked(usize::from(first & 0x7f))?;
+            let length = bytes.iter().fold(0usize, |n, &b| n << 8 | usize::from(b));
+            (length, rest)
+        }
+        _ => return None,
+    };
+    let (contents, rest) = rest.split_at_checked(length)?;
+    Some((tag, contents, rest))
 }
 
 impl ResolvesServerCert for ReloadableCert {
@@ -174,5 +251,46 @@ impl ServerCertVerifier for NoVerification {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate valid until the given day, in DER.
+    fn certificate_until(year: i32, month: u8, day: u8) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(year, month, day);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    /// notAfter is read in both of RFC 5280's forms: UTCTime through 2049, GeneralizedTime from
+    /// 2050 on (rcgen writes each where RFC 5280 asks for it).
+    #[test]
+    fn not_after_in_both_time_forms() {
+        assert_eq!(not_after(&certificate_until(2027, 3, 1)), Some(1_803_859_200));
+        assert_eq!(not_after(&certificate_until(2049, 12, 31)), Some(2_524_521_600));
+        assert_eq!(not_after(&certificate_until(2050, 1, 1)), Some(2_524_608_000));
+    }
+
+    /// What is not a certificate, or is cut short anywhere, has no notAfter (and no panic).
+    #[test]
+    fn not_after_of_broken_input() {
+        let der = certificate_until(2027, 3, 1);
+        for end in 0..der.len() {
+            assert_eq!(not_after(&der[..end]), None, "cut at {end}");
+        }
+        assert_eq!(not_after(b"not DER"), None);
+        let mut other_tag = der.clone();
+        other_tag[0] = 0x31;
+        assert_eq!(not_after(&other_tag), None);
+        // A length of five bytes is more than a certificate needs.
+        assert_eq!(der_element(&[0x30, 0x85, 0, 0, 0, 0, 1, 0]), None);
+        assert_eq!(
+            der_element(&[0x04, 0x82, 0x00, 0x01, 0xff, 0x01]),
+            Some((0x04, &[0xff][..], &[0x01][..]))
+        );
     }
 }

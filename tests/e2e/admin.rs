@@ -120,3 +120,57 @@ async fn admin_connections_are_bounded() {
             .ok();
     }
 }
+
+/// A self-signed certificate for localhost valid until the first of January of `year`, written
+/// with its key into `dir` as cert.pem and key.pem.
+fn certificate_until(dir: &std::path::Path, year: i32) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(year, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+}
+
+/// The build's version is exported as `gateway_build_info`; the listener certificate's expiry is
+/// exported at start, follows a reload to the new certificate, stays when a reload is refused,
+/// and is absent from a gateway without TLS.
+#[tokio::test]
+async fn build_info_and_certificate_expiry() {
+    const EXPIRY: &str = "gateway_tls_certificate_expiry_timestamp_seconds";
+    let upstream = TestUpstream::start("engine").await;
+    let dir = tempfile::tempdir().unwrap();
+    certificate_until(dir.path(), 2030);
+    let gateway = GatewayConfig::new()
+        .tls(&dir.path().join("cert.pem"), &dir.path().join("key.pem"))
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
+    let text = metrics(&gateway).await;
+    let build = format!(
+        "gateway_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_contains(&text, &build);
+    assert_eq!(counter(&text, EXPIRY), 1_893_456_000, "2030-01-01");
+
+    certificate_until(dir.path(), 2055);
+    gateway.reload_tls().unwrap();
+    assert_eq!(
+        counter(&metrics(&gateway).await, EXPIRY),
+        2_682_374_400,
+        "2055-01-01"
+    );
+
+    std::fs::write(dir.path().join("key.pem"), "not a key").unwrap();
+    assert!(gateway.reload_tls().is_err());
+    assert_eq!(counter(&metrics(&gateway).await, EXPIRY), 2_682_374_400);
+
+    let plain = GatewayConfig::new()
+        .manager("engine", &upstream.url())
+        .start()
+        .await;
+    let text = metrics(&plain).await;
+    assert_contains(&text, &build);
+    assert!(!text.contains(EXPIRY), "{text}");
+}
