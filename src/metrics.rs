@@ -15,6 +15,7 @@ pub(crate) const NO_MANAGER: &str = "none";
 pub struct Metrics {
     registry: Registry,
     pub requests_total: IntCounterVec,
+    pub retry_later_responses_total: IntCounterVec,
     pub request_duration_seconds: HistogramVec,
     pub upstream_duration_seconds: HistogramVec,
     pub open_connections: IntGauge,
@@ -63,6 +64,17 @@ impl Metrics {
                 "Requests answered, by Manager, method and status class",
             ),
             &["manager", "method", "status_class"],
+        )
+        .expect("valid metric");
+        // The status class hides which 4xx and 5xx a client got; these two are the ones that
+        // ask it to come back (rate limits and lockouts; a Manager down, open, busy or not
+        // ready), whose shares the alerts watch (deploy/README.md, "Metrics").
+        let retry_later_responses_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_retry_later_responses_total",
+                "Requests answered 429 (too many requests) or 503 (unavailable), by Manager and code",
+            ),
+            &["manager", "code"],
         )
         .expect("valid metric");
         let request_duration_seconds = HistogramVec::new(
@@ -302,6 +314,7 @@ impl Metrics {
         .expect("valid metric");
         for collector in [
             Box::new(requests_total.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(retry_later_responses_total.clone()),
             Box::new(request_duration_seconds.clone()),
             Box::new(upstream_duration_seconds.clone()),
             Box::new(open_connections.clone()),
@@ -339,6 +352,7 @@ impl Metrics {
         Metrics {
             registry,
             requests_total,
+            retry_later_responses_total,
             request_duration_seconds,
             upstream_duration_seconds,
             open_connections,
@@ -412,6 +426,15 @@ pub(crate) fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
+/// The `code` label of `gateway_retry_later_responses_total`: 429 and 503, nothing else.
+pub(crate) fn retry_later_code(status: StatusCode) -> Option<&'static str> {
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => Some("429"),
+        StatusCode::SERVICE_UNAVAILABLE => Some("503"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,6 +452,16 @@ mod tests {
         assert_eq!(status_class(StatusCode::OK), "2xx");
         assert_eq!(status_class(StatusCode::NOT_FOUND), "4xx");
         assert_eq!(status_class(StatusCode::BAD_GATEWAY), "5xx");
+    }
+
+    /// Only 429 and 503 are counted as answers asking to retry later.
+    #[test]
+    fn retry_later_codes() {
+        assert_eq!(retry_later_code(StatusCode::TOO_MANY_REQUESTS), Some("429"));
+        assert_eq!(retry_later_code(StatusCode::SERVICE_UNAVAILABLE), Some("503"));
+        for other in [StatusCode::OK, StatusCode::BAD_GATEWAY, StatusCode::FORBIDDEN] {
+            assert_eq!(retry_later_code(other), None);
+        }
     }
 
     /// The build's version is exposed from the start; the certificate's expiry only once set.

@@ -36,7 +36,7 @@ use crate::body::{BodyEnd, GatewayBody, ObservedBody, RequestBodyError, caused_b
 use crate::config::{ConsoleFiles, Limits};
 use crate::connection::{ConnInfo, InFlight};
 use crate::fault::{Blame, Fault};
-use crate::metrics::{Metrics, NO_MANAGER, method_label, status_class};
+use crate::metrics::{Metrics, NO_MANAGER, method_label, retry_later_code, status_class};
 use crate::token_guard::{Shield, console};
 use crate::upstream::Upstream;
 use crate::upstream::router::Router;
@@ -434,6 +434,12 @@ fn observe(
             .requests_total
             .with_label_values(&[manager, method_label(&ctx.method), status_class(status)])
             .inc();
+        if let Some(code) = retry_later_code(status) {
+            metrics
+                .retry_later_responses_total
+                .with_label_values(&[manager, code])
+                .inc();
+        }
         metrics
             .request_duration_seconds
             .with_label_values(&[manager])

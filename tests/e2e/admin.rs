@@ -174,3 +174,43 @@ async fn build_info_and_certificate_expiry() {
     assert_contains(&text, &build);
     assert!(!text.contains(EXPIRY), "{text}");
 }
+
+/// Answers that ask the client to come back later are counted by Manager and code: the
+/// Manager's own 503, the gateway's 503 while the breaker it opened is open, and the address's
+/// rate limit's 429 (before routing, so under no Manager); a 200 is not.
+#[tokio::test]
+async fn retry_later_answers_are_counted() {
+    let sim = simulator().await;
+    let gateway = GatewayConfig::new()
+        .manager_with(
+            "engine",
+            &sim.api_url(),
+            "breaker_failures = 1\nbreaker_open = \"1m\"",
+        )
+        .passthrough(false)
+        .rate_limit("max_delay = \"0s\"")
+        .section("[rate_limit.per_ip]\nrate = 1\nburst = 3\n")
+        .start()
+        .await;
+    let vms = async || {
+        Call::to(&gateway, "/ovirt-engine/api/vms")
+            .basic("admin@internal", "admin")
+            .header("cache-control", "no-cache")
+            .send()
+            .await
+            .status
+    };
+    assert_eq!(vms().await, 200);
+    let faults = serde_json::json!({"error_rate": 1.0, "error_status": 503});
+    raw(&sim, "/sim/faults").post_json(&faults).send().await;
+    assert_eq!(vms().await, 503, "the Manager's own");
+    assert_eq!(vms().await, 503, "the breaker's");
+    assert_eq!(vms().await, 429);
+    let text = metrics(&gateway).await;
+    let series = |manager: &str, code: &str| {
+        format!("gateway_retry_later_responses_total{{code=\"{code}\",manager=\"{manager}\"}}")
+    };
+    assert_eq!(counter(&text, &series("engine", "503")), 2, "{text}");
+    assert_eq!(counter(&text, &series("none", "429")), 1, "{text}");
+    assert!(!text.contains("code=\"200\""), "{text}");
+}
