@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check and test of ovirt-gateway: formatting, lints, unit and end-to-end tests, and
-# the Python SDK scenarios against the Manager simulator (tests/sdk/).
+# Runs every check and test of ovirt-gateway: formatting, lints, unit and end-to-end tests, the
+# Python SDK scenarios against the Manager simulator (tests/sdk/), and the packaging for operators
+# (tests/deploy/).
 # On a fresh Debian machine it first installs what is missing; it fails, never skips, when
 # something it needs cannot be had.
 set -euo pipefail
@@ -33,3 +34,7 @@ cargo test --locked
 # gateway (installs libxml2-dev, the SDK and ansible in a venv if missing).
 cargo build --locked
 tests/clients/run.sh
+# The packaging for operators (deploy/): the systemd unit, the Debian package, the container file,
+# the Kubernetes manifests, the Prometheus rules against a real Prometheus scraping a gateway, the
+# Grafana dashboard's queries (installs prometheus, dpkg-dev, cargo-deb and a venv if missing).
+tests/deploy/run.sh
