@@ -100,10 +100,12 @@ DEB_DIR=$WORK/debian
 ROOT=$WORK/root
 
 # The package as cargo-deb makes it from the binary the test command built: `--no-build` and the
-# dev profile, so this costs seconds instead of a release build (release packaging is `cargo
-# deb`, which builds with the release profile and without the simulator: deploy/README.md).
+# dev profile, stripped, without the -dbgsym package, so this costs seconds instead of a release
+# build (release packaging is `cargo deb`, which builds with the release profile and without the
+# simulator, and splits the line tables into ovirt-gateway-dbgsym: deploy/README.md).
 debian_package() {
-    cargo deb --locked --no-build --profile dev --fast --output "$DEB_DIR/" 2>&1 \
+    cargo deb --locked --no-build --profile dev --fast --no-dbgsym --no-separate-debug-symbols \
+        --strip --output "$DEB_DIR/" 2>&1 \
         | grep -v 'dev profile is not supported\|To enable debug symbols\|Cargo also supports custom profiles' || true
     local deb
     deb=$(ls "$DEB_DIR"/ovirt-gateway_*_amd64.deb)
