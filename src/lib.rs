@@ -26,6 +26,7 @@ mod policy;
 mod ratelimit;
 mod rewrite;
 mod server;
+mod shared;
 /// The Manager simulator (docs/simulator.md), started as a library by the tests and benchmarks.
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -81,6 +82,8 @@ pub enum StartError {
     Tls(String),
     #[error("{0}")]
     Auth(String),
+    #[error("{0}")]
+    Shared(String),
     #[error("policy: {0}")]
     Policy(String),
     #[error("manager `{name}`: {message}")]
@@ -130,7 +133,16 @@ impl Gateway {
             upstreams.push(Arc::new(upstream));
         }
         let metrics = Arc::new(Metrics::new());
-        let auth = Arc::new(Authenticator::new(&config.auth, metrics.clone()).map_err(StartError::Auth)?);
+        let shared = config
+            .shared
+            .as_ref()
+            .map(|shared| shared::Shared::new(shared, &metrics))
+            .transpose()
+            .map_err(StartError::Shared)?;
+        let auth = Arc::new(
+            Authenticator::new(&config.auth, metrics.clone(), shared.clone(), upstreams.clone())
+                .map_err(StartError::Auth)?,
+        );
         let policy = match &config.policy {
             Some(policy) => Some(Arc::new(Enforcer::load(policy, metrics.clone()).map_err(
                 |problems| {
@@ -172,6 +184,10 @@ impl Gateway {
 
         let mut background = JoinSet::new();
         background.spawn(auth.clone().expire_on_timer());
+        if let Some(shared) = &shared {
+            background.spawn(shared.clone().watch());
+            background.spawn(auth.clone().follow());
+        }
         if let Some(policy) = &policy {
             background.spawn(policy.clone().watch());
         }
@@ -184,6 +200,7 @@ impl Gateway {
                 metrics: metrics.clone(),
                 upstreams: upstreams.clone(),
                 ready_when: admin_config.ready_when,
+                shared: shared.clone(),
             });
             background.spawn(admin::serve(listener, state, admin_config, shutdown_rx.clone()));
         }
@@ -191,6 +208,15 @@ impl Gateway {
             .rate_limit
             .clone()
             .map(|limits| Arc::new(RateLimiter::new(limits, metrics.clone())));
+        let cache = config
+            .cache
+            .clone()
+            .map(|cache| cache::Cache::new(cache, metrics.clone(), shared.clone()));
+        if let Some(cache) = &cache
+            && shared.is_some()
+        {
+            background.spawn(cache.clone().follow());
+        }
         let state_upstreams = upstreams.clone();
         let state = Arc::new(GatewayState {
             limits: config.listen.limits.clone(),
@@ -202,10 +228,7 @@ impl Gateway {
             upstreams,
             auth: auth.clone(),
             policy: policy.clone(),
-            cache: config
-                .cache
-                .clone()
-                .map(|cache| cache::Cache::new(cache, metrics.clone())),
+            cache: cache.clone(),
             rate_limit: rate_limit.clone(),
             metrics,
         });

@@ -21,6 +21,21 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub manager: Vec<FileManager>,
     pub federation: Option<FileFederation>,
+    pub shared: Option<FileShared>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileShared {
+    pub url: String,
+    pub ca_file: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<FileSecret>,
+    pub key: FileSecret,
+    pub key_prefix: Option<String>,
+    pub timeout: Option<String>,
+    pub check_interval: Option<String>,
+    pub degraded_ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

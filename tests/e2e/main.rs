@@ -15,6 +15,7 @@ mod policy;
 mod protection;
 mod proxy;
 mod ratelimit;
+mod replicas;
 mod rewrite;
 mod routing;
 mod sim;
