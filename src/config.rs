@@ -58,6 +58,11 @@ pub struct SharedConfig {
     /// While the store cannot be reached, answers are cached no longer than this (other
     /// replicas' writes cannot be heard of).
     pub degraded_ttl: Duration,
+    /// How many replicas share the store: while it cannot be reached, each takes this share of
+    /// every rate limit.
+    pub replicas: u32,
+    /// How often each replica adds the rate-limit units it took to the store's buckets.
+    pub sync_interval: Duration,
 }
 
 /// `[federation]` (docs/federation.md, "The merged view"): a route, like a Manager's, that

@@ -204,10 +204,14 @@ impl Gateway {
             });
             background.spawn(admin::serve(listener, state, admin_config, shutdown_rx.clone()));
         }
-        let rate_limit = config
-            .rate_limit
-            .clone()
-            .map(|limits| Arc::new(RateLimiter::new(limits, metrics.clone())));
+        let rate_limit = config.rate_limit.clone().map(|limits| match &shared {
+            Some(store) => {
+                let (limiter, buckets) = RateLimiter::shared(limits, metrics.clone(), store.clone());
+                background.spawn(buckets.sync());
+                Arc::new(limiter)
+            }
+            None => Arc::new(RateLimiter::new(limits, metrics.clone())),
+        });
         let cache = config
             .cache
             .clone()
@@ -349,6 +353,12 @@ pub fn check_material(config: &Config) -> Vec<String> {
             .and_then(|pem| auth::tokens::TokenKeys::from_pem(&pem).map(drop))
     {
         problems.push(format!("auth.token_key: {e}"));
+    }
+    // The store's key material and CA, without connecting (`serve` reports what it cannot reach).
+    if let Some(shared) = &config.shared
+        && let Err(e) = shared::check_material(shared)
+    {
+        problems.push(e);
     }
     for (i, manager) in config.managers.iter().enumerate() {
         if let Err(e) = tls::client_config(&manager.tls) {

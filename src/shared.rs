@@ -59,6 +59,22 @@ if t[1] * 1000 + math.floor(t[2] / 1000) - used < tonumber(ARGV[1]) then return 
 redis.call('DEL', KEYS[1])
 return 1";
 
+/// Adds units to buckets' arrival times (microseconds on the store's clock; a bucket behind now
+/// starts from now) and returns how far ahead of now each is: KEYS the buckets, ARGV per bucket
+/// its units and its interval in microseconds. A bucket is kept as long as it is ahead, and 1 s.
+const ADVANCE: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local ahead = {}
+for i, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  tat = tat + tonumber(ARGV[2 * i - 1]) * tonumber(ARGV[2 * i])
+  redis.call('SET', key, string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+  ahead[i] = tat - now
+end
+return ahead";
+
 /// What another replica (or this one) made known, or a gap in hearing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
@@ -120,31 +136,15 @@ pub(crate) enum Claim {
     Gone,
 }
 
-pub(crate) struct Shared {
-    connection: ConnectionManager,
-    prefix: String,
-    channel: String,
-    timeout: Duration,
-    check_interval: Duration,
-    degraded_ttl: Duration,
+/// What `[shared]` names, read and checked: the client (not connected) and the derived keys.
+struct Material {
+    client: redis::Client,
     seal: LessSafeKey,
     session_secret: hmac::Key,
-    /// This process, among the replicas (random, made at start).
-    replica: String,
-    /// Set by the checks and by failed exchanges; cleared by the connection's loss too.
-    up: Arc<AtomicBool>,
-    events: broadcast::Sender<Event>,
-    create: redis::Script,
-    touch: redis::Script,
-    claim_idle: redis::Script,
-    metrics: SharedStoreMetrics,
 }
 
-impl Shared {
-    /// The client for `[shared]`, without connecting: the gateway starts whether or not the
-    /// store answers, and [`watch`](Self::watch) connects. Errors are the configuration's
-    /// (key material, CA file), with their key paths.
-    pub(crate) fn new(config: &SharedConfig, metrics: &Metrics) -> Result<Arc<Shared>, String> {
+impl Material {
+    fn load(config: &SharedConfig) -> Result<Material, String> {
         let key = config.key.read().map_err(|e| format!("shared.key: {e}"))?;
         let key = key.trim_ascii();
         if key.len() < MIN_KEY_BYTES {
@@ -195,7 +195,54 @@ impl Shared {
             None => redis::Client::open(info),
         }
         .map_err(|e| format!("shared.url: {e}"))?;
+        Ok(Material {
+            client,
+            seal,
+            session_secret,
+        })
+    }
+}
 
+/// Checks what `[shared]` names (key, password, CA) without connecting, for `check`.
+pub(crate) fn check_material(config: &SharedConfig) -> Result<(), String> {
+    Material::load(config).map(drop)
+}
+
+pub(crate) struct Shared {
+    connection: ConnectionManager,
+    /// `shared.url`, which holds no credentials, for the log.
+    url: String,
+    prefix: String,
+    channel: String,
+    timeout: Duration,
+    check_interval: Duration,
+    degraded_ttl: Duration,
+    seal: LessSafeKey,
+    session_secret: hmac::Key,
+    /// This process, among the replicas (random, made at start).
+    replica: String,
+    /// Set by the checks and by failed exchanges; cleared by the connection's loss too.
+    up: Arc<AtomicBool>,
+    events: broadcast::Sender<Event>,
+    create: redis::Script,
+    touch: redis::Script,
+    claim_idle: redis::Script,
+    advance: redis::Script,
+    replicas: u32,
+    sync_interval: Duration,
+    metrics: SharedStoreMetrics,
+}
+
+impl Shared {
+    /// The client for `[shared]`, without connecting: the gateway starts whether or not the
+    /// store answers, and [`watch`](Self::watch) connects. Errors are the configuration's
+    /// (key material, CA file), with their key paths.
+    pub(crate) fn new(config: &SharedConfig, metrics: &Metrics) -> Result<Arc<Shared>, String> {
+        let Material {
+            client,
+            seal,
+            session_secret,
+        } = Material::load(config)?;
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let heard = events.clone();
         let channel = format!("{}events", config.key_prefix);
@@ -236,6 +283,7 @@ impl Shared {
         metrics.up.set(0);
         Ok(Arc::new(Shared {
             connection,
+            url: config.url.clone(),
             prefix: config.key_prefix.clone(),
             replica,
             channel,
@@ -249,6 +297,9 @@ impl Shared {
             create: redis::Script::new(CREATE),
             touch: redis::Script::new(TOUCH),
             claim_idle: redis::Script::new(CLAIM_IDLE),
+            advance: redis::Script::new(ADVANCE),
+            replicas: config.replicas,
+            sync_interval: config.sync_interval,
             metrics,
         }))
     }
@@ -266,6 +317,49 @@ impl Shared {
     /// How long a client should wait before retrying what needed the store.
     pub(crate) fn retry_after(&self) -> Duration {
         self.check_interval
+    }
+
+    /// How many replicas share the store (`shared.replicas`): while it cannot be reached, each
+    /// takes that share of a rate limit.
+    pub(crate) fn replicas(&self) -> u32 {
+        self.replicas
+    }
+
+    /// How often rate-limit buckets are synchronised.
+    pub(crate) fn sync_interval(&self) -> Duration {
+        self.sync_interval
+    }
+
+    /// The store's name for a rate-limit bucket: a keyed hash, so that the store holds no user
+    /// name or address.
+    pub(crate) fn bucket(&self, key: &str) -> String {
+        let tag = hmac::sign(&self.session_secret, key.as_bytes());
+        let hex: String = tag.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        self.record("bucket", &hex)
+    }
+
+    /// Adds `units` (each `interval` long) to buckets; how far ahead of now each is then.
+    pub(crate) async fn advance(
+        &self,
+        buckets: &[(String, u64, Duration)],
+    ) -> Result<Vec<Duration>, Unreachable> {
+        let mut invocation = self.advance.prepare_invoke();
+        for (bucket, units, interval) in buckets {
+            invocation
+                .key(bucket)
+                .arg(*units)
+                .arg(interval.as_micros() as u64);
+        }
+        let mut connection = self.connection.clone();
+        let ahead: Vec<i64> = self
+            .run("advance", async {
+                invocation.invoke_async(&mut connection).await
+            })
+            .await?;
+        Ok(ahead
+            .into_iter()
+            .map(|us| Duration::from_micros(us.max(0) as u64))
+            .collect())
     }
 
     /// While the store cannot be reached, the longest an answer may be cached.
@@ -289,21 +383,27 @@ impl Shared {
     pub(crate) async fn watch(self: Arc<Self>) {
         let mut ticks = tokio::time::interval(self.check_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut first = true;
         loop {
             ticks.tick().await;
-            let reached = self.check().await;
+            let outcome = self.check().await;
+            let reached = outcome.is_ok();
             let was = self.up.swap(reached, Ordering::Relaxed);
             self.metrics.up.set(i64::from(reached));
+            match &outcome {
+                Ok(()) if !was => tracing::info!(
+                    url = %self.url,
+                    "the shared store answers: what was made and ended without it is written to it, and the cache starts afresh"
+                ),
+                Err(error) if was || first => tracing::warn!(
+                    url = %self.url,
+                    %error,
+                    "the shared store cannot be reached: sessions, logins and the cache carry on locally (docs/replicas.md)"
+                ),
+                _ => {}
+            }
+            first = false;
             if reached != was {
-                if reached {
-                    tracing::info!(
-                        "the shared store answers again: local copies of shared state are dropped and fetched anew"
-                    );
-                } else {
-                    tracing::warn!(
-                        "the shared store cannot be reached: sessions, logins and the cache carry on locally (docs/replicas.md)"
-                    );
-                }
                 self.changed(if reached { Event::Up } else { Event::Down });
             }
         }
@@ -317,26 +417,19 @@ impl Shared {
 
     /// A PING, and the subscription to the replicas' channel (again: the store may have
     /// restarted, and subscribing twice changes nothing).
-    async fn check(&self) -> bool {
+    async fn check(&self) -> Result<(), String> {
         let mut connection = self.connection.clone();
         let exchange = async {
             let _: String = redis::cmd("PING").query_async(&mut connection).await?;
             connection.subscribe(&self.channel).await
         };
-        match tokio::time::timeout(self.timeout * 2, exchange).await {
-            Ok(Ok(())) => true,
-            Ok(Err(error)) => {
-                if self.is_up() {
-                    tracing::warn!(%error, "shared store check failed");
-                }
-                self.failed("check");
-                false
-            }
-            Err(_) => {
-                self.failed("check");
-                false
-            }
-        }
+        let outcome = match tokio::time::timeout(self.timeout * 2, exchange).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("no answer within {:?}", self.timeout * 2),
+        };
+        self.failed("check");
+        Err(outcome)
     }
 
     fn failed(&self, operation: &'static str) {

@@ -36,6 +36,8 @@ pub(super) struct FileShared {
     pub timeout: Option<String>,
     pub check_interval: Option<String>,
     pub degraded_ttl: Option<String>,
+    pub replicas: u64,
+    pub sync_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

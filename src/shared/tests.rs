@@ -21,6 +21,8 @@ fn shared_with_key(key: &[u8]) -> Result<Arc<Shared>, String> {
             timeout: Duration::from_millis(100),
             check_interval: Duration::from_secs(1),
             degraded_ttl: Duration::from_secs(5),
+            replicas: 3,
+            sync_interval: Duration::from_millis(200),
         },
         &Metrics::new(),
     )
@@ -125,6 +127,6 @@ async fn operations_fail_at_once_while_the_store_is_down() {
 #[tokio::test]
 async fn a_check_of_a_missing_store_fails() {
     let shared = shared_with_key(KEY).unwrap();
-    assert!(!shared.check().await);
+    assert!(shared.check().await.is_err());
     assert_eq!(shared.metrics.errors_total.with_label_values(&["check"]).get(), 1);
 }

@@ -32,6 +32,7 @@ fn replica(sim: &RunningSim, store: &RedisServer, keys: &ReplicaKeys) -> Gateway
         )
         .set("shared", "check_interval = \"100ms\"")
         .set("shared", "timeout = \"300ms\"")
+        .set("shared", "replicas = 3")
 }
 
 /// Three replicas, each once it reaches the store.
@@ -286,4 +287,80 @@ async fn a_login_ends_when_idle_everywhere_and_not_before() {
             StatusCode::UNAUTHORIZED
         );
     }
+}
+
+/// `alice`'s quota, 30 units a second with a burst of 30, every request one unit, refused at
+/// once over it; addresses unlimited.
+fn limited(gateway: GatewayConfig) -> GatewayConfig {
+    gateway
+        .set("rate_limit", "enabled = true")
+        .set("rate_limit", "max_delay = \"0s\"")
+        .set("shared", "sync_interval = \"100ms\"")
+        .section("[rate_limit.per_user]\nrate = 30\nburst = 30")
+        .section("[rate_limit.per_ip]\nrate = 100000\nburst = 100000")
+        .section("[rate_limit.costs]\ncollection = 1")
+}
+
+/// Requests through `gateways` in turn, as fast as they answer, for `during`: how many were
+/// let through (the others were refused with 429) and how long it took.
+async fn hammer(gateways: &[&Running], during: Duration) -> (u64, Duration) {
+    let started = tokio::time::Instant::now();
+    let (mut allowed, mut i) = (0, 0);
+    while started.elapsed() < during {
+        let reply = Call::to(gateways[i % gateways.len()], "/ovirt-engine/api")
+            .by("alice@internal")
+            .send()
+            .await;
+        match reply.status {
+            StatusCode::OK => allowed += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}: {}", reply.text()),
+        }
+        i += 1;
+    }
+    (allowed, started.elapsed())
+}
+
+/// A user's requests spread over three replicas are held to one user's quota, give or take the
+/// stated bound, (replicas - 1) x (burst + rate x sync interval); three replicas on their own
+/// would let three times the quota through.
+#[tokio::test]
+async fn a_users_rate_is_one_across_replicas() {
+    let (sim, store, keys) = (simulator().await, RedisServer::start().await, ReplicaKeys::new());
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let gateway = limited(replica(&sim, &store, &keys)).start().await;
+        until_store(&gateway, true).await;
+        replicas.push(gateway);
+    }
+    let (rate, burst) = (30.0, 30.0);
+    let (allowed, took) = hammer(&replicas.iter().collect::<Vec<_>>(), Duration::from_secs(3)).await;
+    let own = burst + rate * took.as_secs_f64();
+    // The bound with twice the configured sync interval: the sync task may run late on a
+    // loaded machine.
+    let bound = own + 2.0 * (burst + rate * 0.2);
+    assert!(
+        (allowed as f64) <= bound,
+        "{allowed} let through in {took:?}; bound {bound}"
+    );
+    assert!(bound < 3.0 * own, "the test tells shared from separate buckets");
+    assert!(allowed as f64 >= burst, "{allowed} let through in {took:?}");
+}
+
+/// Without the store, each of the three replicas takes a third of the quota: one replica lets
+/// through a burst of 10 and 10 a second.
+#[tokio::test]
+async fn without_the_store_each_replica_takes_its_share() {
+    let (sim, mut store, keys) = (simulator().await, RedisServer::start().await, ReplicaKeys::new());
+    let gateway = limited(replica(&sim, &store, &keys)).start().await;
+    until_store(&gateway, true).await;
+    store.stop().await;
+    until_store(&gateway, false).await;
+    let (allowed, took) = hammer(&[&gateway], Duration::from_secs(1)).await;
+    let share = 10.0 + 10.0 * took.as_secs_f64();
+    assert!(
+        (allowed as f64) <= share + 1.0,
+        "{allowed} let through in {took:?}"
+    );
+    assert!(allowed >= 10, "{allowed} let through in {took:?}");
 }

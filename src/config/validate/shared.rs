@@ -13,6 +13,8 @@ const DEFAULT_KEY_PREFIX: &str = "ovirt-gateway:";
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_DEGRADED_TTL: Duration = Duration::from_secs(5);
+const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(200);
+const MAX_REPLICAS: u64 = 1024;
 
 pub(super) fn validate_shared(
     problems: &mut Problems,
@@ -69,6 +71,12 @@ pub(super) fn validate_shared(
         shared.degraded_ttl.as_deref(),
         DEFAULT_DEGRADED_TTL,
     );
+    let replicas = problems.count("shared.replicas", Some(shared.replicas), 1, MAX_REPLICAS) as u32;
+    let sync_interval = problems.duration(
+        "shared.sync_interval",
+        shared.sync_interval.as_deref(),
+        DEFAULT_SYNC_INTERVAL,
+    );
     let config = SharedConfig {
         url: shared.url,
         ca_file: shared.ca_file.map(|file| base.join(file)),
@@ -79,6 +87,8 @@ pub(super) fn validate_shared(
         timeout,
         check_interval,
         degraded_ttl,
+        replicas,
+        sync_interval,
     };
     (problems.0.len() == before).then_some(config)
 }

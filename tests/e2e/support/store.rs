@@ -114,7 +114,7 @@ impl ReplicaKeys {
 }
 
 /// A PKCS#8 key in PEM.
-fn pem_of(der: &[u8]) -> String {
+pub fn pem_of(der: &[u8]) -> String {
     use base64::Engine;
     let body = base64::engine::general_purpose::STANDARD.encode(der);
     let lines: Vec<&str> = body
