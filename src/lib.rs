@@ -208,7 +208,9 @@ impl Gateway {
             Some(store) => {
                 let (limiter, buckets) = RateLimiter::shared(limits, metrics.clone(), store.clone());
                 background.spawn(buckets.sync());
-                Arc::new(limiter)
+                let limiter = Arc::new(limiter);
+                background.spawn(limiter.clone().follow(store.clone()));
+                limiter
             }
             None => Arc::new(RateLimiter::new(limits, metrics.clone())),
         });

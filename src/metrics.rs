@@ -383,7 +383,7 @@ impl Metrics {
         let events_total = IntCounterVec::new(
             Opts::new(
                 "gateway_shared_store_events_total",
-                "Events of the shared store, by kind: ended, ready, written (heard from the replicas' channel), down, up",
+                "Events of the shared store, by kind: ended, ready, written, login_failed, login_succeeded (heard from the other replicas), down, up",
             ),
             &["kind"],
         )

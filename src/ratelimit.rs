@@ -36,7 +36,9 @@ use tokio::time::Instant;
 use crate::api::path::{ApiPath, EngineArea};
 use crate::config::{RateLimitConfig, RateQuota};
 use crate::metrics::Metrics;
+use crate::shared::{Event, Shared};
 pub(crate) use shared::SharedBuckets;
+use tokio::sync::broadcast;
 
 /// What a bucket said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,16 +276,17 @@ pub struct RateLimiter {
 impl RateLimiter {
     pub fn new(config: RateLimitConfig, metrics: Arc<Metrics>) -> RateLimiter {
         let buckets = Arc::new(LocalBuckets::new(config.max_keys));
-        RateLimiter::with_buckets(config, metrics, buckets)
+        RateLimiter::with_buckets(config, metrics, buckets, None)
     }
 
     fn with_buckets(
         config: RateLimitConfig,
         metrics: Arc<Metrics>,
         buckets: Arc<dyn Buckets>,
+        shared: Option<Arc<Shared>>,
     ) -> RateLimiter {
         RateLimiter {
-            logins: logins::Logins::new(config.logins, config.max_keys, metrics.clone()),
+            logins: logins::Logins::new(config.logins, config.max_keys, metrics.clone(), shared),
             config: RwLock::new(Arc::new(config)),
             buckets,
             metrics,
@@ -295,13 +298,29 @@ impl RateLimiter {
     pub(crate) fn shared(
         config: RateLimitConfig,
         metrics: Arc<Metrics>,
-        store: Arc<crate::shared::Shared>,
+        store: Arc<Shared>,
     ) -> (RateLimiter, Arc<SharedBuckets>) {
-        let buckets = Arc::new(SharedBuckets::new(LocalBuckets::new(config.max_keys), store));
+        let buckets = Arc::new(SharedBuckets::new(
+            LocalBuckets::new(config.max_keys),
+            store.clone(),
+        ));
         (
-            RateLimiter::with_buckets(config, metrics, buckets.clone()),
+            RateLimiter::with_buckets(config, metrics, buckets.clone(), Some(store)),
             buckets,
         )
+    }
+
+    /// Counts the other replicas' failed and succeeded logins here, for as long as the gateway
+    /// runs (docs/replicas.md, "Login lockouts").
+    pub(crate) async fn follow(self: Arc<Self>, store: Arc<Shared>) {
+        let mut events = store.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(Event::Message(message)) => self.logins.heard(message),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 
     fn config(&self) -> Arc<RateLimitConfig> {

@@ -10,9 +10,9 @@
 //! (`gateway_shared_store_up` 0, /readyz says so), and each change of reachability is a
 //! [`Event::Down`] or [`Event::Up`]: what was heard of may be incomplete.
 //!
-//! What the store holds is no use to whoever reads it alone: the Managers' tokens are sealed
-//! (AES-256-GCM) under a key derived from `shared.key`, bound to the record's name, and records
-//! are named by keyed hashes, never by a user name or password.
+//! What the store holds is no use to whoever reads it alone: records and messages are sealed
+//! (AES-256-GCM) under a key derived from `shared.key`, bound to the record's or channel's name,
+//! and records are named by keyed hashes, never by a user name, address or password.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -99,6 +99,14 @@ pub(crate) enum Message {
         collection: String,
         id: Option<String>,
     },
+    /// A login refused at some replica: counted toward lockouts everywhere.
+    LoginFailed {
+        user: String,
+        address: std::net::IpAddr,
+        reached_directory: bool,
+    },
+    /// A login at some replica that clears failures or makes an address the user's.
+    LoginSucceeded { user: String, address: std::net::IpAddr },
 }
 
 impl Message {
@@ -108,6 +116,8 @@ impl Message {
             Message::Ended { .. } => "ended",
             Message::Ready { .. } => "ready",
             Message::Written { .. } => "written",
+            Message::LoginFailed { .. } => "login_failed",
+            Message::LoginSucceeded { .. } => "login_succeeded",
         }
     }
 }
@@ -249,6 +259,7 @@ impl Shared {
         let pushes = channel.clone();
         let replica = replica_id();
         let me = replica.clone();
+        let opener = seal.clone();
         let metrics = metrics.shared_store();
         let lost = metrics.up.clone();
         let counted = metrics.events_total.clone();
@@ -269,7 +280,7 @@ impl Shared {
                         let _ = heard.send(Event::Down);
                     }
                     PushKind::Message => {
-                        if let Some(message) = message_of(&push.data, &pushes, &me) {
+                        if let Some(message) = message_of(&push.data, &pushes, &me, &opener) {
                             counted.with_label_values(&[message.kind()]).inc();
                             let _ = heard.send(Event::Message(message));
                         }
@@ -542,10 +553,11 @@ impl Shared {
             from: self.replica.clone(),
             message: message.clone(),
         };
-        let text = serde_json::to_string(&envelope).expect("messages serialize");
+        let text = serde_json::to_vec(&envelope).expect("messages serialize");
+        let sealed = self.seal(&self.channel, &text);
         let mut connection = self.connection.clone();
         self.run("publish", async {
-            connection.publish::<_, _, i64>(&self.channel, text).await
+            connection.publish::<_, _, i64>(&self.channel, sealed).await
         })
         .await
         .map(drop)
@@ -570,40 +582,46 @@ impl Shared {
             .await;
     }
 
-    /// `nonce || ciphertext || tag`, the record's name bound in as associated data: a record
-    /// copied under another name does not open.
     fn seal(&self, record: &str, plain: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .expect("the system random source works");
-        let mut sealed = plain.to_vec();
-        self.seal
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(record.as_bytes()),
-                &mut sealed,
-            )
-            .expect("AES-GCM seals any length a record has");
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        out
+        seal(&self.seal, record, plain)
     }
 
     fn open(&self, record: &str, sealed: Vec<u8>) -> Option<Vec<u8>> {
-        if sealed.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut rest = rest.to_vec();
-        let plain = self
-            .seal
-            .open_in_place(nonce, Aad::from(record.as_bytes()), &mut rest)
-            .ok()?;
-        Some(plain.to_vec())
+        open(&self.seal, record, &sealed)
     }
+}
+
+/// `nonce || ciphertext || tag`, the record's (or channel's) name bound in as associated data:
+/// a record copied under another name does not open.
+fn seal(key: &LessSafeKey, name: &str, plain: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .expect("the system random source works");
+    let mut sealed = plain.to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(name.as_bytes()),
+        &mut sealed,
+    )
+    .expect("AES-GCM seals any length a record has");
+    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    out
+}
+
+fn open(key: &LessSafeKey, name: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, rest) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut rest = rest.to_vec();
+    let plain = key
+        .open_in_place(nonce, Aad::from(name.as_bytes()), &mut rest)
+        .ok()?;
+    Some(plain.to_vec())
 }
 
 /// A random replica id (64 bits, hex).
@@ -615,17 +633,12 @@ fn replica_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The message of a pub/sub push on `channel`, if it is one of ours and another replica's
-/// (`me` is this one).
-fn message_of(data: &[Value], channel: &str, me: &str) -> Option<Message> {
-    let text = |value: &Value| match value {
-        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok().map(str::to_owned),
-        Value::SimpleString(text) => Some(text.clone()),
-        _ => None,
-    };
+/// The message of a pub/sub push on `channel`, if it is one of ours (sealed under `key`) and
+/// another replica's (`me` is this one).
+fn message_of(data: &[Value], channel: &str, me: &str, key: &LessSafeKey) -> Option<Message> {
     match data {
-        [from, payload] if text(from).as_deref() == Some(channel) => {
-            let envelope: Envelope = serde_json::from_str(&text(payload)?).ok()?;
+        [Value::BulkString(from), Value::BulkString(payload)] if from == channel.as_bytes() => {
+            let envelope: Envelope = serde_json::from_slice(&open(key, channel, payload)?).ok()?;
             (envelope.from != me).then_some(envelope.message)
         }
         _ => None,

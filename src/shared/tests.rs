@@ -72,14 +72,22 @@ async fn session_secrets_follow_the_key() {
     assert_ne!(tag(&one), tag(&other));
 }
 
-/// Other replicas' messages on our channel are read; our own, another channel's, or what is
-/// not a message, ignored.
+/// Other replicas' messages on our channel are read; our own, another channel's, one sealed
+/// under another key, or what is not a message, ignored.
 #[test]
 fn other_replicas_messages_of_our_channel_only() {
-    let bulk = |text: &str| Value::BulkString(text.as_bytes().to_vec());
-    let written = r#"{"from":"b","written":{"manager":"m","collection":"vms","id":"1"}}"#;
+    let key = |k: &[u8; 32]| LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k).unwrap());
+    let (ours, theirs) = (key(&[1; 32]), key(&[2; 32]));
+    let bulk = |bytes: Vec<u8>| Value::BulkString(bytes);
+    let written = |from: &str, key: &LessSafeKey, channel: &str| {
+        let text = format!(r#"{{"from":"{from}","written":{{"manager":"m","collection":"vms","id":"1"}}}}"#);
+        vec![
+            bulk(channel.as_bytes().to_vec()),
+            bulk(seal(key, channel, text.as_bytes())),
+        ]
+    };
     assert_eq!(
-        message_of(&[bulk("p:events"), bulk(written)], "p:events", "a"),
+        message_of(&written("b", &ours, "p:events"), "p:events", "a", &ours),
         Some(Message::Written {
             manager: "m".into(),
             collection: "vms".into(),
@@ -87,15 +95,26 @@ fn other_replicas_messages_of_our_channel_only() {
         })
     );
     assert_eq!(
-        message_of(&[bulk("p:events"), bulk(written)], "p:events", "b"),
+        message_of(&written("a", &ours, "p:events"), "p:events", "a", &ours),
         None
     );
-    assert_eq!(message_of(&[bulk("other"), bulk(written)], "p:events", "a"), None);
     assert_eq!(
-        message_of(&[bulk("p:events"), bulk(r#"{"from":"b"}"#)], "p:events", "a"),
+        message_of(&written("b", &theirs, "p:events"), "p:events", "a", &ours),
         None
     );
-    assert_eq!(message_of(&[bulk("p:events")], "p:events", "a"), None);
+    assert_eq!(
+        message_of(&written("b", &ours, "other"), "p:events", "a", &ours),
+        None
+    );
+    let not_a_message = vec![
+        bulk(b"p:events".to_vec()),
+        bulk(seal(&ours, "p:events", b"{\"from\":\"b\"}")),
+    ];
+    assert_eq!(message_of(&not_a_message, "p:events", "a", &ours), None);
+    assert_eq!(
+        message_of(&[bulk(b"p:events".to_vec())], "p:events", "a", &ours),
+        None
+    );
 }
 
 /// Until a check has reached the store, every operation fails at once instead of waiting.

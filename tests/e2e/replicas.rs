@@ -364,3 +364,38 @@ async fn without_the_store_each_replica_takes_its_share() {
     );
     assert!(allowed >= 10, "{allowed} let through in {took:?}");
 }
+
+/// Failed logins count toward one lockout whichever replica they reach: three wrong passwords,
+/// one at each replica, lock the user out from that address at all three.
+#[tokio::test]
+async fn failed_logins_lock_out_across_replicas() {
+    let (sim, store, keys) = (simulator().await, RedisServer::start().await, ReplicaKeys::new());
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let gateway = replica(&sim, &store, &keys)
+            .set("rate_limit", "enabled = true")
+            .section("[rate_limit.logins]\nfailures = 3\nwindow = \"1m\"\nlockout = \"1m\"")
+            .start()
+            .await;
+        until_store(&gateway, true).await;
+        replicas.push(gateway);
+    }
+    let wrong = |gateway: &Running| {
+        Call::to(gateway, "/ovirt-engine/api")
+            .basic("carol@internal", "wrong")
+            .send()
+    };
+    for gateway in &replicas {
+        assert_eq!(wrong(gateway).await.status, StatusCode::UNAUTHORIZED);
+    }
+    for gateway in &replicas {
+        eventually(HEARD_WITHIN, async || {
+            counter(
+                &metrics(gateway).await,
+                "gateway_shared_store_events_total{kind=\"login_failed\"}",
+            ) == 2
+        })
+        .await;
+        wrong(gateway).await.fault(429, "Too many failed logins");
+    }
+}
