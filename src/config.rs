@@ -263,6 +263,9 @@ pub struct Limits {
     /// Peers whose X-Forwarded-For is believed (`listen.trusted_proxies`): the client is the
     /// address they name.
     pub trusted_proxies: Vec<Cidr>,
+    /// Peers that open every connection with a PROXY protocol header (`listen.proxy_protocol`):
+    /// the client is the address it names.
+    pub proxy_protocol: Vec<Cidr>,
 }
 
 /// How many connections may be open before one of their requests authenticates.

@@ -23,6 +23,7 @@ mod federation;
 mod metrics;
 mod pipeline;
 mod policy;
+mod proxy_protocol;
 mod ratelimit;
 mod rewrite;
 mod server;

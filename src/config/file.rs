@@ -188,6 +188,8 @@ pub(super) struct FileListen {
     pub shutdown_grace: Option<String>,
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    #[serde(default)]
+    pub proxy_protocol: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod availability;
+mod balancer;
 mod cache;
 mod cli;
 mod faults;
