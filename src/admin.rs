@@ -1,6 +1,7 @@
 //! The admin listener, on its own address: `/metrics` (Prometheus text), `/healthz` (the process
 //! is alive) and `/readyz` (the gateway can serve: any Manager up, or every one, as
-//! `admin.ready_when` says; each Manager's state in the body). Plain HTTP, loopback by default;
+//! `admin.ready_when` says; each Manager's state in the body, and with `[shared]` whether the
+//! store answers: a gateway without it is degraded, still ready). Plain HTTP, loopback by default;
 //! bind it to a private address. It serves no API traffic and never sees credentials.
 
 use std::convert::Infallible;
@@ -18,12 +19,14 @@ use tokio::task::JoinSet;
 use crate::body::GatewayBody;
 use crate::config::{AdminConfig, ReadyWhen};
 use crate::metrics::Metrics;
+use crate::shared::Shared;
 use crate::upstream::Upstream;
 
 pub(crate) struct AdminState {
     pub metrics: Arc<Metrics>,
     pub upstreams: Vec<Arc<Upstream>>,
     pub ready_when: ReadyWhen,
+    pub shared: Option<Arc<Shared>>,
 }
 
 /// Serves until `shutdown`: at most `config.max_connections` at once (more wait in the accept
@@ -125,11 +128,18 @@ fn answer(state: &AdminState, request: &Request<Incoming>) -> Response<GatewayBo
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "ready": ready,
                 "ready_when": state.ready_when.as_str(),
                 "managers": managers,
             });
+            if let Some(shared) = &state.shared {
+                body["shared_store"] = serde_json::json!(if shared.is_up() {
+                    "up"
+                } else {
+                    "unreachable: degraded to local state (docs/replicas.md)"
+                });
+            }
             text(status, "application/json", format!("{body}\n"))
         }
         _ => text(

@@ -31,6 +31,7 @@
 mod basic;
 mod logins;
 pub(crate) mod persistent;
+mod replicas;
 pub(crate) mod sso_client;
 pub(crate) mod sso_endpoint;
 pub(crate) mod tokens;
@@ -48,6 +49,7 @@ use tokio::time::Instant;
 
 use crate::config::AuthConfig;
 use crate::metrics::Metrics;
+use crate::shared::Shared;
 use crate::upstream::Upstream;
 pub(crate) use basic::{BasicCredentials, Session, SessionKey};
 pub(crate) use logins::Login;
@@ -62,14 +64,22 @@ use tokens::{Claims, TokenKeys};
 struct Lease {
     began: Instant,
     used: Mutex<Instant>,
+    /// When this replica last told the shared store of a use (replicas.rs).
+    told: Mutex<Instant>,
 }
 
 impl Lease {
     fn new() -> Lease {
+        Lease::at(Instant::now())
+    }
+
+    /// A lease that began at `began`, used now.
+    fn at(began: Instant) -> Lease {
         let now = Instant::now();
         Lease {
-            began: now,
+            began,
             used: Mutex::new(now),
+            told: Mutex::new(now),
         }
     }
 
@@ -79,7 +89,24 @@ impl Lease {
 
     fn expired(&self, config: &AuthConfig, now: Instant) -> bool {
         let used = *self.used.lock().unwrap_or_else(|p| p.into_inner());
-        now >= self.began + config.session_lifetime || now >= used + config.session_idle
+        self.lived(config, now) || now >= used + config.session_idle
+    }
+
+    /// Whether its lifetime is up (not only its idle time).
+    fn lived(&self, config: &AuthConfig, now: Instant) -> bool {
+        now >= self.began + config.session_lifetime
+    }
+
+    /// Whether the shared store should hear of a use now: at most once per `every`.
+    fn shared_touch_due(&self, every: Duration) -> bool {
+        let now = Instant::now();
+        let mut told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+        if now >= *told + every {
+            *told = now;
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -122,6 +149,10 @@ pub(crate) enum AuthError {
         cause: String,
         retry_after: Duration,
     },
+    /// A gateway token whose login this replica does not hold, with the shared store out of
+    /// reach: come back after `retry_after` (`shared.check_interval`).
+    #[error("the shared store cannot be reached")]
+    StoreUnavailable { retry_after: Duration },
 }
 
 /// Why an authentication failed, as `gateway_auth_failures_total` counts it (docs/authentication.md).
@@ -183,12 +214,24 @@ pub(crate) struct Authenticator {
     keys: TokenKeys,
     config: AuthConfig,
     metrics: Arc<Metrics>,
+    /// `[shared]`: sessions and logins shared with the other replicas (replicas.rs).
+    shared: Option<Arc<Shared>>,
+    /// Every Manager, for logins fetched from the shared store.
+    upstreams: Vec<Arc<Upstream>>,
+    /// What waits for the shared store to come back.
+    unsent: Mutex<replicas::Unsent>,
 }
 
 impl Authenticator {
-    /// A fresh server secret each start: sessions do not outlive the process anyway. The token
-    /// key is `auth.token_key`, or a fresh one (with a warning) when none is configured.
-    pub(crate) fn new(config: &AuthConfig, metrics: Arc<Metrics>) -> Result<Authenticator, String> {
+    /// A fresh server secret each start (sessions do not outlive the process), or with
+    /// `[shared]` the one every replica derives from `shared.key`. The token key is
+    /// `auth.token_key`, or a fresh one (with a warning) when none is configured.
+    pub(crate) fn new(
+        config: &AuthConfig,
+        metrics: Arc<Metrics>,
+        shared: Option<Arc<Shared>>,
+        upstreams: Vec<Arc<Upstream>>,
+    ) -> Result<Authenticator, String> {
         let keys = match &config.token_key {
             Some(secret) => {
                 TokenKeys::from_pem(&secret.read()?).map_err(|e| format!("auth.token_key: {e}"))?
@@ -200,8 +243,14 @@ impl Authenticator {
                 TokenKeys::generate()
             }
         };
-        let rng = ring::rand::SystemRandom::new();
-        let secret = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("the system random source works");
+        let secret = match &shared {
+            Some(shared) => shared.session_secret().clone(),
+            None => hmac::Key::generate(hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())
+                .expect("the system random source works"),
+        };
+        // With [shared], a session pushed out here may be in use on another replica: only the
+        // local copy goes (replicas.rs).
+        let alone = shared.is_none();
         let (gauge, revoking) = (metrics.sessions.clone(), metrics.clone());
         // LRU, not moka's default TinyLFU: at capacity, a new login must push out the least
         // recently used session, never be refused admission itself (its token would be revoked
@@ -212,7 +261,7 @@ impl Authenticator {
             .eviction_listener(move |_key, session: Arc<Session>, cause| {
                 gauge.dec();
                 // Explicit removals revoke (or not: after the Manager's 401) on their own.
-                if cause != moka::notification::RemovalCause::Explicit {
+                if alone && cause != moka::notification::RemovalCause::Explicit {
                     ended(&revoking, Ended::Evicted);
                     let metrics = revoking.clone();
                     spawn_revocation(async move {
@@ -242,7 +291,7 @@ impl Authenticator {
                 }
                 drop(by_user);
                 // An explicit logout revokes on its own request; everything else here.
-                if cause != moka::notification::RemovalCause::Explicit {
+                if alone && cause != moka::notification::RemovalCause::Explicit {
                     ended(&revoking, Ended::Evicted);
                     let metrics = revoking.clone();
                     spawn_revocation(async move { revoke_all(&login, &metrics).await });
@@ -263,6 +312,9 @@ impl Authenticator {
             keys,
             config: config.clone(),
             metrics,
+            shared,
+            upstreams,
+            unsent: Mutex::default(),
         })
     }
 
@@ -289,7 +341,7 @@ impl Authenticator {
             .map(|(key, _)| *key)
             .collect();
         for key in sessions {
-            self.end_session(&key, Ended::Expired).await;
+            self.expire_session(&key, now).await;
         }
         let logins: Vec<Arc<String>> = self
             .logins
@@ -298,7 +350,7 @@ impl Authenticator {
             .map(|(sid, _)| sid)
             .collect();
         for sid in logins {
-            self.end_login_and_revoke(&sid, Ended::Expired).await;
+            self.expire_login(&sid, now).await;
         }
     }
 
@@ -338,7 +390,11 @@ impl Authenticator {
     /// Revokes every upstream token the gateway holds, concurrently, within
     /// [`sso_client::REVOKE_TIMEOUT`]: at shutdown, so that no token outlives the gateway at the
     /// Managers. Returns how many tokens it revoked or tried to.
+    /// With `[shared]`, nothing: the other replicas serve those sessions on.
     pub(crate) async fn revoke_everything(&self) -> usize {
+        if self.shared.is_some() {
+            return 0;
+        }
         let mut tokens: Vec<(Arc<Upstream>, UpstreamToken)> = self
             .sessions
             .iter()

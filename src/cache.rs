@@ -34,6 +34,7 @@ use http::{Method, Response, StatusCode};
 use moka::Expiry;
 use moka::notification::RemovalCause;
 use ring::hmac;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use self::buffer::{Read, read_up_to};
@@ -47,6 +48,7 @@ use crate::api::path::{ApiPath, EngineArea};
 use crate::body::{BoxError, GatewayBody};
 use crate::config::CacheConfig;
 use crate::metrics::Metrics;
+use crate::shared::{Event, Message, Shared};
 
 pub(crate) const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 const CORRELATION_ID: HeaderName = HeaderName::from_static("correlation-id");
@@ -69,6 +71,8 @@ pub(crate) struct Cache {
     /// Keys the identity of a passed-through token.
     secret: hmac::Key,
     metrics: Arc<Metrics>,
+    /// `[shared]`: writes through other replicas evict here too (docs/replicas.md).
+    shared: Option<Arc<Shared>>,
 }
 
 /// The request, as the cache sees it.
@@ -114,7 +118,7 @@ pub(crate) struct Ticket {
 }
 
 impl Cache {
-    pub(crate) fn new(config: CacheConfig, metrics: Arc<Metrics>) -> Arc<Cache> {
+    pub(crate) fn new(config: CacheConfig, metrics: Arc<Metrics>, shared: Option<Arc<Shared>>) -> Arc<Cache> {
         let index: Arc<Index> = Arc::default();
         let listener_index = index.clone();
         let listener_metrics = metrics.clone();
@@ -150,7 +154,42 @@ impl Cache {
             inflight: Arc::default(),
             secret: hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("the system random source works"),
             metrics,
+            shared,
         })
+    }
+
+    /// Follows the other replicas' writes, for as long as the gateway runs: each evicts here
+    /// what it touched. When the store is lost or back, writes may have gone unheard: the whole
+    /// cache goes (and while it is lost, answers are kept `shared.degraded_ttl` at most).
+    pub(crate) async fn follow(self: Arc<Self>) {
+        let Some(shared) = self.shared.clone() else { return };
+        let mut events = shared.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(Event::Message(Message::Written {
+                    manager,
+                    collection,
+                    id,
+                })) => {
+                    self.evict(&Place {
+                        manager,
+                        collection,
+                        id,
+                    })
+                    .await;
+                }
+                Ok(Event::Down | Event::Up) | Err(RecvError::Lagged(_)) => self.entries.invalidate_all(),
+                Ok(Event::Message(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Evicts what a write on `place` touched.
+    async fn evict(&self, place: &Place) {
+        for key in self.index.written(place) {
+            self.entries.invalidate(&key).await;
+        }
     }
 
     /// Answers from the cache, or says what to do with the Manager's answer.
@@ -210,12 +249,18 @@ impl Cache {
             asked.tls,
             &asked.path.public_prefix,
         ));
-        let ttl = match api.segments.len() {
+        let mut ttl = match api.segments.len() {
             0 => self.config.ttl.root,
             1 => self.config.ttl.collection,
             2 => self.config.ttl.entity,
             _ => self.config.ttl.below,
         };
+        // Other replicas' writes cannot be heard of now.
+        if let Some(shared) = &self.shared
+            && !shared.is_up()
+        {
+            ttl = ttl.min(shared.degraded_ttl());
+        }
         let ticket = |cache: &Cache, leading| Ticket {
             writes: place.as_ref().map_or(0, |p| cache.index.writes(p)),
             key: key.clone(),
@@ -267,8 +312,17 @@ impl Cache {
             Pending::Pass(Some(fwd)) => Ok(with_status(response, CacheStatus::Passed(fwd))),
             Pending::Invalidate(place) => {
                 if response.status().is_success() {
-                    for key in self.index.written(&place) {
-                        self.entries.invalidate(&key).await;
+                    self.evict(&place).await;
+                    // The other replicas hear of it before the write's answer returns (they
+                    // evict as soon as the message arrives: docs/replicas.md).
+                    if let Some(shared) = &self.shared {
+                        let _ = shared
+                            .publish(&Message::Written {
+                                manager: place.manager,
+                                collection: place.collection,
+                                id: place.id,
+                            })
+                            .await;
                     }
                 }
                 Ok(response)

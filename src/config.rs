@@ -31,6 +31,38 @@ pub struct Config {
     pub managers: Vec<ManagerConfig>,
     /// `[federation]`: one merged API over several Managers; `None` when not configured.
     pub federation: Option<FederationConfig>,
+    /// `[shared]`: state shared with the other replicas; `None` when this gateway is alone.
+    pub shared: Option<SharedConfig>,
+}
+
+/// `[shared]` (docs/replicas.md): the Redis (or Valkey) store replicas share sessions, logins,
+/// revocations and cache invalidations through.
+#[derive(Debug, Clone)]
+pub struct SharedConfig {
+    /// `redis://` or `rediss://` (TLS), with host, port and database.
+    pub url: String,
+    /// For `rediss://`: the CA that signed the store's certificate; the system's roots if `None`.
+    pub ca_file: Option<PathBuf>,
+    /// ACL user name (Redis 6 and later); `None`: the default user.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// At least 32 bytes every replica shares: keys the sessions alike everywhere and encrypts
+    /// the Managers' tokens held in the store.
+    pub key: Secret,
+    /// Prepended to every key and channel name, so that several deployments share one store.
+    pub key_prefix: String,
+    /// The longest any one exchange with the store may take (docs/invariants.md, invariant 12).
+    pub timeout: Duration,
+    /// How often the store is checked when nothing else talks to it.
+    pub check_interval: Duration,
+    /// While the store cannot be reached, answers are cached no longer than this (other
+    /// replicas' writes cannot be heard of).
+    pub degraded_ttl: Duration,
+    /// How many replicas share the store: while it cannot be reached, each takes this share of
+    /// every rate limit.
+    pub replicas: u32,
+    /// How often each replica adds the rate-limit units it took to the store's buckets.
+    pub sync_interval: Duration,
 }
 
 /// `[federation]` (docs/federation.md, "The merged view"): a route, like a Manager's, that
@@ -231,6 +263,9 @@ pub struct Limits {
     /// Peers whose X-Forwarded-For is believed (`listen.trusted_proxies`): the client is the
     /// address they name.
     pub trusted_proxies: Vec<Cidr>,
+    /// Peers that open every connection with a PROXY protocol header (`listen.proxy_protocol`):
+    /// the client is the address it names.
+    pub proxy_protocol: Vec<Cidr>,
 }
 
 /// How many connections may be open before one of their requests authenticates.

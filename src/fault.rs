@@ -16,7 +16,8 @@ pub(crate) enum Blame {
     Client,
     /// The client's credentials are missing, malformed or refused.
     Credentials,
-    /// The Manager could not be reached or did not answer in time.
+    /// The Manager (or the replicas' shared store) could not be reached or did not answer in
+    /// time.
     Upstream,
 }
 
@@ -116,6 +117,9 @@ pub(crate) enum Fault {
         cause: String,
         retry_after: Duration,
     },
+    /// A gateway token this replica does not hold, while the shared store that would know it
+    /// cannot be reached (docs/replicas.md): maybe valid, so not a 401.
+    SharedStoreUnavailable { retry_after: Duration },
 }
 
 impl Fault {
@@ -134,6 +138,7 @@ impl Fault {
             Fault::UpstreamNotReady { .. }
             | Fault::CircuitOpen { .. }
             | Fault::SsoUnavailable { .. }
+            | Fault::SharedStoreUnavailable { .. }
             | Fault::MergedIncomplete { .. }
             | Fault::ManagerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Fault::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
@@ -165,7 +170,8 @@ impl Fault {
             | Fault::UpstreamAnswer { .. }
             | Fault::ManagerBusy { .. }
             | Fault::MergedIncomplete { .. }
-            | Fault::SsoUnavailable { .. } => Blame::Upstream,
+            | Fault::SsoUnavailable { .. }
+            | Fault::SharedStoreUnavailable { .. } => Blame::Upstream,
         }
     }
 
@@ -193,6 +199,7 @@ impl Fault {
             Fault::TooManyRequests { .. } => "Too many requests",
             Fault::LoginLocked { .. } => "Too many failed logins",
             Fault::SsoUnavailable { .. } => "Manager SSO unavailable",
+            Fault::SharedStoreUnavailable { .. } => "Gateway state unavailable",
         }
     }
 
@@ -264,6 +271,10 @@ impl Fault {
             Fault::MergedIncomplete { manager, detail, .. } => {
                 format!("{detail} (Manager '{manager}')")
             }
+            Fault::SharedStoreUnavailable { retry_after } => format!(
+                "This gateway replica does not hold this token's login and cannot reach the store the replicas share to look it up; retry in {} s",
+                retry_seconds(*retry_after)
+            ),
         }
     }
 }
@@ -346,7 +357,8 @@ pub(crate) mod tests {
                     detail: "d".into(),
                     retry_after: secs,
                 }),
-                Fault::MergedIncomplete { .. } => None,
+                Fault::MergedIncomplete { .. } => Some(Fault::SharedStoreUnavailable { retry_after: secs }),
+                Fault::SharedStoreUnavailable { .. } => None,
             };
             all.push(fault);
         }
@@ -359,7 +371,7 @@ pub(crate) mod tests {
         let all = every_fault();
         let kinds: std::collections::HashSet<_> = all.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), all.len());
-        assert_eq!(all.len(), 22);
+        assert_eq!(all.len(), 23);
     }
 
     /// Each fault maps to its documented status code (docs/invariants.md, invariant 6: 401 only
@@ -385,7 +397,8 @@ pub(crate) mod tests {
                 | Fault::CircuitOpen { .. }
                 | Fault::ManagerBusy { .. }
                 | Fault::MergedIncomplete { .. }
-                | Fault::SsoUnavailable { .. } => (503, Blame::Upstream),
+                | Fault::SsoUnavailable { .. }
+                | Fault::SharedStoreUnavailable { .. } => (503, Blame::Upstream),
                 Fault::UpstreamTimeout { .. } => (504, Blame::Upstream),
             };
             assert_eq!(fault.status().as_u16(), status, "{fault:?}");

@@ -23,9 +23,11 @@ mod federation;
 mod metrics;
 mod pipeline;
 mod policy;
+mod proxy_protocol;
 mod ratelimit;
 mod rewrite;
 mod server;
+mod shared;
 /// The Manager simulator (docs/simulator.md), started as a library by the tests and benchmarks.
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -81,6 +83,8 @@ pub enum StartError {
     Tls(String),
     #[error("{0}")]
     Auth(String),
+    #[error("{0}")]
+    Shared(String),
     #[error("policy: {0}")]
     Policy(String),
     #[error("manager `{name}`: {message}")]
@@ -131,7 +135,16 @@ impl Gateway {
             })?;
             upstreams.push(Arc::new(upstream));
         }
-        let auth = Arc::new(Authenticator::new(&config.auth, metrics.clone()).map_err(StartError::Auth)?);
+        let shared = config
+            .shared
+            .as_ref()
+            .map(|shared| shared::Shared::new(shared, &metrics))
+            .transpose()
+            .map_err(StartError::Shared)?;
+        let auth = Arc::new(
+            Authenticator::new(&config.auth, metrics.clone(), shared.clone(), upstreams.clone())
+                .map_err(StartError::Auth)?,
+        );
         let policy = match &config.policy {
             Some(policy) => Some(Arc::new(Enforcer::load(policy, metrics.clone()).map_err(
                 |problems| {
@@ -173,6 +186,10 @@ impl Gateway {
 
         let mut background = JoinSet::new();
         background.spawn(auth.clone().expire_on_timer());
+        if let Some(shared) = &shared {
+            background.spawn(shared.clone().watch());
+            background.spawn(auth.clone().follow());
+        }
         if let Some(policy) = &policy {
             background.spawn(policy.clone().watch());
         }
@@ -185,13 +202,29 @@ impl Gateway {
                 metrics: metrics.clone(),
                 upstreams: upstreams.clone(),
                 ready_when: admin_config.ready_when,
+                shared: shared.clone(),
             });
             background.spawn(admin::serve(listener, state, admin_config, shutdown_rx.clone()));
         }
-        let rate_limit = config
-            .rate_limit
+        let rate_limit = config.rate_limit.clone().map(|limits| match &shared {
+            Some(store) => {
+                let (limiter, buckets) = RateLimiter::shared(limits, metrics.clone(), store.clone());
+                background.spawn(buckets.sync());
+                let limiter = Arc::new(limiter);
+                background.spawn(limiter.clone().follow(store.clone()));
+                limiter
+            }
+            None => Arc::new(RateLimiter::new(limits, metrics.clone())),
+        });
+        let cache = config
+            .cache
             .clone()
-            .map(|limits| Arc::new(RateLimiter::new(limits, metrics.clone())));
+            .map(|cache| cache::Cache::new(cache, metrics.clone(), shared.clone()));
+        if let Some(cache) = &cache
+            && shared.is_some()
+        {
+            background.spawn(cache.clone().follow());
+        }
         let state_upstreams = upstreams.clone();
         let state = Arc::new(GatewayState {
             limits: config.listen.limits.clone(),
@@ -203,10 +236,7 @@ impl Gateway {
             upstreams,
             auth: auth.clone(),
             policy: policy.clone(),
-            cache: config
-                .cache
-                .clone()
-                .map(|cache| cache::Cache::new(cache, metrics.clone())),
+            cache: cache.clone(),
             rate_limit: rate_limit.clone(),
             metrics,
         });
@@ -327,6 +357,12 @@ pub fn check_material(config: &Config) -> Vec<String> {
             .and_then(|pem| auth::tokens::TokenKeys::from_pem(&pem).map(drop))
     {
         problems.push(format!("auth.token_key: {e}"));
+    }
+    // The store's key material and CA, without connecting (`serve` reports what it cannot reach).
+    if let Some(shared) = &config.shared
+        && let Err(e) = shared::check_material(shared)
+    {
+        problems.push(e);
     }
     for (i, manager) in config.managers.iter().enumerate() {
         if let Err(e) = tls::client_config(&manager.tls) {

@@ -396,6 +396,56 @@ impl Metrics {
     }
 }
 
+/// The shared store's metrics (docs/replicas.md), registered only with `[shared]`: a gateway
+/// alone has no store to be degraded from.
+pub(crate) struct SharedStoreMetrics {
+    /// 1 while the store answers, 0 while the gateway carries on without it.
+    pub up: IntGauge,
+    pub errors_total: IntCounterVec,
+    /// Events the replicas' channel delivered, by kind.
+    pub events_total: IntCounterVec,
+}
+
+impl Metrics {
+    pub(crate) fn shared_store(&self) -> SharedStoreMetrics {
+        let up = IntGauge::new(
+            "gateway_shared_store_up",
+            "1 while the shared store (Redis) answers; 0 while the gateway is degraded to local state",
+        )
+        .expect("valid metric");
+        let errors_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_shared_store_errors_total",
+                "Exchanges with the shared store that failed or timed out, by operation",
+            ),
+            &["operation"],
+        )
+        .expect("valid metric");
+        let events_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_shared_store_events_total",
+                "Events of the shared store, by kind: ended, ready, written, login_failed, login_succeeded (heard from the other replicas), down, up",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(up.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(errors_total.clone()),
+            Box::new(events_total.clone()),
+        ] {
+            self.registry
+                .register(collector)
+                .expect("the shared store's metrics are registered once");
+        }
+        SharedStoreMetrics {
+            up,
+            errors_total,
+            events_total,
+        }
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()

@@ -6,8 +6,8 @@
 //! `rate` units per second, kept as one instant per key, the "theoretical arrival time". A bucket
 //! whose instant has passed is full, the same as no bucket at all, so such keys are dropped
 //! whenever the store is over its size: memory stays bounded whatever the number of addresses.
-//! The state lives behind [`Buckets`], so a store shared between gateway replicas can replace the
-//! local one without touching the stages.
+//! The state lives behind [`Buckets`]: local ([`LocalBuckets`]), or with `[shared]` local and
+//! synchronised with the other replicas' (shared.rs), without touching the stages.
 //!
 //! A request over its bucket is first delayed, as nginx's `limit_req` without `nodelay` does: its
 //! units are reserved at once (the theoretical arrival time moves past now) and it waits until
@@ -23,6 +23,7 @@
 //! is to move to a store shared between replicas.
 
 pub(crate) mod logins;
+mod shared;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -35,6 +36,9 @@ use tokio::time::Instant;
 use crate::api::path::{ApiPath, EngineArea};
 use crate::config::{RateLimitConfig, RateQuota};
 use crate::metrics::Metrics;
+use crate::shared::{Event, Shared};
+pub(crate) use shared::SharedBuckets;
+use tokio::sync::broadcast;
 
 /// What a bucket said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,29 +91,50 @@ impl LocalBuckets {
     }
 }
 
+impl LocalBuckets {
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets `key`'s arrival time, keeping the shard within its bound.
+    fn hold(&self, buckets: &mut HashMap<String, Instant>, key: &str, arrival: Instant, now: Instant) {
+        match buckets.get_mut(key) {
+            Some(held) => *held = arrival,
+            None => {
+                if buckets.len() >= self.per_shard {
+                    // Full buckets are the same as none; if every bucket is in use, the
+                    // emptiest-looking half goes (their next request finds a full bucket).
+                    buckets.retain(|_, arrival| *arrival > now);
+                    if buckets.len() >= self.per_shard {
+                        let mut arrivals: Vec<Instant> = buckets.values().copied().collect();
+                        arrivals.sort_unstable();
+                        let median = arrivals[arrivals.len() / 2];
+                        buckets.retain(|_, arrival| *arrival > median);
+                    }
+                }
+                buckets.insert(key.to_owned(), arrival);
+            }
+        }
+    }
+
+    /// Moves `key`'s arrival time to `arrival` if that is later: units taken elsewhere
+    /// (ratelimit/shared.rs).
+    pub(crate) fn raise(&self, key: &str, arrival: Instant, now: Instant) {
+        let mut buckets = self.shard(key);
+        if buckets.get(key).is_none_or(|held| *held < arrival) {
+            self.hold(&mut buckets, key, arrival, now);
+        }
+    }
+}
+
 impl Buckets for LocalBuckets {
     fn take(&self, key: &str, cost: u32, quota: RateQuota, max_delay: Duration, now: Instant) -> Taken {
-        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
-        let mut buckets = shard.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = self.shard(key);
         let taken = gcra(buckets.get(key).copied(), cost, quota, max_delay, now);
         if let (Taken::Allowed { .. }, Some(arrival)) = taken {
-            match buckets.get_mut(key) {
-                Some(held) => *held = arrival,
-                None => {
-                    if buckets.len() >= self.per_shard {
-                        // Full buckets are the same as none; if every bucket is in use, the
-                        // emptiest-looking half goes (their next request finds a full bucket).
-                        buckets.retain(|_, arrival| *arrival > now);
-                        if buckets.len() >= self.per_shard {
-                            let mut arrivals: Vec<Instant> = buckets.values().copied().collect();
-                            arrivals.sort_unstable();
-                            let median = arrivals[arrivals.len() / 2];
-                            buckets.retain(|_, arrival| *arrival > median);
-                        }
-                    }
-                    buckets.insert(key.to_owned(), arrival);
-                }
-            }
+            self.hold(&mut buckets, key, arrival, now);
         }
         taken.0
     }
@@ -251,11 +276,50 @@ pub struct RateLimiter {
 impl RateLimiter {
     pub fn new(config: RateLimitConfig, metrics: Arc<Metrics>) -> RateLimiter {
         let buckets = Arc::new(LocalBuckets::new(config.max_keys));
+        RateLimiter::with_buckets(config, metrics, buckets, None)
+    }
+
+    fn with_buckets(
+        config: RateLimitConfig,
+        metrics: Arc<Metrics>,
+        buckets: Arc<dyn Buckets>,
+        shared: Option<Arc<Shared>>,
+    ) -> RateLimiter {
         RateLimiter {
-            logins: logins::Logins::new(config.logins, config.max_keys, metrics.clone()),
+            logins: logins::Logins::new(config.logins, config.max_keys, metrics.clone(), shared),
             config: RwLock::new(Arc::new(config)),
             buckets,
             metrics,
+        }
+    }
+
+    /// With `[shared]`: buckets synchronised with the other replicas' by [`SharedBuckets::sync`]
+    /// (docs/replicas.md, "Rate limits").
+    pub(crate) fn shared(
+        config: RateLimitConfig,
+        metrics: Arc<Metrics>,
+        store: Arc<Shared>,
+    ) -> (RateLimiter, Arc<SharedBuckets>) {
+        let buckets = Arc::new(SharedBuckets::new(
+            LocalBuckets::new(config.max_keys),
+            store.clone(),
+        ));
+        (
+            RateLimiter::with_buckets(config, metrics, buckets.clone(), Some(store)),
+            buckets,
+        )
+    }
+
+    /// Counts the other replicas' failed and succeeded logins here, for as long as the gateway
+    /// runs (docs/replicas.md, "Login lockouts").
+    pub(crate) async fn follow(self: Arc<Self>, store: Arc<Shared>) {
+        let mut events = store.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(Event::Message(message)) => self.logins.heard(message),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
         }
     }
 

@@ -1,4 +1,5 @@
-//! The public listener: accepts connections (at most `max_connections`), terminates TLS, serves
+//! The public listener: accepts connections (at most `max_connections`), reads the PROXY
+//! protocol header of the peers that send one (`listen.proxy_protocol`), terminates TLS, serves
 //! HTTP/1.1 and HTTP/2 through hyper, closes idle connections, and drains on shutdown.
 //!
 //! Shutdown: stop accepting, ask every connection to finish gracefully (HTTP/1.1 closes after the
@@ -20,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::Limits;
 use crate::connection::{self, Anonymous, AnonymousPlace, ConnActivity, ConnInfo, OverBudget, SendDeadline};
 use crate::pipeline::{self, GatewayState};
+use crate::proxy_protocol;
 
 /// hyper's own head limits sit above ours so that a moderately oversized head gets our 431 fault;
 /// only a grossly oversized one meets hyper's bare 431 or a reset.
@@ -64,9 +66,15 @@ pub(crate) async fn serve(
         tokio::select! {
             _ = shutdown.changed() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            ((stream, client), permit) = accept => {
+            ((stream, peer), permit) = accept => {
+                let (state, builder, tls, shutdown, anonymous) =
+                    (state.clone(), builder.clone(), tls.clone(), shutdown.clone(), anonymous.clone());
+                connections.spawn(async move {
+                    let mut stream = stream;
+                    let Some(client) = client_of(&state, &mut stream, peer).await else { return };
                     // Every connection starts anonymous; a trusted proxy's carry many clients,
                     // so only the total applies to them.
+                    let limits = &state.limits;
                     let proxied = limits.trusted_proxies.iter().any(|cidr| cidr.contains(client.ip()));
                     let place = match anonymous.admit(client.ip(), !proxied) {
                         Ok((place, evicted)) => {
@@ -79,18 +87,19 @@ pub(crate) async fn serve(
                         Err(over) => {
                             tracing::debug!(%client, reason = over.label(), "connection closed: over the anonymous budget");
                             state.metrics.connections_refused_total.with_label_values(&[over.label()]).inc();
-                            continue;
+                            return;
                         }
                     };
                     let connection = Connection {
-                        tls: tls.clone(),
-                        builder: builder.clone(),
-                        state: state.clone(),
-                        shutdown: shutdown.clone(),
+                        tls,
+                        builder,
+                        state,
+                        shutdown,
                         anonymous: place,
                         _permit: permit,
                     };
-                    connections.spawn(connection.serve(stream, client));
+                    connection.serve(stream, client).await;
+                });
             }
         }
     }
@@ -109,6 +118,36 @@ pub(crate) async fn serve(
             "shutdown grace period over; closing remaining connections"
         );
         connections.shutdown().await;
+    }
+}
+
+/// The client a connection is from: its peer, or with the peer in `listen.proxy_protocol` the
+/// client its PROXY header names, read within `listen.header_read_timeout`. `None`: the header
+/// was missing, malformed or late, and the connection is closed (counted).
+async fn client_of(state: &GatewayState, stream: &mut TcpStream, peer: SocketAddr) -> Option<SocketAddr> {
+    let limits = &state.limits;
+    if !limits.proxy_protocol.iter().any(|cidr| cidr.contains(peer.ip())) {
+        return Some(peer);
+    }
+    let refused = || {
+        state
+            .metrics
+            .connections_refused_total
+            .with_label_values(&["proxy_protocol"])
+            .inc();
+    };
+    match tokio::time::timeout(limits.header_read_timeout, proxy_protocol::read_header(stream)).await {
+        Ok(Ok(client)) => Some(client.unwrap_or(peer)),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "connection closed");
+            refused();
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "connection closed: no PROXY protocol header in time");
+            refused();
+            None
+        }
     }
 }
 

@@ -104,6 +104,7 @@ impl Authenticator {
         if let Some(session) = self.sessions.get(&key).await {
             if !session.lease.expired(&self.config, Instant::now()) {
                 session.lease.touch();
+                self.touch_shared(|shared| Self::session_record(shared, &key), &session.lease);
                 if let Some((logins, client)) = logins {
                     logins.succeeded(&credentials.user, client);
                 }
@@ -127,6 +128,13 @@ impl Authenticator {
                 upstream: upstream.clone(),
                 lease: Lease::new(),
             }))
+        };
+        // With [shared], from the store, or one replica logs in while the others wait.
+        let login = async {
+            match &self.shared {
+                Some(shared) => self.shared_session(shared, &key, upstream, login).await,
+                None => login.await,
+            }
         };
         // Boxed: the login's future is large and made once per session; unboxed it would be
         // moved with every request's future (docs/performance.md, "Against nginx").
@@ -159,23 +167,56 @@ impl Authenticator {
         }
     }
 
-    /// Drops a session whose token the Manager no longer accepts.
+    /// Drops a session whose token the Manager no longer accepts (on every replica).
     pub(crate) async fn forget(&self, upstream: &Upstream, credentials: &BasicCredentials) {
         let key = self.key(upstream.name(), credentials);
         if self.sessions.remove(&key).await.is_some() {
             ended(&self.metrics, Ended::Refused);
         }
+        self.end_everywhere(|shared| Self::session_record(shared, &key))
+            .await;
     }
 
     /// Ends a session by the gateway's choice (`reason`: a bounded label) and revokes its token.
     pub(super) async fn end_session(&self, key: &SessionKey, reason: Ended) {
-        // Whoever removes it revokes it: once.
+        // Whoever removes it revokes it: once, on one replica.
         if let Some(session) = self.sessions.remove(key).await {
+            let removed = self
+                .end_everywhere(|shared| Self::session_record(shared, key))
+                .await;
             ended(&self.metrics, reason);
-            let metrics = self.metrics.clone();
-            spawn_revocation(async move {
-                sso_client::revoke(&session.upstream, &metrics, &session.token).await;
-            });
+            if removed {
+                revoke_later(&self.metrics, session);
+            }
         }
     }
+
+    /// The expiry sweep's end of a session: with `[shared]`, a session idle here but used on
+    /// another replica only loses its local copy.
+    pub(super) async fn expire_session(&self, key: &SessionKey, now: Instant) {
+        let Some(shared) = &self.shared else {
+            return self.end_session(key, Ended::Expired).await;
+        };
+        let Some(session) = self.sessions.get(key).await else {
+            return;
+        };
+        if session.lease.lived(&self.config, now) {
+            return self.end_session(key, Ended::Expired).await;
+        }
+        if let Some(ends) = self.idle_everywhere(Self::session_record(shared, key)).await {
+            self.sessions.remove(key).await;
+            if ends {
+                ended(&self.metrics, Ended::Expired);
+                revoke_later(&self.metrics, session);
+            }
+        }
+    }
+}
+
+/// Revokes a session's token at its Manager, in the background.
+fn revoke_later(metrics: &Arc<crate::metrics::Metrics>, session: Arc<Session>) {
+    let metrics = metrics.clone();
+    spawn_revocation(async move {
+        sso_client::revoke(&session.upstream, &metrics, &session.token).await;
+    });
 }

@@ -19,9 +19,10 @@ use zeroize::Zeroizing;
 use super::basic::{BasicCredentials, SessionKey};
 use super::sso_client::{self, LoginError, UpstreamToken, authenticated_user, password_grant};
 use super::tokens::Claims;
-use super::{AuthError, Authenticator, Ended, Failure, Lease, ended, spawn_revocation};
+use super::{AuthError, Authenticator, EXPIRY_SWEEP, Ended, Failure, Lease, ended, spawn_revocation};
 use crate::metrics::Metrics;
 use crate::ratelimit::logins::Logins;
+use crate::shared::Unreachable;
 use crate::upstream::Upstream;
 
 /// A Manager's token of a login, and the user's id there.
@@ -30,25 +31,36 @@ pub(crate) struct ManagerToken {
     pub token: UpstreamToken,
     pub user_id: Option<String>,
     /// The user's name as this Manager reports it (`ManagerUser::name`).
-    name: String,
+    pub(super) name: String,
 }
 
 /// A login at the gateway's SSO endpoint: the user and where it stands at each Manager it covers.
 pub(crate) struct Login {
     pub user: String,
-    members: Vec<Member>,
+    pub(super) members: Vec<Member>,
     /// The credentials, while some member is still to be logged in at.
     pending: tokio::sync::Mutex<Option<Pending>>,
     pub(super) lease: Lease,
+    /// When it was made, in milliseconds since the epoch (for the shared store).
+    pub(super) began: u64,
 }
 
 /// One Manager of a login; its outcome unset while it is still to be logged in at.
-struct Member {
-    upstream: Arc<Upstream>,
-    outcome: OnceLock<Outcome>,
+pub(super) struct Member {
+    pub(super) upstream: Arc<Upstream>,
+    pub(super) outcome: OnceLock<Outcome>,
 }
 
-enum Outcome {
+impl Member {
+    pub(super) fn new(upstream: Arc<Upstream>, outcome: Option<Outcome>) -> Member {
+        Member {
+            upstream,
+            outcome: outcome.map_or_else(OnceLock::new, OnceLock::from),
+        }
+    }
+}
+
+pub(super) enum Outcome {
     Token(ManagerToken),
     /// The Manager refused the credentials: its message.
     Refused(String),
@@ -64,11 +76,17 @@ impl Login {
     /// A login of `user` with no Manager (tests of expiry).
     #[cfg(test)]
     pub(super) fn empty(user: &str) -> Login {
+        Login::fetched(user.to_owned(), Vec::new(), Lease::new(), 0)
+    }
+
+    /// A login made by another replica: without credentials, so its pending members stay so here.
+    pub(super) fn fetched(user: String, members: Vec<Member>, lease: Lease, began: u64) -> Login {
         Login {
-            user: user.to_owned(),
-            members: Vec::new(),
+            user,
+            members,
             pending: tokio::sync::Mutex::new(None),
-            lease: Lease::new(),
+            lease,
+            began,
         }
     }
 
@@ -157,6 +175,9 @@ impl Authenticator {
             members,
             pending: tokio::sync::Mutex::new(pending),
             lease: Lease::new(),
+            began: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
         });
         let sid = session_id();
         let now = jsonwebtoken::get_current_timestamp();
@@ -167,6 +188,7 @@ impl Authenticator {
             exp: now + self.config.session_lifetime.as_secs(),
         };
         self.metrics.sessions.inc();
+        self.store_login(&sid, &login).await;
         self.logins.insert(sid.clone(), login).await;
         self.logins.run_pending_tasks().await;
         let oldest = {
@@ -180,11 +202,8 @@ impl Authenticator {
             }
         };
         // The user's oldest login makes room: ended and revoked as a logout would be.
-        if let Some(oldest) = oldest
-            && let Some(login) = self.logins.remove(&oldest).await
-        {
-            ended(&self.metrics, Ended::Replaced);
-            revoke_all(&login, &self.metrics).await;
+        if let Some(oldest) = oldest {
+            self.end_login_and_revoke(&oldest, Ended::Replaced).await;
         }
         Ok((self.keys.issue(&claims), (claims.exp * 1000) as i64))
     }
@@ -207,30 +226,43 @@ impl Authenticator {
         .map(|(token, _)| token)
     }
 
-    /// The login a gateway token stands for, if the token is valid and the login still open.
-    pub(crate) async fn login_of(&self, token: &str) -> Option<(Arc<Claims>, Arc<Login>)> {
+    /// The login a gateway token stands for, if the token is valid and the login still open
+    /// (made here or, with `[shared]`, on another replica). `StoreUnavailable` when a valid
+    /// token's login is not held here and the shared store cannot be asked.
+    pub(crate) async fn login_of(&self, token: &str) -> Result<Option<(Arc<Claims>, Arc<Login>)>, AuthError> {
         // This gateway's tokens are JWTs, three parts joined by dots: anything else (a Manager's
         // own token passed through) needs neither the hash nor the lookups.
         if token.bytes().filter(|&b| b == b'.').count() != 2 {
-            return None;
+            return Ok(None);
         }
         let key = self.token_key(token);
         let claims = match self.verified.get(&key).await {
             Some(claims) if claims.exp > jsonwebtoken::get_current_timestamp() => claims,
-            Some(_) => return None,
+            Some(_) => return Ok(None),
             None => {
-                let claims = Arc::new(self.keys.verify(token)?);
+                let Some(claims) = self.keys.verify(token) else {
+                    return Ok(None);
+                };
+                let claims = Arc::new(claims);
                 self.verified.insert(key, claims.clone()).await;
                 claims
             }
         };
-        let login = self.logins.get(&claims.sid).await?;
+        let login = match self.logins.get(&claims.sid).await {
+            Some(login) => login,
+            None => match self.fetch_login(&claims.sid).await {
+                Ok(Some(login)) => login,
+                Ok(None) => return Ok(None),
+                Err(Unreachable) => return Err(self.store_unavailable()),
+            },
+        };
         if login.lease.expired(&self.config, Instant::now()) {
             self.end_login_and_revoke(&claims.sid, Ended::Expired).await;
-            return None;
+            return Ok(None);
         }
         login.lease.touch();
-        Some((claims, login))
+        self.touch_shared(|shared| Self::login_record(shared, &claims.sid), &login.lease);
+        Ok(Some((claims, login)))
     }
 
     /// The login's token at `upstream`: `Ok(None)` when the login does not cover it; logged in
@@ -305,6 +337,8 @@ impl Authenticator {
         if login.members.iter().all(|m| m.outcome.get().is_some()) {
             *pending = None;
         }
+        // The other replicas see this member settled too.
+        self.store_login(sid, login).await;
         // A logout meanwhile revoked what the login held then: this token too.
         if !self.logins.contains_key(sid)
             && let Some(Outcome::Token(token)) = member.outcome.get()
@@ -363,35 +397,80 @@ impl Authenticator {
         key
     }
 
-    /// Ends the login of a gateway token and revokes its upstream tokens; false when the token is
-    /// not valid or its login already ended.
-    pub(crate) async fn log_out(&self, token: &str) -> bool {
-        let Some(claims) = self.keys.verify(token) else {
-            return false;
-        };
-        match self.logins.remove(&claims.sid).await {
-            Some(login) => {
-                ended(&self.metrics, Ended::Logout);
-                revoke_all(&login, &self.metrics).await;
-                true
-            }
-            None => false,
+    fn store_unavailable(&self) -> AuthError {
+        AuthError::StoreUnavailable {
+            retry_after: self.shared.as_ref().map_or(EXPIRY_SWEEP, |s| s.retry_after()),
         }
     }
 
-    /// Ends a login whose upstream token a Manager refused; the client logs in again.
+    /// Ends the login of a gateway token and revokes its upstream tokens; false when the token is
+    /// not valid or its login already ended. `StoreUnavailable` when the login is another
+    /// replica's and the shared store cannot be asked: the logout did not happen.
+    pub(crate) async fn log_out(&self, token: &str) -> Result<bool, AuthError> {
+        let Some(claims) = self.keys.verify(token) else {
+            return Ok(false);
+        };
+        // Another replica's login is fetched first, to revoke its tokens here.
+        let login = match self.logins.remove(&claims.sid).await {
+            Some(login) => Some(login),
+            None => self
+                .fetch_login(&claims.sid)
+                .await
+                .map_err(|Unreachable| self.store_unavailable())?,
+        };
+        let Some(login) = login else { return Ok(false) };
+        self.logins.remove(&claims.sid).await;
+        let removed = self
+            .end_everywhere(|shared| Self::login_record(shared, &claims.sid))
+            .await;
+        if removed {
+            ended(&self.metrics, Ended::Logout);
+            revoke_all(&login, &self.metrics).await;
+        }
+        Ok(removed)
+    }
+
+    /// Ends a login whose upstream token a Manager refused (on every replica); the client logs
+    /// in again.
     pub(crate) async fn end_login(&self, sid: &str) {
         if self.logins.remove(sid).await.is_some() {
             ended(&self.metrics, Ended::Refused);
         }
+        self.end_everywhere(|shared| Self::login_record(shared, sid))
+            .await;
     }
 
     /// Ends a login by the gateway's choice and revokes its tokens in the background.
     pub(super) async fn end_login_and_revoke(&self, sid: &str, reason: Ended) {
         if let Some(login) = self.logins.remove(sid).await {
+            let removed = self
+                .end_everywhere(|shared| Self::login_record(shared, sid))
+                .await;
             ended(&self.metrics, reason);
-            let metrics = self.metrics.clone();
-            spawn_revocation(async move { revoke_all(&login, &metrics).await });
+            if removed {
+                revoke_later(&self.metrics, login);
+            }
+        }
+    }
+
+    /// The expiry sweep's end of a login: with `[shared]`, a login idle here but used on
+    /// another replica only loses its local copy.
+    pub(super) async fn expire_login(&self, sid: &str, now: Instant) {
+        let Some(shared) = &self.shared else {
+            return self.end_login_and_revoke(sid, Ended::Expired).await;
+        };
+        let Some(login) = self.logins.get(sid).await else {
+            return;
+        };
+        if login.lease.lived(&self.config, now) {
+            return self.end_login_and_revoke(sid, Ended::Expired).await;
+        }
+        if let Some(ends) = self.idle_everywhere(Self::login_record(shared, sid)).await {
+            self.logins.remove(sid).await;
+            if ends {
+                ended(&self.metrics, Ended::Expired);
+                revoke_later(&self.metrics, login);
+            }
         }
     }
 }
@@ -404,6 +483,12 @@ enum Asked {
         reached: bool,
     },
     Unavailable(String),
+}
+
+/// Revokes every upstream token of a login, in the background.
+fn revoke_later(metrics: &Arc<Metrics>, login: Arc<Login>) {
+    let metrics = metrics.clone();
+    spawn_revocation(async move { revoke_all(&login, &metrics).await });
 }
 
 /// Revokes every upstream token of a login, concurrently.

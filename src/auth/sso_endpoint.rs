@@ -68,10 +68,11 @@ pub(crate) async fn answer(
         Endpoint::Token => token(auth, logins, client, upstreams, query, headers, &body).await,
         Endpoint::TokenInfo => {
             let response = match token_to_validate(query, headers, &body) {
-                Ok(token) if auth.login_of(&token).await.is_some() => {
-                    json_response(StatusCode::OK, &serde_json::json!({}))
-                }
-                Ok(_) => invalid_grant(query, headers, &body).response(),
+                Ok(token) => match auth.login_of(&token).await {
+                    Ok(Some(_)) => json_response(StatusCode::OK, &serde_json::json!({})),
+                    Ok(None) => invalid_grant(query, headers, &body).response(),
+                    Err(error) => unavailable(query, headers, &body, &error),
+                },
                 Err(error) => error.response(),
             };
             (response, None)
@@ -79,8 +80,10 @@ pub(crate) async fn answer(
         Endpoint::Logout => {
             // Like the engine's, the answer is `{}` also for a token already ended.
             let token = token_to_revoke(query, headers, &body);
-            if let Some(token) = &token {
-                auth.log_out(token).await;
+            if let Some(token) = &token
+                && let Err(error) = auth.log_out(token).await
+            {
+                return (unavailable(query, headers, &body, &error), None);
             }
             (logout_response(token.is_some()), None)
         }
@@ -154,15 +157,27 @@ async fn token(
             user,
         ),
         // log_in asks the Managers only: what fails is their SSO.
-        Err(unavailable) => {
-            let cause = unavailable.to_string();
-            // 503, not the engine's 400: nothing is wrong with the credentials. The SDK reads
-            // only the body's `error`, which it reports.
-            let mut response = SsoError::new(&grant.scope, "server_error", cause).response();
-            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            (response, user)
-        }
+        Err(unavailable) => (server_error(&grant.scope, &unavailable), user),
     }
+}
+
+/// 503, not the engine's 400: nothing is wrong with the credentials. The SDK reads only the
+/// body's `error`, which it reports.
+fn server_error(scope: &str, error: &AuthError) -> Response<GatewayBody> {
+    let mut response = SsoError::new(scope, "server_error", error.to_string()).response();
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response
+}
+
+/// A token the gateway cannot look up now (docs/replicas.md), in the request's scope.
+fn unavailable(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+    error: &AuthError,
+) -> Response<GatewayBody> {
+    let scope = invalid_grant(query, headers, body).scope;
+    server_error(&scope, error)
 }
 
 async fn read_form(body: GatewayBody) -> Result<Bytes, BoxError> {

@@ -24,6 +24,8 @@ fn authenticator_idle_for(idle: Duration) -> Authenticator {
             resend_body_bytes: 0,
         },
         Arc::new(Metrics::new()),
+        None,
+        Vec::new(),
     )
     .unwrap()
 }

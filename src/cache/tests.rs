@@ -21,6 +21,7 @@ fn cache(shared: &[&str]) -> Arc<Cache> {
             shared_collections: shared.iter().map(|s| (*s).to_owned()).collect(),
         },
         Arc::new(Metrics::new()),
+        None,
     )
 }
 

@@ -21,6 +21,23 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub manager: Vec<FileManager>,
     pub federation: Option<FileFederation>,
+    pub shared: Option<FileShared>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileShared {
+    pub url: String,
+    pub ca_file: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<FileSecret>,
+    pub key: FileSecret,
+    pub key_prefix: Option<String>,
+    pub timeout: Option<String>,
+    pub check_interval: Option<String>,
+    pub degraded_ttl: Option<String>,
+    pub replicas: u64,
+    pub sync_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +188,8 @@ pub(super) struct FileListen {
     pub shutdown_grace: Option<String>,
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    #[serde(default)]
+    pub proxy_protocol: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,6 @@
 //! From the deserialized file to the runtime model: every value validated with its key path,
 //! defaults applied, and every problem reported at once. `[listen]`, `[[manager]]`,
-//! `[rate_limit]` and `[cache]` have a file each; `[admin]`, `[log]`, `[auth]` and `[policy]` are
+//! `[rate_limit]`, `[cache]`, `[federation]` and `[shared]` have a file each; `[admin]`, `[log]`, `[auth]` and `[policy]` are
 //! short and checked here, with how the sections constrain each other.
 
 mod cache;
@@ -8,6 +8,7 @@ mod federation;
 mod listen;
 mod managers;
 mod rate_limit;
+mod shared;
 mod values;
 
 use std::path::Path;
@@ -23,6 +24,7 @@ use federation::validate_federation;
 use listen::validate_listen;
 use managers::validate_managers;
 use rate_limit::validate_rate_limit;
+use shared::validate_shared;
 use values::{Problems, secret};
 
 // Defaults, documented key by key in config/gateway.toml.
@@ -190,6 +192,15 @@ pub(super) fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<Conf
     let federation = file
         .federation
         .and_then(|federation| validate_federation(&mut problems, federation, &managers));
+    let shared = file
+        .shared
+        .and_then(|shared| validate_shared(&mut problems, shared, base));
+    if shared.is_some() && auth.token_key.is_none() {
+        problems.push(
+            "auth.token_key",
+            "required with [shared]: every replica must sign and verify the gateway's tokens with the same key",
+        );
+    }
     match listen {
         Some(listen) if problems.0.is_empty() => Ok(Config {
             listen,
@@ -201,6 +212,7 @@ pub(super) fn validate(file: FileConfig, base: &Path) -> Result<Config, Vec<Conf
             rate_limit,
             managers,
             federation,
+            shared,
         }),
         _ => Err(problems.0),
     }

@@ -53,7 +53,7 @@ pub(super) async fn authenticate(
             }
         } else {
             // As the engine: a request without persistent-auth ends the session.
-            auth.log_out(&cookie).await;
+            auth.log_out(&cookie).await?;
         }
     }
     // Which of several the Manager or a front end would read is theirs to choose: refused.
@@ -133,7 +133,7 @@ async fn by_token(
     request: &mut Request<GatewayBody>,
     token: &str,
 ) -> Result<Option<Identity>, Fault> {
-    let Some((claims, login)) = auth.login_of(token).await else {
+    let Some((claims, login)) = auth.login_of(token).await? else {
         return Ok(None);
     };
     let Some(upstream_token) = auth.member_token(&claims.sid, &login, upstream).await? else {

@@ -36,6 +36,7 @@ impl From<AuthError> for Fault {
                 cause,
                 retry_after,
             },
+            AuthError::StoreUnavailable { retry_after } => Fault::SharedStoreUnavailable { retry_after },
         }
     }
 }
@@ -108,6 +109,7 @@ pub(super) fn respond(fault: &Fault, repr: Representation) -> Response<GatewayBo
         | Fault::SsoUnavailable { retry_after, .. }
         | Fault::ManagerBusy { retry_after, .. }
         | Fault::MergedIncomplete { retry_after, .. }
+        | Fault::SharedStoreUnavailable { retry_after }
         | Fault::LoginLocked { retry_after } => {
             headers.insert(RETRY_AFTER, HeaderValue::from(retry_seconds(*retry_after).max(1)));
         }

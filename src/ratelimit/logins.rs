@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::config::LoginThrottle;
 use crate::metrics::Metrics;
+use crate::shared::{Message, Shared};
 
 #[derive(Debug, Default)]
 struct Record {
@@ -32,6 +33,9 @@ struct Record {
 
 pub struct Logins {
     config: Mutex<LoginThrottle>,
+    /// `[shared]`: failures and successes are told to the other replicas, and theirs counted
+    /// here (docs/replicas.md, "Login lockouts").
+    shared: Option<Arc<Shared>>,
     records: Mutex<HashMap<String, Record>>,
     /// (user, address) pairs that logged in, by [`Logins::known_key`], and when last: these
     /// keep the last attempt.
@@ -43,11 +47,19 @@ pub struct Logins {
 
 /// How long an address that logged in as a user is remembered as the user's.
 const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How often a pair's last login is renewed in `known` (and told to the other replicas).
+const KNOWN_REFRESH: Duration = Duration::from_secs(24 * 3600);
 
 impl Logins {
-    pub fn new(config: LoginThrottle, max_keys: usize, metrics: Arc<Metrics>) -> Logins {
+    pub(crate) fn new(
+        config: LoginThrottle,
+        max_keys: usize,
+        metrics: Arc<Metrics>,
+        shared: Option<Arc<Shared>>,
+    ) -> Logins {
         Logins {
             config: Mutex::new(config),
+            shared,
             records: Mutex::default(),
             known: Mutex::default(),
             hasher: std::hash::RandomState::new(),
@@ -112,6 +124,47 @@ impl Logins {
     /// Counts a refused login; `reached_directory` when the Manager was asked (not a refusal
     /// the gateway remembered).
     pub fn failed(&self, user: &str, address: IpAddr, reached_directory: bool) {
+        if self.count_failure(user, address, reached_directory) {
+            self.metrics.login_lockouts_total.inc();
+        }
+        self.tell(Message::LoginFailed {
+            user: user.to_owned(),
+            address,
+            reached_directory,
+        });
+    }
+
+    /// Counts what another replica told (its lockouts are counted in its metrics).
+    pub(crate) fn heard(&self, message: Message) {
+        match message {
+            Message::LoginFailed {
+                user,
+                address,
+                reached_directory,
+            } => {
+                self.count_failure(&user, address, reached_directory);
+            }
+            Message::LoginSucceeded { user, address } => {
+                self.count_success(&user, address);
+            }
+            _ => {}
+        }
+    }
+
+    /// Publishes `message` to the other replicas, in the background.
+    fn tell(&self, message: Message) {
+        if let Some(shared) = &self.shared
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let shared = shared.clone();
+            runtime.spawn(async move {
+                let _ = shared.publish(&message).await;
+            });
+        }
+    }
+
+    /// Counts a failure; true when it locked out some key.
+    fn count_failure(&self, user: &str, address: IpAddr, reached_directory: bool) -> bool {
         let now = Instant::now();
         let config = self.config();
         let known = self.is_known(user, address, now);
@@ -170,9 +223,7 @@ impl Logins {
             }
         }
         // One refused login that locked out one key or several is one lockout.
-        if locked {
-            self.metrics.login_lockouts_total.inc();
-        }
+        locked
     }
 
     /// Records with nothing left to remember go first; if that is not enough, half of the rest:
@@ -198,19 +249,36 @@ impl Logins {
 
     /// A successful login: its (user, address) starts afresh, the user's failures are
     /// forgotten as the directory forgets them, and the address is the user's from now on.
+    /// The other replicas are told only when that changed something here: this is called for
+    /// every Basic request.
     pub fn succeeded(&self, user: &str, address: IpAddr) {
+        if self.count_success(user, address) {
+            self.tell(Message::LoginSucceeded {
+                user: user.to_owned(),
+                address,
+            });
+        }
+    }
+
+    /// Applies a success; true when it cleared a record or made the address newly the user's.
+    fn count_success(&self, user: &str, address: IpAddr) -> bool {
+        let mut changed = false;
         {
             let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
             // Called for every Basic request: nothing to build while nobody has failed.
             if !records.is_empty() {
-                records.remove(&pair(user, address));
-                records.remove(&everywhere(user));
-                records.remove(&from_unknown(user));
+                for key in [pair(user, address), everywhere(user), from_unknown(user)] {
+                    changed |= records.remove(&key).is_some();
+                }
             }
         }
         let now = Instant::now();
         let key = self.known_key(user, address);
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        // Refreshed at most once a day per pair: the other replicas need not hear of every one.
+        if known.get(&key).is_some_and(|at| now - *at < KNOWN_REFRESH) {
+            return changed;
+        }
         if known.len() >= self.max_keys && !known.contains_key(&key) {
             // The longest unseen half goes.
             let mut seen: Vec<Instant> = known.values().copied().collect();
@@ -219,6 +287,7 @@ impl Logins {
             known.retain(|_, at| *at > median);
         }
         known.insert(key, now);
+        true
     }
 }
 
@@ -260,6 +329,7 @@ mod tests {
             },
             1000,
             Arc::new(Metrics::new()),
+            None,
         )
     }
 
@@ -326,7 +396,7 @@ mod tests {
     /// However many addresses fail, at most `max_keys` records are held, lockouts kept first.
     #[tokio::test(start_paused = true)]
     async fn records_are_bounded() {
-        let logins = Logins::new(logins().config(), 100, Arc::new(Metrics::new()));
+        let logins = Logins::new(logins().config(), 100, Arc::new(Metrics::new()), None);
         for _ in 0..3 {
             logins.failed("a@p", ip(1), true);
         }
@@ -369,6 +439,7 @@ mod tests {
             },
             1000,
             Arc::new(Metrics::new()),
+            None,
         );
         logins.succeeded("alice@p", ip(1));
         // The attacker, from a new address each time: three reach the directory.

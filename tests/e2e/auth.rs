@@ -220,15 +220,7 @@ async fn no_password_or_token_in_logs() {
 
 /// A password grant at the gateway, as the SDK sends it; the answer, asserted to be JSON.
 async fn gateway_grant(gateway: &Running, user: &str, password: &str) -> Reply {
-    let form = format!(
-        "grant_type=password&scope=ovirt-app-api&username={}&password={password}",
-        encode(user)
-    );
-    let reply = Call::to(gateway, "/ovirt-engine/sso/oauth/token")
-        .form(&form)
-        .accept_json()
-        .send()
-        .await;
+    let reply = gateway_login(gateway, user, password).await;
     assert_eq!(reply.headers["content-type"], "application/json");
     reply
 }

@@ -33,21 +33,8 @@ async fn until_up(gateway: &Running, manager: &str, up: bool) {
     .await;
 }
 
-/// An SDK login at the gateway's SSO endpoint.
-async fn log_in(gateway: &Running, user: &str, password: &str) -> Reply {
-    let form = format!(
-        "grant_type=password&scope=ovirt-app-api&username={}&password={password}",
-        encode(user)
-    );
-    Call::to(gateway, "/ovirt-engine/sso/oauth/token")
-        .form(&form)
-        .accept_json()
-        .send()
-        .await
-}
-
 async fn token(gateway: &Running, user: &str, password: &str) -> String {
-    let reply = log_in(gateway, user, password).await;
+    let reply = gateway_login(gateway, user, password).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     reply.json()["access_token"].as_str().unwrap().to_owned()
 }
@@ -131,7 +118,7 @@ async fn a_manager_that_refuses_is_left_out() {
         &detail,
         "Manager 'west' did not accept the credentials of this login",
     );
-    let refused = log_in(&gateway, "user0@internal", "wrong").await;
+    let refused = gateway_login(&gateway, "user0@internal", "wrong").await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.json()["error_code"], "access_denied");
 }
@@ -144,7 +131,7 @@ async fn every_manager_down_is_a_503_login() {
     let gateway = east_and_west(&east, &west).start().await;
     east.shutdown().await;
     west.shutdown().await;
-    let reply = log_in(&gateway, "admin@internal", "admin").await;
+    let reply = gateway_login(&gateway, "admin@internal", "admin").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.text());
     assert_eq!(reply.json()["error_code"], "server_error");
     assert_eq!(readyz(&gateway).await.0, 503);

@@ -121,6 +121,42 @@ fn check_loads_the_token_key() {
     assert!(!stderr.contains("U0VDUkVUS0VZ"), "{stderr}");
 }
 
+/// `check` reads `[shared]`'s key without connecting to the store, and refuses one too short,
+/// without quoting it.
+#[test]
+fn check_reads_the_shared_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    std::fs::write(dir.path().join("shared.key"), "tooShortSecret\n").unwrap();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    std::fs::write(dir.path().join("token.pem"), pem_of(pkcs8.as_ref())).unwrap();
+    // Nobody listens at port 1: check must not try.
+    let text = "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\n[auth]\ntoken_key = \"token.pem\"\n\n\
+                [shared]\nurl = \"redis://127.0.0.1:1/\"\nkey = \"shared.key\"\nreplicas = 2\n\n\
+                [[manager]]\nname = \"m\"\nurl = \"http://e/ovirt-engine/api\"\n";
+    std::fs::write(&path, text).unwrap();
+    let output = check(&path);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("shared.key: holds 14 bytes, at least 32"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("tooShortSecret"), "{stderr}");
+    std::fs::write(
+        dir.path().join("shared.key"),
+        "a long enough key, shared by the replicas\n",
+    )
+    .unwrap();
+    let output = check(&path);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// `--help` explains each command.
 #[test]
 fn help_explains_commands() {

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod availability;
+mod balancer;
 mod cache;
 mod cli;
 mod faults;
@@ -15,6 +16,7 @@ mod policy;
 mod protection;
 mod proxy;
 mod ratelimit;
+mod replicas;
 mod rewrite;
 mod routing;
 mod sim;

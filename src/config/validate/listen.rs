@@ -145,21 +145,8 @@ pub(super) fn validate_listen(
             listen.shutdown_grace.as_deref(),
             DEFAULT_SHUTDOWN_GRACE,
         ),
-        trusted_proxies: listen
-            .trusted_proxies
-            .iter()
-            .enumerate()
-            .filter_map(|(i, text)| {
-                let cidr = Cidr::parse(text);
-                if cidr.is_none() {
-                    problems.push(
-                        format!("listen.trusted_proxies[{i}]"),
-                        format!("`{text}` is not an address or an address block such as 10.0.0.0/8"),
-                    );
-                }
-                cidr
-            })
-            .collect(),
+        trusted_proxies: blocks(problems, "listen.trusted_proxies", &listen.trusted_proxies),
+        proxy_protocol: blocks(problems, "listen.proxy_protocol", &listen.proxy_protocol),
     };
     if !listen.plain_http && tls.is_none() {
         return None;
@@ -169,4 +156,22 @@ pub(super) fn validate_listen(
         tls,
         limits,
     })
+}
+
+/// A list of address blocks, each problem with its index.
+fn blocks(problems: &mut Problems, path: &str, texts: &[String]) -> Vec<Cidr> {
+    texts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| {
+            let cidr = Cidr::parse(text);
+            if cidr.is_none() {
+                problems.push(
+                    format!("{path}[{i}]"),
+                    format!("`{text}` is not an address or an address block such as 10.0.0.0/8"),
+                );
+            }
+            cidr
+        })
+        .collect()
 }

@@ -315,3 +315,65 @@ fn federation_defaults_and_errors() {
         "{one:?}"
     );
 }
+
+/// `[shared]`: its defaults, the token key it needs, and each value's problems with its path.
+#[test]
+fn shared_defaults_and_errors() {
+    let text = format!(
+        "{MINIMAL}[auth]\ntoken_key = \"token.pem\"\n[shared]\nurl = \"redis://127.0.0.1:6379/2\"\nkey = \"shared.key\"\nreplicas = 3\n"
+    );
+    let config = Config::from_toml(&text, Path::new("/etc/gw")).unwrap();
+    let shared = config.shared.unwrap();
+    assert_eq!(shared.key, Secret::File("/etc/gw/shared.key".into()));
+    assert_eq!(shared.key_prefix, "ovirt-gateway:");
+    assert_eq!(shared.timeout, Duration::from_millis(500));
+    assert_eq!(shared.check_interval, Duration::from_secs(1));
+    assert_eq!(shared.degraded_ttl, Duration::from_secs(5));
+    assert_eq!(shared.replicas, 3);
+    assert_eq!(shared.sync_interval, Duration::from_millis(200));
+
+    let without_token_key =
+        format!("{MINIMAL}[shared]\nurl = \"redis://127.0.0.1\"\nkey = \"k\"\nreplicas = 2\n");
+    assert_eq!(
+        errors(&without_token_key),
+        [
+            "auth.token_key: required with [shared]: every replica must sign and verify the gateway's tokens with the same key"
+        ]
+    );
+    let bad = format!(
+        "{MINIMAL}[auth]\ntoken_key = \"t\"\n[shared]\nurl = \"http://x\"\nkey = {{ env = \"\" }}\nca_file = \"ca.pem\"\nkey_prefix = \"a b\"\ntimeout = \"0s\"\nreplicas = 0\n"
+    );
+    assert_eq!(
+        errors(&bad),
+        [
+            "shared.url: `http://x` is not a redis:// or rediss:// URL",
+            "shared.ca_file: only used with a rediss:// URL",
+            "shared.key_prefix: must be printable ASCII without spaces, e.g. ovirt-gateway:",
+            "shared.key.env: must name an environment variable",
+            "shared.timeout: must be greater than zero",
+            "shared.replicas: must be greater than zero",
+        ]
+    );
+}
+
+/// `shared.replicas` must be given: the fallback quotas depend on it.
+#[test]
+fn shared_replicas_are_required() {
+    let text = format!("{MINIMAL}[auth]\ntoken_key = \"t\"\n[shared]\nurl = \"redis://x\"\nkey = \"k\"\n");
+    let found = errors(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("shared"), "{found:?}");
+    assert!(found[0].contains("replicas"), "{found:?}");
+}
+
+/// A password in `shared.url` is refused without echoing it: it belongs in `shared.password`.
+#[test]
+fn shared_url_with_credentials_is_refused_unechoed() {
+    let text = format!(
+        "{MINIMAL}[auth]\ntoken_key = \"t\"\n[shared]\nurl = \"rediss://gw:s3cret@store:6380\"\nkey = \"k\"\nreplicas = 2\n"
+    );
+    let found = errors(&text);
+    assert_eq!(found.len(), 1);
+    assert!(found[0].starts_with("shared.url: holds credentials"), "{found:?}");
+    assert!(!found[0].contains("s3cret"));
+}

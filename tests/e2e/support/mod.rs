@@ -5,10 +5,12 @@
 
 mod client;
 mod config;
+mod store;
 mod xml;
 
 pub use client::*;
 pub use config::*;
+pub use store::*;
 pub use xml::*;
 
 use std::collections::BTreeMap;
@@ -411,6 +413,19 @@ pub async fn eventually(limit: Duration, mut condition: impl AsyncFnMut() -> boo
         );
         tokio::task::yield_now().await;
     }
+}
+
+/// A password grant at a gateway's SSO endpoint, as the SDK sends it.
+pub async fn gateway_login(gateway: &Running, user: &str, password: &str) -> Reply {
+    let form = format!(
+        "grant_type=password&scope=ovirt-app-api&username={}&password={password}",
+        encode(user)
+    );
+    Call::to(gateway, "/ovirt-engine/sso/oauth/token")
+        .form(&form)
+        .accept_json()
+        .send()
+        .await
 }
 
 /// A token of `user` at the simulator, by its SSO endpoint.
