@@ -48,6 +48,8 @@ def lab_material(tls):
     shutil.copy(tls / "gateway.crt", tls / "engine-ca.pem")
     subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(tls / "token.key")],
                    check=True, capture_output=True)
+    subprocess.run(["openssl", "rand", "-base64", "-out", str(tls / "shared.key"), "48"],
+                   check=True, capture_output=True)
 
 
 def validate(docs, where):

@@ -3,8 +3,9 @@
 # package, the container file, the Kubernetes manifests, the Prometheus rules against their unit
 # tests and against a real Prometheus scraping a real gateway, and the Grafana dashboard's
 # queries. On a fresh Debian machine it first installs what is missing (Debian's prometheus,
-# which brings promtool, dpkg-dev, openssl; cargo-deb; hadolint and kubernetes-validate in a venv
-# under target/); it fails, never skips, when something it needs cannot be had.
+# which brings promtool, dpkg-dev, openssl, redis-server; cargo-deb; hadolint and
+# kubernetes-validate in a venv under target/); it fails, never skips, when something it needs
+# cannot be had.
 #
 # Usage: tests/deploy/run.sh
 # Environment: OVIRT_GATEWAY_BIN (default target/debug/ovirt-gateway, built beforehand with the
@@ -38,6 +39,7 @@ command -v prometheus >/dev/null || missing+=(prometheus)
 command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v redis-server >/dev/null || missing+=(redis-server) # the gateway's shared store
 # Prints how long the command given took, under the name given first.
 timed() {
     local name=$1 begin=$SECONDS
