@@ -47,6 +47,8 @@ timed() {
     "$@"
     echo "setup: $name in $((SECONDS - begin)) s"
 }
+# kubectl (for `kubectl kustomize`) comes with these machines; Debian 12 does not package it.
+command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize) and missing" >&2; exit 1; }
 if ((${#missing[@]})); then
     timed "Debian packages" apt_install $(printf '%s\n' "${missing[@]}" | sort -u)
 fi
