@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -124,7 +125,11 @@ def check_references(docs):
         [p["name"] for p in admin["spec"]["ports"]] == ["admin"]
     # The job label the rules select (deploy/prometheus/ovirt-gateway.rules.yml).
     assert admin["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "ovirt-gateway"
-    log("selectors, ports, probes, volumes and the ServiceMonitor's job agree")
+    # Each replica takes 1/shared.replicas of every rate limit while the store is lost.
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap" and "gateway.toml" in d["data"]]
+    shared = tomllib.loads(config["data"]["gateway.toml"])["shared"]
+    assert shared["replicas"] == deployment["spec"]["replicas"], (shared, deployment["spec"])
+    log("selectors, ports, probes, volumes, the ServiceMonitor's job and shared.replicas agree")
     return mounts, spec["volumes"]
 
 
