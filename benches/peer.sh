@@ -19,6 +19,8 @@
 #   listing  the 10,000-VM listing (22 MB of XML) under /east: nginx's sub_filter on the hrefs
 #            against the gateway's rewrite
 #   tls      pass over HTTPS, both with the same certificate (ECDSA P-256)
+#   shared   not against nginx: the full path through a gateway alone against the same through
+#            a gateway with [shared] (a redis-server on loopback; docs/replicas.md), A B B A
 #
 # wrk: 1 thread, 32 connections (4 for the listing). nginx 1.22: one worker, access log on.
 set -euo pipefail
@@ -26,7 +28,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 shift || true
 paths=("$@")
-[[ ${#paths[@]} -gt 0 ]] || paths=(pass basic full hit listing tls)
+[[ ${#paths[@]} -gt 0 ]] || paths=(pass basic full hit listing tls shared)
 
 apt_install() {
     echo "installing: $*" >&2
@@ -35,12 +37,14 @@ apt_install() {
 }
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_install nginx-light
 command -v wrk >/dev/null || apt_install wrk
+command -v redis-server >/dev/null || apt_install redis-server
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 
 bin=target/release/ovirt-gateway
 [[ -x $bin ]] || { echo "build first: cargo build --release" >&2; exit 1; }
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; [[ -f $dir/nginx.pid ]] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null; rm -rf "$dir"' EXIT
+redis-server --bind 127.0.0.1 --port 18379 --save '' --appendonly no >"$dir/redis.log" 2>&1 &
 
 # --- the simulator, a certificate, nginx and three gateways ----------------------------------
 "$bin" sim --listen 127.0.0.1:18080 --vms 10000 >"$dir/sim.log" 2>&1 &
@@ -124,7 +128,7 @@ gateway pass 18443 "$plain
 [auth]
 bearer_passthrough = true
 $no_limits"
-gateway full 18445 "$plain
+full="$plain
 [policy]
 dir = \"$PWD/policies\"
 [cache]
@@ -137,12 +141,23 @@ burst = 1000000
 [rate_limit.manager]
 inflight = 256
 per_user_inflight = 128"
+gateway full 18445 "$full"
+# The same with [shared]: a token key and a store key of its own.
+openssl genpkey -algorithm ed25519 -out "$dir/token.pem" 2>/dev/null
+openssl rand -base64 48 >"$dir/shared.key"
+gateway shared 18449 "$full
+[auth]
+token_key = \"$dir/token.pem\"
+[shared]
+url = \"redis://127.0.0.1:18379/\"
+key = \"$dir/shared.key\"
+replicas = 2"
 gateway tls 18447 "tls_cert = \"$dir/tls.crt\"
 tls_key = { file = \"$dir/tls.key\" }
 [auth]
 bearer_passthrough = true
 $no_limits"
-for port in 18444 18446 18448; do
+for port in 18444 18446 18448 18450; do
     for _ in $(seq 200); do
         curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break
         sleep 0.1
@@ -192,8 +207,8 @@ micros() { awk -v t="$1" 'BEGIN { n = t + 0; if (t ~ /us$/) print n; else if (t 
 # Memory: each gateway's RSS and the requests it has served (its own counter), before and after.
 memory() {
     local name port pid pid_var served
-    for name in pass full tls; do
-        case $name in pass) port=18444 ;; full) port=18446 ;; tls) port=18448 ;; esac
+    for name in pass full tls shared; do
+        case $name in pass) port=18444 ;; full) port=18446 ;; tls) port=18448 ;; shared) port=18450 ;; esac
         pid_var="pid_$name"
         pid=${!pid_var}
         served=$(curl -sf "http://127.0.0.1:$port/metrics" |
@@ -226,22 +241,25 @@ echo "memory at the start:"
 memory
 printf '%-8s %-8s %10s %11s %9s %9s %8s %8s\n' path proxy 'req/s' 'CPU us/req' 'user us' 'sys us' \
     'p50 ms' 'p99 ms'
-measure() {
-    local name=$1 connections=$2 nginx_url=$3 gateway_url=$4 gpid=$5
-    shift 5
+# compare NAME CONNECTIONS A-LABEL A-URL "A-PIDS" B-LABEL B-URL "B-PIDS" [HEADER...]: A B B A,
+# one table row each and the ratio of B to A.
+compare() {
+    local name=$1 connections=$2 a_label=$3 a_url=$4 b_label=$6 b_url=$7
+    local a_pids b_pids
+    read -ra a_pids <<<"$5"
+    read -ra b_pids <<<"$8"
+    shift 8
     local headers=() h
     for h in "$@"; do headers+=(-H "$h"); done
-    local npids
-    read -ra npids <<<"$(nginx_pids)"
     local args=(-c"$connections" "${headers[@]}")
-    wrk -t1 -d2s "${args[@]}" "$nginx_url" >/dev/null
-    wrk -t1 -d2s "${args[@]}" "$gateway_url" >/dev/null
-    local n1 g1 g2 n2
-    n1=$(run "${npids[@]}" -- "${args[@]}" "$nginx_url")
-    g1=$(run "$gpid" -- "${args[@]}" "$gateway_url")
-    g2=$(run "$gpid" -- "${args[@]}" "$gateway_url")
-    n2=$(run "${npids[@]}" -- "${args[@]}" "$nginx_url")
-    python3 - "$name" "$seconds" "$hz" "$n1" "$n2" "$g1" "$g2" <<'PY'
+    wrk -t1 -d2s "${args[@]}" "$a_url" >/dev/null
+    wrk -t1 -d2s "${args[@]}" "$b_url" >/dev/null
+    local a1 b1 b2 a2
+    a1=$(run "${a_pids[@]}" -- "${args[@]}" "$a_url")
+    b1=$(run "${b_pids[@]}" -- "${args[@]}" "$b_url")
+    b2=$(run "${b_pids[@]}" -- "${args[@]}" "$b_url")
+    a2=$(run "${a_pids[@]}" -- "${args[@]}" "$a_url")
+    python3 - "$name" "$seconds" "$hz" "$a1" "$a2" "$b1" "$b2" "$a_label" "$b_label" <<'PY'
 import sys
 name, seconds, hz = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 def total(a, b):
@@ -250,13 +268,20 @@ def total(a, b):
     per = 1e6 / hz / requests
     return (requests / (2 * seconds), (user + system) * per, user * per, system * per,
             (a[3] + b[3]) / 2000, (a[4] + b[4]) / 2000)
-nginx, gateway = total(sys.argv[4], sys.argv[5]), total(sys.argv[6], sys.argv[7])
+first, second = total(sys.argv[4], sys.argv[5]), total(sys.argv[6], sys.argv[7])
 row = '%-8s %-8s %10.0f %11.1f %9.1f %9.1f %8.2f %8.2f'
-for proxy, figures in (('nginx', nginx), ('gateway', gateway)):
+for proxy, figures in ((sys.argv[8], first), (sys.argv[9], second)):
     print(row % ((name, proxy) + figures))
 print(row.replace('.0f', '.2f').replace('.1f', '.2f') %
-      ((name, 'ratio') + tuple(g / n for g, n in zip(gateway, nginx))))
+      ((name, 'ratio') + tuple(s / f for s, f in zip(second, first))))
 PY
+}
+
+# measure NAME CONNECTIONS NGINX-URL GATEWAY-URL GATEWAY-PID [HEADER...]: against nginx.
+measure() {
+    local name=$1 connections=$2 nginx_url=$3 gateway_url=$4 gpid=$5
+    shift 5
+    compare "$name" "$connections" nginx "$nginx_url" "$(nginx_pids)" gateway "$gateway_url" "$gpid" "$@"
 }
 
 for path in "${paths[@]}"; do
@@ -273,6 +298,8 @@ for path in "${paths[@]}"; do
         http://127.0.0.1:18443/east/ovirt-engine/api/vms "$pid_pass" "$bearer" ;;
     tls) measure tls 32 "https://127.0.0.1:18481$entity" "https://127.0.0.1:18447$entity" \
         "$pid_tls" "$bearer" ;;
+    shared) compare shared 32 alone "http://127.0.0.1:18445$entity" "$pid_full" \
+        shared "http://127.0.0.1:18449$entity" "$pid_shared" "$basic" 'Cache-Control: no-cache' ;;
     *) echo "unknown path: $path" >&2; exit 2 ;;
     esac
 done

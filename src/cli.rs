@@ -71,6 +71,17 @@ enum Command {
         /// also under its own prefix (/east, /west); docs/federation.md.
         #[arg(long, conflicts_with = "prefix")]
         merged: bool,
+        /// Run this many gateways sharing their state through the store of --shared
+        /// (docs/replicas.md), the others at free loopback ports; put a balancer in front.
+        #[arg(long, default_value_t = 1, requires = "shared")]
+        replicas: usize,
+        /// The Redis (or Valkey) URL the gateways share their state through.
+        #[arg(long)]
+        shared: Option<String>,
+        /// Read a PROXY protocol header on every connection from loopback (a balancer in TCP
+        /// mode in front).
+        #[arg(long)]
+        proxy_protocol: bool,
     },
     /// Run the Manager simulator: an oVirt Engine stand-in with a generated inventory, SSO, and
     /// test endpoints (/sim/stats, /sim/revoke-all, /sim/faults). See docs/simulator.md.
@@ -197,12 +208,18 @@ pub fn run() -> ExitCode {
             dir,
             prefix,
             merged,
+            replicas,
+            shared,
+            proxy_protocol,
         } => demo(crate::demo::DemoOptions {
             listen,
             admin,
             dir,
             prefix,
             merged,
+            replicas,
+            shared,
+            proxy_protocol,
         }),
         #[cfg(feature = "sim")]
         Command::Sim(args) => sim(args),

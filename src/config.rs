@@ -35,12 +35,28 @@ pub struct Config {
     pub shared: Option<SharedConfig>,
 }
 
+/// Where the shared store is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Store {
+    /// `shared.url`: `redis://` or `rediss://` (TLS), with host, port and database.
+    Url(String),
+    /// `shared.sentinels` and `shared.service`: the master Redis Sentinel names for the
+    /// service, asked again when it stops answering as a master (docs/replicas.md, "High
+    /// availability").
+    Sentinel {
+        /// `host:port` of each Sentinel.
+        sentinels: Vec<String>,
+        service: String,
+        database: i64,
+    },
+}
+
 /// `[shared]` (docs/replicas.md): the Redis (or Valkey) store replicas share sessions, logins,
 /// revocations and cache invalidations through.
 #[derive(Debug, Clone)]
 pub struct SharedConfig {
-    /// `redis://` or `rediss://` (TLS), with host, port and database.
-    pub url: String,
+    /// Where the store is: one address, or the master the Sentinels name.
+    pub store: Store,
     /// For `rediss://`: the CA that signed the store's certificate; the system's roots if `None`.
     pub ca_file: Option<PathBuf>,
     /// ACL user name (Redis 6 and later); `None`: the default user.

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, FederationConfig, Partial};
+use crate::config::{Cidr, Config, FederationConfig, Partial};
 use crate::sim::{self, RunningSim, SimOptions};
 use crate::{Gateway, Running};
 
@@ -38,6 +38,13 @@ pub struct DemoOptions {
     /// Run a second simulator (`west`, its objects named `west-...`) and publish both merged at
     /// the root (docs/federation.md, "The merged view"), each also under its own prefix.
     pub merged: bool,
+    /// With `shared`: this many gateways sharing the store at that URL (docs/replicas.md), the
+    /// first at `listen`, the others at free loopback ports, for a balancer to spread clients
+    /// over.
+    pub replicas: usize,
+    pub shared: Option<String>,
+    /// The gateways read a PROXY protocol header from loopback peers (a balancer in TCP mode).
+    pub proxy_protocol: bool,
 }
 
 pub struct Demo {
@@ -45,6 +52,8 @@ pub struct Demo {
     /// The second simulator of a merged demo.
     pub west: Option<RunningSim>,
     pub gateway: Running,
+    /// The other gateways of a demo with replicas.
+    pub replicas: Vec<Running>,
     pub ca_file: PathBuf,
     /// The demo's directory.
     pub dir: PathBuf,
@@ -73,7 +82,13 @@ impl Demo {
         for (name, text) in POLICIES {
             write(&policies.join(name), text)?;
         }
-        let mut config = Config::from_toml(DEMO_TOML, &options.dir).map_err(|errors| {
+        let mut text = DEMO_TOML.to_owned();
+        if let Some(url) = &options.shared {
+            text.push_str(&shared_tables(&options.dir, url, options.replicas)?);
+        } else if options.replicas > 1 {
+            return Err("--replicas needs --shared: replicas share their state through a store".into());
+        }
+        let mut config = Config::from_toml(&text, &options.dir).map_err(|errors| {
             let lines: Vec<String> = errors.0.iter().map(|e| format!("demo.toml: {e}")).collect();
             lines.join("\n")
         })?;
@@ -100,11 +115,24 @@ impl Demo {
         } else {
             None
         };
+        if options.proxy_protocol {
+            config.listen.limits.proxy_protocol = vec![Cidr::parse("127.0.0.0/8").expect("a block")];
+        }
+        let mut replicas = Vec::new();
+        for _ in 1..options.replicas.max(1) {
+            let mut config = config.clone();
+            config.listen.address = SocketAddr::from(([127, 0, 0, 1], 0));
+            if let Some(admin) = config.admin.as_mut() {
+                admin.address = SocketAddr::from(([127, 0, 0, 1], 0));
+            }
+            replicas.push(Gateway::start(config).await.map_err(|e| e.to_string())?);
+        }
         let gateway = Gateway::start(config).await.map_err(|e| e.to_string())?;
         Ok(Demo {
             sim,
             west,
             gateway,
+            replicas,
             ca_file,
             dir: options.dir,
             prefix: options.prefix.unwrap_or_default(),
@@ -133,12 +161,24 @@ impl Demo {
             ),
             None => String::new(),
         };
+        let replicas = if self.replicas.is_empty() {
+            String::new()
+        } else {
+            let all: Vec<String> = std::iter::once(&self.gateway)
+                .chain(&self.replicas)
+                .map(|g| g.public_addr().to_string())
+                .collect();
+            format!(
+                "\n  replicas   {} (sharing one store; put a balancer in front)",
+                all.join(" ")
+            )
+        };
         format!(
             "ovirt-gateway demo: a simulated oVirt Manager behind the gateway\n\
              \n  API        {api}\
              \n  CA file    {ca}\
              \n  metrics    {metrics}\
-             \n  simulator  {sim} (direct, for comparison){merged}\
+             \n  simulator  {sim} (direct, for comparison){merged}{replicas}\
              \n\
              \n  users      admin@internal / admin    SuperUser, sees everything\
              \n             alice@internal / alice    UserRole on her VMs only\
@@ -175,14 +215,43 @@ impl Demo {
         )
     }
 
-    /// Stops the gateway (draining requests in flight), then the simulators.
+    /// Stops the gateways (draining requests in flight), then the simulators.
     pub async fn shutdown(self) {
         self.gateway.shutdown().await;
+        for replica in self.replicas {
+            replica.shutdown().await;
+        }
         self.sim.shutdown().await;
         if let Some(west) = self.west {
             west.shutdown().await;
         }
     }
+}
+
+/// `[auth]` and `[shared]` for replicas sharing the store at `url`: a token key and a store key
+/// made now and written into `dir`.
+fn shared_tables(dir: &Path, url: &str, replicas: usize) -> Result<String, String> {
+    use base64::Engine;
+    use ring::rand::SecureRandom;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
+    let der = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    write_private(
+        &dir.join("token.pem"),
+        &format!("-----BEGIN PRIVATE KEY-----\n{der}\n-----END PRIVATE KEY-----\n"),
+    )?;
+    let mut key = [0u8; 48];
+    rng.fill(&mut key).map_err(|e| e.to_string())?;
+    write_private(
+        &dir.join("shared.key"),
+        &base64::engine::general_purpose::STANDARD.encode(key),
+    )?;
+    let url = toml::Value::String(url.to_owned());
+    Ok(format!(
+        "\n[auth]\ntoken_key = \"token.pem\"\n\n[shared]\nurl = {url}\nkey = \"shared.key\"\n\
+         key_prefix = \"ovirt-gateway-demo:\"\nreplicas = {}\n",
+        replicas.max(1)
+    ))
 }
 
 /// The simulator's address, as a Manager's authority.

@@ -15,19 +15,21 @@
 //! and records are named by keyed hashes, never by a user name, address or password.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
+use redis::{
+    AsyncCommands, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisConnectionInfo, Value,
+};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, hmac};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::config::SharedConfig;
+use crate::config::{SharedConfig, Store};
 use crate::metrics::{Metrics, SharedStoreMetrics};
 
 /// The least `shared.key` holds: the keys derived from it are 256 bits.
@@ -146,9 +148,11 @@ pub(crate) enum Claim {
     Gone,
 }
 
-/// What `[shared]` names, read and checked: the client (not connected) and the derived keys.
+/// What `[shared]` names, read and checked: how to reach the store and the derived keys.
 struct Material {
-    client: redis::Client,
+    settings: RedisConnectionInfo,
+    /// The CA of a `rediss://` store.
+    root: Option<Vec<u8>>,
     seal: LessSafeKey,
     session_secret: hmac::Key,
 }
@@ -173,13 +177,16 @@ impl Material {
             .expand(&[b"session keys"], hmac::HMAC_SHA256)
             .map(hmac::Key::from)
             .expect("HKDF expands to an HMAC key");
-
-        let mut info = config
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(|e| format!("shared.url: {e}"))?;
-        let mut settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+        let mut settings = match &config.store {
+            Store::Url(url) => url
+                .as_str()
+                .into_connection_info()
+                .map_err(|e| format!("shared.url: {e}"))?
+                .redis_settings()
+                .clone(),
+            Store::Sentinel { database, .. } => RedisConnectionInfo::default().set_db(*database),
+        }
+        .set_protocol(ProtocolVersion::RESP3);
         if let Some(user) = &config.username {
             settings = settings.set_username(user);
         }
@@ -189,27 +196,40 @@ impl Material {
                 String::from_utf8(password).map_err(|_| "shared.password: is not UTF-8 text".to_owned())?;
             settings = settings.set_password(password.trim_end_matches(['\r', '\n']));
         }
-        info = info.set_redis_settings(settings);
-        let client = match &config.ca_file {
-            Some(ca) => {
-                let root = std::fs::read(ca)
-                    .map_err(|e| format!("shared.ca_file: cannot read {}: {e}", ca.display()))?;
-                redis::Client::build_with_tls(
-                    info,
-                    redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(root),
-                    },
-                )
-            }
-            None => redis::Client::open(info),
-        }
-        .map_err(|e| format!("shared.url: {e}"))?;
-        Ok(Material {
-            client,
+        let root = match &config.ca_file {
+            Some(ca) => Some(
+                std::fs::read(ca)
+                    .map_err(|e| format!("shared.ca_file: cannot read {}: {e}", ca.display()))?,
+            ),
+            None => None,
+        };
+        let material = Material {
+            settings,
+            root,
             seal,
             session_secret,
-        })
+        };
+        if let Store::Url(url) = &config.store {
+            material.client(url).map_err(|e| format!("shared.url: {e}"))?;
+        }
+        Ok(material)
+    }
+
+    /// A client (not connected) for the store at `url`, with the configured credentials.
+    fn client(&self, url: &str) -> redis::RedisResult<redis::Client> {
+        let info = url
+            .into_connection_info()?
+            .set_redis_settings(self.settings.clone());
+        match &self.root {
+            Some(root) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root.clone()),
+                },
+            ),
+            None => redis::Client::open(info),
+        }
     }
 }
 
@@ -219,16 +239,20 @@ pub(crate) fn check_material(config: &SharedConfig) -> Result<(), String> {
 }
 
 pub(crate) struct Shared {
-    connection: ConnectionManager,
-    /// `shared.url`, which holds no credentials, for the log.
+    /// To the store, or to the master the Sentinels named last; `None` before they named one.
+    connection: RwLock<Option<ConnectionManager>>,
+    manager_config: ConnectionManagerConfig,
+    store: Store,
+    /// The master's URL the connection goes to (with Sentinels).
+    master: Mutex<Option<String>>,
+    material: Material,
+    /// Where the store is, for the log (no credentials).
     url: String,
     prefix: String,
     channel: String,
     timeout: Duration,
     check_interval: Duration,
     degraded_ttl: Duration,
-    seal: LessSafeKey,
-    session_secret: hmac::Key,
     /// This process, among the replicas (random, made at start).
     replica: String,
     /// Set by the checks and by failed exchanges; cleared by the connection's loss too.
@@ -248,18 +272,14 @@ impl Shared {
     /// store answers, and [`watch`](Self::watch) connects. Errors are the configuration's
     /// (key material, CA file), with their key paths.
     pub(crate) fn new(config: &SharedConfig, metrics: &Metrics) -> Result<Arc<Shared>, String> {
-        let Material {
-            client,
-            seal,
-            session_secret,
-        } = Material::load(config)?;
+        let material = Material::load(config)?;
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let heard = events.clone();
         let channel = format!("{}events", config.key_prefix);
         let pushes = channel.clone();
         let replica = replica_id();
         let me = replica.clone();
-        let opener = seal.clone();
+        let opener = material.seal.clone();
         let metrics = metrics.shared_store();
         let lost = metrics.up.clone();
         let counted = metrics.events_total.clone();
@@ -289,20 +309,34 @@ impl Shared {
                 }
                 Ok(())
             });
-        let connection = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| format!("shared.url: {e}"))?;
+        let (connection, url) = match &config.store {
+            Store::Url(url) => {
+                let client = material.client(url).map_err(|e| format!("shared.url: {e}"))?;
+                let connection = ConnectionManager::new_lazy_with_config(client, manager_config.clone())
+                    .map_err(|e| format!("shared.url: {e}"))?;
+                (Some(connection), url.clone())
+            }
+            Store::Sentinel {
+                sentinels, service, ..
+            } => (
+                None,
+                format!("the master of `{service}` by Sentinel {}", sentinels.join(", ")),
+            ),
+        };
         metrics.up.set(0);
         Ok(Arc::new(Shared {
-            connection,
-            url: config.url.clone(),
+            connection: RwLock::new(connection),
+            manager_config,
+            store: config.store.clone(),
+            master: Mutex::new(None),
+            url,
             prefix: config.key_prefix.clone(),
             replica,
             channel,
             timeout: config.timeout,
             check_interval: config.check_interval,
             degraded_ttl: config.degraded_ttl,
-            seal,
-            session_secret,
+            material,
             up,
             events,
             create: redis::Script::new(CREATE),
@@ -317,7 +351,7 @@ impl Shared {
 
     /// Keys the sessions of Basic credentials alike on every replica.
     pub(crate) fn session_secret(&self) -> &hmac::Key {
-        &self.session_secret
+        &self.material.session_secret
     }
 
     /// Whether the store answered its last exchange.
@@ -344,7 +378,7 @@ impl Shared {
     /// The store's name for a rate-limit bucket: a keyed hash, so that the store holds no user
     /// name or address.
     pub(crate) fn bucket(&self, key: &str) -> String {
-        let tag = hmac::sign(&self.session_secret, key.as_bytes());
+        let tag = hmac::sign(&self.material.session_secret, key.as_bytes());
         let hex: String = tag.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
         self.record("bucket", &hex)
     }
@@ -361,7 +395,7 @@ impl Shared {
                 .arg(*units)
                 .arg(interval.as_micros() as u64);
         }
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().ok_or(Unreachable)?;
         let ahead: Vec<i64> = self
             .run("advance", async {
                 invocation.invoke_async(&mut connection).await
@@ -429,18 +463,93 @@ impl Shared {
     /// A PING, and the subscription to the replicas' channel (again: the store may have
     /// restarted, and subscribing twice changes nothing).
     async fn check(&self) -> Result<(), String> {
-        let mut connection = self.connection.clone();
+        let outcome = match (self.exchange_check().await, &self.store) {
+            (Ok(()), _) => return Ok(()),
+            (Err(error), Store::Url(_)) => Err(error),
+            // Where the Sentinels say the master is now (after a failover, another replica).
+            (
+                Err(error),
+                Store::Sentinel {
+                    sentinels, service, ..
+                },
+            ) => match self.ask(sentinels, service).await {
+                Ok(master) => {
+                    let known = self.master.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    if known.as_deref() != Some(master.as_str()) {
+                        tracing::info!(%master, service, "the Sentinels name a master: connecting to it");
+                        self.connect(&master)?;
+                    }
+                    self.exchange_check().await
+                }
+                Err(sentinels) => Err(format!("{error}; {sentinels}")),
+            },
+        };
+        if outcome.is_err() {
+            self.failed("check");
+        }
+        outcome
+    }
+
+    /// A ROLE (a store that is not its master, such as a demoted one after a failover, cannot
+    /// take writes) and the subscription to the replicas' channel (again: the store may have
+    /// restarted, and subscribing twice changes nothing).
+    async fn exchange_check(&self) -> Result<(), String> {
+        let mut connection = self
+            .connection()
+            .ok_or_else(|| "no master named yet".to_owned())?;
         let exchange = async {
-            let _: String = redis::cmd("PING").query_async(&mut connection).await?;
-            connection.subscribe(&self.channel).await
+            let role: Vec<Value> = redis::cmd("ROLE")
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !matches!(role.first(), Some(Value::BulkString(kind)) if kind == b"master") {
+                return Err("it is not a master (a replica takes no writes)".to_owned());
+            }
+            connection
+                .subscribe(&self.channel)
+                .await
+                .map_err(|e| e.to_string())
         };
-        let outcome = match tokio::time::timeout(self.timeout * 2, exchange).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(error)) => error.to_string(),
-            Err(_) => format!("no answer within {:?}", self.timeout * 2),
-        };
-        self.failed("check");
-        Err(outcome)
+        tokio::time::timeout(self.timeout * 2, exchange)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.timeout * 2)))
+    }
+
+    /// The master's URL, from the first Sentinel that names one.
+    async fn ask(&self, sentinels: &[String], service: &str) -> Result<String, String> {
+        let mut problems = Vec::new();
+        for sentinel in sentinels {
+            let exchange = async {
+                let client = redis::Client::open(format!("redis://{sentinel}/"))?;
+                let mut connection = client.get_multiplexed_async_connection().await?;
+                redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(service)
+                    .query_async::<Option<(String, u16)>>(&mut connection)
+                    .await
+            };
+            match tokio::time::timeout(self.timeout, exchange).await {
+                Ok(Ok(Some((host, port)))) => return Ok(format!("redis://{host}:{port}/")),
+                Ok(Ok(None)) => problems.push(format!("{sentinel} knows no `{service}`")),
+                Ok(Err(error)) => problems.push(format!("{sentinel}: {error}")),
+                Err(_) => problems.push(format!("{sentinel}: no answer within {:?}", self.timeout)),
+            }
+        }
+        Err(format!("no Sentinel named a master ({})", problems.join("; ")))
+    }
+
+    /// Replaces the connection with one to `master`.
+    fn connect(&self, master: &str) -> Result<(), String> {
+        let client = self.material.client(master).map_err(|e| e.to_string())?;
+        let connection = ConnectionManager::new_lazy_with_config(client, self.manager_config.clone())
+            .map_err(|e| e.to_string())?;
+        *self.connection.write().unwrap_or_else(|p| p.into_inner()) = Some(connection);
+        *self.master.lock().unwrap_or_else(|p| p.into_inner()) = Some(master.to_owned());
+        Ok(())
+    }
+
+    fn connection(&self) -> Option<ConnectionManager> {
+        self.connection.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn failed(&self, operation: &'static str) {
@@ -477,7 +586,7 @@ impl Shared {
     /// Stores a record sealed, used now, kept `ttl` at most.
     pub(crate) async fn create(&self, record: &str, value: &[u8], ttl: Duration) -> Result<(), Unreachable> {
         let sealed = self.seal(record, value);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().ok_or(Unreachable)?;
         let ttl = ttl.as_millis().max(1) as u64;
         self.run("create", async {
             self.create
@@ -494,7 +603,7 @@ impl Shared {
     /// A record's value, opened; `None` when there is none, or it does not open under this
     /// gateway's key (then it is not trusted: logged, never used).
     pub(crate) async fn fetch(&self, record: &str) -> Result<Option<Vec<u8>>, Unreachable> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().ok_or(Unreachable)?;
         let sealed: Option<Vec<u8>> = self
             .run("fetch", async { connection.hget(record, "v").await })
             .await?;
@@ -512,7 +621,7 @@ impl Shared {
 
     /// Records a use of a record (its idle time starts again on every replica).
     pub(crate) async fn touch(&self, record: &str) -> Result<(), Unreachable> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().ok_or(Unreachable)?;
         self.run("touch", async {
             self.touch.key(record).invoke_async::<i64>(&mut connection).await
         })
@@ -522,7 +631,7 @@ impl Shared {
 
     /// Ends a record if no replica used it for `idle`.
     pub(crate) async fn claim_idle(&self, record: &str, idle: Duration) -> Result<Claim, Unreachable> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().ok_or(Unreachable)?;
         let idle = idle.as_millis() as u64;
         let found = self
             .run("claim", async {
@@ -542,7 +651,7 @@ impl Shared {
 
     /// Removes a record; true when it was there (whoever removes it revokes its tokens).
     pub(crate) async fn remove(&self, record: &str) -> Result<bool, Unreachable> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().ok_or(Unreachable)?;
         let removed: i64 = self.run("remove", async { connection.del(record).await }).await?;
         Ok(removed > 0)
     }
@@ -555,7 +664,7 @@ impl Shared {
         };
         let text = serde_json::to_vec(&envelope).expect("messages serialize");
         let sealed = self.seal(&self.channel, &text);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().ok_or(Unreachable)?;
         self.run("publish", async {
             connection.publish::<_, _, i64>(&self.channel, sealed).await
         })
@@ -565,7 +674,7 @@ impl Shared {
 
     /// Takes the lock named `name` for `ttl` unless another replica holds it.
     pub(crate) async fn lock(&self, name: &str, ttl: Duration) -> Result<bool, Unreachable> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().ok_or(Unreachable)?;
         let options = redis::SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(redis::SetExpiry::PX(ttl.as_millis().max(1) as u64));
@@ -576,18 +685,20 @@ impl Shared {
     }
 
     pub(crate) async fn unlock(&self, name: &str) {
-        let mut connection = self.connection.clone();
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
         let _ = self
             .run("unlock", async { connection.del::<_, i64>(name).await })
             .await;
     }
 
     fn seal(&self, record: &str, plain: &[u8]) -> Vec<u8> {
-        seal(&self.seal, record, plain)
+        seal(&self.material.seal, record, plain)
     }
 
     fn open(&self, record: &str, sealed: Vec<u8>) -> Option<Vec<u8>> {
-        open(&self.seal, record, &sealed)
+        open(&self.material.seal, record, &sealed)
     }
 }
 

@@ -11,6 +11,7 @@ missing=()
 command -v cc >/dev/null || missing+=(gcc)          # ring (rustls' crypto) builds C code
 command -v kill >/dev/null || missing+=(procps)     # the CLI test sends SIGHUP/SIGTERM
 command -v redis-server >/dev/null || missing+=(redis-server)  # the replicas' shared store (tests/e2e/replicas.rs)
+command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)  # its failover, by Sentinel
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
     apt-get update -qq

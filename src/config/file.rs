@@ -27,7 +27,11 @@ pub(super) struct FileConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileShared {
-    pub url: String,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub sentinels: Vec<String>,
+    pub service: Option<String>,
+    pub database: Option<i64>,
     pub ca_file: Option<String>,
     pub username: Option<String>,
     pub password: Option<FileSecret>,

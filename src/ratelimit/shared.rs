@@ -84,9 +84,13 @@ impl Buckets for SharedBuckets {
         let taken = self.local.take(key, cost, quota, max_delay, now);
         if let Taken::Allowed { .. } = taken {
             let mut pending = self.taken.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = pending.entry(key.to_owned()).or_insert((0, quota.interval()));
-            entry.0 += u64::from(cost);
-            entry.1 = quota.interval();
+            // The key is copied once per synchronisation, not once per request.
+            match pending.get_mut(key) {
+                Some(entry) => *entry = (entry.0 + u64::from(cost), quota.interval()),
+                None => {
+                    pending.insert(key.to_owned(), (u64::from(cost), quota.interval()));
+                }
+            }
         }
         taken
     }

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::*;
-use crate::config::Secret;
+use crate::config::{Secret, Store};
 
 /// A client for a store nobody listens at, whose `shared.key` file holds `key`.
 fn shared_with_key(key: &[u8]) -> Result<Arc<Shared>, String> {
@@ -12,7 +12,7 @@ fn shared_with_key(key: &[u8]) -> Result<Arc<Shared>, String> {
     file.write_all(key).unwrap();
     Shared::new(
         &SharedConfig {
-            url: "redis://127.0.0.1:1/".into(),
+            store: Store::Url("redis://127.0.0.1:1/".into()),
             ca_file: None,
             username: None,
             password: None,

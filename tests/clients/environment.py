@@ -1,6 +1,8 @@
 """The environments the client tests run in (tests/clients/run.py): the Manager simulator alone,
 or `ovirt-gateway demo` (a simulator with a gateway in front of it, HTTPS with a generated CA,
-optionally publishing it under a prefix).
+optionally publishing it under a prefix), or the demo's gateways as replicas sharing a real
+redis-server, behind a real HAProxy in TCP mode that spreads connections over them round-robin
+and tells each the client with the PROXY protocol (docs/replicas.md).
 
 The binary is `${OVIRT_GATEWAY_BIN:-target/debug/ovirt-gateway}` (a relative OVIRT_GATEWAY_BIN
 is taken from the repository root). The simulator's first line on stdout must be
@@ -12,11 +14,13 @@ file to trust; it is stopped with SIGTERM, and its output can be shown when some
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import ssl
 import tempfile
 import threading
+import time
 import urllib.parse
 import urllib.request
 
@@ -49,13 +53,51 @@ def read_lines(stream, lines):
     lines.put(None)
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port, process, what):
+    """Until something accepts on 127.0.0.1:port, or `process` exits, or START_TIMEOUT."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SimulatorError('%s exited with status %s' % (what, process.returncode))
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)  # polling a port another process opens: no event to wait on
+    raise SimulatorError('%s not listening on port %d within %d s' % (what, port, START_TIMEOUT))
+
+
+HAPROXY_CONFIG = """global
+    maxconn 512
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend gateways
+    bind 127.0.0.1:%(port)d
+    default_backend replicas
+backend replicas
+    balance roundrobin
+%(servers)s
+"""
+
+
 class Simulator:
     """The `ovirt-gateway sim` subprocess, its URLs and its captured output."""
 
-    def __init__(self, through_gateway=False, prefix=None, merged=False):
+    def __init__(self, through_gateway=False, prefix=None, merged=False, replicas=0):
         self.log = tempfile.TemporaryFile(mode='w+', encoding='utf-8', errors='replace')
         self.through_gateway = through_gateway
         self.merged = merged
+        self.replicas = replicas
+        self.helpers = []  # redis-server and haproxy of a replicas environment
         self.demo_dir = tempfile.TemporaryDirectory() if through_gateway else None
         if through_gateway:
             command = [simulator_binary(), 'demo', '--listen', '127.0.0.1:0', '--admin',
@@ -64,6 +106,16 @@ class Simulator:
                 command += ['--prefix', prefix]
             if merged:
                 command += ['--merged']
+            if replicas:
+                self.redis_port = free_port()
+                redis = subprocess.Popen(
+                    ['redis-server', '--bind', '127.0.0.1', '--port', str(self.redis_port),
+                     '--save', '', '--appendonly', 'no', '--dir', self.demo_dir.name],
+                    stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+                self.helpers.append(redis)
+                wait_for_port(self.redis_port, redis, 'redis-server')
+                command += ['--replicas', str(replicas), '--proxy-protocol',
+                            '--shared', 'redis://127.0.0.1:%d/' % self.redis_port]
         else:
             # HTTPS, with the seed the demo's simulator has: the same inventory in every mode.
             command = [simulator_binary(), 'sim', '--listen', '127.0.0.1:0', '--seed', '1',
@@ -105,17 +157,38 @@ class Simulator:
         return line.rstrip('\r\n')
 
     def wait_for_demo(self):
-        """Reads the demo's instructions up to its API, CA file and simulator lines."""
+        """Reads the demo's instructions up to its API, CA file and simulator lines (and its
+        replicas, when it has some, which get HAProxy in front)."""
         labels = {'API': None, 'CA file': None, 'simulator': None}
+        if self.replicas:
+            labels['replicas'] = None
         while None in labels.values():
             line = self.next_line().strip()
             for label in labels:
                 if line.startswith(label + ' '):
-                    labels[label] = line[len(label):].split()[0]
-        self.api_url = labels['API']
-        self.ca_file = labels['CA file']
-        sim = urllib.parse.urlsplit(labels['simulator'])
+                    labels[label] = line[len(label):].split('(')[0].split()
+        self.api_url = labels['API'][0]
+        self.ca_file = labels['CA file'][0]
+        sim = urllib.parse.urlsplit(labels['simulator'][0])
         self.sim_url = '%s://%s' % (sim.scheme, sim.netloc)
+        if self.replicas:
+            self.start_balancer(labels['replicas'])
+
+    def start_balancer(self, replicas):
+        """HAProxy in front of the replicas; the API URL becomes the balancer's."""
+        port = free_port()
+        servers = '\n'.join('    server r%d %s send-proxy-v2' % (i, address)
+                            for i, address in enumerate(replicas))
+        config = os.path.join(self.demo_dir.name, 'haproxy.cfg')
+        with open(config, 'w') as out:
+            out.write(HAPROXY_CONFIG % dict(port=port, servers=servers))
+        haproxy = subprocess.Popen(['haproxy', '-db', '-f', config], stdin=subprocess.DEVNULL,
+                                   stdout=self.log, stderr=self.log)
+        self.helpers.append(haproxy)
+        wait_for_port(port, haproxy, 'haproxy')
+        api = urllib.parse.urlsplit(self.api_url)
+        self.api_url = urllib.parse.urlunsplit(
+            (api.scheme, '127.0.0.1:%d' % port, api.path, '', ''))
 
     def wait_for_simulator(self):
         """Reads the first stdout line and sets api_url and sim_url from it."""
@@ -132,6 +205,10 @@ class Simulator:
 
     def stop(self):
         """SIGTERM, wait, SIGKILL if it does not exit. Returns the exit status."""
+        for helper in self.helpers:
+            if helper.poll() is None:
+                helper.kill()
+                helper.wait()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:

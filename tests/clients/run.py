@@ -19,6 +19,10 @@ same inventory (tests/clients/environment.py):
            result), and the merged view's own
            (tests/sdk/merged.py, tests/ansible/merged/*.yml, which run only there); `-` in the
            table where a row does not run
+- replicas: `ovirt-gateway demo --replicas 3 --shared URL --proxy-protocol`: three gateways
+           sharing a real redis-server (docs/replicas.md), behind a real HAProxy in TCP mode
+           spreading connections over them round-robin with the PROXY protocol; the same
+           scenarios and playbooks, the same results as direct
 
 An SDK scenario asserts its own expectations (the few that differ by design read
 OVIRT_THROUGH_GATEWAY) and passes when every test of its class passes; a skipped test fails. A
@@ -55,6 +59,7 @@ MODES = [
     ('gateway', dict(through_gateway=True)),
     ('east', dict(through_gateway=True, prefix='/east')),
     ('merged', dict(through_gateway=True, merged=True)),
+    ('replicas', dict(through_gateway=True, replicas=3)),
 ]
 # Playbooks that read the ovirt.ovirt.ovirt inventory plugin's hosts, with the source it reads.
 INVENTORY_PLAYBOOKS = {'inventory.yml'}

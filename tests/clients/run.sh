@@ -21,6 +21,14 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
+# The replicas mode: a shared store and a balancer in front of the gateways.
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v haproxy >/dev/null || missing+=(haproxy)
+if ((${#missing[@]})); then
+    apt_install "${missing[@]}"
+fi
+
 # The SDK ships as an sdist with a C extension (ovirtsdk4.xml) built against libxml2.
 if [[ ! -f /usr/include/libxml2/libxml/parser.h ]] || ! command -v gcc >/dev/null; then
     apt_install libxml2-dev gcc python3-dev

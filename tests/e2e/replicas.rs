@@ -399,3 +399,62 @@ async fn failed_logins_lock_out_across_replicas() {
         wrong(gateway).await.fault(429, "Too many failed logins");
     }
 }
+
+/// With Redis Sentinel: the master killed, the Sentinel promotes its replica, and the gateways
+/// follow it without a restart. A login made before the failover (replicated) serves at the
+/// other gateway; one made after serves everywhere.
+#[tokio::test]
+async fn replicas_follow_a_sentinel_failover() {
+    let sim = simulator().await;
+    let keys = ReplicaKeys::new();
+    let mut master = RedisServer::start().await;
+    let replica = RedisServer::replica_of(&master).await;
+    let sentinel = RedisSentinel::start(&master, "gateway").await;
+    let mut gateways = Vec::new();
+    for _ in 0..2 {
+        let gateway = GatewayConfig::new()
+            .manager("sim", &sim.api_url())
+            .passthrough(false)
+            .rate_limit("enabled = false")
+            .auth(&format!("token_key = \"{}\"", keys.path("token.pem").display()))
+            .set(
+                "shared",
+                &format!("sentinels = [\"127.0.0.1:{}\"]", sentinel.port),
+            )
+            .set("shared", "service = \"gateway\"")
+            .set(
+                "shared",
+                &format!("key = \"{}\"", keys.path("shared.key").display()),
+            )
+            .set("shared", "check_interval = \"100ms\"")
+            .set("shared", "timeout = \"300ms\"")
+            .set("shared", "replicas = 2")
+            .start()
+            .await;
+        until_store(&gateway, true).await;
+        gateways.push(gateway);
+    }
+    let before = token(&gateways[0], "alice@internal").await;
+    eventually(HEARD_WITHIN, async || {
+        replica.keys("ovirt-gateway:login:*").await.len() == 1
+    })
+    .await;
+    master.stop().await;
+    eventually(Duration::from_secs(30), async || {
+        sentinel.master("gateway").await == Some(replica.port)
+    })
+    .await;
+    for gateway in &gateways {
+        until_store(gateway, true).await;
+    }
+    assert_eq!(
+        status_with_token(&gateways[1], &before, "/ovirt-engine/api").await,
+        StatusCode::OK
+    );
+    let after = token(&gateways[1], "bob@internal").await;
+    assert_eq!(
+        status_with_token(&gateways[0], &after, "/ovirt-engine/api").await,
+        StatusCode::OK
+    );
+    assert_eq!(replica.keys("ovirt-gateway:login:*").await.len(), 2);
+}

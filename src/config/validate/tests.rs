@@ -347,7 +347,7 @@ fn shared_defaults_and_errors() {
         errors(&bad),
         [
             "shared.url: `http://x` is not a redis:// or rediss:// URL",
-            "shared.ca_file: only used with a rediss:// URL",
+            "shared.ca_file: only used with a rediss:// URL (not with sentinels)",
             "shared.key_prefix: must be printable ASCII without spaces, e.g. ovirt-gateway:",
             "shared.key.env: must name an environment variable",
             "shared.timeout: must be greater than zero",
@@ -364,6 +364,42 @@ fn shared_replicas_are_required() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("shared"), "{found:?}");
     assert!(found[0].contains("replicas"), "{found:?}");
+}
+
+/// With Sentinels: their addresses, the service and the database; not with a URL as well.
+#[test]
+fn shared_sentinels() {
+    let sentinels = format!(
+        "{MINIMAL}[auth]\ntoken_key = \"t\"\n[shared]\nsentinels = [\"10.0.0.1:26379\", \"s2:26379\"]\n\
+         service = \"gateway\"\ndatabase = 2\nkey = \"k\"\nreplicas = 2\n"
+    );
+    let config = Config::from_toml(&sentinels, Path::new("/etc/gw")).unwrap();
+    assert_eq!(
+        config.shared.unwrap().store,
+        crate::config::Store::Sentinel {
+            sentinels: vec!["10.0.0.1:26379".into(), "s2:26379".into()],
+            service: "gateway".into(),
+            database: 2,
+        }
+    );
+    let bad = format!(
+        "{MINIMAL}[auth]\ntoken_key = \"t\"\n[shared]\nsentinels = [\"s1\", \":1\"]\nkey = \"k\"\nreplicas = 2\n"
+    );
+    assert_eq!(
+        errors(&bad),
+        [
+            "shared.sentinels[0]: `s1` is not host:port, e.g. 10.0.0.1:26379",
+            "shared.sentinels[1]: `:1` is not host:port, e.g. 10.0.0.1:26379",
+            "shared.service: required with shared.sentinels: the name Sentinel monitors the store as",
+        ]
+    );
+    let both = format!(
+        "{MINIMAL}[auth]\ntoken_key = \"t\"\n[shared]\nurl = \"redis://x\"\nsentinels = [\"s:1\"]\nkey = \"k\"\nreplicas = 2\n"
+    );
+    assert_eq!(
+        errors(&both),
+        ["shared.url: give either url or sentinels, not both"]
+    );
 }
 
 /// A password in `shared.url` is refused without echoing it: it belongs in `shared.password`.

@@ -16,6 +16,9 @@ async fn demo_with(dir: &tempfile::TempDir, merged: bool) -> Demo {
         dir: dir.path().to_owned(),
         prefix: None,
         merged,
+        replicas: 1,
+        shared: None,
+        proxy_protocol: false,
     })
     .await
     .unwrap_or_else(|e| panic!("demo: {e}"))
@@ -110,4 +113,54 @@ async fn demo_session_cookie_is_secure() {
         cookie.ends_with("; Path=/ovirt-engine/api; Secure; HttpOnly"),
         "{cookie}"
     );
+}
+
+/// `demo --replicas 3 --shared URL`: three gateways sharing one store, named in the
+/// instructions; a login at one serves at another.
+#[tokio::test]
+async fn demo_with_replicas_shares_logins() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedisServer::start().await;
+    let ephemeral = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let demo = Demo::start(DemoOptions {
+        listen: ephemeral,
+        admin: ephemeral,
+        dir: dir.path().to_owned(),
+        prefix: None,
+        merged: false,
+        replicas: 3,
+        shared: Some(store.url()),
+        proxy_protocol: false,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("demo: {e}"));
+    assert_eq!(demo.replicas.len(), 2);
+    let instructions = demo.instructions();
+    for gateway in std::iter::once(&demo.gateway).chain(&demo.replicas) {
+        assert_contains(&instructions, &gateway.public_addr().to_string());
+    }
+    let ca = std::fs::read_to_string(&demo.ca_file).unwrap();
+    let (first, other) = (
+        format!("https://{}", demo.gateway.public_addr()),
+        format!("https://{}", demo.replicas[1].public_addr()),
+    );
+    eventually(Duration::from_secs(10), async || {
+        let reply = Call::to(first.as_str(), "/ovirt-engine/sso/oauth/token")
+            .trusting(&ca)
+            .form("grant_type=password&scope=ovirt-app-api&username=alice%40internal&password=alice")
+            .accept_json()
+            .send()
+            .await;
+        let Some(token) = reply.json()["access_token"].as_str().map(str::to_owned) else {
+            return false;
+        };
+        Call::to(other.as_str(), "/ovirt-engine/api")
+            .trusting(&ca)
+            .bearer(&token)
+            .send()
+            .await
+            .status
+            == StatusCode::OK
+    })
+    .await;
 }
