@@ -34,11 +34,7 @@ async fn the_proxy_header_names_the_client() {
     let seen = upstream.last_seen().headers;
     assert_eq!(seen["x-forwarded-for"], ["192.0.2.7"]);
     let id = seen["correlation-id"][0].clone();
-    let logs = captured_logs();
-    let line = logs
-        .lines()
-        .find(|l| l.contains(&format!("request_id={id}")) && l.contains("access"))
-        .expect("an access-log line");
+    let line = access_log_line(&id);
     assert!(line.contains("client=192.0.2.7:56324"), "{line}");
 
     let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24".to_vec();

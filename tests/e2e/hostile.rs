@@ -615,11 +615,7 @@ async fn forwarding_headers_are_set_by_the_gateway() {
     assert_eq!(seen["x-forwarded-for"], ["6.6.6.6, 198.51.100.7, 127.0.0.1"]);
     assert!(!seen.contains_key("x-real-ip"));
     let id = seen["correlation-id"][0].clone();
-    let logs = captured_logs();
-    let line = logs
-        .lines()
-        .find(|l| l.contains(&format!("request_id={id}")) && l.contains("access"))
-        .expect("an access-log line");
+    let line = access_log_line(&id);
     assert!(line.contains("client=198.51.100.7:0"), "{line}");
 }
 
@@ -646,11 +642,7 @@ async fn one_principal_per_person() {
         .await;
     assert_eq!(status, StatusCode::OK, "ALICE is alice for the policies");
     let id = headers["correlation-id"].to_str().unwrap().to_owned();
-    let logs = captured_logs();
-    let line = logs
-        .lines()
-        .find(|l| l.contains(&format!("request_id={id}")) && l.contains("access"))
-        .expect("an access-log line");
+    let line = access_log_line(&id);
     assert!(line.contains(" user=alice@internal "), "{line}");
     // Three wrong passwords in three spellings lock every spelling out.
     for user in ["Alice@internal", "aLiCe@internal", "alice@internal"] {

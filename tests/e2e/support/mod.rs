@@ -296,6 +296,16 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
 }
 
+/// The access-log line of the request with this id.
+pub fn access_log_line(request_id: &str) -> String {
+    let needle = format!("request_id={request_id}");
+    captured_logs()
+        .lines()
+        .find(|l| l.contains(&needle) && l.contains("access"))
+        .expect("an access-log line")
+        .to_owned()
+}
+
 fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
     static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     BUFFER.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
