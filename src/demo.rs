@@ -233,13 +233,9 @@ impl Demo {
 fn shared_tables(dir: &Path, url: &str, replicas: usize) -> Result<String, String> {
     use base64::Engine;
     use ring::rand::SecureRandom;
+    let token_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| e.to_string())?;
+    write_private(&dir.join("token.pem"), &token_key.serialize_pem())?;
     let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
-    let der = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
-    write_private(
-        &dir.join("token.pem"),
-        &format!("-----BEGIN PRIVATE KEY-----\n{der}\n-----END PRIVATE KEY-----\n"),
-    )?;
     let mut key = [0u8; 48];
     rng.fill(&mut key).map_err(|e| e.to_string())?;
     write_private(

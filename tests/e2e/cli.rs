@@ -128,8 +128,7 @@ fn check_reads_the_shared_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.toml");
     std::fs::write(dir.path().join("shared.key"), "tooShortSecret\n").unwrap();
-    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
-    std::fs::write(dir.path().join("token.pem"), pem_of(pkcs8.as_ref())).unwrap();
+    std::fs::write(dir.path().join("token.pem"), token_key_pem()).unwrap();
     // Nobody listens at port 1: check must not try.
     let text = "[listen]\naddress = \"127.0.0.1:0\"\nplain_http = true\n\n[auth]\ntoken_key = \"token.pem\"\n\n\
                 [shared]\nurl = \"redis://127.0.0.1:1/\"\nkey = \"shared.key\"\nreplicas = 2\n\n\

@@ -199,9 +199,7 @@ impl ReplicaKeys {
             .unwrap()
             .write_all(b"a key every replica of this test shares, 32+ bytes\n")
             .unwrap();
-        let pkcs8 =
-            ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
-        std::fs::write(dir.path().join("token.pem"), pem_of(pkcs8.as_ref())).unwrap();
+        std::fs::write(dir.path().join("token.pem"), token_key_pem()).unwrap();
         ReplicaKeys { dir }
     }
 
@@ -210,17 +208,9 @@ impl ReplicaKeys {
     }
 }
 
-/// A PKCS#8 key in PEM.
-pub fn pem_of(der: &[u8]) -> String {
-    use base64::Engine;
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|chunk| std::str::from_utf8(chunk).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        lines.join("\n")
-    )
+/// A token signing key (Ed25519, PKCS#8 PEM), made now.
+pub fn token_key_pem() -> String {
+    rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+        .unwrap()
+        .serialize_pem()
 }
